@@ -1,0 +1,99 @@
+/**
+ * The model every adapter speaks. The engine sees only these types; everything a registry
+ * knows about itself stays in its adapter (src/registries/<kind>/).
+ */
+import type { Readable } from "node:stream";
+
+export interface DistFile {
+  /** Normalized project name (PEP 503). */
+  project: string;
+  /** The project name as the source displays it (for messages). */
+  displayName?: string | undefined;
+  version: string;
+  filename: string;
+  /** Where the adapter fetches the file from; for folders, a file path. Never shown with credentials. */
+  url: string;
+  /** Hash name → lowercase hex digest, as the source published it (sha256 preferred). */
+  hashes: Record<string, string>;
+  size?: number | undefined;
+  requiresPython?: string | undefined;
+  /** false, true, or the yank reason. */
+  yanked?: boolean | string | undefined;
+  uploadTime?: string | undefined;
+  /** URL of the PEP 658 core metadata, where offered. */
+  coreMetadataUrl?: string | undefined;
+  /** Registry-specific facts the upload protocol cannot carry (e.g. GitLab package status). */
+  notes?: Record<string, string> | undefined;
+}
+
+export interface ProjectListing {
+  project: string;
+  displayName?: string | undefined;
+  files: DistFile[];
+}
+
+/** A registry we read from. */
+export interface Source {
+  readonly kind: string;
+  /** Human description with credentials redacted, e.g. "simple index https://host/simple/". */
+  describe(): string;
+  /** Normalized names of every project. */
+  listProjects(): Promise<string[]>;
+  /** Every file of every version of one project. An unknown project yields an empty list. */
+  listFiles(project: string): Promise<DistFile[]>;
+  /** A stream of the file's bytes. */
+  open(file: DistFile): Promise<Readable>;
+  close?(): Promise<void>;
+}
+
+/** A file on local disk ready to be uploaded, with its digests computed while it was downloaded. */
+export interface LocalDist {
+  path: string;
+  filename: string;
+  size: number;
+  sha256: string;
+  md5: string;
+  blake2_256: string;
+}
+
+export interface CoreMetadata {
+  /** Header name as written → values in order (multiple-use fields have several). */
+  fields: Map<string, string[]>;
+  /** The description from the body, if any. */
+  body?: string | undefined;
+  metadataVersion: string;
+  name: string;
+  version: string;
+}
+
+export type UploadResult =
+  | { status: "uploaded" }
+  /** The server said the file already exists (the engine then checks the index). */
+  | { status: "exists"; serverAnswer: string; httpStatus?: number };
+
+/** A registry we write to. */
+export interface Destination {
+  readonly kind: string;
+  describe(): string;
+  /** The destination's files of a project, keyed by filename; sha256 where the index publishes it. */
+  listFiles(project: string): Promise<Map<string, DistFile>>;
+  /** Upload one file. Throws PyregError on refusal; returns "exists" for a duplicate answer. */
+  upload(file: LocalDist, meta: CoreMetadata, source: DistFile): Promise<UploadResult>;
+  /** A destination that is a plain folder writes the bytes without needing metadata. */
+  readonly needsMetadata: boolean;
+  /** Drop cached listings (after an upload) so the next listFiles reads the index again. */
+  invalidate?(project: string): void;
+  close?(): Promise<void>;
+}
+
+export type FileOutcome =
+  | { kind: "copied"; file: DistFile; bytes: number; seconds: number }
+  | { kind: "skipped"; file: DistFile; reason: string }
+  | { kind: "conflict"; file: DistFile; reason: string; destinationSha256?: string | undefined }
+  | { kind: "failed"; file: DistFile; reason: string; code: string; serverAnswer?: string | undefined }
+  | { kind: "filtered"; file: DistFile; reason: string };
+
+/** sha256 of a file as the source published it, if it did. */
+export function sha256Of(f: DistFile): string | undefined {
+  return f.hashes["sha256"]?.toLowerCase();
+}

@@ -1,0 +1,427 @@
+/**
+ * The one HTTP client (DESIGN.md practice 3): keep-alive pool with bounded connections per host,
+ * timeouts, user agent, credentials per origin, redirects that never carry credentials to
+ * another host, retries as data, and errors that name method, URL (redacted) and what to do.
+ */
+import { Readable, Transform } from "node:stream";
+import { createGunzip, createInflate, createBrotliDecompress } from "node:zlib";
+import { readFileSync } from "node:fs";
+import { Agent, request as undiciRequest, type Dispatcher } from "undici";
+import { PyregError } from "../core/errors.js";
+import { authHeader, type CredentialStore, CredentialStore as Store, originOf } from "./credentials.js";
+import { redactText, redactUrl } from "./redact.js";
+import {
+  DEFAULT_RETRY,
+  DEFAULT_TIMEOUTS,
+  backoffDelay,
+  isRetryableError,
+  isRetryableStatus,
+  retryAfterMs,
+  type RetryPolicy,
+  type Timeouts,
+} from "./retry.js";
+import { PYREG_VERSION } from "../version.js";
+
+export interface HttpClientOptions {
+  retry?: Partial<RetryPolicy>;
+  timeouts?: Partial<Timeouts>;
+  credentials?: CredentialStore;
+  /** Connections per origin (keep-alive pool size). */
+  connectionsPerHost?: number;
+  insecure?: boolean;
+  caFile?: string | undefined;
+  userAgent?: string;
+  /** Called before sleeping for a retry, for progress/log output. */
+  onRetry?: (info: { method: string; url: string; attempt: number; delayMs: number; reason: string }) => void;
+  /** Test hook: randomness of the jitter. */
+  random?: () => number;
+}
+
+export interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer | (() => Readable);
+  contentLength?: number;
+  /** Largest body accepted, in bytes (after decompression). */
+  maxBytes?: number;
+  /** Follow redirects (GET/HEAD only). Default true. */
+  followRedirects?: boolean;
+  /** Who is asking, for messages: "source", "destination", "GitLab API"... */
+  label?: string;
+  /** Do not attach stored credentials (e.g. file URLs on a foreign host). */
+  anonymous?: boolean;
+  /** Statuses the caller handles itself (no error thrown for them). Default: all < 400. */
+  accept?: (status: number) => boolean;
+  /** Retry even though the method is not idempotent (never used for uploads). */
+  forceRetry?: boolean;
+}
+
+export interface BufferedResponse {
+  status: number;
+  headers: Record<string, string>;
+  url: string;
+  body: Buffer;
+  text(): string;
+}
+
+export interface StreamResponse {
+  status: number;
+  headers: Record<string, string>;
+  url: string;
+  body: Readable;
+}
+
+const MAX_REDIRECTS = 5;
+const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+
+function flatHeaders(h: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined) continue;
+    out[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
+  }
+  return out;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref?.());
+}
+
+/** Counts bytes through a stream and fails past a limit (guards against gzip bombs and huge pages). */
+function limitStream(max: number, what: string): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      seen += chunk.length;
+      if (seen > max) cb(new PyregError("HTTP", `${what} is larger than the limit of ${max} bytes`));
+      else cb(null, chunk);
+    },
+  });
+}
+
+function decoded(body: Readable, encoding: string | undefined, max: number, what: string): Readable {
+  const enc = (encoding ?? "").trim().toLowerCase();
+  let out: Readable = body;
+  if (enc === "gzip" || enc === "x-gzip") out = body.pipe(createGunzip());
+  else if (enc === "deflate") out = body.pipe(createInflate());
+  else if (enc === "br") out = body.pipe(createBrotliDecompress());
+  if (out !== body) body.on("error", (e) => out.destroy(e));
+  const limited = out.pipe(limitStream(max, what));
+  out.on("error", (e) => limited.destroy(e));
+  return limited;
+}
+
+export class HttpClient {
+  readonly credentials: CredentialStore;
+  private readonly agent: Agent;
+  private readonly policy: RetryPolicy;
+  private readonly timeouts: Timeouts;
+  private readonly userAgent: string;
+  private readonly pausedUntil = new Map<string, number>();
+  private readonly opts: HttpClientOptions;
+  private readonly random: () => number;
+
+  constructor(opts: HttpClientOptions = {}) {
+    this.opts = opts;
+    this.credentials = opts.credentials ?? new Store();
+    this.policy = { ...DEFAULT_RETRY, ...opts.retry };
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+    this.userAgent = opts.userAgent ?? `pyreg/${PYREG_VERSION} (+node ${process.versions.node})`;
+    this.random = opts.random ?? Math.random;
+    const connect: Record<string, unknown> = { timeout: this.timeouts.connectMs };
+    if (opts.insecure) connect["rejectUnauthorized"] = false;
+    if (opts.caFile) connect["ca"] = readFileSync(opts.caFile);
+    this.agent = new Agent({
+      connections: opts.connectionsPerHost ?? 16,
+      keepAliveTimeout: 30_000,
+      headersTimeout: this.timeouts.headersMs,
+      bodyTimeout: this.timeouts.bodyIdleMs,
+      connect,
+    });
+  }
+
+  get retryPolicy(): RetryPolicy {
+    return this.policy;
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  /** GET (or any method) and read the whole body, with retries for idempotent methods. */
+  async fetch(url: string, options: RequestOptions = {}): Promise<BufferedResponse> {
+    const res = await this.stream(url, options);
+    const max = options.maxBytes ?? DEFAULT_MAX_BYTES;
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of res.body) chunks.push(chunk as Buffer);
+    } catch (err) {
+      throw this.wrapNetworkError(err, options.method ?? "GET", res.url, options.label);
+    }
+    const body = Buffer.concat(chunks);
+    void max;
+    return { status: res.status, headers: res.headers, url: res.url, body, text: () => body.toString("utf8") };
+  }
+
+  /** Like fetch, but parses JSON and raises MALFORMED_INDEX with the URL if it is not JSON. */
+  async fetchJson(url: string, options: RequestOptions = {}): Promise<{ data: unknown; res: BufferedResponse }> {
+    const res = await this.fetch(url, { ...options, headers: { accept: "application/json", ...options.headers } });
+    try {
+      return { data: JSON.parse(res.text()) as unknown, res };
+    } catch {
+      throw new PyregError("MALFORMED_INDEX", `${options.label ?? "server"} answered with invalid JSON`, {
+        method: options.method ?? "GET",
+        url: redactUrl(res.url),
+        status: res.status,
+        serverAnswer: snippet(res.text()),
+      });
+    }
+  }
+
+  /**
+   * A request whose body is returned as a stream once the headers arrived. Retries (idempotent
+   * methods) happen before the body is handed over; after that, the caller retries a whole file.
+   */
+  async stream(url: string, options: RequestOptions = {}): Promise<StreamResponse> {
+    const method = (options.method ?? "GET").toUpperCase();
+    const canRetry = options.forceRetry || this.policy.methods.includes(method);
+    let attempt = 0;
+    let current = url;
+    let redirects = 0;
+    for (;;) {
+      await this.waitForHost(current);
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await this.send(current, method, options);
+      } catch (err) {
+        if (canRetry && attempt < this.policy.retries && isRetryableError({ ...this.policy, methods: [method] }, method, err)) {
+          attempt++;
+          const delay = backoffDelay(this.policy, attempt, this.random);
+          this.opts.onRetry?.({ method, url: redactUrl(current), attempt, delayMs: delay, reason: errCode(err) });
+          await sleep(delay);
+          continue;
+        }
+        throw this.wrapNetworkError(err, method, current, options.label);
+      }
+      const headers = flatHeaders(res.headers as Record<string, string | string[] | undefined>);
+      const status = res.statusCode;
+
+      if (status >= 300 && status < 400 && headers["location"] && options.followRedirects !== false) {
+        res.body.resume();
+        if (method !== "GET" && method !== "HEAD") {
+          throw new PyregError("HTTP", `${options.label ?? "server"} redirected a ${method} to ${redactUrl(headers["location"])}`, {
+            method,
+            url: redactUrl(current),
+            status,
+            hint: "give the final URL directly (uploads are not re-sent across redirects)",
+          });
+        }
+        if (++redirects > MAX_REDIRECTS) {
+          throw new PyregError("HTTP", `too many redirects (more than ${MAX_REDIRECTS})`, {
+            method,
+            url: redactUrl(url),
+            hint: "the server redirects in a loop; check the URL",
+          });
+        }
+        current = new URL(headers["location"], current).toString();
+        continue;
+      }
+
+      if (status === 429) {
+        // Back off the whole host, not just this request (DESIGN.md practice 4).
+        const wait = Math.min(
+          retryAfterMs(headers) ?? backoffDelay(this.policy, attempt + 1, this.random),
+          this.policy.maxRetryAfterMs,
+        );
+        this.pausedUntil.set(originOf(current), Date.now() + wait);
+      }
+
+      if (canRetry && attempt < this.policy.retries && isRetryableStatus({ ...this.policy, methods: [method] }, method, status)) {
+        res.body.resume();
+        attempt++;
+        const ra = retryAfterMs(headers);
+        const delay =
+          ra !== undefined ? Math.min(ra, this.policy.maxRetryAfterMs) : backoffDelay(this.policy, attempt, this.random);
+        this.opts.onRetry?.({ method, url: redactUrl(current), attempt, delayMs: delay, reason: `HTTP ${status}` });
+        await sleep(delay);
+        continue;
+      }
+
+      if (status === 401) {
+        const provider = options.anonymous ? undefined : this.credentials.providerFor(current);
+        if (provider?.refresh && attempt === 0 && (await provider.refresh())) {
+          res.body.resume();
+          attempt++;
+          continue;
+        }
+      }
+
+      const accepted = options.accept ? options.accept(status) : status < 400;
+      if (!accepted) {
+        const text = await readSome(res.body, 4096);
+        throw this.statusError(status, method, current, headers, text, options);
+      }
+      const max = options.maxBytes ?? DEFAULT_MAX_BYTES;
+      return { status, headers, url: current, body: decoded(res.body, headers["content-encoding"], max, `response from ${redactUrl(current)}`) };
+    }
+  }
+
+  private async send(url: string, method: string, options: RequestOptions): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = {
+      "user-agent": this.userAgent,
+      "accept-encoding": "gzip, deflate",
+      ...lower(options.headers ?? {}),
+    };
+    if (!options.anonymous) {
+      const provider = this.credentials.providerFor(url);
+      const auth = provider ? await provider.get() : undefined;
+      if (auth) {
+        const [k, v] = authHeader(auth);
+        headers[k] = v;
+      }
+    }
+    let body: string | Buffer | Readable | undefined;
+    if (typeof options.body === "function") body = options.body();
+    else body = options.body;
+    if (options.contentLength !== undefined) headers["content-length"] = String(options.contentLength);
+    return await undiciRequest(url, { method: method as Dispatcher.HttpMethod, headers, body: body ?? null, dispatcher: this.agent });
+  }
+
+  private async waitForHost(url: string): Promise<void> {
+    const until = this.pausedUntil.get(originOf(url));
+    if (until !== undefined) {
+      const wait = until - Date.now();
+      if (wait > 0) await sleep(wait);
+      else this.pausedUntil.delete(originOf(url));
+    }
+  }
+
+  statusError(
+    status: number,
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    text: string,
+    options: RequestOptions,
+  ): PyregError {
+    const who = options.label ?? "server";
+    const safeUrl = redactUrl(url);
+    const answer = snippet(text);
+    const provider = options.anonymous ? undefined : this.credentials.providerFor(url);
+    if (status === 401 || status === 403) {
+      const used = provider ? `credentials from ${provider.source} were sent` : "no credentials were sent";
+      return new PyregError(
+        "AUTH",
+        `${who}: ${status} ${status === 401 ? "Unauthorized" : "Forbidden"} for ${method} ${safeUrl} (${used})`,
+        {
+          method,
+          url: safeUrl,
+          status,
+          serverAnswer: answer,
+          hint:
+            status === 401
+              ? "check the username and password/token for this registry (URL user:password, PYREG_FROM_*/PYREG_TO_* variables, or ~/.netrc)"
+              : "the credentials were accepted but lack permission here; check the token's scopes or the repository's permissions",
+        },
+      );
+    }
+    if (status === 404) {
+      return new PyregError("NOT_FOUND", `${who}: 404 Not Found for ${method} ${safeUrl}`, {
+        method,
+        url: safeUrl,
+        status,
+        serverAnswer: answer,
+        hint: "check the URL (a simple index usually ends in /simple/)",
+      });
+    }
+    void headers;
+    return new PyregError("HTTP", `${who}: HTTP ${status} for ${method} ${safeUrl}${answer ? `: ${answer}` : ""}`, {
+      method,
+      url: safeUrl,
+      status,
+      serverAnswer: answer,
+    });
+  }
+
+  wrapNetworkError(err: unknown, method: string, url: string, label?: string): PyregError {
+    if (err instanceof PyregError) return err;
+    const code = errCode(err);
+    const safeUrl = redactUrl(url);
+    const who = label ?? "server";
+    const msg = redactText(err instanceof Error ? err.message : String(err));
+    if (code === "ENOTFOUND" || code === "EAI_AGAIN") {
+      return new PyregError("CONNECTION", `${who}: host not found for ${method} ${safeUrl}`, {
+        method,
+        url: safeUrl,
+        hint: "check the host name in the URL and your DNS/proxy settings",
+        cause: err,
+      });
+    }
+    if (code === "ECONNREFUSED") {
+      return new PyregError("CONNECTION", `${who}: connection refused for ${method} ${safeUrl}`, {
+        method,
+        url: safeUrl,
+        hint: "is the registry running, and is the port right?",
+        cause: err,
+      });
+    }
+    if (/CERT|SSL|TLS|self[- ]signed|unable to verify/i.test(code + " " + msg)) {
+      return new PyregError("CONNECTION", `${who}: TLS verification failed for ${safeUrl}: ${msg}`, {
+        method,
+        url: safeUrl,
+        hint: "give the registry's CA with --ca-bundle FILE (or, for a throw-away test only, --insecure)",
+        cause: err,
+      });
+    }
+    if (/TIMEOUT/i.test(code)) {
+      return new PyregError("TIMEOUT", `${who}: timed out (${code}) for ${method} ${safeUrl}`, {
+        method,
+        url: safeUrl,
+        hint: "the registry is slow or unreachable; raise --timeout or try again later",
+        cause: err,
+      });
+    }
+    return new PyregError("CONNECTION", `${who}: ${code || "network error"} for ${method} ${safeUrl}: ${msg}`, {
+      method,
+      url: safeUrl,
+      hint: "check the network path to the registry; pyreg already retried",
+      cause: err,
+    });
+  }
+}
+
+function lower(h: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = v;
+  return out;
+}
+
+function errCode(err: unknown): string {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  if (typeof e?.code === "string") return e.code;
+  if (typeof e?.cause?.code === "string") return e.cause.code;
+  return "";
+}
+
+async function readSome(body: Readable, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const c of body) {
+      const b = c as Buffer;
+      chunks.push(b);
+      n += b.length;
+      if (n >= max) break;
+    }
+  } catch {
+    // the answer is only for the message
+  }
+  body.destroy();
+  return Buffer.concat(chunks).subarray(0, max).toString("utf8");
+}
+
+/** A short, single-line, redacted excerpt of a server answer. */
+export function snippet(text: string, max = 300): string {
+  const one = redactText(text).replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim();
+  return one.length > max ? one.slice(0, max) + "…" : one;
+}

@@ -1,0 +1,77 @@
+/**
+ * Retry policy as data (DESIGN.md practice 4). Idempotent methods only; 408/429/5xx and
+ * connection failures; exponential backoff with full jitter, capped; Retry-After honoured;
+ * never 401/403/404. Uploads (POST) are never retried here: the engine decides after reading
+ * the destination index again.
+ */
+export interface RetryPolicy {
+  /** Extra attempts after the first. */
+  retries: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** A Retry-After longer than this is capped to it. */
+  maxRetryAfterMs: number;
+  statuses: readonly number[];
+  methods: readonly string[];
+  /** Network error codes that are worth another attempt. */
+  errorCodes: readonly string[];
+}
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  retries: 5,
+  baseDelayMs: 250,
+  maxDelayMs: 15_000,
+  maxRetryAfterMs: 120_000,
+  statuses: [408, 425, 429, 500, 502, 503, 504],
+  methods: ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"],
+  errorCodes: [
+    "ECONNRESET",
+    "ECONNREFUSED",
+    "EPIPE",
+    "ETIMEDOUT",
+    "ENOTFOUND_RETRY",
+    "EAI_AGAIN",
+    "UND_ERR_SOCKET",
+    "UND_ERR_CONNECT_TIMEOUT",
+    "UND_ERR_HEADERS_TIMEOUT",
+    "UND_ERR_BODY_TIMEOUT",
+    "UND_ERR_CLOSED",
+    "PYREG_TRUNCATED",
+  ],
+};
+
+export interface Timeouts {
+  connectMs: number;
+  /** Time to the response headers. */
+  headersMs: number;
+  /** Longest silence while reading a body. */
+  bodyIdleMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 10_000, headersMs: 60_000, bodyIdleMs: 60_000 };
+
+/** Delay before attempt n (1-based retry number), full jitter. `random` is injectable for tests. */
+export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/** Parses Retry-After (seconds or HTTP date) or RateLimit-Reset (seconds) into milliseconds. */
+export function retryAfterMs(headers: Record<string, string | string[] | undefined>, now = Date.now()): number | undefined {
+  const raw = headers["retry-after"] ?? headers["ratelimit-reset"];
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  if (!value) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+export function isRetryableStatus(policy: RetryPolicy, method: string, status: number): boolean {
+  return policy.methods.includes(method) && policy.statuses.includes(status);
+}
+
+export function isRetryableError(policy: RetryPolicy, method: string, err: unknown): boolean {
+  if (!policy.methods.includes(method)) return false;
+  const code = (err as { code?: string } | undefined)?.code;
+  return typeof code === "string" && policy.errorCodes.includes(code);
+}

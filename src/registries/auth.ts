@@ -1,0 +1,81 @@
+/**
+ * Basic credentials for a registry, in this order: user:password in the URL, the environment
+ * (PYREG_FROM_USERNAME/PASSWORD for the source, PYREG_TO_* for the destination), ~/.netrc.
+ * Adapters never read tokens from anywhere else themselves; they receive what this resolves.
+ */
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { staticProvider, type CredentialProvider } from "../http/credentials.js";
+import type { Side } from "./types.js";
+
+export interface BasicCredentials {
+  username: string;
+  password: string;
+  /** Where they came from: "URL", "PYREG_TO_PASSWORD", "~/.netrc"... */
+  source: string;
+}
+
+function envPrefix(side: Side): string {
+  return side === "source" ? "PYREG_FROM" : "PYREG_TO";
+}
+
+export function resolveBasicCredentials(url: URL, side: Side, env: NodeJS.ProcessEnv): BasicCredentials | undefined {
+  if (url.username || url.password) {
+    return {
+      username: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+      source: "the URL",
+    };
+  }
+  const p = envPrefix(side);
+  const user = env[`${p}_USERNAME`];
+  const pass = env[`${p}_PASSWORD`];
+  if (pass !== undefined && pass !== "") {
+    return { username: user ?? "__token__", password: pass, source: `${p}_PASSWORD` };
+  }
+  const fromNetrc = netrcLookup(url.hostname, env);
+  if (fromNetrc) return { ...fromNetrc, source: "~/.netrc" };
+  return undefined;
+}
+
+export function basicProvider(creds: BasicCredentials): CredentialProvider {
+  return staticProvider(creds.source, { type: "basic", username: creds.username, password: creds.password });
+}
+
+/** The URL with user and password removed (they travel as headers, never in the URL). */
+export function stripCredentials(url: URL): URL {
+  const u = new URL(url.toString());
+  u.username = "";
+  u.password = "";
+  return u;
+}
+
+/** Minimal netrc reader: machine/default, login, password tokens (man 5 netrc). */
+export function netrcLookup(host: string, env: NodeJS.ProcessEnv): { username: string; password: string } | undefined {
+  const file = env["NETRC"] ?? join(env["HOME"] ?? homedir(), ".netrc");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  const tokens = text.split(/\s+/).filter(Boolean);
+  let current: { machine: string | null; login?: string; password?: string } | undefined;
+  const entries: { machine: string | null; login?: string; password?: string }[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (t === "machine") {
+      current = { machine: tokens[++i] ?? "" };
+      entries.push(current);
+    } else if (t === "default") {
+      current = { machine: null };
+      entries.push(current);
+    } else if (t === "login" && current) current.login = tokens[++i] ?? "";
+    else if (t === "password" && current) current.password = tokens[++i] ?? "";
+    else if (t === "macdef") break;
+  }
+  const hit = entries.find((e) => e.machine === host) ?? entries.find((e) => e.machine === null);
+  if (!hit || hit.password === undefined) return undefined;
+  return { username: hit.login ?? "", password: hit.password };
+}
