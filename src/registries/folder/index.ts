@@ -1,0 +1,210 @@
+/**
+ * A folder of distribution files, as a source (read recursively) and as a destination (written
+ * flat, so `pip install --find-links DIR` and `pyreg serve DIR` both work). Writes are atomic and
+ * never overwrite: the bytes go to a temporary file that is then hard-linked to its final name,
+ * which fails if that name exists.
+ */
+import { createReadStream } from "node:fs";
+import { copyFile, link, mkdir, readdir, stat, unlink } from "node:fs/promises";
+import { join, relative } from "node:path";
+import type { Readable } from "node:stream";
+import { PyregError } from "../../core/errors.js";
+import { sha256File } from "../../core/hash.js";
+import type { Destination, DistFile, LocalDist, Source, UploadResult } from "../../core/model.js";
+import { checkSafeFilename, parseFilename } from "../../core/names.js";
+import type { RegistryContext, RegistryKind, RegistrySpec } from "../types.js";
+
+interface Entry {
+  path: string;
+  filename: string;
+  project: string;
+  version: string;
+  displayName: string;
+  size: number;
+  mtimeMs: number;
+}
+
+const TMP_DIR = ".pyreg-tmp";
+
+/** Every distribution file below root (hidden folders and symlinks are skipped). */
+async function scan(root: string, warn?: (m: string) => void): Promise<Entry[]> {
+  const out: Entry[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true });
+    for (const e of entries) {
+      if (e.name.startsWith(".")) continue;
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) {
+        const parsed = parseFilename(e.name);
+        if (!parsed) {
+          if (!/\.(metadata|asc|txt|json|html|md)$/i.test(e.name)) warn?.(`ignoring ${relative(root, p)}: not a wheel or sdist name`);
+          continue;
+        }
+        const st = await stat(p);
+        out.push({
+          path: p,
+          filename: e.name,
+          project: parsed.project,
+          version: parsed.version,
+          displayName: parsed.name,
+          size: st.size,
+          mtimeMs: st.mtimeMs,
+        });
+      }
+    }
+  };
+  await walk(root);
+  return out;
+}
+
+/** sha256 per (path, size, mtime), so listing twice does not hash twice. */
+const hashCache = new Map<string, string>();
+async function cachedSha256(e: Entry): Promise<string> {
+  const key = `${e.path}\0${e.size}\0${e.mtimeMs}`;
+  let h = hashCache.get(key);
+  if (!h) {
+    h = (await sha256File(e.path)).sha256;
+    hashCache.set(key, h);
+  }
+  return h;
+}
+
+async function toDistFile(e: Entry): Promise<DistFile> {
+  return {
+    project: e.project,
+    displayName: e.displayName,
+    version: e.version,
+    filename: e.filename,
+    url: e.path,
+    hashes: { sha256: await cachedSha256(e) },
+    size: e.size,
+    uploadTime: new Date(e.mtimeMs).toISOString(),
+  };
+}
+
+async function ensureDir(path: string, side: string): Promise<void> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch {
+    throw new PyregError("CONFIG", `${side} folder ${path} does not exist`, {
+      hint: "check the path, or give a URL (http(s)://...) for a registry",
+    });
+  }
+  if (!st.isDirectory()) throw new PyregError("CONFIG", `${side} ${path} is not a folder`);
+}
+
+export class FolderSource implements Source {
+  readonly kind = "folder";
+  private entries: Promise<Entry[]> | undefined;
+  constructor(
+    readonly root: string,
+    private readonly warn?: (m: string) => void,
+  ) {}
+  describe(): string {
+    return `folder ${this.root}`;
+  }
+  private all(): Promise<Entry[]> {
+    this.entries ??= scan(this.root, this.warn);
+    return this.entries;
+  }
+  async listProjects(): Promise<string[]> {
+    return [...new Set((await this.all()).map((e) => e.project))].sort();
+  }
+  async listFiles(project: string): Promise<DistFile[]> {
+    const mine = (await this.all()).filter((e) => e.project === project);
+    // Two files of one name in different subfolders would be one file at any registry.
+    const seen = new Set<string>();
+    const out: DistFile[] = [];
+    for (const e of mine) {
+      if (seen.has(e.filename)) {
+        this.warn?.(`${e.filename} appears twice below ${this.root}; using the first one found`);
+        continue;
+      }
+      seen.add(e.filename);
+      out.push(await toDistFile(e));
+    }
+    return out;
+  }
+  async open(file: DistFile): Promise<Readable> {
+    return createReadStream(file.url);
+  }
+}
+
+export class FolderDestination implements Destination {
+  readonly kind = "folder";
+  readonly needsMetadata = false;
+  private entries: Promise<Map<string, Entry[]>> | undefined;
+  constructor(readonly root: string) {}
+  describe(): string {
+    return `folder ${this.root}`;
+  }
+  private byProject(): Promise<Map<string, Entry[]>> {
+    this.entries ??= scan(this.root).then((list) => {
+      const m = new Map<string, Entry[]>();
+      for (const e of list) m.set(e.project, [...(m.get(e.project) ?? []), e]);
+      return m;
+    });
+    return this.entries;
+  }
+  async listFiles(project: string): Promise<Map<string, DistFile>> {
+    const list = (await this.byProject()).get(project) ?? [];
+    const out = new Map<string, DistFile>();
+    for (const e of list) if (!out.has(e.filename)) out.set(e.filename, await toDistFile(e));
+    return out;
+  }
+  /** The folder is its own index: uploads below record what they wrote, so nothing to drop. */
+  invalidate(): void {}
+  async upload(file: LocalDist): Promise<UploadResult> {
+    checkSafeFilename(file.filename);
+    const tmpDir = join(this.root, TMP_DIR);
+    await mkdir(tmpDir, { recursive: true });
+    const tmp = join(tmpDir, `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}-${file.filename}`);
+    await copyFile(file.path, tmp);
+    try {
+      await link(tmp, join(this.root, file.filename));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+        return { status: "exists", serverAnswer: `${file.filename} already exists in ${this.root}` };
+      }
+      throw err;
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
+    const final = join(this.root, file.filename);
+    const parsed = parseFilename(file.filename);
+    if (parsed && this.entries) {
+      const st = await stat(final);
+      const map = await this.entries;
+      const entry: Entry = {
+        path: final,
+        filename: file.filename,
+        project: parsed.project,
+        version: parsed.version,
+        displayName: parsed.name,
+        size: st.size,
+        mtimeMs: st.mtimeMs,
+      };
+      map.set(parsed.project, [...(map.get(parsed.project) ?? []), entry]);
+    }
+    return { status: "uploaded" };
+  }
+}
+
+export const folderKind: RegistryKind = {
+  name: "folder",
+  help: "PATH or file:///PATH — a folder of wheels and sdists (read recursively, written flat)",
+  matches: (spec) => spec.path !== undefined,
+  async openSource(spec: RegistrySpec, ctx: RegistryContext) {
+    const root = spec.path as string;
+    await ensureDir(root, "source");
+    return new FolderSource(root, ctx.log);
+  },
+  async openDestination(spec: RegistrySpec) {
+    const root = spec.path as string;
+    await mkdir(root, { recursive: true });
+    await ensureDir(root, "destination");
+    return new FolderDestination(root);
+  },
+};

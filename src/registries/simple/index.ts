@@ -1,0 +1,247 @@
+/**
+ * The generic kind: any PEP 503/691 simple index as a source, and any legacy upload endpoint
+ * (what `twine upload` talks to) with its simple index as a destination.
+ */
+import type { Readable } from "node:stream";
+import { PyregError } from "../../core/errors.js";
+import type { CoreMetadata, Destination, DistFile, LocalDist, Source, UploadResult } from "../../core/model.js";
+import { normalizeName } from "../../core/names.js";
+import { buildUploadFields, multipartBody } from "../../core/uploadForm.js";
+import { snippet, type HttpClient } from "../../http/client.js";
+import { originOf } from "../../http/credentials.js";
+import { redactUrl } from "../../http/redact.js";
+import { basicProvider, resolveBasicCredentials, stripCredentials } from "../auth.js";
+import type { RegistryContext, RegistryKind, RegistrySpec } from "../types.js";
+import {
+  ACCEPT_SIMPLE,
+  isJsonContentType,
+  parseProjectListHtml,
+  parseProjectListJson,
+  parseProjectPageHtml,
+  parseProjectPageJson,
+  type ParsedProjectPage,
+} from "./parse.js";
+
+export function withSlash(url: string): string {
+  return url.endsWith("/") ? url : url + "/";
+}
+
+/** The path prefix credentials are scoped to: everything up to a "simple" segment, else the path. */
+export function credentialPrefix(url: URL): string {
+  const u = stripCredentials(url);
+  const i = u.pathname.search(/\/(\+?simple)(\/|$)/);
+  if (i >= 0) u.pathname = u.pathname.slice(0, i + 1);
+  u.search = "";
+  u.hash = "";
+  return u.toString();
+}
+
+/** Registers Basic credentials (URL, environment, ~/.netrc) for a URL's origin and path prefix. */
+export function registerBasicCredentials(url: URL, ctx: RegistryContext, prefix = credentialPrefix(url)): string | undefined {
+  const creds = resolveBasicCredentials(url, ctx.side, ctx.env);
+  if (!creds) return undefined;
+  ctx.http.credentials.add(prefix, basicProvider(creds));
+  return creds.source;
+}
+
+export interface IndexReaderOptions {
+  label: string;
+  warn?: ((m: string) => void) | undefined;
+  /** Files whose URL leaves the index's origin are refused unless this is set. */
+  allowForeignFileHosts?: boolean | undefined;
+}
+
+/** Reads one simple index (project list and project pages). */
+export class SimpleIndexReader {
+  constructor(
+    readonly http: HttpClient,
+    readonly indexUrl: string,
+    readonly opts: IndexReaderOptions,
+  ) {}
+
+  async listProjects(): Promise<string[]> {
+    const res = await this.http.fetch(this.indexUrl, { headers: { accept: ACCEPT_SIMPLE }, label: this.opts.label });
+    const text = res.text();
+    return isJsonContentType(res.headers["content-type"])
+      ? parseProjectListJson(text, res.url, this.opts.warn)
+      : parseProjectListHtml(text, res.url, this.opts.warn);
+  }
+
+  /** One project's page; an unknown project (404) is an empty page. */
+  async projectPage(project: string): Promise<ParsedProjectPage> {
+    const url = new URL(encodeURIComponent(normalizeName(project)) + "/", withSlash(this.indexUrl)).toString();
+    const res = await this.http.fetch(url, {
+      headers: { accept: ACCEPT_SIMPLE },
+      label: this.opts.label,
+      accept: (s) => s < 400 || s === 404,
+    });
+    if (res.status === 404) return { apiVersion: "1.0", files: [] };
+    const text = res.text();
+    const page = isJsonContentType(res.headers["content-type"])
+      ? parseProjectPageJson(text, res.url, normalizeName(project), this.opts.warn)
+      : parseProjectPageHtml(text, res.url, normalizeName(project), this.opts.warn);
+    return page;
+  }
+
+  async listFiles(project: string): Promise<DistFile[]> {
+    return (await this.projectPage(project)).files;
+  }
+
+  /** Opens a file URL; foreign hosts never get credentials and are refused unless allowed. */
+  async open(file: DistFile): Promise<Readable> {
+    const foreign = originOf(file.url) !== originOf(this.indexUrl);
+    if (foreign && !this.opts.allowForeignFileHosts) {
+      throw new PyregError(
+        "UNSAFE_URL",
+        `${file.filename}: its URL ${redactUrl(file.url)} is on another host than the index ${originOf(this.indexUrl)}`,
+        {
+          url: redactUrl(file.url),
+          hint: "a file on a foreign host may not be what the registry holds; pass --allow-foreign-file-hosts to fetch it (without credentials)",
+        },
+      );
+    }
+    const res = await this.http.stream(file.url, { label: this.opts.label, anonymous: foreign });
+    return res.body;
+  }
+}
+
+export class SimpleSource implements Source {
+  readonly kind: string;
+  constructor(
+    readonly reader: SimpleIndexReader,
+    kind = "simple",
+  ) {
+    this.kind = kind;
+  }
+  describe(): string {
+    return `${this.kind} index ${redactUrl(this.reader.indexUrl)}`;
+  }
+  listProjects(): Promise<string[]> {
+    return this.reader.listProjects();
+  }
+  listFiles(project: string): Promise<DistFile[]> {
+    return this.reader.listFiles(project);
+  }
+  open(file: DistFile): Promise<Readable> {
+    return this.reader.open(file);
+  }
+}
+
+export interface UploadDestinationOptions {
+  kind?: string;
+  label?: string;
+  /** Text of this server's "already exists" answers (a hint only: the engine re-reads the index). */
+  existsAnswer?: RegExp;
+  /** Extra form fields or changes a registry needs. */
+  adjustFields?: (fields: [string, string][], meta: CoreMetadata, file: LocalDist) => [string, string][];
+}
+
+const GENERIC_EXISTS = /already exists|already been taken|not allow updating|cannot be updated|overwrite|identical file/i;
+
+/** A legacy upload endpoint plus its simple index. */
+export class UploadDestination implements Destination {
+  readonly kind: string;
+  readonly needsMetadata = true;
+  private readonly cache = new Map<string, Promise<Map<string, DistFile>>>();
+
+  constructor(
+    readonly http: HttpClient,
+    readonly uploadUrl: string,
+    readonly reader: SimpleIndexReader,
+    readonly opts: UploadDestinationOptions = {},
+  ) {
+    this.kind = opts.kind ?? "upload";
+  }
+
+  describe(): string {
+    return `${this.kind} endpoint ${redactUrl(this.uploadUrl)} (index ${redactUrl(this.reader.indexUrl)})`;
+  }
+
+  listFiles(project: string): Promise<Map<string, DistFile>> {
+    let p = this.cache.get(project);
+    if (!p) {
+      p = this.reader.listFiles(project).then((files) => new Map(files.map((f) => [f.filename, f])));
+      p.catch(() => this.cache.delete(project));
+      this.cache.set(project, p);
+    }
+    return p;
+  }
+
+  invalidate(project: string): void {
+    this.cache.delete(project);
+  }
+
+  async upload(file: LocalDist, meta: CoreMetadata): Promise<UploadResult> {
+    let fields = buildUploadFields(meta, file);
+    if (this.opts.adjustFields) fields = this.opts.adjustFields(fields, meta, file);
+    const body = multipartBody(fields, file);
+    const res = await this.http.fetch(this.uploadUrl, {
+      method: "POST",
+      headers: { "content-type": body.contentType },
+      body: () => body.open(),
+      contentLength: body.contentLength,
+      label: this.opts.label ?? "destination",
+      followRedirects: false,
+      accept: () => true,
+      maxBytes: 1024 * 1024,
+    });
+    if (res.status >= 200 && res.status < 300) return { status: "uploaded" };
+    const answer = snippet(res.text());
+    if (res.status === 401 || res.status === 403) {
+      if (res.status === 403 && (this.opts.existsAnswer ?? GENERIC_EXISTS).test(answer)) {
+        return { status: "exists", serverAnswer: answer, httpStatus: res.status };
+      }
+      throw this.http.statusError(res.status, "POST", this.uploadUrl, res.headers, res.text(), {
+        label: this.opts.label ?? "destination",
+      });
+    }
+    if ([400, 403, 409].includes(res.status) && (this.opts.existsAnswer ?? GENERIC_EXISTS).test(answer)) {
+      return { status: "exists", serverAnswer: answer, httpStatus: res.status };
+    }
+    if (res.status === 409) return { status: "exists", serverAnswer: answer, httpStatus: res.status };
+    throw new PyregError("UPLOAD_REFUSED", `destination refused ${file.filename}: HTTP ${res.status} ${answer}`, {
+      method: "POST",
+      url: redactUrl(this.uploadUrl),
+      status: res.status,
+      serverAnswer: answer,
+      hint: res.status >= 500 ? "the registry failed; run migrate again later (nothing is uploaded twice)" : undefined,
+    });
+  }
+}
+
+function looksLikeIndex(url: URL): boolean {
+  return /\/\+?simple\/?$/.test(url.pathname);
+}
+
+export const simpleKind: RegistryKind = {
+  name: "simple",
+  help: "http(s)://.../simple/ — any PEP 503/691 index (source) or legacy upload URL (destination, with --to-index)",
+  matches: (spec) => spec.url !== undefined,
+  async openSource(spec: RegistrySpec, ctx: RegistryContext) {
+    const url = spec.url as URL;
+    registerBasicCredentials(url, ctx);
+    const indexUrl = withSlash(stripCredentials(url).toString());
+    return new SimpleSource(
+      new SimpleIndexReader(ctx.http, indexUrl, {
+        label: "source",
+        warn: ctx.log,
+        allowForeignFileHosts: ctx.options.allowForeignFileHosts,
+      }),
+    );
+  },
+  async openDestination(spec: RegistrySpec, ctx: RegistryContext) {
+    const url = spec.url as URL;
+    const clean = stripCredentials(url);
+    if (looksLikeIndex(clean) && !ctx.options.toIndex) {
+      throw new PyregError("USAGE", `${spec.display} looks like a simple index, not an upload URL`, {
+        hint: "give the upload URL as --to (for pypiserver: http://host:port/) and its index with --to-index",
+      });
+    }
+    const uploadUrl = clean.toString();
+    const indexUrl = withSlash(ctx.options.toIndex ?? new URL("simple/", withSlash(uploadUrl)).toString());
+    registerBasicCredentials(url, ctx, credentialPrefix(new URL(uploadUrl)));
+    if (originOf(indexUrl) !== originOf(uploadUrl)) registerBasicCredentials(new URL(indexUrl), ctx);
+    const reader = new SimpleIndexReader(ctx.http, indexUrl, { label: "destination index", warn: ctx.log });
+    return new UploadDestination(ctx.http, uploadUrl, reader);
+  },
+};
