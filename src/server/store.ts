@@ -1,0 +1,205 @@
+/**
+ * The distribution files under the server's root: a scan of the folder (recursive, hidden names
+ * and symlinks leading outside the root skipped), and per-file facts (sha256, core metadata)
+ * cached by (path, size, mtime, inode) so a big folder is hashed once, not on every request.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { lstat, readdir, realpath, stat } from "node:fs/promises";
+import { join, sep } from "node:path";
+import { readCoreMetadata, parseCoreMetadata } from "../core/metadata.js";
+import type { CoreMetadata } from "../core/model.js";
+import { checkSafeFilename, parseFilename, type ParsedFilename } from "../core/names.js";
+import { readWheelMetadataBytes } from "./wheelMetadata.js";
+
+/** Folder (inside root) that holds uploads in progress; hidden from the index. */
+export const TMP_DIR_NAME = ".pyreg-tmp";
+
+export interface StoredFile {
+  filename: string;
+  parsed: ParsedFilename;
+  /** Real path (symlinks resolved), always inside the real root. */
+  path: string;
+  size: number;
+  mtimeNs: bigint;
+  ino: bigint;
+}
+
+export interface FileFacts {
+  sha256: string;
+  /** sha256 of the PEP 658 metadata file, when the file offers one (wheels with METADATA). */
+  metadataSha256?: string | undefined;
+  requiresPython?: string | undefined;
+}
+
+export function isSafeFilename(name: string): boolean {
+  try {
+    checkSafeFilename(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when `child` is `root` or inside it (both real, absolute paths). */
+export function isInside(root: string, child: string): boolean {
+  return child === root || child.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+export function metadataField(meta: CoreMetadata, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [k, v] of meta.fields) if (k.toLowerCase() === lower) return v[0];
+  return undefined;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) h.update(chunk);
+  return h.digest("hex");
+}
+
+export class Store {
+  private scanCache: { at: number; files: Promise<Map<string, StoredFile>> } | undefined;
+  private readonly facts = new Map<string, { key: string; facts: Promise<FileFacts> }>();
+  private readonly warned = new Set<string>();
+
+  constructor(
+    /** Real path of the root folder. */
+    readonly root: string,
+    private readonly log: (line: string) => void,
+    /** How long one scan of the folder is reused (uploads through the server invalidate it). */
+    private readonly scanTtlMs = 1000,
+  ) {}
+
+  invalidate(): void {
+    this.scanCache = undefined;
+  }
+
+  /** filename → file, for every distribution file under root. */
+  files(): Promise<Map<string, StoredFile>> {
+    const now = Date.now();
+    if (!this.scanCache || now - this.scanCache.at > this.scanTtlMs) {
+      const files = this.scan();
+      this.scanCache = { at: now, files };
+      files.catch(() => (this.scanCache = undefined));
+    }
+    return this.scanCache.files;
+  }
+
+  async projects(): Promise<Map<string, StoredFile[]>> {
+    const out = new Map<string, StoredFile[]>();
+    for (const f of (await this.files()).values()) {
+      const list = out.get(f.parsed.project);
+      if (list) list.push(f);
+      else out.set(f.parsed.project, [f]);
+    }
+    return out;
+  }
+
+  /** sha256 and core-metadata facts of a file, computed once per (path, size, mtime, inode). */
+  factsOf(file: StoredFile): Promise<FileFacts> {
+    const key = `${file.size}:${file.mtimeNs}:${file.ino}`;
+    const cached = this.facts.get(file.path);
+    if (cached && cached.key === key) return cached.facts;
+    const facts = this.computeFacts(file);
+    this.facts.set(file.path, { key, facts });
+    facts.catch(() => this.facts.delete(file.path));
+    return facts;
+  }
+
+  private async computeFacts(file: StoredFile): Promise<FileFacts> {
+    const sha256 = await sha256File(file.path);
+    if (file.parsed.kind === "wheel") {
+      const bytes = await readWheelMetadataBytes(file.path, file.parsed.project, file.parsed.version);
+      if (!bytes) return { sha256 };
+      let requiresPython: string | undefined;
+      try {
+        requiresPython = metadataField(parseCoreMetadata(bytes.toString("utf8")), "Requires-Python");
+      } catch {
+        // Unparseable metadata is still served as is; only Requires-Python is lost.
+      }
+      return { sha256, metadataSha256: createHash("sha256").update(bytes).digest("hex"), requiresPython };
+    }
+    // Sdists: no PEP 658 file (like PyPI, whose sdist PKG-INFO may be unreliable before
+    // Metadata-Version 2.2), but Requires-Python from PKG-INFO when it can be read.
+    try {
+      const meta = await readCoreMetadata(file.path, file.filename);
+      return { sha256, requiresPython: metadataField(meta, "Requires-Python") };
+    } catch {
+      return { sha256 };
+    }
+  }
+
+  private async scan(): Promise<Map<string, StoredFile>> {
+    const out = new Map<string, StoredFile>();
+    const visited = new Set<string>([this.root]);
+    const walk = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const subdirs: string[] = [];
+      for (const e of entries) {
+        // Hidden names (the upload temp folder among them) are never part of the index.
+        if (e.name.startsWith(".")) continue;
+        const full = join(dir, e.name);
+        let real = full;
+        if (e.isSymbolicLink()) {
+          try {
+            real = await realpath(full);
+          } catch {
+            continue; // dangling link
+          }
+          if (!isInside(this.root, real)) {
+            this.warnOnce(`symlink ${full} points outside the root; not served`);
+            continue;
+          }
+        } else if (!e.isFile() && !e.isDirectory()) continue;
+        const st = await stat(real, { bigint: true }).catch(() => undefined);
+        if (!st) continue;
+        if (st.isDirectory()) {
+          if (!visited.has(real)) {
+            visited.add(real);
+            subdirs.push(real);
+          }
+          continue;
+        }
+        if (!st.isFile()) continue;
+        const parsed = parseFilename(e.name);
+        if (!parsed || !isSafeFilename(e.name)) continue;
+        if (out.has(e.name)) {
+          this.warnOnce(`${full}: another file with this name is already served; ignored`);
+          continue;
+        }
+        out.set(e.name, {
+          filename: e.name,
+          parsed,
+          path: real,
+          size: Number(st.size),
+          mtimeNs: st.mtimeNs,
+          ino: st.ino,
+        });
+      }
+      for (const d of subdirs) await walk(d);
+    };
+    await walk(this.root);
+    return out;
+  }
+
+  private warnOnce(message: string): void {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    this.log(`warning: ${message}`);
+  }
+}
+
+/** Real path of `root`, checked to be a folder. */
+export async function realRoot(root: string): Promise<string> {
+  const real = await realpath(root);
+  const st = await lstat(real);
+  if (!st.isDirectory()) throw new Error(`${root} is not a folder`);
+  return real;
+}

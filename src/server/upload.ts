@@ -1,0 +1,313 @@
+/**
+ * The legacy upload API (`POST /`, multipart/form-data), as `twine upload` speaks it.
+ * Sources: pypa/twine `twine/repository.py` (`_upload`: fields + `content` part),
+ * `twine/package.py` (`metadata_dictionary`, digests); pypi/warehouse `warehouse/forklift/legacy.py`
+ * (what is validated). See PROTOCOLS.md §3.
+ *
+ * The body streams into a temporary file inside the root (hidden from the index) while it is
+ * hashed; the file becomes visible only through `link()`, which never replaces an existing name.
+ */
+import { randomUUID } from "node:crypto";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { link, lstat, mkdir, unlink } from "node:fs/promises";
+import type { IncomingMessage } from "node:http";
+import { join } from "node:path";
+import { eq, valid } from "@renovatebot/pep440";
+import { readCoreMetadata } from "../core/metadata.js";
+import { errorMessage } from "../core/errors.js";
+import { normalizeName, parseFilename, type ParsedFilename } from "../core/names.js";
+import { MultiHash } from "../core/hash.js";
+import {
+  DEFAULT_LIMITS,
+  MultipartError,
+  multipartBoundary,
+  parseMultipart,
+  type FileSink,
+} from "./multipart.js";
+import { isSafeFilename, sha256File, TMP_DIR_NAME, type Store } from "./store.js";
+import { readWheelMetadataBytes } from "./wheelMetadata.js";
+
+export interface UploadContext {
+  store: Store;
+  maxUploadBytes: number;
+}
+
+export interface UploadAnswer {
+  status: number;
+  message: string;
+  /** Whether a new file was written. */
+  stored: boolean;
+  filename?: string | undefined;
+}
+
+class Refused extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Received {
+  path: string;
+  clientFilename: string;
+  size: number;
+  sha256: string;
+  md5: string;
+  blake2_256: string;
+}
+
+/** Writes the `content` part to a temp file while hashing it, with backpressure. */
+class TempFileSink implements FileSink {
+  readonly ws: WriteStream;
+  private failure: Error | undefined;
+  size = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly maxBytes: number,
+    private readonly hash: MultiHash,
+  ) {
+    this.ws = createWriteStream(path, { flags: "wx", mode: 0o644 });
+    this.ws.on("error", (err) => (this.failure = err));
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.size += chunk.length;
+    if (this.size > this.maxBytes) {
+      throw new MultipartError(`upload too large (limit ${this.maxBytes} bytes)`, 413);
+    }
+    this.hash.update(chunk);
+    if (!this.ws.write(chunk)) {
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = (): void => {
+          this.ws.off("error", onError);
+          resolve();
+        };
+        const onError = (err: Error): void => {
+          this.ws.off("drain", onDrain);
+          reject(err);
+        };
+        this.ws.once("drain", onDrain);
+        this.ws.once("error", onError);
+      });
+    }
+  }
+
+  async end(): Promise<void> {
+    if (this.failure) throw this.failure;
+    await new Promise<void>((resolve, reject) => {
+      this.ws.once("error", reject);
+      this.ws.end(() => resolve());
+    });
+  }
+
+  digests(): { sha256: string; md5: string; blake2_256: string } {
+    const { sha256, md5, blake2_256 } = this.hash.digest();
+    return { sha256, md5, blake2_256 };
+  }
+
+  /** Closes the stream (if still open) and removes the file. */
+  async discard(): Promise<void> {
+    if (!this.ws.closed) {
+      await new Promise<void>((resolve) => {
+        this.ws.once("close", () => resolve());
+        this.ws.destroy();
+      });
+    }
+    await unlink(this.path).catch(() => undefined);
+  }
+}
+
+function sameVersion(a: string, b: string): boolean {
+  if (valid(a) && valid(b)) return eq(a, b);
+  return a === b;
+}
+
+function first(fields: [string, string][], name: string): string | undefined {
+  const v = fields.find(([k]) => k === name)?.[1];
+  return v === undefined || v.trim() === "" ? undefined : v.trim();
+}
+
+function checkForm(fields: [string, string][], received: Received): ParsedFilename {
+  const action = first(fields, ":action");
+  if (action !== "file_upload") {
+    throw new Refused(
+      400,
+      `Unsupported ":action" ${JSON.stringify(action ?? "")}; only "file_upload" is supported`,
+    );
+  }
+  const protocol = first(fields, "protocol_version");
+  if (protocol !== undefined && protocol !== "1")
+    throw new Refused(400, `Unknown protocol_version ${protocol}`);
+  const filename = received.clientFilename;
+  if (!isSafeFilename(filename))
+    throw new Refused(400, `Invalid filename ${JSON.stringify(filename.slice(0, 200))}`);
+  const parsed = parseFilename(filename);
+  if (!parsed) {
+    throw new Refused(
+      400,
+      `Invalid distribution filename ${JSON.stringify(filename)}: not a wheel or an sdist`,
+    );
+  }
+  const name = first(fields, "name");
+  const version = first(fields, "version");
+  if (!name) throw new Refused(400, "Missing form field: name");
+  if (!version) throw new Refused(400, "Missing form field: version");
+  if (normalizeName(name) !== parsed.project) {
+    throw new Refused(400, `Form name ${JSON.stringify(name)} does not match filename ${filename}`);
+  }
+  if (!sameVersion(version, parsed.version)) {
+    throw new Refused(400, `Form version ${JSON.stringify(version)} does not match filename ${filename}`);
+  }
+  const filetype = first(fields, "filetype");
+  const expected = parsed.kind === "wheel" ? "bdist_wheel" : "sdist";
+  if (filetype !== expected) {
+    throw new Refused(
+      400,
+      `Invalid filetype ${JSON.stringify(filetype ?? "")} for ${filename}: expected ${expected}`,
+    );
+  }
+  const pyversion = first(fields, "pyversion");
+  if (parsed.kind === "sdist" && pyversion !== undefined && pyversion !== "source") {
+    throw new Refused(400, `Invalid pyversion ${JSON.stringify(pyversion)} for an sdist: expected "source"`);
+  }
+  const digests: [string, string][] = [
+    ["sha256_digest", received.sha256],
+    ["md5_digest", received.md5],
+    ["blake2_256_digest", received.blake2_256],
+  ];
+  let sent = 0;
+  for (const [field, actual] of digests) {
+    const given = first(fields, field);
+    if (given === undefined) continue;
+    sent++;
+    if (given.toLowerCase() !== actual) {
+      throw new Refused(400, `The ${field} does not match the uploaded bytes of ${filename}`);
+    }
+  }
+  // Warehouse refuses uploads without any digest: a digest is the only end-to-end check.
+  if (sent === 0)
+    throw new Refused(400, "Missing digest: send sha256_digest (or md5_digest, blake2_256_digest)");
+  return parsed;
+}
+
+async function checkMetadata(path: string, parsed: ParsedFilename, filename: string): Promise<void> {
+  if (parsed.kind === "wheel") {
+    const raw = await readWheelMetadataBytes(path, parsed.project, parsed.version);
+    if (!raw) throw new Refused(400, `Invalid wheel ${filename}: no readable .dist-info/METADATA`);
+  }
+  let meta;
+  try {
+    meta = await readCoreMetadata(path, filename);
+  } catch (err) {
+    throw new Refused(400, `Cannot read the core metadata of ${filename}: ${errorMessage(err)}`);
+  }
+  if (normalizeName(meta.name) !== parsed.project) {
+    throw new Refused(
+      400,
+      `Metadata Name ${JSON.stringify(meta.name)} of ${filename} does not match the filename`,
+    );
+  }
+  if (!sameVersion(meta.version, parsed.version)) {
+    throw new Refused(
+      400,
+      `Metadata Version ${JSON.stringify(meta.version)} of ${filename} does not match the filename`,
+    );
+  }
+}
+
+/**
+ * Handles one upload request. Returns the answer to send; rethrows errors of the request stream
+ * itself (a cut connection), after removing the temporary file.
+ */
+export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Promise<UploadAnswer> {
+  const boundary = multipartBoundary(req.headers["content-type"]);
+  if (!boundary)
+    return { status: 400, message: "Expected multipart/form-data with a boundary", stored: false };
+  const declared = Number(req.headers["content-length"] ?? NaN);
+  if (Number.isFinite(declared) && declared > ctx.maxUploadBytes + DEFAULT_LIMITS.maxTotalFieldBytes) {
+    return { status: 413, message: `Upload too large (limit ${ctx.maxUploadBytes} bytes)`, stored: false };
+  }
+  const root = ctx.store.root;
+  const tmpDir = join(root, TMP_DIR_NAME);
+  await mkdir(tmpDir, { recursive: true, mode: 0o700 });
+  const tmpStat = await lstat(tmpDir);
+  if (!tmpStat.isDirectory()) throw new Error(`${tmpDir} is not a plain folder`);
+
+  const hash = await MultiHash.create();
+  let sink: TempFileSink | undefined;
+  let clientFilename: string | undefined;
+  let duplicatePart = false;
+  try {
+    let fields: [string, string][];
+    try {
+      ({ fields } = await parseMultipart(req, boundary, (part) => {
+        if (part.name !== "content") return undefined; // e.g. gpg_signature: not kept
+        if (sink) {
+          duplicatePart = true;
+          return undefined;
+        }
+        clientFilename = part.filename ?? "";
+        sink = new TempFileSink(join(tmpDir, `${randomUUID()}.part`), ctx.maxUploadBytes, hash);
+        return sink;
+      }));
+    } catch (err) {
+      if (err instanceof MultipartError) return { status: err.status, message: err.message, stored: false };
+      throw err;
+    }
+    if (duplicatePart) return { status: 400, message: "More than one content part", stored: false };
+    if (!sink || clientFilename === undefined) {
+      return { status: 400, message: "Missing the file: no form part named content", stored: false };
+    }
+    const received: Received = { path: sink.path, clientFilename, size: sink.size, ...sink.digests() };
+    const parsed = checkForm(fields, received);
+    const filename = clientFilename;
+    await checkMetadata(sink.path, parsed, filename);
+
+    // Already served (anywhere under the root)? Same bytes: nothing to do. Other bytes: conflict.
+    ctx.store.invalidate();
+    const existing = (await ctx.store.files()).get(filename);
+    if (existing) {
+      const theirs = (await ctx.store.factsOf(existing)).sha256;
+      return compareSha(theirs, received.sha256, filename);
+    }
+    const target = join(root, filename);
+    try {
+      await link(sink.path, target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+        return compareSha(await sha256File(target), received.sha256, filename);
+      }
+      throw err;
+    }
+    ctx.store.invalidate();
+    return { status: 200, message: `OK, stored ${filename}`, stored: true, filename };
+  } catch (err) {
+    if (err instanceof Refused) return { status: err.status, message: err.message, stored: false };
+    throw err;
+  } finally {
+    // A sink that was created is always removed: after link() the stored name stays.
+    const s = sink as TempFileSink | undefined;
+    if (s) await s.discard();
+  }
+}
+
+function compareSha(theirs: string, sha256: string, filename: string): UploadAnswer {
+  if (theirs === sha256) {
+    return {
+      status: 200,
+      message: `OK, identical file ${filename} already present`,
+      stored: false,
+      filename,
+    };
+  }
+  return {
+    status: 409,
+    message: `File already exists: ${filename} (with other bytes)`,
+    stored: false,
+    filename,
+  };
+}
