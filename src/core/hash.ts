@@ -31,7 +31,12 @@ export class MultiHash {
     this.size += chunk.length;
   }
   digest(): Digests {
-    return { sha256: this.sha.digest("hex"), md5: this.md5.digest("hex"), blake2_256: this.b2.digest("hex"), size: this.size };
+    return {
+      sha256: this.sha.digest("hex"),
+      md5: this.md5.digest("hex"),
+      blake2_256: this.b2.digest("hex"),
+      size: this.size,
+    };
   }
 }
 

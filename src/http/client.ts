@@ -160,12 +160,24 @@ export class HttpClient {
     }
     const body = Buffer.concat(chunks);
     void max;
-    return { status: res.status, headers: res.headers, url: res.url, body, text: () => body.toString("utf8") };
+    return {
+      status: res.status,
+      headers: res.headers,
+      url: res.url,
+      body,
+      text: () => body.toString("utf8"),
+    };
   }
 
   /** Like fetch, but parses JSON and raises MALFORMED_INDEX with the URL if it is not JSON. */
-  async fetchJson(url: string, options: RequestOptions = {}): Promise<{ data: unknown; res: BufferedResponse }> {
-    const res = await this.fetch(url, { ...options, headers: { accept: "application/json", ...options.headers } });
+  async fetchJson(
+    url: string,
+    options: RequestOptions = {},
+  ): Promise<{ data: unknown; res: BufferedResponse }> {
+    const res = await this.fetch(url, {
+      ...options,
+      headers: { accept: "application/json", ...options.headers },
+    });
     try {
       return { data: JSON.parse(res.text()) as unknown, res };
     } catch {
@@ -194,10 +206,20 @@ export class HttpClient {
       try {
         res = await this.send(current, method, options);
       } catch (err) {
-        if (canRetry && attempt < this.policy.retries && isRetryableError({ ...this.policy, methods: [method] }, method, err)) {
+        if (
+          canRetry &&
+          attempt < this.policy.retries &&
+          isRetryableError({ ...this.policy, methods: [method] }, method, err)
+        ) {
           attempt++;
           const delay = backoffDelay(this.policy, attempt, this.random);
-          this.opts.onRetry?.({ method, url: redactUrl(current), attempt, delayMs: delay, reason: errCode(err) });
+          this.opts.onRetry?.({
+            method,
+            url: redactUrl(current),
+            attempt,
+            delayMs: delay,
+            reason: errCode(err),
+          });
           await sleep(delay);
           continue;
         }
@@ -209,12 +231,16 @@ export class HttpClient {
       if (status >= 300 && status < 400 && headers["location"] && options.followRedirects !== false) {
         res.body.resume();
         if (method !== "GET" && method !== "HEAD") {
-          throw new PyregError("HTTP", `${options.label ?? "server"} redirected a ${method} to ${redactUrl(headers["location"])}`, {
-            method,
-            url: redactUrl(current),
-            status,
-            hint: "give the final URL directly (uploads are not re-sent across redirects)",
-          });
+          throw new PyregError(
+            "HTTP",
+            `${options.label ?? "server"} redirected a ${method} to ${redactUrl(headers["location"])}`,
+            {
+              method,
+              url: redactUrl(current),
+              status,
+              hint: "give the final URL directly (uploads are not re-sent across redirects)",
+            },
+          );
         }
         if (++redirects > MAX_REDIRECTS) {
           throw new PyregError("HTTP", `too many redirects (more than ${MAX_REDIRECTS})`, {
@@ -236,13 +262,25 @@ export class HttpClient {
         this.pausedUntil.set(originOf(current), Date.now() + wait);
       }
 
-      if (canRetry && attempt < this.policy.retries && isRetryableStatus({ ...this.policy, methods: [method] }, method, status)) {
+      if (
+        canRetry &&
+        attempt < this.policy.retries &&
+        isRetryableStatus({ ...this.policy, methods: [method] }, method, status)
+      ) {
         res.body.resume();
         attempt++;
         const ra = retryAfterMs(headers);
         const delay =
-          ra !== undefined ? Math.min(ra, this.policy.maxRetryAfterMs) : backoffDelay(this.policy, attempt, this.random);
-        this.opts.onRetry?.({ method, url: redactUrl(current), attempt, delayMs: delay, reason: `HTTP ${status}` });
+          ra !== undefined
+            ? Math.min(ra, this.policy.maxRetryAfterMs)
+            : backoffDelay(this.policy, attempt, this.random);
+        this.opts.onRetry?.({
+          method,
+          url: redactUrl(current),
+          attempt,
+          delayMs: delay,
+          reason: `HTTP ${status}`,
+        });
         await sleep(delay);
         continue;
       }
@@ -262,7 +300,12 @@ export class HttpClient {
         throw this.statusError(status, method, current, headers, text, options);
       }
       const max = options.maxBytes ?? DEFAULT_MAX_BYTES;
-      return { status, headers, url: current, body: decoded(res.body, headers["content-encoding"], max, `response from ${redactUrl(current)}`) };
+      return {
+        status,
+        headers,
+        url: current,
+        body: decoded(res.body, headers["content-encoding"], max, `response from ${redactUrl(current)}`),
+      };
     }
   }
 
@@ -284,7 +327,12 @@ export class HttpClient {
     if (typeof options.body === "function") body = options.body();
     else body = options.body;
     if (options.contentLength !== undefined) headers["content-length"] = String(options.contentLength);
-    return await undiciRequest(url, { method: method as Dispatcher.HttpMethod, headers, body: body ?? null, dispatcher: this.agent });
+    return await undiciRequest(url, {
+      method: method as Dispatcher.HttpMethod,
+      headers,
+      body: body ?? null,
+      dispatcher: this.agent,
+    });
   }
 
   private async waitForHost(url: string): Promise<void> {
@@ -335,12 +383,16 @@ export class HttpClient {
       });
     }
     void headers;
-    return new PyregError("HTTP", `${who}: HTTP ${status} for ${method} ${safeUrl}${answer ? `: ${answer}` : ""}`, {
-      method,
-      url: safeUrl,
-      status,
-      serverAnswer: answer,
-    });
+    return new PyregError(
+      "HTTP",
+      `${who}: HTTP ${status} for ${method} ${safeUrl}${answer ? `: ${answer}` : ""}`,
+      {
+        method,
+        url: safeUrl,
+        status,
+        serverAnswer: answer,
+      },
+    );
   }
 
   wrapNetworkError(err: unknown, method: string, url: string, label?: string): PyregError {
@@ -381,12 +433,16 @@ export class HttpClient {
         cause: err,
       });
     }
-    return new PyregError("CONNECTION", `${who}: ${code || "network error"} for ${method} ${safeUrl}: ${msg}`, {
-      method,
-      url: safeUrl,
-      hint: "check the network path to the registry; pyreg already retried",
-      cause: err,
-    });
+    return new PyregError(
+      "CONNECTION",
+      `${who}: ${code || "network error"} for ${method} ${safeUrl}: ${msg}`,
+      {
+        method,
+        url: safeUrl,
+        hint: "check the network path to the registry; pyreg already retried",
+        cause: err,
+      },
+    );
   }
 }
 
@@ -422,6 +478,9 @@ async function readSome(body: Readable, max: number): Promise<string> {
 
 /** A short, single-line, redacted excerpt of a server answer. */
 export function snippet(text: string, max = 300): string {
-  const one = redactText(text).replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim();
+  const one = redactText(text)
+    .replace(/<[^>]*>/g, " ")
+    .replace(/\s+/g, " ")
+    .trim();
   return one.length > max ? one.slice(0, max) + "…" : one;
 }

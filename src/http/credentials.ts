@@ -5,8 +5,7 @@
 import { registerSecret } from "./redact.js";
 
 export type AuthValue =
-  | { type: "basic"; username: string; password: string }
-  | { type: "header"; name: string; value: string };
+  { type: "basic"; username: string; password: string } | { type: "header"; name: string; value: string };
 
 export interface CredentialProvider {
   /** Where these credentials came from, for error messages ("PYREG_TO_PASSWORD", "~/.netrc"...). */

@@ -51,13 +51,20 @@ export interface Timeouts {
 export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 10_000, headersMs: 60_000, bodyIdleMs: 60_000 };
 
 /** Delay before attempt n (1-based retry number), full jitter. `random` is injectable for tests. */
-export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  policy: RetryPolicy,
+  attempt: number,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
 /** Parses Retry-After (seconds or HTTP date) or RateLimit-Reset (seconds) into milliseconds. */
-export function retryAfterMs(headers: Record<string, string | string[] | undefined>, now = Date.now()): number | undefined {
+export function retryAfterMs(
+  headers: Record<string, string | string[] | undefined>,
+  now = Date.now(),
+): number | undefined {
   const raw = headers["retry-after"] ?? headers["ratelimit-reset"];
   const value = Array.isArray(raw) ? raw[0] : raw;
   if (!value) return undefined;

@@ -20,7 +20,11 @@ function envPrefix(side: Side): string {
   return side === "source" ? "PYREG_FROM" : "PYREG_TO";
 }
 
-export function resolveBasicCredentials(url: URL, side: Side, env: NodeJS.ProcessEnv): BasicCredentials | undefined {
+export function resolveBasicCredentials(
+  url: URL,
+  side: Side,
+  env: NodeJS.ProcessEnv,
+): BasicCredentials | undefined {
   if (url.username || url.password) {
     return {
       username: decodeURIComponent(url.username),
@@ -52,7 +56,10 @@ export function stripCredentials(url: URL): URL {
 }
 
 /** Minimal netrc reader: machine/default, login, password tokens (man 5 netrc). */
-export function netrcLookup(host: string, env: NodeJS.ProcessEnv): { username: string; password: string } | undefined {
+export function netrcLookup(
+  host: string,
+  env: NodeJS.ProcessEnv,
+): { username: string; password: string } | undefined {
   const file = env["NETRC"] ?? join(env["HOME"] ?? homedir(), ".netrc");
   let text: string;
   try {

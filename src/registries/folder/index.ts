@@ -38,7 +38,8 @@ async function scan(root: string, warn?: (m: string) => void): Promise<Entry[]> 
       else if (e.isFile()) {
         const parsed = parseFilename(e.name);
         if (!parsed) {
-          if (!/\.(metadata|asc|txt|json|html|md)$/i.test(e.name)) warn?.(`ignoring ${relative(root, p)}: not a wheel or sdist name`);
+          if (!/\.(metadata|asc|txt|json|html|md)$/i.test(e.name))
+            warn?.(`ignoring ${relative(root, p)}: not a wheel or sdist name`);
           continue;
         }
         const st = await stat(p);
@@ -160,7 +161,10 @@ export class FolderDestination implements Destination {
     checkSafeFilename(file.filename);
     const tmpDir = join(this.root, TMP_DIR);
     await mkdir(tmpDir, { recursive: true });
-    const tmp = join(tmpDir, `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}-${file.filename}`);
+    const tmp = join(
+      tmpDir,
+      `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}-${file.filename}`,
+    );
     await copyFile(file.path, tmp);
     try {
       await link(tmp, join(this.root, file.filename));

@@ -4,7 +4,14 @@
  */
 import type { Readable } from "node:stream";
 import { PyregError } from "../../core/errors.js";
-import type { CoreMetadata, Destination, DistFile, LocalDist, Source, UploadResult } from "../../core/model.js";
+import type {
+  CoreMetadata,
+  Destination,
+  DistFile,
+  LocalDist,
+  Source,
+  UploadResult,
+} from "../../core/model.js";
 import { normalizeName } from "../../core/names.js";
 import { buildUploadFields, multipartBody } from "../../core/uploadForm.js";
 import { snippet, type HttpClient } from "../../http/client.js";
@@ -37,7 +44,11 @@ export function credentialPrefix(url: URL): string {
 }
 
 /** Registers Basic credentials (URL, environment, ~/.netrc) for a URL's origin and path prefix. */
-export function registerBasicCredentials(url: URL, ctx: RegistryContext, prefix = credentialPrefix(url)): string | undefined {
+export function registerBasicCredentials(
+  url: URL,
+  ctx: RegistryContext,
+  prefix = credentialPrefix(url),
+): string | undefined {
   const creds = resolveBasicCredentials(url, ctx.side, ctx.env);
   if (!creds) return undefined;
   ctx.http.credentials.add(prefix, basicProvider(creds));
@@ -60,7 +71,10 @@ export class SimpleIndexReader {
   ) {}
 
   async listProjects(): Promise<string[]> {
-    const res = await this.http.fetch(this.indexUrl, { headers: { accept: ACCEPT_SIMPLE }, label: this.opts.label });
+    const res = await this.http.fetch(this.indexUrl, {
+      headers: { accept: ACCEPT_SIMPLE },
+      label: this.opts.label,
+    });
     const text = res.text();
     return isJsonContentType(res.headers["content-type"])
       ? parseProjectListJson(text, res.url, this.opts.warn)
@@ -69,7 +83,10 @@ export class SimpleIndexReader {
 
   /** One project's page; an unknown project (404) is an empty page. */
   async projectPage(project: string): Promise<ParsedProjectPage> {
-    const url = new URL(encodeURIComponent(normalizeName(project)) + "/", withSlash(this.indexUrl)).toString();
+    const url = new URL(
+      encodeURIComponent(normalizeName(project)) + "/",
+      withSlash(this.indexUrl),
+    ).toString();
     const res = await this.http.fetch(url, {
       headers: { accept: ACCEPT_SIMPLE },
       label: this.opts.label,
@@ -136,7 +153,8 @@ export interface UploadDestinationOptions {
   adjustFields?: (fields: [string, string][], meta: CoreMetadata, file: LocalDist) => [string, string][];
 }
 
-const GENERIC_EXISTS = /already exists|already been taken|not allow updating|cannot be updated|overwrite|identical file/i;
+const GENERIC_EXISTS =
+  /already exists|already been taken|not allow updating|cannot be updated|overwrite|identical file/i;
 
 /** A legacy upload endpoint plus its simple index. */
 export class UploadDestination implements Destination {
@@ -199,13 +217,20 @@ export class UploadDestination implements Destination {
       return { status: "exists", serverAnswer: answer, httpStatus: res.status };
     }
     if (res.status === 409) return { status: "exists", serverAnswer: answer, httpStatus: res.status };
-    throw new PyregError("UPLOAD_REFUSED", `destination refused ${file.filename}: HTTP ${res.status} ${answer}`, {
-      method: "POST",
-      url: redactUrl(this.uploadUrl),
-      status: res.status,
-      serverAnswer: answer,
-      hint: res.status >= 500 ? "the registry failed; run migrate again later (nothing is uploaded twice)" : undefined,
-    });
+    throw new PyregError(
+      "UPLOAD_REFUSED",
+      `destination refused ${file.filename}: HTTP ${res.status} ${answer}`,
+      {
+        method: "POST",
+        url: redactUrl(this.uploadUrl),
+        status: res.status,
+        serverAnswer: answer,
+        hint:
+          res.status >= 500
+            ? "the registry failed; run migrate again later (nothing is uploaded twice)"
+            : undefined,
+      },
+    );
   }
 }
 

@@ -23,7 +23,10 @@ export interface ParsedProjectPage {
 export function checkApiVersion(version: string, url: string, warn?: (m: string) => void): void {
   const m = /^(\d+)\.(\d+)/.exec(version.trim());
   if (!m) {
-    throw new PyregError("MALFORMED_INDEX", `index at ${redactUrl(url)} announces an unreadable api-version "${version}"`);
+    throw new PyregError(
+      "MALFORMED_INDEX",
+      `index at ${redactUrl(url)} announces an unreadable api-version "${version}"`,
+    );
   }
   if (m[1] !== "1") {
     throw new PyregError(
@@ -32,7 +35,8 @@ export function checkApiVersion(version: string, url: string, warn?: (m: string)
       { hint: "upgrade pyreg, or point it at an index that serves API version 1" },
     );
   }
-  if (Number(m[2]) > 1) warn?.(`index at ${redactUrl(url)} announces api-version ${version} (newer than 1.1); reading it as 1.1`);
+  if (Number(m[2]) > 1)
+    warn?.(`index at ${redactUrl(url)} announces api-version ${version} (newer than 1.1); reading it as 1.1`);
 }
 
 export function isJsonContentType(ct: string | undefined): boolean {
@@ -75,7 +79,10 @@ function anchors(html: string): Anchor[] {
   const re = /<a\b([^>]*)>([\s\S]*?)<\/a\s*>/gi;
   let m: RegExpExecArray | null;
   while ((m = re.exec(html))) {
-    out.push({ attrs: parseAttributes(m[1] as string), text: decodeEntities((m[2] as string).replace(/<[^>]*>/g, "")).trim() });
+    out.push({
+      attrs: parseAttributes(m[1] as string),
+      text: decodeEntities((m[2] as string).replace(/<[^>]*>/g, "")).trim(),
+    });
   }
   return out;
 }
@@ -260,7 +267,8 @@ function toDistFile(
     url,
     hashes,
   };
-  for (const [k, v] of Object.entries(extra)) if (v !== undefined) (f as unknown as Record<string, unknown>)[k] = v;
+  for (const [k, v] of Object.entries(extra))
+    if (v !== undefined) (f as unknown as Record<string, unknown>)[k] = v;
   return f;
 }
 

@@ -1,0 +1,106 @@
+import type { Command } from "commander";
+import { errorMessage, isFatal } from "../core/errors.js";
+import { projectFilter } from "../core/filter.js";
+import type { DistFile } from "../core/model.js";
+import { mapLimit } from "../core/pool.js";
+import {
+  addConnectionOptions,
+  addSelectionOptions,
+  formatBytes,
+  human,
+  makeRuntime,
+  openFrom,
+  printJson,
+  type CommonOptions,
+} from "./common.js";
+import { compareVersions } from "../core/versions.js";
+
+export function registerList(program: Command): void {
+  const cmd = program
+    .command("list")
+    .argument(
+      "<source>",
+      "a folder, a simple index URL (https://host/.../simple/), or a KIND+https:// registry",
+    )
+    .summary("show the projects, versions and files (sha256, size) of a registry")
+    .description(
+      "List every project, version and file of a registry, with each file's sha256 and size as the " +
+        "registry publishes them (computed for folders). Says which kind of registry was detected and " +
+        "which index was read.",
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  pyreg list ./dist\n  pyreg list https://pypi.example.com/simple/ --include 'acme-*' --json",
+    );
+  addConnectionOptions(addSelectionOptions(cmd), false).action(
+    async (source: string, opts: CommonOptions) => {
+      const rt = makeRuntime(opts);
+      try {
+        const src = await openFrom(source, rt);
+        const filter = projectFilter(opts.include, opts.exclude);
+        const projects = (await src.listProjects()).filter((p) => !filter(p)).sort();
+        human(opts, `# ${src.describe()}`);
+        const errors: { project: string; error: string }[] = [];
+        const listed = await mapLimit(projects, opts.concurrency, async (project) => {
+          try {
+            return { project, files: await src.listFiles(project) };
+          } catch (err) {
+            if (isFatal(err)) throw err;
+            errors.push({ project, error: errorMessage(err) });
+            return { project, files: [] as DistFile[] };
+          }
+        });
+        let files = 0;
+        let bytes = 0;
+        for (const { project, files: fl } of listed) {
+          const byVersion = new Map<string, DistFile[]>();
+          for (const f of fl) byVersion.set(f.version, [...(byVersion.get(f.version) ?? []), f]);
+          human(opts, `${project}`);
+          for (const v of [...byVersion.keys()].sort(compareVersions)) {
+            human(opts, `  ${v || "(unknown version)"}`);
+            for (const f of (byVersion.get(v) ?? []).sort((a, b) => a.filename.localeCompare(b.filename))) {
+              files++;
+              bytes += f.size ?? 0;
+              const notes = f.notes
+                ? "  " +
+                  Object.entries(f.notes)
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(" ")
+                : "";
+              human(
+                opts,
+                `    ${f.filename}  sha256=${f.hashes["sha256"] ?? "(none)"}  size=${f.size ?? "?"}${f.yanked ? "  yanked" : ""}${notes}`,
+              );
+            }
+          }
+        }
+        for (const e of errors) process.stderr.write(`error: ${e.project}: ${e.error}\n`);
+        human(opts, `${projects.length} projects, ${files} files${bytes ? `, ${formatBytes(bytes)}` : ""}`);
+        if (opts.json) {
+          printJson({
+            source: { kind: src.kind, description: src.describe() },
+            projects: listed.map((l) => ({ project: l.project, files: l.files.map(fileJson) })),
+            errors,
+          });
+        }
+        process.exitCode = errors.length ? 1 : 0;
+      } finally {
+        await rt.close();
+      }
+    },
+  );
+}
+
+export function fileJson(f: DistFile): Record<string, unknown> {
+  return {
+    project: f.project,
+    version: f.version,
+    filename: f.filename,
+    sha256: f.hashes["sha256"] ?? null,
+    size: f.size ?? null,
+    ...(f.requiresPython ? { requiresPython: f.requiresPython } : {}),
+    ...(f.yanked ? { yanked: f.yanked } : {}),
+    ...(f.uploadTime ? { uploadTime: f.uploadTime } : {}),
+    ...(f.notes ? { notes: f.notes } : {}),
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * The CLI: one file per command, one error boundary here that maps errors to exit codes
+ * (0 done; 1 some files failed/conflicted/missing; 2 usage, configuration, auth, connection).
+ */
+import { Command, CommanderError } from "commander";
+import { exitCodeFor, PyregError } from "../core/errors.js";
+import { redactText } from "../http/redact.js";
+import { PYREG_VERSION } from "../version.js";
+import { registerList } from "./list.js";
+import { registerMigrate } from "./migrate.js";
+import { registerPlan } from "./plan.js";
+import { registerVerify } from "./verify.js";
+import { registerServe } from "./serve.js";
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name("pyreg")
+    .description(
+      "Move Python packages from one package registry to another: every file of every version, " +
+        "sha256-verified end to end, never overwriting, safe to run again.",
+    )
+    .version(PYREG_VERSION, "-V, --version")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerList(program);
+  registerPlan(program);
+  registerMigrate(program);
+  registerVerify(program);
+  registerServe(program);
+  program.addHelpText(
+    "after",
+    "\nStart with:  pyreg plan --from SOURCE --to DESTINATION   (then migrate, then verify)\nEach command has --help.",
+  );
+  for (const c of program.commands) c.exitOverride();
+  return program;
+}
+
+function printError(err: unknown, json: boolean): void {
+  if (err instanceof PyregError) {
+    process.stderr.write(redactText(`pyreg: error: ${err.message}\n`));
+    if (err.hint) process.stderr.write(redactText(`  hint: ${err.hint}\n`));
+    if (json) process.stdout.write(redactText(JSON.stringify({ error: err.toJSON() }, null, 2)) + "\n");
+  } else {
+    const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    process.stderr.write(redactText(`pyreg: unexpected error: ${msg}\n`));
+    if (json)
+      process.stdout.write(
+        JSON.stringify({ error: { code: "INTERNAL", message: redactText(String(err)) } }) + "\n",
+      );
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  // `pyreg list ... | head` closes our stdout early: that is not an error.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
+  const program = buildProgram();
+  const json = argv.includes("--json");
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with code 0; usage errors were already printed.
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    printError(err, json);
+    process.exitCode = exitCodeFor(err);
+  }
+}

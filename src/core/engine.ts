@@ -1,0 +1,367 @@
+/**
+ * The engine: for each file to copy, download (stream to a temporary file while hashing) → check
+ * sha256 against the source → read its metadata → upload → read the destination index again and
+ * check the sha256 there. Each file ends in exactly one outcome (DESIGN.md practice 7).
+ */
+import { createWriteStream } from "node:fs";
+import { mkdtemp, rm, unlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { errorMessage, isFatal, PyregError } from "./errors.js";
+import { MultiHash } from "./hash.js";
+import { checkMetadataMatchesFilename, readCoreMetadata } from "./metadata.js";
+import type { CoreMetadata, Destination, DistFile, FileOutcome, LocalDist, Source } from "./model.js";
+import { sha256Of } from "./model.js";
+import { parseFilename } from "./names.js";
+import type { Plan, PlanEntry, ProjectPlan } from "./plan.js";
+import { Pool } from "./pool.js";
+
+export type EngineEvent =
+  | { type: "start"; files: number; bytes: number }
+  | { type: "file-start"; file: DistFile }
+  | { type: "bytes"; file: DistFile; bytes: number }
+  | { type: "uploaded"; file: DistFile }
+  | { type: "outcome"; outcome: FileOutcome }
+  | { type: "retry"; file: DistFile; reason: string };
+
+export interface EngineOptions {
+  concurrency: number;
+  /** Where downloads are kept while they are checked and uploaded. */
+  tmpDir?: string | undefined;
+  signal?: AbortSignal | undefined;
+  onEvent?: (e: EngineEvent) => void;
+  /** How often the destination index is read again for a file it does not list yet. */
+  verifyAttempts?: number;
+  verifyDelayMs?: number;
+  /** Called before a file is uploaded; lets the journal record the "uploading" state first. */
+  beforeUpload?: (file: DistFile, local: LocalDist) => void;
+}
+
+export interface MigrationResult {
+  outcomes: FileOutcome[];
+  /** Set when the run stopped early (fatal error or interruption). */
+  stopped?: { reason: string; error?: unknown } | undefined;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+class Stop extends Error {}
+
+/** Download a file to `path`, hashing as it streams; checks size and sha256 against the source. */
+async function download(
+  source: Source,
+  file: DistFile,
+  path: string,
+  onBytes: (n: number) => void,
+): Promise<LocalDist> {
+  const hash = await MultiHash.create();
+  const body = await source.open(file);
+  const tap = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      hash.update(chunk);
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+  await pipeline(body, tap, createWriteStream(path));
+  const d = hash.digest();
+  if (file.size !== undefined && d.size !== file.size) {
+    throw new PyregError(
+      "HASH_MISMATCH",
+      `${file.filename}: got ${d.size} bytes, the source lists ${file.size}`,
+      {
+        hint: "the download was cut or the source is inconsistent",
+      },
+    );
+  }
+  const want = sha256Of(file);
+  if (want && want !== d.sha256) {
+    throw new PyregError(
+      "HASH_MISMATCH",
+      `${file.filename}: sha256 ${d.sha256} does not match the source's ${want}`,
+      {
+        hint: "the source served other bytes than its index promises; the file is not copied",
+      },
+    );
+  }
+  return {
+    path,
+    filename: file.filename,
+    size: d.size,
+    sha256: d.sha256,
+    md5: d.md5,
+    blake2_256: d.blake2_256,
+  };
+}
+
+export async function runPlan(
+  plan: Plan,
+  source: Source,
+  destination: Destination,
+  opts: EngineOptions,
+): Promise<MigrationResult> {
+  const outcomes: FileOutcome[] = [];
+  const emit = (e: EngineEvent): void => opts.onEvent?.(e);
+  const record = (o: FileOutcome): void => {
+    outcomes.push(o);
+    emit({ type: "outcome", outcome: o });
+  };
+  const pool = new Pool(opts.concurrency);
+  const tmpRoot = await mkdtemp(join(opts.tmpDir ?? tmpdir(), "pyreg-"));
+  let stopped: MigrationResult["stopped"];
+  const checkStop = (): void => {
+    if (stopped) throw new Stop();
+    if (opts.signal?.aborted) {
+      stopped = { reason: "interrupted" };
+      throw new Stop();
+    }
+  };
+  const verifyAttempts = opts.verifyAttempts ?? 4;
+  const verifyDelayMs = opts.verifyDelayMs ?? 500;
+
+  let totalFiles = 0;
+  let totalBytes = 0;
+  for (const p of plan.projects) {
+    for (const e of p.entries) {
+      if (e.action === "copy") {
+        totalFiles++;
+        totalBytes += e.file.size ?? 0;
+      }
+    }
+  }
+  emit({ type: "start", files: totalFiles, bytes: totalBytes });
+
+  /** Reads the destination again (until it lists the file or attempts run out). */
+  const lookAgain = async (
+    project: string,
+    filename: string,
+    wantPresent: boolean,
+  ): Promise<DistFile | undefined> => {
+    for (let attempt = 0; ; attempt++) {
+      destination.invalidate?.(project);
+      const found = (await destination.listFiles(project)).get(filename);
+      if (found || !wantPresent || attempt + 1 >= verifyAttempts) return found;
+      await sleep(verifyDelayMs * 2 ** attempt);
+    }
+  };
+
+  type Uploaded = {
+    entry: PlanEntry;
+    local: LocalDist;
+    seconds: number;
+    via: "uploaded" | "exists";
+    answer?: string;
+  };
+
+  const copyOne = async (entry: PlanEntry): Promise<Uploaded | undefined> => {
+    const file = entry.file;
+    checkStop();
+    emit({ type: "file-start", file });
+    const started = Date.now();
+    const tmp = join(tmpRoot, `${Math.random().toString(36).slice(2)}-${file.filename}`);
+    try {
+      let local: LocalDist | undefined;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          local = await download(source, file, tmp, (n) => emit({ type: "bytes", file, bytes: n }));
+          break;
+        } catch (err) {
+          if (
+            isFatal(err) ||
+            attempt >= 2 ||
+            (err instanceof PyregError && ["UNSAFE_URL", "NOT_FOUND", "AUTH"].includes(err.code))
+          ) {
+            throw err;
+          }
+          // File-level retry (pnpm's tarball fetcher): a cut or corrupted download is fetched again once.
+          emit({ type: "retry", file, reason: errorMessage(err) });
+          await unlink(tmp).catch(() => undefined);
+        }
+        checkStop();
+      }
+      // The destination listed this name without a digest: compare bytes we now know.
+      if (entry.destination) {
+        const have = sha256Of(entry.destination);
+        if (have && have !== local.sha256) {
+          record({
+            kind: "conflict",
+            file,
+            reason: "the destination has this filename with other bytes; left alone",
+            destinationSha256: have,
+          });
+        } else {
+          record({
+            kind: "skipped",
+            file,
+            reason: "already at the destination (listed without a digest there)",
+          });
+        }
+        return undefined;
+      }
+      let meta: CoreMetadata | undefined;
+      if (destination.needsMetadata) {
+        meta = await readCoreMetadata(tmp, file.filename);
+        const parsed = parseFilename(file.filename);
+        if (parsed) checkMetadataMatchesFilename(meta, parsed);
+      }
+      checkStop();
+      opts.beforeUpload?.(file, local);
+      let via: Uploaded["via"] = "uploaded";
+      let answer: string | undefined;
+      try {
+        const res = await destination.upload(local, meta as CoreMetadata, file);
+        if (res.status === "exists") {
+          via = "exists";
+          answer = res.serverAnswer;
+        }
+      } catch (err) {
+        if (isFatal(err)) throw err;
+        // An ambiguous failure: the upload may have landed. Read the index before deciding
+        // (changesets' "already published" case, DESIGN.md practice 6).
+        const there = await lookAgain(file.project, file.filename, false).catch(() => undefined);
+        if (there && sha256Of(there) === local.sha256) {
+          via = "exists";
+          answer = errorMessage(err);
+        } else if (there && sha256Of(there)) {
+          record({
+            kind: "conflict",
+            file,
+            reason: `upload failed and the destination holds other bytes under this name`,
+            destinationSha256: sha256Of(there),
+          });
+          return undefined;
+        } else throw err;
+      }
+      emit({ type: "uploaded", file });
+      return {
+        entry,
+        local,
+        seconds: (Date.now() - started) / 1000,
+        via,
+        ...(answer !== undefined ? { answer } : {}),
+      };
+    } catch (err) {
+      if (err instanceof Stop) return undefined;
+      if (isFatal(err)) {
+        stopped ??= { reason: errorMessage(err), error: err };
+        return undefined;
+      }
+      const e = err instanceof PyregError ? err : undefined;
+      record({
+        kind: "failed",
+        file,
+        reason: errorMessage(err),
+        code: e?.code ?? "ERROR",
+        ...(e?.serverAnswer ? { serverAnswer: e.serverAnswer } : {}),
+      });
+      return undefined;
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
+  };
+
+  /** After a project's uploads: one fresh listing, every uploaded file must be there with its sha256. */
+  const verifyProject = async (project: string, done: Uploaded[]): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      destination.invalidate?.(project);
+      let listing: Map<string, DistFile>;
+      try {
+        listing = await destination.listFiles(project);
+      } catch (err) {
+        if (attempt + 1 < verifyAttempts) {
+          await sleep(verifyDelayMs * 2 ** attempt);
+          continue;
+        }
+        for (const u of done) {
+          record({
+            kind: "failed",
+            file: u.entry.file,
+            reason: `uploaded, but the destination index could not be read to verify it: ${errorMessage(err)}`,
+            code: "NOT_LISTED",
+          });
+        }
+        return;
+      }
+      const missing = done.filter((u) => !listing.has(u.local.filename));
+      if (missing.length && attempt + 1 < verifyAttempts) {
+        await sleep(verifyDelayMs * 2 ** attempt);
+        continue;
+      }
+      for (const u of done) {
+        const file = u.entry.file;
+        const there = listing.get(u.local.filename);
+        const have = there ? sha256Of(there) : undefined;
+        if (!there) {
+          record({
+            kind: "failed",
+            file,
+            reason:
+              u.via === "exists"
+                ? `the destination answered "${u.answer ?? "exists"}" but its index does not list the file`
+                : "uploaded, but the destination index does not list it",
+            code: "NOT_LISTED",
+            ...(u.answer ? { serverAnswer: u.answer } : {}),
+          });
+        } else if (have && have !== u.local.sha256) {
+          record({
+            kind: "conflict",
+            file,
+            reason: `the destination lists other bytes under this name (sha256 ${have})`,
+            destinationSha256: have,
+          });
+        } else if (u.via === "exists") {
+          record({
+            kind: "skipped",
+            file,
+            reason: `already at the destination (it answered: ${u.answer ?? "exists"})`,
+          });
+        } else {
+          record({ kind: "copied", file, bytes: u.local.size, seconds: u.seconds });
+        }
+      }
+      return;
+    }
+  };
+
+  const runProject = async (p: ProjectPlan): Promise<void> => {
+    for (const e of p.entries) {
+      if (e.action === "skip") record({ kind: "skipped", file: e.file, reason: e.reason });
+      else if (e.action === "conflict")
+        record({
+          kind: "conflict",
+          file: e.file,
+          reason: e.reason,
+          destinationSha256: e.destination ? sha256Of(e.destination) : undefined,
+        });
+      else if (e.action === "filtered") record({ kind: "filtered", file: e.file, reason: e.reason });
+      else if (e.action === "invalid")
+        record({ kind: "failed", file: e.file, reason: e.reason, code: "BAD_FILENAME" });
+    }
+    const toCopy = p.entries.filter((e) => e.action === "copy");
+    const results = await Promise.all(toCopy.map((e) => pool.run(() => copyOne(e))));
+    const done = results.filter((r): r is Uploaded => r !== undefined);
+    if (done.length) await verifyProject(p.project, done);
+  };
+
+  try {
+    // Projects are started a few at a time so that memory stays bounded by the pool, not the plan.
+    const projectPool = new Pool(Math.max(2, opts.concurrency));
+    await Promise.all(
+      plan.projects.map((p) =>
+        projectPool.run(async () => {
+          if (p.error) {
+            return;
+          }
+          if (stopped || opts.signal?.aborted) return;
+          await runProject(p);
+        }),
+      ),
+    );
+  } finally {
+    await rm(tmpRoot, { recursive: true, force: true });
+  }
+  if (!stopped && opts.signal?.aborted) stopped = { reason: "interrupted" };
+  return { outcomes, stopped };
+}

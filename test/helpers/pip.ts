@@ -1,0 +1,27 @@
+/** Real pip, as the judge of what pyreg wrote. Never reaches the internet: --index-url only. */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+export const PIP_ENV = {
+  ...process.env,
+  PIP_NO_CACHE_DIR: "1",
+  PIP_DISABLE_PIP_VERSION_CHECK: "1",
+  PIP_NO_INPUT: "1",
+  PIP_CONFIG_FILE: "/dev/null",
+};
+
+export async function pip(args: string[]): Promise<{ stdout: string; stderr: string }> {
+  try {
+    return await run("python3", ["-m", "pip", ...args], { env: PIP_ENV, timeout: 120_000 });
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`pip ${args.join(" ")} failed: ${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`);
+  }
+}
+
+export async function python(code: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const { stdout } = await run("python3", ["-c", code], { env: { ...process.env, ...env }, timeout: 60_000 });
+  return stdout;
+}
