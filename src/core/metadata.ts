@@ -1,17 +1,446 @@
 /**
- * Core metadata reader (STUB: being implemented; signatures are final).
- * Reads METADATA from a wheel or PKG-INFO from an sdist (.tar.gz, .zip), parses RFC 822 style
- * headers (Metadata-Version 1.0–2.5; folded Description or body).
+ * Core metadata reader: METADATA from a wheel, PKG-INFO from an sdist (.tar.gz/.tgz/.tar, .zip),
+ * parsed as RFC 822-style headers (Metadata-Version 1.0–2.5).
+ *
+ * Sources: packaging.python.org core-metadata.rst, binary-distribution-format.rst,
+ * source-distribution-format.rst; the reference readers are pkginfo (`distribution.py`, used by
+ * twine ≤ 5) and packaging.metadata.parse_email (twine ≥ 6), both built on Python's
+ * email.parser with the compat32 policy, which the spec names as the practical standard.
+ *
+ * Every failure is a PyregError BAD_ARCHIVE (the file cannot be opened as what its name says) or
+ * BAD_METADATA (it opens, but its metadata is missing, too large or unusable), naming the file.
  */
+import { createReadStream } from "node:fs";
+import type { Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
+import tar from "tar-stream";
+import yauzl from "yauzl";
+import { eq as pep440Eq, valid as pep440Valid } from "@renovatebot/pep440";
 import type { CoreMetadata } from "./model.js";
 import { PyregError } from "./errors.js";
+import { normalizeName, parseFilename, type ParsedFilename } from "./names.js";
+
+/** A METADATA / PKG-INFO bigger than this is refused (real ones are a few KiB to ~1 MiB). */
+export const MAX_METADATA_BYTES = 10 * 1024 * 1024;
+/**
+ * An sdist is scanned for PKG-INFO for at most this many decompressed bytes, so a gzip bomb or a
+ * huge archive without PKG-INFO cannot keep us busy for ever.
+ */
+export const MAX_SDIST_SCAN_BYTES = 4 * 1024 * 1024 * 1024;
+
+/**
+ * Canonical spelling of every field the core-metadata spec defines (1.0–2.5), keyed by lowercase.
+ * Header names are case-insensitive (email.message.Message.get), so the map of a parsed file uses
+ * these spellings; unknown headers keep the spelling of their first occurrence.
+ */
+const CANONICAL: ReadonlyMap<string, string> = new Map(
+  [
+    "Metadata-Version",
+    "Name",
+    "Version",
+    "Dynamic",
+    "Platform",
+    "Supported-Platform",
+    "Summary",
+    "Description",
+    "Description-Content-Type",
+    "Keywords",
+    "Home-page",
+    "Download-URL",
+    "Author",
+    "Author-email",
+    "Maintainer",
+    "Maintainer-email",
+    "License",
+    "License-Expression",
+    "License-File",
+    "Classifier",
+    "Requires-Dist",
+    "Requires-Python",
+    "Requires-External",
+    "Project-URL",
+    "Provides-Extra",
+    "Provides-Dist",
+    "Obsoletes-Dist",
+    "Import-Name",
+    "Import-Namespace",
+    "Requires",
+    "Provides",
+    "Obsoletes",
+  ].map((n) => [n.toLowerCase(), n]),
+);
+
+function badMetadata(message: string, hint?: string): PyregError {
+  return new PyregError("BAD_METADATA", message, {
+    hint: hint ?? "the file's core metadata cannot be used for an upload; this file is not copied",
+  });
+}
+
+function badArchive(message: string, cause?: unknown, hint?: string): PyregError {
+  return new PyregError("BAD_ARCHIVE", message, {
+    hint: hint ?? "the file is damaged or is not the archive its name says; check it at the source",
+    cause,
+  });
+}
+
+/**
+ * UTF-8 is required by the spec; very old PKG-INFO files were written in Latin-1, which pkginfo also
+ * falls back to, so undecodable bytes are read as Latin-1 rather than refused.
+ */
+function decodeText(data: Buffer): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(data);
+  } catch {
+    return data.toString("latin1");
+  }
+}
+
+/**
+ * Unfolds a Description header. pkginfo (twine ≤ 5) strips the whole value, then removes exactly
+ * 8 leading spaces from each line that has them: this undoes distutils' rfc822_escape, which
+ * indented continuation lines with 8 spaces. The core-metadata spec additionally describes the
+ * "7 spaces + |" form (PEP 345); pkginfo keeps that "|" and packaging keeps the raw folding. We
+ * decode the spec's form too, but only when EVERY continuation line carries the "|" (7 or 8 spaces
+ * then "|"), so a distutils-style description whose text happens to start a line with "|" (an RST
+ * line block) is left alone: in distutils output, blank lines carry no "|".
+ */
+function unfoldDescription(raw: string): string {
+  const lines = raw.trim().split("\n");
+  const rest = lines.slice(1);
+  if (rest.length > 0 && rest.every((l) => /^ {7,8}\|/.test(l))) {
+    return [lines[0] ?? "", ...rest.map((l) => l.replace(/^ {7,8}\|/, ""))].join("\n");
+  }
+  return lines.map((l) => (l.startsWith("        ") ? l.slice(8) : l)).join("\n");
+}
+
+/** Other headers: continuation lines are joined with one space after trimming (as pkginfo does). */
+function unfoldHeader(raw: string): string {
+  return raw
+    .split("\n")
+    .map((l) => l.trim())
+    .join(" ")
+    .trim();
+}
+
+const KNOWN_MAJOR = new Set(["1", "2"]);
 
 /** Parse the text of a METADATA / PKG-INFO file. Throws PyregError("BAD_METADATA") when unusable. */
-export function parseCoreMetadata(_text: string): CoreMetadata {
-  throw new PyregError("BAD_METADATA", "metadata parser not implemented yet");
+export function parseCoreMetadata(text: string, source = "metadata"): CoreMetadata {
+  // Tolerate a BOM and CRLF / CR line endings.
+  const normalized = text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n");
+  const lines = normalized.split("\n");
+  const raw: [string, string][] = [];
+  let i = 0;
+  for (; i < lines.length; i++) {
+    const line = lines[i] as string;
+    if (line === "") {
+      i++; // the blank line separating headers and body
+      break;
+    }
+    if (line.startsWith(" ") || line.startsWith("\t")) {
+      const last = raw[raw.length - 1];
+      if (last) {
+        last[1] += "\n" + line;
+        continue;
+      }
+      // A continuation line before any header: email.parser treats it as the start of the body.
+      break;
+    }
+    const colon = line.indexOf(":");
+    // A line that is not a header ends the headers and starts the body, as in email.feedparser
+    // (MissingHeaderBodySeparatorDefect). Field names are printable ASCII without ":" or space.
+    if (colon <= 0 || !/^[\x21-\x39\x3b-\x7e]+$/.test(line.slice(0, colon))) break;
+    raw.push([line.slice(0, colon), line.slice(colon + 1).replace(/^[ \t]+/, "")]);
+  }
+  const body = lines.slice(i).join("\n");
+
+  const fields = new Map<string, string[]>();
+  for (const [name, value] of raw) {
+    const key = CANONICAL.get(name.toLowerCase()) ?? findKey(fields, name) ?? name;
+    const v = key === "Description" ? unfoldDescription(value) : unfoldHeader(value);
+    const list = fields.get(key);
+    if (list) list.push(v);
+    else fields.set(key, [v]);
+  }
+
+  const first = (k: string): string | undefined => fields.get(k)?.[0];
+  const missing = ["Metadata-Version", "Name", "Version"].filter((k) => !first(k));
+  if (missing.length > 0) {
+    throw badMetadata(
+      `${source}: required field${missing.length > 1 ? "s" : ""} ${missing.join(", ")} missing or empty`,
+    );
+  }
+  const metadataVersion = first("Metadata-Version") as string;
+  const m = /^(\d+)\.(\d+)$/.exec(metadataVersion);
+  if (!m || !KNOWN_MAJOR.has(m[1] as string)) {
+    // The spec: tools MUST fail when the major version is greater than the one they support.
+    throw badMetadata(
+      `${source}: unsupported Metadata-Version ${JSON.stringify(metadataVersion)} (pyreg reads 1.x and 2.x)`,
+    );
+  }
+  return {
+    fields,
+    ...(body !== "" ? { body } : {}),
+    metadataVersion,
+    name: first("Name") as string,
+    version: first("Version") as string,
+  };
+}
+
+function findKey(fields: Map<string, string[]>, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const k of fields.keys()) if (k.toLowerCase() === lower) return k;
+  return undefined;
+}
+
+/** Reads a stream into memory, refusing more than `cap` bytes. */
+async function readCapped(
+  stream: AsyncIterable<Buffer> & { destroy(): unknown },
+  cap: number,
+  what: string,
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    total += chunk.length;
+    if (total > cap) {
+      stream.destroy();
+      throw badMetadata(`${what} too large (more than ${cap} bytes)`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function isPyregError(e: unknown): e is PyregError {
+  return e instanceof PyregError;
+}
+
+async function openZip(path: string, filename: string): Promise<yauzl.ZipFile> {
+  try {
+    // validateEntrySizes: yauzl fails a stream that yields more (or fewer) bytes than declared,
+    // which, with our own byte cap, defuses entries that lie about their size (zip bombs).
+    return await yauzl.openPromise(path, { lazyEntries: true, validateEntrySizes: true, autoClose: false });
+  } catch (e) {
+    throw badArchive(`${filename}: not a readable zip archive (${(e as Error).message})`, e);
+  }
+}
+
+/** Reads one zip entry's bytes with the metadata cap, mapping zip errors to BAD_ARCHIVE. */
+async function readZipEntry(
+  zip: yauzl.ZipFile,
+  entry: yauzl.Entry,
+  filename: string,
+  what: string,
+): Promise<Buffer> {
+  if (entry.uncompressedSize > MAX_METADATA_BYTES) {
+    throw badMetadata(`${filename}: ${what} too large (${entry.uncompressedSize} bytes declared)`);
+  }
+  try {
+    const stream = await zip.openReadStreamPromise(entry);
+    return await readCapped(
+      stream as Readable & AsyncIterable<Buffer>,
+      MAX_METADATA_BYTES,
+      `${filename}: ${what}`,
+    );
+  } catch (e) {
+    if (isPyregError(e)) throw e;
+    throw badArchive(`${filename}: cannot read ${what} (${(e as Error).message})`, e);
+  }
+}
+
+/** Lists zip entries (central directory only; nothing is decompressed), keeping those `keep` wants. */
+async function zipEntries(
+  zip: yauzl.ZipFile,
+  filename: string,
+  keep: (name: string) => boolean,
+): Promise<{ names: string[]; kept: Map<string, yauzl.Entry> }> {
+  const names: string[] = [];
+  const kept = new Map<string, yauzl.Entry>();
+  try {
+    for await (const entry of zip.eachEntry()) {
+      names.push(entry.fileName);
+      if (keep(entry.fileName)) kept.set(entry.fileName, entry);
+    }
+  } catch (e) {
+    throw badArchive(`${filename}: damaged zip archive (${(e as Error).message})`, e);
+  }
+  return { names, kept };
+}
+
+function splitNameVersion(stem: string): { name: string; version: string } | undefined {
+  const dash = stem.lastIndexOf("-");
+  if (dash <= 0) return undefined;
+  return { name: stem.slice(0, dash), version: stem.slice(dash + 1) };
+}
+
+function versionsAgree(a: string, b: string): boolean {
+  if (a === b) return true;
+  // Wheel filenames write "-" in versions as "_"; PEP 440 normalization handles both.
+  if (pep440Valid(a) && pep440Valid(b)) return pep440Eq(a, b);
+  return a.replace(/_/g, "-").toLowerCase() === b.replace(/_/g, "-").toLowerCase();
+}
+
+async function readWheelMetadata(path: string, filename: string): Promise<CoreMetadata> {
+  const parsed = parseFilename(filename);
+  const zip = await openZip(path, filename);
+  try {
+    const { names, kept } = await zipEntries(zip, filename, (n) =>
+      /^[^/]+\.dist-info\/(METADATA|WHEEL)$/.test(n),
+    );
+    const distInfos = [
+      ...new Set(
+        names.map((n) => n.split("/")[0] as string).filter((top) => top.endsWith(".dist-info") && top !== ""),
+      ),
+    ];
+    if (distInfos.length === 0) {
+      throw badArchive(`${filename}: no .dist-info folder at the top of the wheel`);
+    }
+    // Prefer the folder whose name/version agree with the filename; old wheels spell the name
+    // differently (dots, capitals), so compare normalized.
+    const agreeing = distInfos.filter((d) => {
+      const nv = splitNameVersion(d.slice(0, -".dist-info".length));
+      return (
+        nv !== undefined &&
+        parsed !== undefined &&
+        normalizeName(nv.name) === parsed.project &&
+        versionsAgree(nv.version, parsed.version)
+      );
+    });
+    let chosen: string;
+    if (agreeing.length === 1) chosen = agreeing[0] as string;
+    else if (agreeing.length === 0 && distInfos.length === 1) chosen = distInfos[0] as string;
+    else {
+      throw badArchive(
+        `${filename}: ${agreeing.length > 1 ? "several .dist-info folders match" : "no .dist-info folder matches the filename among"} ${distInfos.join(", ")}`,
+      );
+    }
+    const metaEntry = kept.get(`${chosen}/METADATA`);
+    if (!metaEntry) throw badMetadata(`${filename}: ${chosen}/METADATA is missing`);
+    if (!kept.has(`${chosen}/WHEEL`)) throw badArchive(`${filename}: ${chosen}/WHEEL is missing`);
+    const data = await readZipEntry(zip, metaEntry, filename, `${chosen}/METADATA`);
+    return parseCoreMetadata(decodeText(data), `${filename} (${chosen}/METADATA)`);
+  } finally {
+    zip.close();
+  }
+}
+
+/**
+ * Where PKG-INFO may be in an sdist: `<top>/PKG-INFO` (the spec), or, failing that,
+ * `<top>/<name>.egg-info/PKG-INFO`. Decision: the egg-info fallback is accepted because old
+ * setuptools sdists sometimes lack the top-level file while carrying an identical egg-info copy,
+ * and pkginfo/twine read it too (they take the shallowest PKG-INFO holding Metadata-Version).
+ * The top-level file always wins when both exist.
+ */
+function pkgInfoRank(name: string): 0 | 1 | undefined {
+  const n = name.replace(/^\.\//, "");
+  if (/^[^/]+\/PKG-INFO$/.test(n)) return 0;
+  if (/^[^/]+\/[^/]+\.egg-info\/PKG-INFO$/.test(n)) return 1;
+  return undefined;
+}
+
+async function readSdistZipMetadata(path: string, filename: string): Promise<CoreMetadata> {
+  const zip = await openZip(path, filename);
+  try {
+    const { kept } = await zipEntries(zip, filename, (n) => pkgInfoRank(n) !== undefined);
+    const best = [...kept.entries()].sort((a, b) => (pkgInfoRank(a[0]) ?? 2) - (pkgInfoRank(b[0]) ?? 2))[0];
+    if (!best) throw badMetadata(`${filename}: no PKG-INFO in the sdist's top folder`);
+    const data = await readZipEntry(zip, best[1], filename, best[0]);
+    return parseCoreMetadata(decodeText(data), `${filename} (${best[0]})`);
+  } finally {
+    zip.close();
+  }
+}
+
+async function readSdistTarMetadata(path: string, filename: string, gzip: boolean): Promise<CoreMetadata> {
+  const input = createReadStream(path);
+  const extract = tar.extract();
+  const gunzip = gzip ? createGunzip() : undefined;
+  const fail = (e: Error): void => {
+    extract.destroy(e);
+  };
+  input.on("error", fail);
+  if (gunzip) {
+    gunzip.on("error", fail);
+    input.pipe(gunzip).pipe(extract);
+  } else {
+    input.pipe(extract);
+  }
+  let scanned = 0;
+  let eggInfo: { name: string; data: Buffer } | undefined;
+  try {
+    for await (const entry of extract) {
+      const name = entry.header.name;
+      scanned += entry.header.size ?? 0;
+      if (scanned > MAX_SDIST_SCAN_BYTES) {
+        throw badArchive(`${filename}: no PKG-INFO within the first ${MAX_SDIST_SCAN_BYTES} bytes`);
+      }
+      const rank = entry.header.type === "file" ? pkgInfoRank(name) : undefined;
+      if (rank === undefined || (rank === 1 && eggInfo)) {
+        entry.resume();
+        continue;
+      }
+      if ((entry.header.size ?? 0) > MAX_METADATA_BYTES) {
+        throw badMetadata(`${filename}: ${name} too large (${entry.header.size} bytes)`);
+      }
+      const data = await readCapped(
+        entry as unknown as AsyncIterable<Buffer> & { destroy(): unknown },
+        MAX_METADATA_BYTES,
+        `${filename}: ${name}`,
+      );
+      if (rank === 0) return parseCoreMetadata(decodeText(data), `${filename} (${name})`);
+      eggInfo = { name, data };
+    }
+  } catch (e) {
+    if (isPyregError(e)) throw e;
+    throw badArchive(`${filename}: damaged ${gzip ? "gzip/" : ""}tar archive (${(e as Error).message})`, e);
+  } finally {
+    input.destroy();
+    gunzip?.destroy();
+    extract.destroy();
+  }
+  if (eggInfo) return parseCoreMetadata(decodeText(eggInfo.data), `${filename} (${eggInfo.name})`);
+  throw badMetadata(`${filename}: no PKG-INFO in the sdist's top folder`);
 }
 
 /** Read and parse the core metadata of the distribution file at `path` (named `filename`). */
-export async function readCoreMetadata(_path: string, _filename: string): Promise<CoreMetadata> {
-  throw new PyregError("BAD_METADATA", "metadata reader not implemented yet");
+export async function readCoreMetadata(path: string, filename: string): Promise<CoreMetadata> {
+  const lower = filename.toLowerCase();
+  if (lower.endsWith(".whl")) return readWheelMetadata(path, filename);
+  if (lower.endsWith(".zip")) return readSdistZipMetadata(path, filename);
+  if (lower.endsWith(".tar.gz") || lower.endsWith(".tgz")) return readSdistTarMetadata(path, filename, true);
+  if (lower.endsWith(".tar")) return readSdistTarMetadata(path, filename, false);
+  if (lower.endsWith(".tar.bz2") || lower.endsWith(".tar.xz")) {
+    // Node has no bzip2/xz decoder and pyreg adds no native dependencies for these rare formats.
+    throw badArchive(
+      `${filename}: pyreg cannot read ${lower.endsWith(".tar.xz") ? "xz" : "bzip2"}-compressed sdists`,
+      undefined,
+      "copy this file with a folder destination (no metadata needed) or upload it with twine",
+    );
+  }
+  throw badArchive(`${filename}: not a wheel or sdist pyreg can read`);
+}
+
+/**
+ * The metadata's name (normalized) and version (PEP 440) must agree with the filename: an upload
+ * whose form disagrees with its filename is refused by PyPI and mis-filed by other registries.
+ */
+export function checkMetadataMatchesFilename(
+  meta: CoreMetadata,
+  parsed: ParsedFilename,
+  filename?: string,
+): void {
+  const file = filename ?? `${parsed.name}-${parsed.version} (${parsed.kind})`;
+  if (normalizeName(meta.name) !== parsed.project) {
+    throw badMetadata(
+      `${file}: metadata Name ${JSON.stringify(meta.name)} does not match the filename's project ${JSON.stringify(parsed.project)}`,
+      "the file is mislabeled; pyreg will not upload it under either name",
+    );
+  }
+  if (!versionsAgree(meta.version, parsed.version)) {
+    throw badMetadata(
+      `${file}: metadata Version ${JSON.stringify(meta.version)} does not match the filename's version ${JSON.stringify(parsed.version)}`,
+      "the file is mislabeled; pyreg will not upload it under either version",
+    );
+  }
 }

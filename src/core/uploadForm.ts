@@ -1,12 +1,160 @@
 /**
- * The legacy upload form, as real `twine upload` sends it (STUB: being implemented; signatures final).
+ * The legacy upload form, as real `twine upload` sends it.
+ *
+ * Sources: pypa/twine `twine/package.py` (metadata_dictionary) and `twine/repository.py`
+ * (_convert_data_to_list_of_tuples / _convert_metadata_to_list_of_tuples); pkginfo
+ * `distribution.py` (which fields twine ≤ 5 reads per Metadata-Version); pypi/warehouse
+ * `warehouse/forklift/metadata.py` (parse_form_metadata: the names the server reads).
+ *
+ * The reference is Debian's twine 4.0.2 (checked field by field in test/uploadForm.twine.test.ts).
+ * pyreg deliberately differs from it where twine 4 is wrong for the server, each time in the
+ * direction twine ≥ 6 and Warehouse agree on:
+ * - Provides-Extra is sent as `provides_extra` (Warehouse's name; twine 4 sends `provides_extras`,
+ *   which Warehouse ignores).
+ * - sdists send `pyversion=source` (twine ≥ 5 and distutils' upload; twine 4 sends "").
+ * - A wheel whose description is a folded Description header sends that description (twine 4's
+ *   wheel reader always replaces it with the empty message body).
+ * - A Description header in the spec's "7 spaces + |" folding is sent without the "|" markers
+ *   (see unfoldDescription in metadata.ts).
+ * - Metadata 2.3–2.5 files work (twine 4's pkginfo reads no field of them); the 2.4/2.5 fields
+ *   (License-Expression, License-File, Import-Name, Import-Namespace) are sent under the names
+ *   twine 6 uses and Warehouse reads, so PEP 639 licence data is not lost in a migration.
  */
-import type { Readable } from "node:stream";
+import { randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { Readable } from "node:stream";
 import type { CoreMetadata, LocalDist } from "./model.js";
+import { PyregError } from "./errors.js";
+import { parseFilename, uploadFileType } from "./names.js";
+
+type FieldKind = "single" | "multi";
+interface FormField {
+  /** Form key. */
+  key: string;
+  /** Core-metadata header (canonical spelling, as in CoreMetadata.fields). */
+  header: string;
+  kind: FieldKind;
+  /** Metadata-Version that introduced the field (packaging.metadata's `added`). */
+  added: string;
+  /**
+   * twine 4 puts every single-value key of its dictionary in the form, as "" when absent; the
+   * 2.4+ fields exist only in twine 6, which sends present fields only.
+   */
+  sendEmpty: boolean;
+}
+
+const f = (key: string, header: string, kind: FieldKind, added: string, sendEmpty = kind === "single") => ({
+  key,
+  header,
+  kind,
+  added,
+  sendEmpty,
+});
+
+/** Metadata fields in twine 4's order (package.py metadata_dictionary), then the 2.4/2.5 fields. */
+const HEAD: FormField[] = [
+  f("summary", "Summary", "single", "1.0"),
+  f("home_page", "Home-page", "single", "1.0"),
+  f("author", "Author", "single", "1.0"),
+  f("author_email", "Author-email", "single", "1.0"),
+  f("maintainer", "Maintainer", "single", "1.2"),
+  f("maintainer_email", "Maintainer-email", "single", "1.2"),
+  f("license", "License", "single", "1.0"),
+  // description is handled apart (body or header).
+];
+const MIDDLE: FormField[] = [
+  f("keywords", "Keywords", "single", "1.0"),
+  f("platform", "Platform", "multi", "1.0"),
+  f("classifiers", "Classifier", "multi", "1.1"),
+  f("download_url", "Download-URL", "single", "1.1"),
+  // pkginfo lists Supported-Platform under 1.0, the spec and packaging under 1.1 (Warehouse
+  // refuses a field newer than the declared version): we follow the spec.
+  f("supported_platform", "Supported-Platform", "multi", "1.1"),
+];
+const TAIL: FormField[] = [
+  f("provides", "Provides", "multi", "1.1"),
+  f("requires", "Requires", "multi", "1.1"),
+  f("obsoletes", "Obsoletes", "multi", "1.1"),
+  f("project_urls", "Project-URL", "multi", "1.2"),
+  f("provides_dist", "Provides-Dist", "multi", "1.2"),
+  f("obsoletes_dist", "Obsoletes-Dist", "multi", "1.2"),
+  f("requires_dist", "Requires-Dist", "multi", "1.2"),
+  f("requires_external", "Requires-External", "multi", "1.2"),
+  f("requires_python", "Requires-Python", "single", "1.2"),
+  f("provides_extra", "Provides-Extra", "multi", "2.1"),
+  f("description_content_type", "Description-Content-Type", "single", "2.1"),
+  f("dynamic", "Dynamic", "multi", "2.2"),
+  f("license_expression", "License-Expression", "single", "2.4", false),
+  f("license_file", "License-File", "multi", "2.4"),
+  f("import_name", "Import-Name", "multi", "2.5"),
+  f("import_namespace", "Import-Namespace", "multi", "2.5"),
+];
+
+function versionTuple(v: string): [number, number] {
+  const m = /^(\d+)\.(\d+)$/.exec(v);
+  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
+}
+
+/** True when a field introduced in `added` belongs to metadata of version `declared`. */
+function allowed(added: string, declared: string): boolean {
+  const [a1, a2] = versionTuple(added);
+  const [d1, d2] = versionTuple(declared);
+  return d1 > a1 || (d1 === a1 && d2 >= a2);
+}
+
+/** pkg_resources.safe_name, which twine applies to the name it sends (twine issue #743). */
+function safeName(name: string): string {
+  return name.replace(/[^A-Za-z0-9.]+/g, "-");
+}
 
 /** Ordered form fields (repeated keys for multiple-use fields), without the file part. */
-export function buildUploadFields(_meta: CoreMetadata, _file: LocalDist): [string, string][] {
-  throw new Error("not implemented yet");
+export function buildUploadFields(meta: CoreMetadata, file: LocalDist): [string, string][] {
+  const parsed = parseFilename(file.filename);
+  if (!parsed) {
+    throw new PyregError("BAD_FILENAME", `${file.filename}: not a wheel or sdist filename`, {
+      hint: "only wheels and sdists can be uploaded through the legacy upload API",
+    });
+  }
+  const { filetype, pyversion } = uploadFileType(parsed);
+  const mv = meta.metadataVersion;
+  const out: [string, string][] = [];
+
+  const single = (header: string): string => {
+    const v = meta.fields.get(header)?.[0];
+    // pkginfo drops the "UNKNOWN" placeholder old setuptools wrote for absent values.
+    return v === undefined || v === "UNKNOWN" ? "" : v;
+  };
+  const emit = (fields: FormField[]): void => {
+    for (const fd of fields) {
+      const ok = allowed(fd.added, mv);
+      if (fd.kind === "multi") {
+        if (ok) for (const v of meta.fields.get(fd.header) ?? []) out.push([fd.key, v]);
+      } else {
+        const v = ok ? single(fd.header) : "";
+        if (v !== "" || fd.sendEmpty) out.push([fd.key, v]);
+      }
+    }
+  };
+
+  out.push(["name", safeName(meta.name)]);
+  out.push(["version", meta.version]);
+  out.push(["filetype", filetype]);
+  out.push(["pyversion", pyversion]);
+  out.push(["metadata_version", mv]);
+  emit(HEAD);
+  // The message body is the description when there is one (Metadata 2.1+); otherwise the
+  // Description header (Metadata 1.x), as pkginfo reads sdists.
+  const description = meta.body !== undefined && meta.body !== "" ? meta.body : single("Description");
+  out.push(["description", description]);
+  emit(MIDDLE);
+  out.push(["comment", ""]);
+  out.push(["sha256_digest", file.sha256]);
+  emit(TAIL);
+  out.push(["md5_digest", file.md5]);
+  out.push(["blake2_256_digest", file.blake2_256]);
+  out.push([":action", "file_upload"]);
+  out.push(["protocol_version", "1"]);
+  return out;
 }
 
 export interface MultipartBody {
@@ -16,7 +164,54 @@ export interface MultipartBody {
   open(): Readable;
 }
 
+/** Quoted-string escaping for Content-Disposition parameters (WHATWG HTML form encoding). */
+function quoteParam(s: string): string {
+  return s.replace(/\r/g, "%0D").replace(/\n/g, "%0A").replace(/"/g, "%22");
+}
+
 /** multipart/form-data with the fields and the file as `content` (application/octet-stream). */
-export function multipartBody(_fields: [string, string][], _file: LocalDist): MultipartBody {
-  throw new Error("not implemented yet");
+export function multipartBody(fields: [string, string][], file: LocalDist): MultipartBody {
+  // 128 random bits: a collision with the file's bytes is not a practical concern.
+  const boundary = randomBytes(16).toString("hex");
+  const parts: Buffer[] = fields.map(([k, v]) =>
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="${quoteParam(k)}"\r\n\r\n${v}\r\n`,
+      "utf8",
+    ),
+  );
+  parts.push(
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="content"; filename="${quoteParam(file.filename)}"\r\n` +
+        `Content-Type: application/octet-stream\r\n\r\n`,
+      "utf8",
+    ),
+  );
+  const head = Buffer.concat(parts);
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`, "utf8");
+  const contentLength = head.length + file.size + tail.length;
+
+  async function* generate(): AsyncGenerator<Buffer> {
+    yield head;
+    let sent = 0;
+    for await (const chunk of createReadStream(file.path) as AsyncIterable<Buffer>) {
+      sent += chunk.length;
+      if (sent > file.size) break;
+      yield chunk;
+    }
+    // Content-Length was promised up front: a file that changed on disk must not be sent.
+    if (sent !== file.size) {
+      throw new PyregError(
+        "HASH_MISMATCH",
+        `${file.filename}: the file on disk is no longer ${file.size} bytes; it changed after it was verified`,
+        { hint: "run again: pyreg downloads and verifies the file anew" },
+      );
+    }
+    yield tail;
+  }
+
+  return {
+    contentType: `multipart/form-data; boundary=${boundary}`,
+    contentLength,
+    open: () => Readable.from(generate(), { objectMode: false }),
+  };
 }

@@ -1,0 +1,391 @@
+/** Core metadata parsing and reading from real wheels and sdists (test/fixtures/dists.ts). */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import tar from "tar-stream";
+import yazl from "yazl";
+import {
+  checkMetadataMatchesFilename,
+  MAX_METADATA_BYTES,
+  parseCoreMetadata,
+  readCoreMetadata,
+} from "../src/core/metadata.js";
+import { PyregError } from "../src/core/errors.js";
+import { parseFilename } from "../src/core/names.js";
+import { makeCorpus, makeSdist, makeWheel, metadataText, type MetadataVersion } from "./fixtures/dists.js";
+
+function rejectsWith(code: string, pattern: RegExp): (e: unknown) => boolean {
+  return (e: unknown) => {
+    assert.ok(e instanceof PyregError, `expected a PyregError, got ${String(e)}`);
+    assert.equal(e.code, code);
+    assert.match(e.message, pattern);
+    assert.ok(e.hint, "errors carry a hint");
+    return true;
+  };
+}
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "pyreg-meta-"));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function zipOf(entries: [string, string | Buffer][]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const zip = new yazl.ZipFile();
+    for (const [n, d] of entries) zip.addBuffer(Buffer.from(d), n);
+    const chunks: Buffer[] = [];
+    zip.outputStream.on("data", (c: Buffer) => chunks.push(c));
+    zip.outputStream.on("end", () => resolve(Buffer.concat(chunks)));
+    zip.outputStream.on("error", reject);
+    zip.end();
+  });
+}
+
+async function tarGzOf(entries: [string, string][]): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((resolve) => {
+    pack.on("data", (c: unknown) => {
+      chunks.push(c as Buffer);
+    });
+    pack.on("end", () => resolve());
+  });
+  for (const [n, d] of entries) pack.entry({ name: n }, d);
+  pack.finalize();
+  await done;
+  return gzipSync(Buffer.concat(chunks));
+}
+
+test("every Metadata-Version from 1.0 to 2.5 parses", () => {
+  for (const mv of ["1.0", "1.1", "1.2", "2.1", "2.2", "2.3", "2.4", "2.5"] as MetadataVersion[]) {
+    const m = parseCoreMetadata(
+      metadataText({ name: "A.b", version: "1.0", metadataVersion: mv, summary: "s" }),
+    );
+    assert.equal(m.metadataVersion, mv);
+    assert.equal(m.name, "A.b");
+    assert.equal(m.version, "1.0");
+    assert.deepEqual(m.fields.get("Summary"), ["s"]);
+  }
+  // 2.0 exists in the wild (it was never a spec) and a higher minor of a known major is read.
+  assert.equal(parseCoreMetadata("Metadata-Version: 2.0\nName: a\nVersion: 1\n").metadataVersion, "2.0");
+  assert.equal(parseCoreMetadata("Metadata-Version: 2.9\nName: a\nVersion: 1\n").metadataVersion, "2.9");
+});
+
+test("an unknown major Metadata-Version or a malformed one is BAD_METADATA", () => {
+  assert.throws(
+    () => parseCoreMetadata("Metadata-Version: 3.0\nName: a\nVersion: 1\n"),
+    rejectsWith("BAD_METADATA", /unsupported Metadata-Version "3\.0"/),
+  );
+  assert.throws(
+    () => parseCoreMetadata("Metadata-Version: two\nName: a\nVersion: 1\n"),
+    rejectsWith("BAD_METADATA", /unsupported Metadata-Version/),
+  );
+});
+
+test("a missing Name (or Version, Metadata-Version) is BAD_METADATA naming the field and the file", () => {
+  assert.throws(
+    () => parseCoreMetadata("Metadata-Version: 2.1\nVersion: 1\n", "x-1.whl"),
+    rejectsWith("BAD_METADATA", /^x-1\.whl: required field Name missing/),
+  );
+  assert.throws(
+    () => parseCoreMetadata("Name: a\n"),
+    rejectsWith("BAD_METADATA", /fields Metadata-Version, Version missing/),
+  );
+  assert.throws(() => parseCoreMetadata(""), rejectsWith("BAD_METADATA", /Metadata-Version, Name, Version/));
+});
+
+test("a folded Description header is unfolded: the spec's '|' form and distutils' 8 spaces", () => {
+  const text = "Line one\n\n  indented\n|literal pipe\nend";
+  const piped = parseCoreMetadata(
+    metadataText({ name: "a", version: "1", metadataVersion: "1.0", description: text }),
+  );
+  assert.deepEqual(piped.fields.get("Description"), [text]);
+  assert.equal(piped.body, undefined);
+  // The spec's wording: 7 spaces and a pipe.
+  const seven = parseCoreMetadata(
+    "Metadata-Version: 1.2\nName: a\nVersion: 1\nDescription: x\n       |y\n       |\n",
+  );
+  assert.deepEqual(seven.fields.get("Description"), ["x\ny\n"]);
+  // distutils' rfc822_escape: 8 spaces, no pipe (blank lines are 8 spaces alone); a line of the
+  // text that starts with "|" keeps it.
+  const distutils = parseCoreMetadata(
+    "Metadata-Version: 1.1\nName: a\nVersion: 1\nDescription: Title\n        \n        | a | b |\n          code\nSummary: s\n",
+  );
+  assert.deepEqual(distutils.fields.get("Description"), ["Title\n\n| a | b |\n  code"]);
+  assert.deepEqual(distutils.fields.get("Summary"), ["s"]);
+});
+
+test("the description body follows the blank line, byte for byte", () => {
+  const m = parseCoreMetadata(
+    "Metadata-Version: 2.1\nName: a\nVersion: 1\n\n# Title\n\nName: not a header\n",
+  );
+  assert.equal(m.body, "# Title\n\nName: not a header\n");
+  assert.deepEqual(m.fields.get("Name"), ["a"]);
+});
+
+test("multiple-use fields keep their order; names are canonicalized; continuations join", () => {
+  const m = parseCoreMetadata(
+    [
+      "Metadata-Version: 2.1",
+      "name: a",
+      "Version: 1",
+      "Classifier: B",
+      "classifier: A",
+      "Requires-Dist: x",
+      "home-page: https://h",
+      "Summary: folded",
+      "   over lines",
+      "X-Custom: 1",
+      "x-custom: 2",
+      "Classifier: C",
+      "",
+    ].join("\n"),
+  );
+  assert.equal(m.name, "a");
+  assert.deepEqual(m.fields.get("Classifier"), ["B", "A", "C"]);
+  assert.deepEqual(m.fields.get("Home-page"), ["https://h"]);
+  assert.deepEqual(m.fields.get("Summary"), ["folded over lines"]);
+  assert.deepEqual(m.fields.get("X-Custom"), ["1", "2"]);
+  assert.equal(m.fields.has("classifier"), false);
+});
+
+test("CRLF line endings and a UTF-8 BOM are tolerated", () => {
+  const m = parseCoreMetadata(
+    "\uFEFFMetadata-Version: 2.1\r\nName: ünï\r\nVersion: 1.0\r\nSummary: s\r\n\r\nBody\r\nline\r\n",
+  );
+  assert.equal(m.metadataVersion, "2.1");
+  assert.equal(m.name, "ünï");
+  assert.deepEqual(m.fields.get("Summary"), ["s"]);
+  assert.equal(m.body, "Body\nline\n");
+});
+
+test("reads every file of the corpus (wheels, .tar.gz and .zip sdists) and they match their filenames", async () => {
+  await withDir(async (dir) => {
+    for (const f of await makeCorpus(dir)) {
+      const m = await readCoreMetadata(f.path, f.filename);
+      assert.equal(m.metadataVersion, f.metadataVersion, f.filename);
+      assert.equal(m.version, f.version);
+      const parsed = parseFilename(f.filename);
+      assert.ok(parsed);
+      checkMetadataMatchesFilename(m, parsed, f.filename);
+    }
+  });
+});
+
+test("sdist .zip and .tar.gz: PKG-INFO from the top folder", async () => {
+  await withDir(async (dir) => {
+    const z = await makeSdist(dir, {
+      name: "Zope.X",
+      version: "1.0",
+      format: "zip",
+      rawFilenameName: true,
+      summary: "z",
+    });
+    const mz = await readCoreMetadata(z, "Zope.X-1.0.zip");
+    assert.equal(mz.name, "Zope.X");
+    assert.deepEqual(mz.fields.get("Summary"), ["z"]);
+    const t = await makeSdist(dir, {
+      name: "my_pkg",
+      version: "2.0.dev3",
+      metadataVersion: "2.2",
+      summary: "t",
+    });
+    const mt = await readCoreMetadata(t, "my_pkg-2.0.dev3.tar.gz");
+    assert.equal(mt.version, "2.0.dev3");
+    assert.equal(mt.metadataVersion, "2.2");
+  });
+});
+
+test("sdist: egg-info PKG-INFO is the fallback; the top-level one wins; none is BAD_METADATA", async () => {
+  await withDir(async (dir) => {
+    const meta = (v: string): string => `Metadata-Version: 1.1\nName: p\nVersion: ${v}\n`;
+    const egg = join(dir, "p-1.tar.gz");
+    await writeFile(
+      egg,
+      await tarGzOf([
+        ["p-1/setup.py", ""],
+        ["p-1/p.egg-info/PKG-INFO", meta("1")],
+      ]),
+    );
+    assert.equal((await readCoreMetadata(egg, "p-1.tar.gz")).version, "1");
+    const both = join(dir, "p-2.tar.gz");
+    await writeFile(
+      both,
+      await tarGzOf([
+        ["p-2/p.egg-info/PKG-INFO", meta("9")],
+        ["p-2/PKG-INFO", meta("2")],
+      ]),
+    );
+    assert.equal((await readCoreMetadata(both, "p-2.tar.gz")).version, "2");
+    const deep = join(dir, "p-3.tar.gz");
+    await writeFile(deep, await tarGzOf([["p-3/sub/dir/PKG-INFO", meta("3")]]));
+    await assert.rejects(readCoreMetadata(deep, "p-3.tar.gz"), rejectsWith("BAD_METADATA", /no PKG-INFO/));
+    const zip = join(dir, "p-4.zip");
+    await writeFile(zip, await zipOf([["p-4/setup.py", ""]]));
+    await assert.rejects(
+      readCoreMetadata(zip, "p-4.zip"),
+      rejectsWith("BAD_METADATA", /p-4\.zip: no PKG-INFO/),
+    );
+  });
+});
+
+test("damaged archives are BAD_ARCHIVE; bz2/xz sdists are refused clearly", async () => {
+  await withDir(async (dir) => {
+    const whl = join(dir, "a-1-py3-none-any.whl");
+    await writeFile(whl, Buffer.from("this is not a zip file at all, just text pretending"));
+    await assert.rejects(
+      readCoreMetadata(whl, "a-1-py3-none-any.whl"),
+      rejectsWith("BAD_ARCHIVE", /a-1-py3-none-any\.whl/),
+    );
+    // A real wheel cut in half.
+    const good = await makeWheel(dir, { name: "b", version: "1" });
+    const data = await readFile(good);
+    const cut = join(dir, "cut-1-py3-none-any.whl");
+    await writeFile(cut, data.subarray(0, Math.floor(data.length / 2)));
+    await assert.rejects(
+      readCoreMetadata(cut, "cut-1-py3-none-any.whl"),
+      rejectsWith("BAD_ARCHIVE", /cut-1/),
+    );
+    const gz = join(dir, "c-1.tar.gz");
+    await writeFile(gz, Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.alloc(64, 7)]));
+    await assert.rejects(
+      readCoreMetadata(gz, "c-1.tar.gz"),
+      rejectsWith("BAD_ARCHIVE", /c-1\.tar\.gz: damaged/),
+    );
+    await assert.rejects(
+      readCoreMetadata(gz, "c-1.tar.bz2"),
+      rejectsWith("BAD_ARCHIVE", /cannot read bzip2/),
+    );
+    await assert.rejects(readCoreMetadata(gz, "c-1.tar.xz"), rejectsWith("BAD_ARCHIVE", /cannot read xz/));
+  });
+});
+
+test("wheel layout: the matching .dist-info is chosen; WHEEL is required; ambiguity is an error", async () => {
+  await withDir(async (dir) => {
+    const meta = (n: string, v: string): string => `Metadata-Version: 2.1\nName: ${n}\nVersion: ${v}\n`;
+    const two = join(dir, "two.whl");
+    await writeFile(
+      two,
+      await zipOf([
+        ["other-9.dist-info/METADATA", meta("other", "9")],
+        ["other-9.dist-info/WHEEL", "Wheel-Version: 1.0\n"],
+        ["My.Pkg-1.0.dist-info/METADATA", meta("My.Pkg", "1.0")],
+        ["My.Pkg-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\n"],
+      ]),
+    );
+    assert.equal((await readCoreMetadata(two, "my_pkg-1.0-py3-none-any.whl")).name, "My.Pkg");
+    await assert.rejects(
+      readCoreMetadata(two, "third-1.0-py3-none-any.whl"),
+      rejectsWith("BAD_ARCHIVE", /no \.dist-info folder matches/),
+    );
+    const noWheel = join(dir, "nowheel.whl");
+    await writeFile(noWheel, await zipOf([["a-1.dist-info/METADATA", meta("a", "1")]]));
+    await assert.rejects(
+      readCoreMetadata(noWheel, "a-1-py3-none-any.whl"),
+      rejectsWith("BAD_ARCHIVE", /WHEEL is missing/),
+    );
+    const nested = join(dir, "nested.whl");
+    await writeFile(nested, await zipOf([["pkg/a-1.dist-info/METADATA", meta("a", "1")]]));
+    await assert.rejects(
+      readCoreMetadata(nested, "a-1-py3-none-any.whl"),
+      rejectsWith("BAD_ARCHIVE", /no \.dist-info/),
+    );
+  });
+});
+
+test("METADATA larger than the cap is BAD_METADATA 'too large'", async () => {
+  await withDir(async (dir) => {
+    const path = await makeWheel(dir, {
+      name: "big",
+      version: "1",
+      description: "x".repeat(MAX_METADATA_BYTES + 10),
+    });
+    await assert.rejects(
+      readCoreMetadata(path, "big-1-py3-none-any.whl"),
+      rejectsWith("BAD_METADATA", /too large/),
+    );
+  });
+});
+
+/** Rewrites the uncompressed size that the central directory declares for `name`. */
+function patchDeclaredSize(zip: Buffer, name: string, size: number): Buffer {
+  const out = Buffer.from(zip);
+  for (let i = out.indexOf("PK\x01\x02", 0, "latin1"); i >= 0;) {
+    const nameLen = out.readUInt16LE(i + 28);
+    if (out.subarray(i + 46, i + 46 + nameLen).toString() === name) {
+      out.writeUInt32LE(size, i + 24);
+      return out;
+    }
+    i = out.indexOf("PK\x01\x02", i + 4, "latin1");
+  }
+  throw new Error(`${name} not in central directory`);
+}
+
+test("zip-bomb-like entries: a huge declared size, or more bytes than declared, are refused", async () => {
+  await withDir(async (dir) => {
+    const metadata = "Metadata-Version: 2.1\nName: bomb\nVersion: 1\n\n" + "A".repeat(200_000);
+    const zip = await zipOf([
+      ["bomb-1.dist-info/METADATA", metadata],
+      ["bomb-1.dist-info/WHEEL", "Wheel-Version: 1.0\n"],
+    ]);
+    const huge = join(dir, "huge.whl");
+    await writeFile(huge, patchDeclaredSize(zip, "bomb-1.dist-info/METADATA", 0xfffffff0));
+    await assert.rejects(
+      readCoreMetadata(huge, "bomb-1-py3-none-any.whl"),
+      rejectsWith("BAD_METADATA", /too large \(4294967280 bytes declared\)/),
+    );
+    // Declares 100 bytes, inflates to 200 KB: the stream is stopped, not believed.
+    const liar = join(dir, "liar.whl");
+    await writeFile(liar, patchDeclaredSize(zip, "bomb-1.dist-info/METADATA", 100));
+    await assert.rejects(
+      readCoreMetadata(liar, "bomb-1-py3-none-any.whl"),
+      rejectsWith("BAD_ARCHIVE", /METADATA/),
+    );
+  });
+});
+
+test("checkMetadataMatchesFilename: normalized names, PEP 440 versions", () => {
+  const meta = parseCoreMetadata("Metadata-Version: 2.1\nName: Zope.Interface_Like\nVersion: 1.0.0alpha1\n");
+  const ok = parseFilename("zope_interface_like-1.0a1-py3-none-any.whl");
+  assert.ok(ok);
+  checkMetadataMatchesFilename(meta, ok); // same project, same PEP 440 version
+  const otherName = parseFilename("zope_interface-1.0a1.tar.gz");
+  assert.ok(otherName);
+  assert.throws(
+    () => checkMetadataMatchesFilename(meta, otherName, "zope_interface-1.0a1.tar.gz"),
+    rejectsWith(
+      "BAD_METADATA",
+      /zope_interface-1\.0a1\.tar\.gz: metadata Name "Zope\.Interface_Like" does not match/,
+    ),
+  );
+  const otherVersion = parseFilename("zope_interface_like-1.0a2-py3-none-any.whl");
+  assert.ok(otherVersion);
+  assert.throws(
+    () => checkMetadataMatchesFilename(meta, otherVersion),
+    rejectsWith(
+      "BAD_METADATA",
+      /metadata Version "1\.0\.0alpha1" does not match the filename's version "1\.0a2"/,
+    ),
+  );
+});
+
+test("a wheel whose METADATA disagrees with its filename is caught after reading", async () => {
+  await withDir(async (dir) => {
+    const path = await makeWheel(dir, { name: "real", version: "2.0" });
+    // Renamed file: the only .dist-info is still read, and the mismatch is then reported.
+    const m = await readCoreMetadata(path, "fake-2.0-py3-none-any.whl");
+    const parsed = parseFilename("fake-2.0-py3-none-any.whl");
+    assert.ok(parsed);
+    assert.throws(
+      () => checkMetadataMatchesFilename(m, parsed),
+      rejectsWith("BAD_METADATA", /does not match/),
+    );
+  });
+});
