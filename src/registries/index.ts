@@ -7,11 +7,17 @@ import { PyregError } from "../core/errors.js";
 import type { Destination, Source } from "../core/model.js";
 import { folderKind } from "./folder/index.js";
 import { simpleKind } from "./simple/index.js";
+import { garKind } from "./gar/index.js";
+import { codeartifactKind } from "./codeartifact/index.js";
+import { recipeKinds } from "./recipes/index.js";
 import type { RegistryContext, RegistryKind, RegistrySpec } from "./types.js";
 
 export const KINDS: readonly RegistryKind[] = [
   folderKind,
   // kinds recognized by host or forced prefix go here, before the generic one
+  garKind,
+  codeartifactKind,
+  ...recipeKinds,
   simpleKind,
 ];
 

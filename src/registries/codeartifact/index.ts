@@ -1,0 +1,217 @@
+/**
+ * AWS CodeArtifact (PyPI format) as destination and source (issue 5, PROTOCOLS.md §6).
+ *
+ * - `https://DOMAIN-OWNER.d.codeartifact.REGION.amazonaws.com/pypi/REPO/` is recognized by host;
+ *   `codeartifact+http(s)://...` forces the kind. Upload URL = repository URL, index = + `simple/`.
+ * - Credentials, in this order: a configured username/password (URL, PYREG_TO_* / PYREG_FROM_*,
+ *   ~/.netrc: `aws` + a token from `aws codeartifact get-authorization-token`); otherwise a token
+ *   from GetAuthorizationToken (POST /v1/authorization-token?domain=&domain-owner=) through
+ *   @aws-sdk/client-codeartifact and the SDK's default credential chain (environment, shared
+ *   profiles, SSO, web identity, container and instance roles). Tokens last up to 12 hours
+ *   (durationSeconds, AWS API reference) and are renewed before they expire and after a 401.
+ *   They are sent as Basic `aws` + token.
+ * - GetRepositoryEndpoint (GET /v1/repository/endpoint?format=pypi) confirms the URL when the
+ *   caller may call it; a difference is reported, a refusal is only a note.
+ * - Duplicate answer: not documented; PROTOCOLS.md has no row for CodeArtifact. The generic
+ *   "already exists"/409 handling applies and the engine checks the index and sha256.
+ *
+ * Test/advanced settings: PYREG_CODEARTIFACT_ENDPOINT (the API endpoint; the SDK itself also
+ * honours AWS_ENDPOINT_URL_CODEARTIFACT and AWS_ENDPOINT_URL, see @smithy/core
+ * getEndpointUrlConfig), and for a forced URL whose host does not carry them:
+ * PYREG_CODEARTIFACT_DOMAIN, PYREG_CODEARTIFACT_DOMAIN_OWNER, PYREG_CODEARTIFACT_REGION.
+ */
+import {
+  CodeartifactClient,
+  GetAuthorizationTokenCommand,
+  GetRepositoryEndpointCommand,
+} from "@aws-sdk/client-codeartifact";
+import { PyregError, errorMessage } from "../../core/errors.js";
+import type { CredentialProvider } from "../../http/credentials.js";
+import { redactText, redactUrl, registerSecret } from "../../http/redact.js";
+import { basicProvider, resolveBasicCredentials, stripCredentials } from "../auth.js";
+import { TokenCache, type TokenFetcher } from "../gar/auth.js";
+import { SimpleIndexReader, SimpleSource, UploadDestination } from "../simple/index.js";
+import type { RegistryContext, RegistryKind, RegistrySpec } from "../types.js";
+
+export const CODEARTIFACT_HOST = /^(.+)-(\d{12})\.d\.codeartifact\.([a-z0-9-]+)\.amazonaws\.com$/i;
+
+export interface CodeArtifactRepository {
+  repoUrl: string;
+  indexUrl: string;
+  domain: string | undefined;
+  domainOwner: string | undefined;
+  region: string | undefined;
+  repository: string;
+}
+
+export function parseCodeArtifactUrl(url: URL, env: NodeJS.ProcessEnv = {}): CodeArtifactRepository {
+  const clean = stripCredentials(url);
+  const parts = clean.pathname.split("/").filter(Boolean);
+  if (parts[parts.length - 1] === "simple") parts.pop();
+  if (parts.length !== 2 || parts[0] !== "pypi") {
+    throw new PyregError("USAGE", `${redactUrl(url)} is not a CodeArtifact PyPI repository URL`, {
+      hint: "write it as https://DOMAIN-OWNER.d.codeartifact.REGION.amazonaws.com/pypi/REPOSITORY/",
+    });
+  }
+  const m = CODEARTIFACT_HOST.exec(clean.hostname);
+  const base = `${clean.protocol}//${clean.host}/pypi/${parts[1]}/`;
+  return {
+    repoUrl: base,
+    indexUrl: base + "simple/",
+    domain: m?.[1] ?? env["PYREG_CODEARTIFACT_DOMAIN"],
+    domainOwner: m?.[2] ?? env["PYREG_CODEARTIFACT_DOMAIN_OWNER"],
+    region: m?.[3] ?? env["PYREG_CODEARTIFACT_REGION"] ?? env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"],
+    repository: decodeURIComponent(parts[1] as string),
+  };
+}
+
+/** Which part of the AWS default chain is likely in use, for messages. */
+export function awsCredentialSource(env: NodeJS.ProcessEnv): string {
+  if (env["AWS_ACCESS_KEY_ID"]) return "AWS credentials from AWS_ACCESS_KEY_ID";
+  if (env["AWS_PROFILE"]) return `AWS profile ${env["AWS_PROFILE"]}`;
+  if (env["AWS_WEB_IDENTITY_TOKEN_FILE"]) return "AWS web identity token";
+  return "the AWS default credential chain";
+}
+
+function client(repo: CodeArtifactRepository, env: NodeJS.ProcessEnv): CodeartifactClient {
+  const endpoint = env["PYREG_CODEARTIFACT_ENDPOINT"];
+  return new CodeartifactClient({
+    ...(repo.region ? { region: repo.region } : {}),
+    ...(endpoint ? { endpoint } : {}),
+  });
+}
+
+function awsError(what: string, source: string, err: unknown): PyregError {
+  const name = err instanceof Error ? err.name : "";
+  const msg = redactText(errorMessage(err)).split("\n")[0] ?? "";
+  let hint =
+    "check the AWS credentials (aws sts get-caller-identity) and the domain, owner and region in the URL";
+  if (/CredentialsProviderError|Could not load credentials/i.test(name + " " + msg)) {
+    hint =
+      "configure AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, aws sso login, or an instance role)";
+  } else if (/AccessDenied|UnrecognizedClient|InvalidSignature|ExpiredToken/i.test(name + " " + msg)) {
+    hint =
+      "the AWS identity needs codeartifact:GetAuthorizationToken and sts:GetServiceBearerToken; an expired session needs a new login";
+  }
+  return new PyregError(
+    "AUTH",
+    `CodeArtifact ${what} failed with ${source}: ${name ? name + ": " : ""}${msg}`,
+    {
+      hint,
+      cause: err,
+    },
+  );
+}
+
+export function authorizationTokenFetcher(
+  repo: CodeArtifactRepository,
+  env: NodeJS.ProcessEnv,
+): TokenFetcher {
+  const source = `CodeArtifact GetAuthorizationToken (${awsCredentialSource(env)})`;
+  let c: CodeartifactClient | undefined;
+  const durationSeconds = env["PYREG_CODEARTIFACT_TOKEN_DURATION"];
+  return {
+    source,
+    refreshable: true,
+    async fetch() {
+      if (!repo.domain || !repo.region) {
+        throw new PyregError("USAGE", `cannot tell the CodeArtifact domain and region from ${repo.repoUrl}`, {
+          hint: "use the https://DOMAIN-OWNER.d.codeartifact.REGION.amazonaws.com/pypi/REPO/ URL, or set PYREG_CODEARTIFACT_DOMAIN/_DOMAIN_OWNER/_REGION",
+        });
+      }
+      c ??= client(repo, env);
+      try {
+        const out = await c.send(
+          new GetAuthorizationTokenCommand({
+            domain: repo.domain,
+            ...(repo.domainOwner ? { domainOwner: repo.domainOwner } : {}),
+            ...(durationSeconds ? { durationSeconds: Number(durationSeconds) } : {}),
+          }),
+        );
+        if (!out.authorizationToken) throw new Error("the answer has no authorizationToken");
+        registerSecret(out.authorizationToken);
+        return { token: out.authorizationToken, expiresAt: out.expiration?.getTime() };
+      } catch (err) {
+        throw awsError("GetAuthorizationToken", awsCredentialSource(env), err);
+      }
+    },
+  };
+}
+
+async function confirmEndpoint(repo: CodeArtifactRepository, ctx: RegistryContext): Promise<void> {
+  if (!repo.domain || !repo.region) return;
+  try {
+    const out = await client(repo, ctx.env).send(
+      new GetRepositoryEndpointCommand({
+        domain: repo.domain,
+        ...(repo.domainOwner ? { domainOwner: repo.domainOwner } : {}),
+        repository: repo.repository,
+        format: "pypi",
+      }),
+    );
+    const said = out.repositoryEndpoint;
+    if (said && new URL(said).toString().replace(/\/?$/, "/") !== repo.repoUrl) {
+      ctx.log(
+        `note: CodeArtifact says the repository endpoint is ${redactUrl(said)}, not ${redactUrl(repo.repoUrl)}`,
+      );
+    }
+  } catch (err) {
+    ctx.log(
+      `note: could not confirm the CodeArtifact endpoint (${redactText(errorMessage(err)).split("\n")[0]})`,
+    );
+  }
+}
+
+async function setUp(
+  spec: RegistrySpec,
+  ctx: RegistryContext,
+): Promise<{ repo: CodeArtifactRepository; source: string }> {
+  const url = spec.url;
+  if (!url) throw new PyregError("USAGE", `${spec.display} is not a URL`);
+  const repo = parseCodeArtifactUrl(url, ctx.env);
+  const basic = resolveBasicCredentials(url, ctx.side, ctx.env);
+  let provider: CredentialProvider;
+  if (basic) {
+    provider = basicProvider({ ...basic, username: basic.username === "__token__" ? "aws" : basic.username });
+  } else {
+    const cache = new TokenCache(authorizationTokenFetcher(repo, ctx.env));
+    provider = {
+      get source() {
+        return cache.source;
+      },
+      get: async () => ({ type: "basic", username: "aws", password: await cache.token() }),
+      refresh: () => cache.refresh(),
+    };
+    await provider.get(); // fail early, naming the credential source
+    await confirmEndpoint(repo, ctx);
+  }
+  ctx.http.credentials.add(repo.repoUrl, provider);
+  return { repo, source: provider.source };
+}
+
+export const codeartifactKind: RegistryKind = {
+  name: "codeartifact",
+  help: "https://DOMAIN-OWNER.d.codeartifact.REGION.amazonaws.com/pypi/REPO/ — AWS CodeArtifact (codeartifact+https:// forces it)",
+  matches: (spec) => spec.url !== undefined && CODEARTIFACT_HOST.test(spec.url.hostname),
+  async openSource(spec, ctx) {
+    const { repo } = await setUp(spec, ctx);
+    const reader = new SimpleIndexReader(ctx.http, repo.indexUrl, {
+      label: "source (CodeArtifact)",
+      warn: ctx.log,
+      allowForeignFileHosts: ctx.options.allowForeignFileHosts,
+    });
+    return new SimpleSource(reader, "codeartifact");
+  },
+  async openDestination(spec, ctx) {
+    const { repo } = await setUp(spec, ctx);
+    const reader = new SimpleIndexReader(ctx.http, repo.indexUrl, {
+      label: "destination index (CodeArtifact)",
+      warn: ctx.log,
+    });
+    return new UploadDestination(ctx.http, repo.repoUrl, reader, {
+      kind: "codeartifact",
+      label: "destination (CodeArtifact)",
+      existsAnswer: /already exists|conflict/i,
+    });
+  },
+};
