@@ -235,7 +235,9 @@ export function googleAuthFetcher(
           honourTokenUri(client, options.tokenUri ?? options.credentials?.token_uri);
         }
         // Always ask the library for a new token: pyreg's cache decides when one is needed.
-        client.credentials = { ...client.credentials, access_token: null, expiry_date: null };
+        // expiry_date 1 (long past), not null: the JWT client only forces its gtoken cache when the
+        // current token is "expiring" (jwtclient.js refreshTokenNoCache, forceRefresh).
+        client.credentials = { ...client.credentials, access_token: null, expiry_date: 1 };
         const { token } = await client.getAccessToken();
         if (!token) throw new Error("google-auth-library returned no access token");
         registerSecret(token);
