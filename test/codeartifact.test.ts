@@ -1,0 +1,166 @@
+/**
+ * CodeArtifact adapter through the REAL AWS SDK against the fake (test/fakes/codeartifact.ts),
+ * which checks the SDK's SigV4 signature with the dummy secret.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { PyregError } from "../src/core/errors.js";
+import { digestsOfFile } from "../src/core/hash.js";
+import { readCoreMetadata } from "../src/core/metadata.js";
+import { HttpClient } from "../src/http/client.js";
+import { codeartifactKind } from "../src/registries/codeartifact/index.js";
+import { parseSpec } from "../src/registries/spec.js";
+import type { RegistryContext } from "../src/registries/types.js";
+import { FakeCodeArtifact } from "./fakes/codeartifact.js";
+import { makeCorpus, type CorpusFile } from "./fixtures/dists.js";
+import { tempDir } from "./helpers/tmp.js";
+
+const AKID = "AKIAFAKEFAKEFAKE0001";
+const SECRET = "fake/secret/key/for/tests/only/0000000000";
+// The SDK reads its credential chain from process.env: dummy keys, no profiles, no IMDS.
+process.env["AWS_ACCESS_KEY_ID"] = AKID;
+process.env["AWS_SECRET_ACCESS_KEY"] = SECRET;
+process.env["AWS_EC2_METADATA_DISABLED"] = "true";
+process.env["AWS_CONFIG_FILE"] = "/nonexistent/config";
+process.env["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent/credentials";
+delete process.env["AWS_PROFILE"];
+delete process.env["AWS_SESSION_TOKEN"];
+
+let tmp: { path: string; cleanup(): Promise<void> };
+let fake: FakeCodeArtifact;
+let corpus: CorpusFile[];
+const clients: HttpClient[] = [];
+
+function ctx(env: NodeJS.ProcessEnv): RegistryContext & { logs: string[] } {
+  const http = new HttpClient({ retry: { retries: 0 } });
+  clients.push(http);
+  const logs: string[] = [];
+  return {
+    http,
+    side: "destination",
+    env: {
+      NETRC: "/nonexistent",
+      AWS_ACCESS_KEY_ID: AKID,
+      PYREG_CODEARTIFACT_DOMAIN: "my-domain",
+      PYREG_CODEARTIFACT_DOMAIN_OWNER: "111122223333",
+      PYREG_CODEARTIFACT_REGION: "eu-west-1",
+      ...env,
+    },
+    options: {},
+    logs,
+    log: (m) => logs.push(m),
+  };
+}
+
+before(async () => {
+  tmp = await tempDir("pyreg-ca-");
+  corpus = await makeCorpus(join(tmp.path, "corpus"));
+  fake = await new FakeCodeArtifact(AKID, SECRET).start();
+});
+after(async () => {
+  for (const c of clients) await c.close();
+  await fake.close();
+  await tmp.cleanup();
+});
+
+describe("CodeArtifact through the real AWS SDK", () => {
+  test("GetAuthorizationToken (signed), GetRepositoryEndpoint, Basic aws + token, upload and index", async () => {
+    const c = ctx({ PYREG_CODEARTIFACT_ENDPOINT: fake.url });
+    const dest = await codeartifactKind.openDestination!(
+      parseSpec(`codeartifact+${fake.url}/pypi/my-repo/`),
+      c,
+    );
+    assert.equal(dest.kind, "codeartifact");
+    const [tok, ep] = fake.calls;
+    assert.equal(tok?.operation, "GetAuthorizationToken");
+    assert.deepEqual(tok?.query, { domain: "my-domain", "domain-owner": "111122223333" });
+    assert.equal(tok?.signatureValid, true, "the SDK signed the request with the configured keys");
+    assert.deepEqual([tok?.accessKeyId, tok?.region, tok?.service], [AKID, "eu-west-1", "codeartifact"]);
+    assert.equal(ep?.operation, "GetRepositoryEndpoint");
+    assert.deepEqual(ep?.query, {
+      domain: "my-domain",
+      "domain-owner": "111122223333",
+      repository: "my-repo",
+      format: "pypi",
+    });
+    assert.equal(
+      c.logs.filter((l) => /endpoint/.test(l)).length,
+      0,
+      "the endpoint matches: nothing to report",
+    );
+
+    const f = corpus[0] as CorpusFile;
+    const d = await digestsOfFile(f.path);
+    const meta = await readCoreMetadata(f.path, f.filename);
+    const res = await dest.upload({ path: f.path, filename: f.filename, ...d }, meta, {
+      project: f.project,
+      version: f.version,
+      filename: f.filename,
+      url: f.path,
+      hashes: {},
+    });
+    assert.equal(res.status, "uploaded");
+    assert.equal(fake.repoRequests.find((r) => r.method === "POST")?.user, "aws");
+    assert.equal(fake.files.get(f.filename)?.sha256, f.sha256);
+    const listed = await dest.listFiles(f.project);
+    assert.equal(listed.get(f.filename)?.hashes["sha256"], f.sha256);
+  });
+
+  test("the SDK honours AWS_ENDPOINT_URL_CODEARTIFACT (no pyreg setting needed)", async () => {
+    process.env["AWS_ENDPOINT_URL_CODEARTIFACT"] = fake.url;
+    try {
+      const mark = fake.calls.length;
+      await codeartifactKind.openSource!(parseSpec(`codeartifact+${fake.url}/pypi/other/`), {
+        ...ctx({}),
+        side: "source",
+      });
+      assert.equal(fake.calls.slice(mark)[0]?.operation, "GetAuthorizationToken");
+    } finally {
+      delete process.env["AWS_ENDPOINT_URL_CODEARTIFACT"];
+    }
+  });
+
+  test("short-lived tokens are renewed before they expire", async () => {
+    const c = ctx({ PYREG_CODEARTIFACT_ENDPOINT: fake.url, PYREG_CODEARTIFACT_TOKEN_DURATION: "2" });
+    const dest = await codeartifactKind.openDestination!(
+      parseSpec(`codeartifact+${fake.url}/pypi/my-repo/`),
+      c,
+    );
+    const mark = fake.calls.filter((x) => x.operation === "GetAuthorizationToken").length;
+    await new Promise((r) => setTimeout(r, 2200));
+    dest.invalidate?.("x");
+    await dest.listFiles(corpus[0]?.project as string);
+    assert.equal(fake.calls.filter((x) => x.operation === "GetAuthorizationToken").length - mark, 1);
+    assert.equal(
+      fake.calls.filter((x) => x.operation === "GetAuthorizationToken").at(-1)?.query["duration"],
+      "2",
+    );
+    assert.equal(fake.repoRequests.filter((r) => r.status === 401).length, 0);
+  });
+
+  test("a wrong secret: the signature is refused and the error names the AWS credential source", async () => {
+    process.env["AWS_SECRET_ACCESS_KEY"] = "wrong-secret";
+    try {
+      await assert.rejects(
+        codeartifactKind.openDestination!(
+          parseSpec(`codeartifact+${fake.url}/pypi/my-repo/`),
+          ctx({ PYREG_CODEARTIFACT_ENDPOINT: fake.url }),
+        ),
+        (e: unknown) => {
+          assert.ok(e instanceof PyregError);
+          assert.equal(e.code, "AUTH");
+          assert.match(
+            e.message,
+            /GetAuthorizationToken failed with AWS credentials from AWS_ACCESS_KEY_ID: InvalidSignatureException/,
+          );
+          assert.ok(!e.message.includes("wrong-secret"));
+          return true;
+        },
+      );
+      assert.equal(fake.calls.at(-1)?.signatureValid, false);
+    } finally {
+      process.env["AWS_SECRET_ACCESS_KEY"] = SECRET;
+    }
+  });
+});
