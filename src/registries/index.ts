@@ -6,6 +6,7 @@
 import { PyregError } from "../core/errors.js";
 import type { Destination, Source } from "../core/model.js";
 import { folderKind } from "./folder/index.js";
+import { gitlabKind } from "./gitlab/index.js";
 import { simpleKind } from "./simple/index.js";
 import { garKind } from "./gar/index.js";
 import { codeartifactKind } from "./codeartifact/index.js";
@@ -15,6 +16,7 @@ import type { RegistryContext, RegistryKind, RegistrySpec } from "./types.js";
 export const KINDS: readonly RegistryKind[] = [
   folderKind,
   // kinds recognized by host or forced prefix go here, before the generic one
+  gitlabKind,
   garKind,
   codeartifactKind,
   ...recipeKinds,
