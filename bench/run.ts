@@ -1,0 +1,783 @@
+/**
+ * `npm run bench`: pyreg against the naive pip-download-and-twine pipeline and against the floor
+ * (plain GET → plain POST of the same bytes), on one generated corpus and loopback registries,
+ * then planning at scale and memory with a 2 GiB file. See bench/README.md.
+ *
+ * Processes: the source registry, the destination registry (fresh for each contender) and the
+ * contender each run in their own process (pyreg serve's startServer for both registries; the
+ * source's index and file digests are warmed before anything is timed).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, rm, stat, statfs, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Agent, request } from "undici";
+import { DEFAULT_CONCURRENCY } from "../src/cli/common.js";
+import { HttpClient } from "../src/http/client.js";
+import { makePlan, planCounts } from "../src/core/plan.js";
+import { openDestination, openSource } from "../src/registries/index.js";
+import { parseSpec } from "../src/registries/spec.js";
+import type { RegistryContext } from "../src/registries/types.js";
+import { writeStoredZip } from "./archive.js";
+import { makeBenchCorpus, type Corpus } from "./corpus.js";
+
+const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
+const ROOT = resolve(HERE, "..", "..");
+const PYREG = join(ROOT, "bin", "pyreg");
+const SERVE_CHILD = join(HERE, "serveChild.js");
+const FLOOR = join(HERE, "floor.js");
+const TIME = "/usr/bin/time";
+
+interface Args {
+  files: number;
+  size: number;
+  concurrency: number;
+  concurrencyGiven: boolean;
+  naiveVersions: number | "all";
+  json: boolean;
+  out: string | undefined;
+  work: string;
+  only: Set<string>;
+  sweep: number[];
+  scale: boolean;
+  bigGiB: number;
+  planSizes: number[];
+}
+
+function parseSize(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(v.trim());
+  if (!m) throw new Error(`--size: cannot read "${v}" (e.g. 1g, 500m)`);
+  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase()] ?? 1;
+  return Math.round(Number(m[1]) * mult);
+}
+
+const USAGE = `usage: npm run bench -- [options]
+  --files N            corpus files (default 2000; 3 wheels + 1 sdist per version)
+  --size SIZE          corpus total size (default 1g; e.g. 200m)
+  --concurrency N      floor's concurrency, also passed to pyreg (default: pyreg's default, ${DEFAULT_CONCURRENCY})
+  --naive-versions N   versions run through pip+twine, extrapolated to all (default 40; "all")
+  --only LIST          contenders: pyreg,floor,naive (default all)
+  --sweep LIST         also run pyreg at these concurrencies, e.g. 1,2,4,8,16
+  --no-scale           skip planning at scale and the big-file memory run
+  --scale-only         only planning at scale and the big-file memory run
+  --plan-sizes LIST    files to plan (default 10000,100000)
+  --big-gib N          size of the big file in GiB (default 2)
+  --json               print the results as JSON on stdout
+  --out FILE           write the results JSON to FILE (default WORK/bench-results.json)
+  --work DIR           working folder (default /tmp/pyreg-bench; the corpus is kept and reused)`;
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = {
+    files: 2000,
+    size: 1024 ** 3,
+    concurrency: DEFAULT_CONCURRENCY,
+    concurrencyGiven: false,
+    naiveVersions: 40,
+    json: false,
+    out: undefined,
+    work: "/tmp/pyreg-bench",
+    only: new Set(["pyreg", "floor", "naive"]),
+    sweep: [],
+    scale: true,
+    bigGiB: 2,
+    planSizes: [10_000, 100_000],
+  };
+  let scaleOnly = false;
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!;
+    const v = (): string => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${k} needs a value`);
+      return x;
+    };
+    const int = (): number => {
+      const s = v();
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${k} takes a positive whole number, not "${s}"`);
+      return n;
+    };
+    const list = (): number[] =>
+      v()
+        .split(",")
+        .map((s) => Number(s.trim()))
+        .filter((n) => Number.isInteger(n) && n > 0);
+    if (k === "--files") a.files = int();
+    else if (k === "--size") a.size = parseSize(v());
+    else if (k === "--concurrency") {
+      a.concurrency = int();
+      a.concurrencyGiven = true;
+    } else if (k === "--naive-versions") {
+      const s = v();
+      a.naiveVersions = s === "all" ? "all" : Number(s);
+      if (a.naiveVersions !== "all" && (!Number.isInteger(a.naiveVersions) || a.naiveVersions < 1))
+        throw new Error(`--naive-versions takes a positive number or "all"`);
+    } else if (k === "--only") a.only = new Set(v().split(","));
+    else if (k === "--sweep") a.sweep = list();
+    else if (k === "--no-scale") a.scale = false;
+    else if (k === "--scale-only") scaleOnly = true;
+    else if (k === "--plan-sizes") a.planSizes = list();
+    else if (k === "--big-gib") a.bigGiB = Number(v());
+    else if (k === "--json") a.json = true;
+    else if (k === "--out") a.out = v();
+    else if (k === "--work") a.work = resolve(v());
+    else if (k === "-h" || k === "--help") {
+      process.stdout.write(USAGE + "\n");
+      process.exit(0);
+    } else throw new Error(`unknown option ${k}\n${USAGE}`);
+  }
+  if (scaleOnly) {
+    a.only = new Set();
+    a.scale = true;
+  }
+  return a;
+}
+
+let jsonMode = false;
+const log = (m: string): void => {
+  process.stderr.write(`[bench] ${m}\n`);
+};
+const say = (m: string): void => {
+  (jsonMode ? process.stderr : process.stdout).write(m + "\n");
+};
+
+// ---------- processes ----------
+
+interface Measured {
+  code: number | null;
+  seconds: number;
+  /** Peak resident set of the measured process, in MiB (from /usr/bin/time -v, else VmHWM). */
+  peakRssMiB: number | undefined;
+  cpuSeconds: number | undefined;
+  stdout: string;
+  stderr: string;
+}
+
+const haveTime = existsSync(TIME);
+
+/** Runs a command to its end, measuring wall time, peak RSS and CPU time. */
+async function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Measured> {
+  const timeFile = join(tmpBase, `time-${process.pid}-${Math.random().toString(36).slice(2)}.txt`);
+  const [file, argv] = haveTime ? [TIME, ["-v", "-o", timeFile, cmd, ...args]] : [cmd, args];
+  const started = process.hrtime.bigint();
+  const child = spawn(file, argv, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on("data", (d: Buffer) => out.push(d));
+  child.stderr.on("data", (d: Buffer) => err.push(d));
+  let hwm = 0;
+  // Without GNU time: poll VmHWM (the kernel's high-water mark) of the process.
+  const poll = haveTime
+    ? undefined
+    : setInterval(() => {
+        const r = spawnSync("cat", [`/proc/${child.pid}/status`], { encoding: "utf8" });
+        const m = /VmHWM:\s+(\d+) kB/.exec(r.stdout ?? "");
+        if (m) hwm = Math.max(hwm, Number(m[1]));
+      }, 50);
+  const code = await new Promise<number | null>((res) => child.on("close", (c) => res(c)));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (poll) clearInterval(poll);
+  let peakRssMiB: number | undefined = hwm ? hwm / 1024 : undefined;
+  let cpuSeconds: number | undefined;
+  if (haveTime) {
+    const { readFile } = await import("node:fs/promises");
+    const t = await readFile(timeFile, "utf8").catch(() => "");
+    await rm(timeFile, { force: true });
+    const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(t);
+    if (rss) peakRssMiB = Number(rss[1]) / 1024;
+    const u = /User time \(seconds\): ([\d.]+)/.exec(t);
+    const s = /System time \(seconds\): ([\d.]+)/.exec(t);
+    if (u && s) cpuSeconds = Number(u[1]) + Number(s[1]);
+  }
+  return {
+    code,
+    seconds,
+    peakRssMiB,
+    cpuSeconds,
+    stdout: Buffer.concat(out).toString(),
+    stderr: Buffer.concat(err).toString(),
+  };
+}
+
+interface Server {
+  url: string;
+  stop(): Promise<void>;
+}
+
+const children = new Set<ReturnType<typeof spawn>>();
+process.on("exit", () => {
+  for (const c of children) c.kill("SIGTERM");
+});
+
+/** Starts a registry in its own process (see serveChild.ts). */
+async function startChild(args: string[]): Promise<Server> {
+  const child = spawn(process.execPath, [SERVE_CHILD, ...args], { stdio: ["pipe", "pipe", "inherit"] });
+  children.add(child);
+  const url = await new Promise<string>((res, rej) => {
+    let buf = "";
+    child.stdout.on("data", (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) res((JSON.parse(buf.slice(0, nl)) as { url: string }).url);
+    });
+    child.on("exit", (c) => rej(new Error(`server ${args.join(" ")} exited (${c})`)));
+  });
+  return {
+    url,
+    stop: () =>
+      new Promise<void>((res) => {
+        child.once("exit", () => {
+          children.delete(child);
+          res();
+        });
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+/** Reads the index and every project page once, so the source has hashed every file before timing. */
+async function warm(indexUrl: string, projects: string[]): Promise<void> {
+  const agent = new Agent({ connections: 4 });
+  const accept = "application/vnd.pypi.simple.v1+json";
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < projects.length) {
+        const p = projects[next++]!;
+        const r = await request(`${indexUrl}${p}/`, { dispatcher: agent, headers: { accept } });
+        await r.body.text();
+      }
+    }),
+  );
+  await agent.close();
+}
+
+/** What a destination folder holds: files and bytes (hidden upload temp folder left out). */
+async function folderContents(dir: string): Promise<{ files: number; bytes: number; names: Set<string> }> {
+  const names = new Set<string>();
+  let bytes = 0;
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (!e.isFile() || e.name.startsWith(".")) continue;
+    names.add(e.name);
+    bytes += (await stat(join(dir, e.name))).size;
+  }
+  return { files: names.size, bytes, names };
+}
+
+// ---------- contenders ----------
+
+interface Row {
+  contender: string;
+  files: number;
+  bytes: number;
+  seconds: number;
+  peakRssMiB?: number | undefined;
+  cpuSeconds?: number | undefined;
+  note?: string;
+}
+
+let tmpBase = "/tmp";
+let dstCounter = 0;
+
+async function withDestination<T>(work: string, fn: (dst: Server, dir: string) => Promise<T>): Promise<T> {
+  const dir = join(work, `dst-${++dstCounter}`);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const dst = await startChild(["serve", dir]);
+  try {
+    return await fn(dst, dir);
+  } finally {
+    await dst.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function runPyreg(
+  corpus: Corpus,
+  src: Server,
+  work: string,
+  concurrency: number | undefined,
+  label: string,
+): Promise<Row> {
+  return withDestination(work, async (dst, dir) => {
+    const args = [PYREG, "migrate", "--from", `${src.url}simple/`, "--to", dst.url, "--json", "-q"];
+    if (concurrency !== undefined) args.push("--concurrency", String(concurrency));
+    const m = await measure(process.execPath, args, { TMPDIR: join(work, "tmp") });
+    let copied = 0;
+    let failed = 0;
+    try {
+      const j = JSON.parse(m.stdout) as { counts: { copied: number; failed: number } };
+      copied = j.counts.copied;
+      failed = j.counts.failed;
+    } catch {
+      log(`pyreg printed no JSON (exit ${m.code}): ${m.stderr.slice(-2000)}`);
+    }
+    const there = await folderContents(dir);
+    if (there.files !== corpus.files.length || failed)
+      log(`${label}: destination holds ${there.files}/${corpus.files.length} files; ${failed} failed`);
+    return {
+      contender: label,
+      files: there.files,
+      bytes: there.bytes,
+      seconds: m.seconds,
+      peakRssMiB: m.peakRssMiB,
+      cpuSeconds: m.cpuSeconds,
+      note: `exit ${m.code}, ${copied} copied`,
+    };
+  });
+}
+
+async function runFloor(
+  corpus: Corpus,
+  src: Server,
+  work: string,
+  concurrency: number,
+  manifest: string,
+): Promise<Row> {
+  return withDestination(work, async (dst, dir) => {
+    const m = await measure(process.execPath, [FLOOR, manifest, src.url, dst.url, String(concurrency)]);
+    if (m.code !== 0) log(`floor exited ${m.code}: ${m.stderr.slice(-2000)}`);
+    const there = await folderContents(dir);
+    if (there.files !== corpus.files.length)
+      log(`floor: destination holds ${there.files}/${corpus.files.length}`);
+    return {
+      contender: `floor (node undici GET→POST, c=${concurrency})`,
+      files: there.files,
+      bytes: there.bytes,
+      seconds: m.seconds,
+      peakRssMiB: m.peakRssMiB,
+      cpuSeconds: m.cpuSeconds,
+    };
+  });
+}
+
+function toolMissing(): string | undefined {
+  const pip = spawnSync("python3", ["-m", "pip", "--version"], { encoding: "utf8" });
+  if (pip.status !== 0) return "python3 -m pip is not available (install python3-pip)";
+  const tw = spawnSync("twine", ["--version"], { encoding: "utf8" });
+  if (tw.status !== 0) return "twine is not installed (apt-get install -y twine)";
+  return undefined;
+}
+
+/** pip download per version (one file each: pip picks it), then one twine upload of them all. */
+async function runNaive(
+  corpus: Corpus,
+  src: Server,
+  work: string,
+  subset: number | "all",
+): Promise<{ measured: Row; extrapolated: Row; perVersionSeconds: number } | undefined> {
+  const missing = toolMissing();
+  if (missing) {
+    log(`naive pipeline skipped: ${missing}`);
+    return undefined;
+  }
+  const all = corpus.versions;
+  const n = subset === "all" ? all.length : Math.min(subset, all.length);
+  // Evenly spread over the corpus so the subset has its mix of sizes.
+  const picked = Array.from({ length: n }, (_, i) => all[Math.floor((i * all.length) / n)]!);
+  return withDestination(work, async (dst, dir) => {
+    const dl = join(work, "naive-dl");
+    await rm(dl, { recursive: true, force: true });
+    await mkdir(dl, { recursive: true });
+    let pipSeconds = 0;
+    let cpu = 0;
+    let peak = 0;
+    for (const v of picked) {
+      const m = await measure(
+        "python3",
+        [
+          "-m",
+          "pip",
+          "download",
+          `${v.name}==${v.version}`,
+          "--no-deps",
+          "-d",
+          dl,
+          "--index-url",
+          `${src.url}simple/`,
+          "--no-cache-dir",
+          "--disable-pip-version-check",
+          "-q",
+        ],
+        { PIP_NO_INPUT: "1" },
+      );
+      if (m.code !== 0) log(`pip download ${v.name}==${v.version} failed: ${m.stderr.slice(-500)}`);
+      pipSeconds += m.seconds;
+      cpu += m.cpuSeconds ?? 0;
+      peak = Math.max(peak, m.peakRssMiB ?? 0);
+    }
+    const downloaded = (await readdir(dl)).map((f) => join(dl, f));
+    const t = await measure("twine", [
+      "upload",
+      "--repository-url",
+      dst.url,
+      "-u",
+      "u",
+      "-p",
+      "p",
+      "--disable-progress-bar",
+      "--non-interactive",
+      ...downloaded,
+    ]);
+    if (t.code !== 0) log(`twine upload failed: ${t.stderr.slice(-1000)}`);
+    const there = await folderContents(dir);
+    await rm(dl, { recursive: true, force: true });
+    const seconds = pipSeconds + t.seconds;
+    const factor = all.length / n;
+    const measured: Row = {
+      contender: `naive pip+twine, ${n} of ${all.length} versions (measured)`,
+      files: there.files,
+      bytes: there.bytes,
+      seconds,
+      peakRssMiB: Math.max(peak, t.peakRssMiB ?? 0),
+      cpuSeconds: cpu + (t.cpuSeconds ?? 0),
+      note: `pip ${pipSeconds.toFixed(1)} s + twine ${t.seconds.toFixed(1)} s`,
+    };
+    const extrapolated: Row = {
+      contender:
+        n === all.length
+          ? `naive pip+twine, all ${all.length} versions`
+          : `naive pip+twine, all ${all.length} versions (EXTRAPOLATED ×${factor.toFixed(1)})`,
+      files: Math.round(there.files * factor),
+      bytes: Math.round(there.bytes * factor),
+      seconds: seconds * factor,
+      note: "one file per version (the one pip picks), not every file",
+    };
+    return { measured, extrapolated, perVersionSeconds: seconds / n };
+  });
+}
+
+// ---------- scale ----------
+
+interface PlanRow {
+  files: number;
+  projects: number;
+  cliSeconds: number;
+  cliPeakRssMiB: number | undefined;
+  librarySeconds: number;
+  counts: { copy: number; skip: number };
+}
+
+/** `pyreg plan` (the CLI, start to exit) and makePlan (in-process) over generated indexes. */
+async function planAtScale(files: number): Promise<PlanRow> {
+  const perProject = 20;
+  const projects = Math.ceil(files / perProject);
+  const idx = await startChild(["static", String(projects), String(perProject)]);
+  try {
+    const from = `${idx.url}src/simple/`;
+    const to = `${idx.url}upload/`;
+    const toIndex = `${idx.url}dst/simple/`;
+    const m = await measure(process.execPath, [
+      PYREG,
+      "plan",
+      "--from",
+      from,
+      "--to",
+      to,
+      "--to-index",
+      toIndex,
+      "--json",
+      "-q",
+    ]);
+    let counts = { copy: 0, skip: 0 };
+    try {
+      counts = (JSON.parse(m.stdout) as { counts: { copy: number; skip: number } }).counts;
+    } catch {
+      log(`pyreg plan printed no JSON (exit ${m.code}): ${m.stderr.slice(-1000)}`);
+    }
+    // The same through the library, without process start and JSON output.
+    const http = new HttpClient({ connectionsPerHost: DEFAULT_CONCURRENCY });
+    const ctx = (side: "source" | "destination"): RegistryContext => ({
+      http,
+      side,
+      env: {},
+      options: { toIndex },
+      log: () => undefined,
+    });
+    const t0 = process.hrtime.bigint();
+    const src = await openSource(parseSpec(from), ctx("source"));
+    const dst = await openDestination(parseSpec(to), ctx("destination"));
+    const plan = await makePlan(src, dst, { listConcurrency: DEFAULT_CONCURRENCY });
+    const librarySeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const c = planCounts(plan);
+    await http.close();
+    if (c.copy !== counts.copy) log(`plan: CLI counted ${counts.copy} to copy, library ${c.copy}`);
+    return {
+      files: projects * perProject,
+      projects,
+      cliSeconds: m.seconds,
+      cliPeakRssMiB: m.peakRssMiB,
+      librarySeconds,
+      counts: { copy: counts.copy, skip: counts.skip },
+    };
+  } finally {
+    await idx.stop();
+  }
+}
+
+interface BigRow {
+  bytes: number;
+  seconds: number;
+  peakRssMiB: number | undefined;
+  ok: boolean;
+  note?: string;
+}
+
+/** One wheel of `gib` GiB (a sparse zip: its data entry is a hole of zeros) migrated by pyreg. */
+async function bigFile(work: string, gib: number): Promise<BigRow | undefined> {
+  const size = Math.round(gib * 1024 ** 3);
+  const fs = await statfs(work);
+  const free = fs.bavail * fs.bsize;
+  // pyreg's temporary copy and the destination's copy are real bytes; the source is sparse.
+  if (free < 2.5 * size) {
+    log(
+      `big file skipped: ${(free / 1024 ** 3).toFixed(1)} GiB free in ${work}, need ${((2.5 * size) / 1024 ** 3).toFixed(1)}`,
+    );
+    return undefined;
+  }
+  const dir = join(work, "big-src");
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const name = "bigpkg";
+  const version = "1.0.0";
+  const distInfo = `${name}-${version}.dist-info`;
+  const meta = `Metadata-Version: 2.1\nName: ${name}\nVersion: ${version}\nSummary: one big wheel\n`;
+  const path = join(dir, `${name}-${version}-py3-none-any.whl`);
+  const t0 = Date.now();
+  await writeStoredZip(path, [
+    { name: `${name}/big.bin`, zeros: size - 2048 },
+    { name: `${name}/__init__.py`, data: Buffer.from("") },
+    { name: `${distInfo}/METADATA`, data: Buffer.from(meta) },
+    {
+      name: `${distInfo}/WHEEL`,
+      data: Buffer.from(
+        "Wheel-Version: 1.0\nGenerator: pyreg-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+      ),
+    },
+    { name: `${distInfo}/RECORD`, data: Buffer.from(`${distInfo}/RECORD,,\n`) },
+  ]);
+  const bytes = (await stat(path)).size;
+  log(
+    `big file: ${(bytes / 1024 ** 3).toFixed(2)} GiB sparse wheel written in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  const src = await startChild(["serve", dir, "3600000"]);
+  try {
+    log("big file: source hashing it once (warm-up)");
+    await warm(`${src.url}simple/`, [name]);
+    return await withDestination(work, async (dst, dstDir) => {
+      const m = await measure(
+        process.execPath,
+        [PYREG, "migrate", "--from", `${src.url}simple/`, "--to", dst.url, "--json", "-q"],
+        { TMPDIR: join(work, "tmp") },
+      );
+      const there = await folderContents(dstDir);
+      const ok = m.code === 0 && there.bytes === bytes;
+      if (!ok)
+        log(`big file: exit ${m.code}, destination has ${there.bytes} bytes: ${m.stderr.slice(-1000)}`);
+      return { bytes, seconds: m.seconds, peakRssMiB: m.peakRssMiB, ok };
+    });
+  } finally {
+    await src.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------- output ----------
+
+function fmt(n: number | undefined, digits = 1): string {
+  return n === undefined || !Number.isFinite(n) ? "-" : n.toFixed(digits);
+}
+
+function table(headers: string[], rows: string[][]): string {
+  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]): string =>
+    "| " + r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(" | ") + " |";
+  return [
+    line(headers),
+    "|" + w.map((n, i) => (i === 0 ? ":" : "") + "-".repeat(n + 1) + (i === 0 ? "-" : ":")).join("|") + "|",
+    ...rows.map(line),
+  ].join("\n");
+}
+
+function rowCells(r: Row): string[] {
+  const mb = r.bytes / 1e6;
+  return [
+    r.contender,
+    String(r.files),
+    fmt(mb, 0),
+    fmt(r.seconds, 2),
+    fmt(r.files / r.seconds, 1),
+    fmt(mb / r.seconds, 1),
+    fmt(r.peakRssMiB, 0),
+    fmt(r.cpuSeconds, 1),
+  ];
+}
+
+// ---------- main ----------
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  jsonMode = args.json;
+  await mkdir(args.work, { recursive: true });
+  tmpBase = join(args.work, "tmp");
+  await mkdir(tmpBase, { recursive: true });
+  if (!haveTime)
+    log(`${TIME} not found (apt-get install -y time): peak RSS is polled from /proc VmHWM instead`);
+  const results: Record<string, unknown> = {
+    machine: { cpus: (await import("node:os")).cpus().length, node: process.version },
+    options: { ...args, only: [...args.only] },
+  };
+  const rows: Row[] = [];
+
+  if (args.only.size || args.sweep.length) {
+    const corpusDir = join(args.work, `corpus-${args.files}-${args.size}`);
+    const corpus = await makeBenchCorpus(corpusDir, { files: args.files, totalBytes: args.size, log });
+    const manifest = join(args.work, `corpus-${args.files}-${args.size}.manifest.json`);
+    log(
+      `corpus: ${corpus.files.length} files, ${corpus.versions.length} versions, ${(corpus.totalBytes / 1e6).toFixed(0)} MB in ${corpusDir}`,
+    );
+    const sizes = corpus.files.map((f) => f.size).sort((a, b) => a - b);
+    results["corpus"] = {
+      files: corpus.files.length,
+      versions: corpus.versions.length,
+      projects: new Set(corpus.files.map((f) => f.project)).size,
+      bytes: corpus.totalBytes,
+      smallest: sizes[0],
+      median: sizes[Math.floor(sizes.length / 2)],
+      largest: sizes[sizes.length - 1],
+    };
+    const src = await startChild(["serve", corpusDir, "3600000"]);
+    try {
+      log("source: warming its index (every file hashed once, before timing)");
+      await warm(`${src.url}simple/`, [...new Set(corpus.files.map((f) => f.project))]);
+      const conc = args.concurrencyGiven ? args.concurrency : undefined;
+      let pyreg: Row | undefined;
+      let floor: Row | undefined;
+      let naive: Awaited<ReturnType<typeof runNaive>>;
+      if (args.only.has("floor")) {
+        log(`floor: ${corpus.files.length} files at concurrency ${args.concurrency}`);
+        floor = await runFloor(corpus, src, args.work, args.concurrency, manifest);
+        rows.push(floor);
+        log(`floor: ${floor.seconds.toFixed(2)} s`);
+      }
+      if (args.only.has("pyreg")) {
+        log(
+          `pyreg migrate (${conc ? `--concurrency ${conc}` : `defaults: concurrency ${DEFAULT_CONCURRENCY}`})`,
+        );
+        pyreg = await runPyreg(
+          corpus,
+          src,
+          args.work,
+          conc,
+          `pyreg migrate (${conc ? `--concurrency ${conc}` : "defaults"})`,
+        );
+        rows.push(pyreg);
+        log(`pyreg: ${pyreg.seconds.toFixed(2)} s`);
+      }
+      const sweep: Row[] = [];
+      for (const c of args.sweep) {
+        log(`sweep: pyreg --concurrency ${c}`);
+        const r = await runPyreg(corpus, src, args.work, c, `pyreg --concurrency ${c}`);
+        sweep.push(r);
+        log(`sweep: c=${c} ${r.seconds.toFixed(2)} s`);
+      }
+      if (args.only.has("naive")) {
+        log(`naive: pip download ×${args.naiveVersions} versions, then twine upload`);
+        naive = await runNaive(corpus, src, args.work, args.naiveVersions);
+        if (naive) {
+          rows.push(naive.measured, naive.extrapolated);
+          log(`naive: ${naive.measured.seconds.toFixed(1)} s for ${naive.measured.files} files`);
+        }
+      }
+      const ratios: Record<string, number> = {};
+      if (pyreg && naive) {
+        ratios["naive_wall_over_pyreg_wall"] = naive.extrapolated.seconds / pyreg.seconds;
+        ratios["pyreg_files_per_s_over_naive"] =
+          pyreg.files / pyreg.seconds / (naive.measured.files / naive.measured.seconds);
+      }
+      if (pyreg && floor) ratios["pyreg_wall_over_floor_wall"] = pyreg.seconds / floor.seconds;
+      results["rows"] = rows;
+      results["sweep"] = sweep;
+      results["ratios"] = ratios;
+
+      const headers = ["contender", "files", "MB", "wall s", "files/s", "MB/s", "peak RSS MiB", "CPU s"];
+      say(
+        `\nCorpus: ${corpus.files.length} files (${corpus.versions.length} versions × 3 wheels + sdist), ` +
+          `${(corpus.totalBytes / 1e6).toFixed(0)} MB, sizes ${(sizes[0]! / 1024).toFixed(0)} KiB … ` +
+          `${(sizes[sizes.length - 1]! / 1024 ** 2).toFixed(1)} MiB (median ${(sizes[Math.floor(sizes.length / 2)]! / 1024).toFixed(0)} KiB)\n`,
+      );
+      say(table(headers, rows.map(rowCells)));
+      if (sweep.length) {
+        say("\nConcurrency sweep (pyreg migrate, fresh destination each):");
+        say(table(headers, sweep.map(rowCells)));
+      }
+      say("");
+      if (ratios["naive_wall_over_pyreg_wall"] !== undefined)
+        say(
+          `pyreg vs naive: ${ratios["naive_wall_over_pyreg_wall"].toFixed(1)}× less wall time for the corpus's versions ` +
+            `(naive moving one file per version), ${ratios["pyreg_files_per_s_over_naive"]!.toFixed(1)}× the files/s`,
+        );
+      if (ratios["pyreg_wall_over_floor_wall"] !== undefined)
+        say(`pyreg vs floor: ${ratios["pyreg_wall_over_floor_wall"].toFixed(2)}× the floor's wall time`);
+    } finally {
+      await src.stop();
+    }
+  }
+
+  if (args.scale) {
+    const plans: PlanRow[] = [];
+    for (const n of args.planSizes) {
+      log(`plan at scale: ${n} files`);
+      plans.push(await planAtScale(n));
+    }
+    results["plan"] = plans;
+    if (plans.length) {
+      say(
+        "\nPlanning (generated PEP 691 indexes on loopback, 20 files per project; destination holds half):",
+      );
+      say(
+        table(
+          [
+            "files",
+            "projects",
+            "pyreg plan CLI s",
+            "CLI peak RSS MiB",
+            "makePlan in-process s",
+            "copy",
+            "skip",
+          ],
+          plans.map((p) => [
+            String(p.files),
+            String(p.projects),
+            fmt(p.cliSeconds, 2),
+            fmt(p.cliPeakRssMiB, 0),
+            fmt(p.librarySeconds, 2),
+            String(p.counts.copy),
+            String(p.counts.skip),
+          ]),
+        ),
+      );
+    }
+    if (args.bigGiB > 0) {
+      log(`big file: ${args.bigGiB} GiB`);
+      const big = await bigFile(args.work, args.bigGiB);
+      results["bigFile"] = big;
+      if (big)
+        say(
+          `\nOne ${(big.bytes / 1024 ** 3).toFixed(2)} GiB wheel: pyreg migrate ${fmt(big.seconds, 1)} s, ` +
+            `peak RSS ${fmt(big.peakRssMiB, 0)} MiB${big.ok ? "" : " (FAILED, see above)"}`,
+        );
+    }
+  }
+
+  const out = args.out ?? join(args.work, "bench-results.json");
+  await writeFile(out, JSON.stringify(results, null, 2) + "\n");
+  log(`results: ${out}`);
+  if (args.json) process.stdout.write(JSON.stringify(results, null, 2) + "\n");
+  await rm(tmpBase, { recursive: true, force: true });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
