@@ -22,6 +22,8 @@ export type EngineEvent =
   | { type: "start"; files: number; bytes: number }
   | { type: "file-start"; file: DistFile }
   | { type: "bytes"; file: DistFile; bytes: number }
+  /** Downloaded and checked against the source's sha256 (the journal's "downloaded"). */
+  | { type: "downloaded"; file: DistFile; local: LocalDist }
   | { type: "uploaded"; file: DistFile }
   | { type: "outcome"; outcome: FileOutcome }
   | { type: "retry"; file: DistFile; reason: string };
@@ -181,6 +183,7 @@ export async function runPlan(
         }
         checkStop();
       }
+      emit({ type: "downloaded", file, local });
       // The destination listed this name without a digest: compare bytes we now know.
       if (entry.destination) {
         const have = sha256Of(entry.destination);
