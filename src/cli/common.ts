@@ -20,6 +20,11 @@ export interface CommonOptions {
   caBundle?: string;
   timeout: number;
   retries: number;
+  deadline: number;
+  retryDelay: number;
+  retryMaxDelay: number;
+  maxRetryAfter: number;
+  verifyDelay?: number;
   excludeSubgroups?: boolean;
   gitlabStatuses?: string;
   createRepository?: boolean;
@@ -36,6 +41,16 @@ export function positiveInt(name: string, max = 1_000_000): (v: string) => numbe
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1 || n > max) {
       throw new PyregError("USAGE", `${name} takes a whole number from 1 to ${max}, not "${v}"`);
+    }
+    return n;
+  };
+}
+
+export function nonNegativeInt(name: string, max: number): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > max) {
+      throw new PyregError("USAGE", `${name} takes a whole number from 0 to ${max}, not "${v}"`);
     }
     return n;
   };
@@ -61,10 +76,21 @@ export function addConnectionOptions(cmd: Command, withDestination: boolean): Co
       positiveInt("--concurrency", 256),
       DEFAULT_CONCURRENCY,
     )
-    .option("--timeout <seconds>", "connect/read timeout per request", positiveInt("--timeout", 3600), 60)
+    .option(
+      "--timeout <seconds>",
+      "per attempt: longest wait for the headers or for the next bytes of a body (connect: at most 30)",
+      positiveInt("--timeout", 3600),
+      60,
+    )
+    .option(
+      "--deadline <seconds>",
+      "per request: total time for all attempts and pauses (and the whole answer of an index page or API call; file downloads: until the headers); 0 = none",
+      nonNegativeInt("--deadline", 86_400),
+      300,
+    )
     .option(
       "--retries <n>",
-      "retries of a failed idempotent request (GET), with backoff",
+      "retries of a failed idempotent request (GET; 408/425/429/5xx, resets, timeouts, bodies cut short), with backoff",
       (v) => {
         const n = Number(v);
         if (!Number.isInteger(n) || n < 0 || n > 20)
@@ -72,6 +98,24 @@ export function addConnectionOptions(cmd: Command, withDestination: boolean): Co
         return n;
       },
       5,
+    )
+    .option(
+      "--retry-delay <ms>",
+      "first backoff pause; doubles per retry, with jitter (half to all of it)",
+      nonNegativeInt("--retry-delay", 600_000),
+      250,
+    )
+    .option(
+      "--retry-max-delay <ms>",
+      "cap of one backoff pause",
+      nonNegativeInt("--retry-max-delay", 3_600_000),
+      15_000,
+    )
+    .option(
+      "--max-retry-after <seconds>",
+      "cap of a server's Retry-After (429/503); the whole host waits that long",
+      nonNegativeInt("--max-retry-after", 3600),
+      120,
     )
     .option("--ca-bundle <file>", "trust this CA bundle (PEM) for TLS, e.g. for a self-managed registry")
     .option("--insecure", "do NOT verify TLS certificates (warned; for throw-away tests only)")
@@ -95,6 +139,12 @@ export function addConnectionOptions(cmd: Command, withDestination: boolean): Co
       .option(
         "--create-repository",
         "Google Artifact Registry: create the destination repository if it does not exist",
+      )
+      .option(
+        "--verify-delay <ms>",
+        "first pause before reading the destination index again when it does not list an uploaded file yet (doubles; 4 reads)",
+        nonNegativeInt("--verify-delay", 600_000),
+        500,
       )
       .option("--location <region>", "Google Artifact Registry: location for --create-repository")
       .option("--description <text>", "Google Artifact Registry: description for --create-repository");
@@ -121,11 +171,17 @@ export function makeRuntime(opts: CommonOptions, env: NodeJS.ProcessEnv = proces
   if (opts.insecure)
     warn("--insecure: TLS certificates are NOT verified; anyone on the path can read and change the traffic");
   const http = new HttpClient({
-    retry: { retries: opts.retries },
+    retry: {
+      retries: opts.retries,
+      baseDelayMs: opts.retryDelay ?? 250,
+      maxDelayMs: opts.retryMaxDelay ?? 15_000,
+      maxRetryAfterMs: (opts.maxRetryAfter ?? 120) * 1000,
+    },
     timeouts: {
       connectMs: Math.min(opts.timeout, 30) * 1000,
       headersMs: opts.timeout * 1000,
       bodyIdleMs: opts.timeout * 1000,
+      deadlineMs: (opts.deadline ?? 300) * 1000,
     },
     connectionsPerHost: Math.max(opts.concurrency, 4),
     insecure: opts.insecure ?? false,

@@ -120,6 +120,7 @@ export function registerMigrate(program: Command): void {
       );
       const result: MigrationResult = await runPlan(plan, src, dst, {
         concurrency: opts.concurrency,
+        verifyDelayMs: opts.verifyDelay,
         signal: abort.signal,
         onEvent: (e) => progress.onEvent(e),
       });

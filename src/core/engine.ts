@@ -51,6 +51,21 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 class Stop extends Error {}
 
+/**
+ * Whether a failed upload may nevertheless have been stored (the connection dropped, no answer in
+ * time, a server error) or may be sent again (429, 408). Any other 4xx is an answer: the file was
+ * refused, and sending it again would get the same answer.
+ */
+function isAmbiguousUploadError(err: unknown): boolean {
+  if (!(err instanceof PyregError)) return true;
+  // Rate limited or "request timeout": not stored, and worth sending again (the client already
+  // paused the host for a 429's Retry-After).
+  if (err.status === 429 || err.status === 408) return true;
+  if (err.code === "TIMEOUT" || err.code === "HTTP") return err.status === undefined || err.status >= 500;
+  if (err.code === "UPLOAD_REFUSED") return err.status === undefined || err.status >= 500;
+  return false;
+}
+
 /** Download a file to `path`, hashing as it streams; checks size and sha256 against the source. */
 async function download(
   source: Source,
@@ -213,29 +228,45 @@ export async function runPlan(
       opts.beforeUpload?.(file, local);
       let via: Uploaded["via"] = "uploaded";
       let answer: string | undefined;
-      try {
-        const res = await destination.upload(local, meta as CoreMetadata, file);
-        if (res.status === "exists") {
-          via = "exists";
-          answer = res.serverAnswer;
+      for (let sent = 1; ; sent++) {
+        try {
+          const res = await destination.upload(local, meta as CoreMetadata, file);
+          if (res.status === "exists") {
+            via = "exists";
+            answer = res.serverAnswer;
+          }
+          break;
+        } catch (err) {
+          if (isFatal(err)) throw err;
+          // The upload may have landed (a dropped connection, a timeout, a 5xx after the write).
+          // Read the index before deciding (changesets' "already published" case, DESIGN.md
+          // practice 6); an ambiguous failure polls it like verification does, because an index
+          // may list a new file only after a while.
+          const ambiguous = isAmbiguousUploadError(err);
+          const there = await lookAgain(file.project, file.filename, ambiguous).catch(() => undefined);
+          if (there && sha256Of(there) === local.sha256) {
+            via = "exists";
+            answer = errorMessage(err);
+            break;
+          }
+          if (there && sha256Of(there)) {
+            record({
+              kind: "conflict",
+              file,
+              reason: `upload failed and the destination holds other bytes under this name`,
+              destinationSha256: sha256Of(there),
+            });
+            return undefined;
+          }
+          // Absent after an ambiguous failure: the upload is sent once more (issue 7). A refusal
+          // (4xx) is an answer, not an accident, and is not repeated.
+          if (!there && ambiguous && sent < 2) {
+            emit({ type: "retry", file, reason: `upload: ${errorMessage(err)}; not listed, sending again` });
+            checkStop();
+            continue;
+          }
+          throw err;
         }
-      } catch (err) {
-        if (isFatal(err)) throw err;
-        // An ambiguous failure: the upload may have landed. Read the index before deciding
-        // (changesets' "already published" case, DESIGN.md practice 6).
-        const there = await lookAgain(file.project, file.filename, false).catch(() => undefined);
-        if (there && sha256Of(there) === local.sha256) {
-          via = "exists";
-          answer = errorMessage(err);
-        } else if (there && sha256Of(there)) {
-          record({
-            kind: "conflict",
-            file,
-            reason: `upload failed and the destination holds other bytes under this name`,
-            destinationSha256: sha256Of(there),
-          });
-          return undefined;
-        } else throw err;
       }
       emit({ type: "uploaded", file });
       return {

@@ -6,6 +6,7 @@
 import { Readable, Transform } from "node:stream";
 import { createGunzip, createInflate, createBrotliDecompress } from "node:zlib";
 import { readFileSync } from "node:fs";
+import { rootCertificates } from "node:tls";
 import { Agent, request as undiciRequest, type Dispatcher } from "undici";
 import { PyregError } from "../core/errors.js";
 import { authHeader, type CredentialStore, CredentialStore as Store, originOf } from "./credentials.js";
@@ -16,6 +17,7 @@ import {
   backoffDelay,
   isRetryableError,
   isRetryableStatus,
+  networkErrorCode,
   retryAfterMs,
   type RetryPolicy,
   type Timeouts,
@@ -72,7 +74,45 @@ export interface StreamResponse {
 }
 
 const MAX_REDIRECTS = 5;
-const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+/** Largest buffered answer (index page, API call) unless the caller says otherwise. */
+export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * One request's budget: attempts used so far and the total deadline (all attempts and pauses).
+ * The deadline aborts the attempt in flight through an AbortSignal.
+ */
+class Budget {
+  attempt = 0;
+  readonly started = Date.now();
+  readonly deadlineAt: number | undefined;
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly deadlineMs: number) {
+    if (deadlineMs > 0) {
+      this.deadlineAt = this.started + deadlineMs;
+      this.timer = setTimeout(() => this.controller.abort(), deadlineMs);
+      this.timer.unref?.();
+    }
+  }
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+  get expired(): boolean {
+    return this.controller.signal.aborted || (this.deadlineAt !== undefined && Date.now() >= this.deadlineAt);
+  }
+  /** Sleeps before another attempt; false (without sleeping) when the pause would pass the deadline. */
+  async pause(ms: number): Promise<boolean> {
+    if (this.deadlineAt !== undefined && Date.now() + ms >= this.deadlineAt) return false;
+    await sleep(ms);
+    return true;
+  }
+  /** Stops the deadline (a streamed file body is not bound by it). */
+  clear(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
 
 function flatHeaders(h: Record<string, string | string[] | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
@@ -130,7 +170,9 @@ export class HttpClient {
     this.random = opts.random ?? Math.random;
     const connect: Record<string, unknown> = { timeout: this.timeouts.connectMs };
     if (opts.insecure) connect["rejectUnauthorized"] = false;
-    if (opts.caFile) connect["ca"] = readFileSync(opts.caFile);
+    // Node's `ca` REPLACES the trusted roots; keep the public ones so that a public source and a
+    // self-managed destination (one client serves both) can be used in one run.
+    if (opts.caFile) connect["ca"] = [...rootCertificates, readFileSync(opts.caFile, "utf8")];
     this.agent = new Agent({
       connections: opts.connectionsPerHost ?? 16,
       keepAliveTimeout: 30_000,
@@ -148,25 +190,55 @@ export class HttpClient {
     await this.agent.close();
   }
 
-  /** GET (or any method) and read the whole body, with retries for idempotent methods. */
+  /**
+   * GET (or any method) and read the whole body (at most maxBytes after decompression). For
+   * idempotent methods a body cut short (reset, premature close, idle timeout) is fetched again
+   * within the same attempt budget and deadline.
+   */
   async fetch(url: string, options: RequestOptions = {}): Promise<BufferedResponse> {
-    const res = await this.stream(url, options);
-    const max = options.maxBytes ?? DEFAULT_MAX_BYTES;
-    const chunks: Buffer[] = [];
+    const method = (options.method ?? "GET").toUpperCase();
+    const canRetry = options.forceRetry || this.policy.methods.includes(method);
+    const budget = new Budget(this.timeouts.deadlineMs);
     try {
-      for await (const chunk of res.body) chunks.push(chunk as Buffer);
-    } catch (err) {
-      throw this.wrapNetworkError(err, options.method ?? "GET", res.url, options.label);
+      for (;;) {
+        const res = await this.attempts(url, method, options, budget);
+        const chunks: Buffer[] = [];
+        try {
+          for await (const chunk of res.body) chunks.push(chunk as Buffer);
+        } catch (err) {
+          res.body.destroy();
+          if (budget.expired) throw this.deadlineError(method, res.url, options, budget);
+          if (
+            canRetry &&
+            budget.attempt < this.policy.retries &&
+            isRetryableError({ ...this.policy, methods: [method] }, method, err)
+          ) {
+            budget.attempt++;
+            const delay = backoffDelay(this.policy, budget.attempt, this.random);
+            this.opts.onRetry?.({
+              method,
+              url: redactUrl(res.url),
+              attempt: budget.attempt,
+              delayMs: delay,
+              reason: `${networkErrorCode(err)} while reading the answer`,
+            });
+            if (!(await budget.pause(delay))) throw this.deadlineError(method, res.url, options, budget);
+            continue;
+          }
+          throw this.wrapNetworkError(err, method, res.url, options.label);
+        }
+        const body = Buffer.concat(chunks);
+        return {
+          status: res.status,
+          headers: res.headers,
+          url: res.url,
+          body,
+          text: () => body.toString("utf8"),
+        };
+      }
+    } finally {
+      budget.clear();
     }
-    const body = Buffer.concat(chunks);
-    void max;
-    return {
-      status: res.status,
-      headers: res.headers,
-      url: res.url,
-      body,
-      text: () => body.toString("utf8"),
-    };
   }
 
   /** Like fetch, but parses JSON and raises MALFORMED_INDEX with the URL if it is not JSON. */
@@ -196,31 +268,60 @@ export class HttpClient {
    */
   async stream(url: string, options: RequestOptions = {}): Promise<StreamResponse> {
     const method = (options.method ?? "GET").toUpperCase();
+    const budget = new Budget(this.timeouts.deadlineMs);
+    try {
+      return await this.attempts(url, method, options, budget);
+    } finally {
+      // The deadline bounds the time to the headers of a streamed body, not the body itself.
+      budget.clear();
+    }
+  }
+
+  private deadlineError(method: string, url: string, options: RequestOptions, budget: Budget): PyregError {
+    const safeUrl = redactUrl(url);
+    return new PyregError(
+      "TIMEOUT",
+      `${options.label ?? "server"}: no complete answer within the deadline of ${Math.round(budget.deadlineMs / 1000)} s for ${method} ${safeUrl} (${budget.attempt + 1} attempt${budget.attempt ? "s" : ""})`,
+      {
+        method,
+        url: safeUrl,
+        hint: "the registry is slow or keeps failing; raise --deadline or --timeout, or try again later",
+      },
+    );
+  }
+
+  private async attempts(
+    url: string,
+    method: string,
+    options: RequestOptions,
+    budget: Budget,
+  ): Promise<StreamResponse> {
     const canRetry = options.forceRetry || this.policy.methods.includes(method);
-    let attempt = 0;
     let current = url;
     let redirects = 0;
     for (;;) {
-      await this.waitForHost(current);
+      if (!(await this.waitForHost(current, budget)))
+        throw this.deadlineError(method, current, options, budget);
       let res: Dispatcher.ResponseData;
       try {
-        res = await this.send(current, method, options);
+        res = await this.send(current, method, options, budget.signal);
       } catch (err) {
+        if (budget.expired) throw this.deadlineError(method, current, options, budget);
         if (
           canRetry &&
-          attempt < this.policy.retries &&
+          budget.attempt < this.policy.retries &&
           isRetryableError({ ...this.policy, methods: [method] }, method, err)
         ) {
-          attempt++;
-          const delay = backoffDelay(this.policy, attempt, this.random);
+          budget.attempt++;
+          const delay = backoffDelay(this.policy, budget.attempt, this.random);
           this.opts.onRetry?.({
             method,
             url: redactUrl(current),
-            attempt,
+            attempt: budget.attempt,
             delayMs: delay,
-            reason: errCode(err),
+            reason: networkErrorCode(err),
           });
-          await sleep(delay);
+          if (!(await budget.pause(delay))) throw this.deadlineError(method, current, options, budget);
           continue;
         }
         throw this.wrapNetworkError(err, method, current, options.label);
@@ -256,7 +357,7 @@ export class HttpClient {
       if (status === 429) {
         // Back off the whole host, not just this request (DESIGN.md practice 4).
         const wait = Math.min(
-          retryAfterMs(headers) ?? backoffDelay(this.policy, attempt + 1, this.random),
+          retryAfterMs(headers) ?? backoffDelay(this.policy, budget.attempt + 1, this.random),
           this.policy.maxRetryAfterMs,
         );
         this.pausedUntil.set(originOf(current), Date.now() + wait);
@@ -264,32 +365,36 @@ export class HttpClient {
 
       if (
         canRetry &&
-        attempt < this.policy.retries &&
-        isRetryableStatus({ ...this.policy, methods: [method] }, method, status)
+        budget.attempt < this.policy.retries &&
+        isRetryableStatus({ ...this.policy, methods: [method] }, method, status) &&
+        !budget.expired
       ) {
-        res.body.resume();
-        attempt++;
         const ra = retryAfterMs(headers);
         const delay =
           ra !== undefined
             ? Math.min(ra, this.policy.maxRetryAfterMs)
-            : backoffDelay(this.policy, attempt, this.random);
-        this.opts.onRetry?.({
-          method,
-          url: redactUrl(current),
-          attempt,
-          delayMs: delay,
-          reason: `HTTP ${status}`,
-        });
-        await sleep(delay);
-        continue;
+            : backoffDelay(this.policy, budget.attempt + 1, this.random);
+        // A pause past the deadline is not taken: the status error below says what happened.
+        if (budget.deadlineAt === undefined || Date.now() + delay < budget.deadlineAt) {
+          res.body.resume();
+          budget.attempt++;
+          this.opts.onRetry?.({
+            method,
+            url: redactUrl(current),
+            attempt: budget.attempt,
+            delayMs: delay,
+            reason: `HTTP ${status}`,
+          });
+          await sleep(delay);
+          continue;
+        }
       }
 
       if (status === 401) {
         const provider = options.anonymous ? undefined : this.credentials.providerFor(current);
-        if (provider?.refresh && attempt === 0 && (await provider.refresh())) {
+        if (provider?.refresh && budget.attempt === 0 && (await provider.refresh())) {
           res.body.resume();
-          attempt++;
+          budget.attempt++;
           continue;
         }
       }
@@ -309,7 +414,12 @@ export class HttpClient {
     }
   }
 
-  private async send(url: string, method: string, options: RequestOptions): Promise<Dispatcher.ResponseData> {
+  private async send(
+    url: string,
+    method: string,
+    options: RequestOptions,
+    signal: AbortSignal,
+  ): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = {
       "user-agent": this.userAgent,
       "accept-encoding": "gzip, deflate",
@@ -332,16 +442,19 @@ export class HttpClient {
       headers,
       body: body ?? null,
       dispatcher: this.agent,
+      signal,
     });
   }
 
-  private async waitForHost(url: string): Promise<void> {
+  /** Waits while the host is paused after a 429; false when the pause outlasts the deadline. */
+  private async waitForHost(url: string, budget: Budget): Promise<boolean> {
     const until = this.pausedUntil.get(originOf(url));
     if (until !== undefined) {
       const wait = until - Date.now();
-      if (wait > 0) await sleep(wait);
-      else this.pausedUntil.delete(originOf(url));
+      if (wait > 0) return budget.pause(wait);
+      this.pausedUntil.delete(originOf(url));
     }
+    return true;
   }
 
   statusError(
@@ -425,6 +538,20 @@ export class HttpClient {
         cause: err,
       });
     }
+    if (RESET_CODES.has(code) || /other side closed|socket hang up|premature close/i.test(msg)) {
+      // The registry was reached and then dropped the exchange: a failure of this request, not
+      // proof that the registry is unreachable (so, unlike "refused" or TLS, not fatal to the run).
+      return new PyregError(
+        "HTTP",
+        `${who}: connection dropped (${code || "closed"}) for ${method} ${safeUrl}`,
+        {
+          method,
+          url: safeUrl,
+          hint: "the registry or the network cut the connection; pyreg already retried what is safe to retry",
+          cause: err,
+        },
+      );
+    }
     if (/TIMEOUT/i.test(code)) {
       return new PyregError("TIMEOUT", `${who}: timed out (${code}) for ${method} ${safeUrl}`, {
         method,
@@ -452,12 +579,18 @@ function lower(h: Record<string, string>): Record<string, string> {
   return out;
 }
 
-function errCode(err: unknown): string {
-  const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
-  if (typeof e?.code === "string") return e.code;
-  if (typeof e?.cause?.code === "string") return e.cause.code;
-  return "";
-}
+const errCode = networkErrorCode;
+
+/** Codes of a connection the registry accepted and then dropped. */
+const RESET_CODES: ReadonlySet<string> = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ECONNABORTED",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+  "ERR_STREAM_PREMATURE_CLOSE",
+]);
 
 async function readSome(body: Readable, max: number): Promise<string> {
   const chunks: Buffer[] = [];

@@ -16,8 +16,12 @@ export interface CredentialProvider {
 }
 
 export function staticProvider(source: string, auth: AuthValue): CredentialProvider {
-  if (auth.type === "basic") registerSecret(auth.password);
-  else registerSecret(auth.value);
+  if (auth.type === "basic") {
+    registerSecret(auth.password);
+    // An echoed Authorization header carries base64("user:password"), which does not contain the
+    // base64 of the password alone: remember the pair too (redactText scrubs its base64).
+    registerSecret(`${auth.username}:${auth.password}`);
+  } else registerSecret(auth.value);
   return { source, get: () => Promise.resolve(auth) };
 }
 

@@ -24,10 +24,14 @@ export function redactUrl(url: string | URL): string {
 
 export function redactText(text: string): string {
   let out = text;
-  for (const s of secrets) {
+  // Longest first, so that "user:password" is scrubbed whole before "password" alone.
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
     if (out.includes(s)) out = out.split(s).join("***");
     const b64 = Buffer.from(s).toString("base64");
     if (b64.length >= 6 && out.includes(b64)) out = out.split(b64).join("***");
+    // The form a secret takes inside a URL (userinfo or query).
+    const encoded = encodeURIComponent(s);
+    if (encoded !== s && out.includes(encoded)) out = out.split(encoded).join("***");
   }
   return out.replace(/\/\/[^/@\s:]+:[^/@\s]+@/g, "//***:***@");
 }

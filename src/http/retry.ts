@@ -1,8 +1,11 @@
 /**
- * Retry policy as data (DESIGN.md practice 4). Idempotent methods only; 408/429/5xx and
- * connection failures; exponential backoff with full jitter, capped; Retry-After honoured;
- * never 401/403/404. Uploads (POST) are never retried here: the engine decides after reading
- * the destination index again.
+ * Retry policy as data (DESIGN.md practice 4). Idempotent methods only; 408/425/429/5xx and
+ * connection failures (before the headers AND, for buffered reads, while reading the body);
+ * exponential backoff with jitter, capped; Retry-After honoured and applied to the whole host;
+ * never 401/403/404. Each request has an attempt budget (1 + retries) and a total deadline that
+ * covers every attempt and every pause. Uploads (POST) are never retried here: the engine
+ * re-uploads once, and only after the destination index shows the file absent
+ * (docs/reliability.md has the table of what is retried and why).
  */
 export interface RetryPolicy {
   /** Extra attempts after the first. */
@@ -36,6 +39,9 @@ export const DEFAULT_RETRY: RetryPolicy = {
     "UND_ERR_HEADERS_TIMEOUT",
     "UND_ERR_BODY_TIMEOUT",
     "UND_ERR_CLOSED",
+    "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+    "ECONNABORTED",
+    "ERR_STREAM_PREMATURE_CLOSE",
     "PYREG_TRUNCATED",
   ],
 };
@@ -46,9 +52,21 @@ export interface Timeouts {
   headersMs: number;
   /** Longest silence while reading a body. */
   bodyIdleMs: number;
+  /**
+   * Total time for one request: every attempt, every backoff pause and, for buffered reads (index
+   * pages, API calls, upload answers), reading the whole body. For file downloads it covers the
+   * time to the headers only (a large file legitimately takes long; bodyIdleMs still catches a
+   * dead stream). 0 disables it.
+   */
+  deadlineMs: number;
 }
 
-export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 10_000, headersMs: 60_000, bodyIdleMs: 60_000 };
+export const DEFAULT_TIMEOUTS: Timeouts = {
+  connectMs: 10_000,
+  headersMs: 60_000,
+  bodyIdleMs: 60_000,
+  deadlineMs: 300_000,
+};
 
 /** Delay before attempt n (1-based retry number), full jitter. `random` is injectable for tests. */
 export function backoffDelay(
@@ -79,6 +97,14 @@ export function isRetryableStatus(policy: RetryPolicy, method: string, status: n
 
 export function isRetryableError(policy: RetryPolicy, method: string, err: unknown): boolean {
   if (!policy.methods.includes(method)) return false;
-  const code = (err as { code?: string } | undefined)?.code;
-  return typeof code === "string" && policy.errorCodes.includes(code);
+  const code = networkErrorCode(err);
+  return code !== "" && policy.errorCodes.includes(code);
+}
+
+/** The error code of a network error, looking through `cause` (undici wraps socket errors). */
+export function networkErrorCode(err: unknown): string {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  if (typeof e?.code === "string") return e.code;
+  if (typeof e?.cause?.code === "string") return e.cause.code;
+  return "";
 }

@@ -29,6 +29,9 @@ import {
   type ParsedProjectPage,
 } from "./parse.js";
 
+/** Largest distribution file read from a source that does not publish sizes (PyPI's own cap is lower). */
+export const MAX_FILE_BYTES = 64 * 1024 ** 3;
+
 export function withSlash(url: string): string {
   return url.endsWith("/") ? url : url + "/";
 }
@@ -117,7 +120,14 @@ export class SimpleIndexReader {
         },
       );
     }
-    const res = await this.http.stream(file.url, { label: this.opts.label, anonymous: foreign });
+    const res = await this.http.stream(file.url, {
+      label: this.opts.label,
+      anonymous: foreign,
+      // A file is not an index page: the default cap of buffered answers would refuse large wheels.
+      // With a known size, a byte more than promised is already wrong (and stops a decompression
+      // bomb early); the engine's size and sha256 checks name the problem.
+      maxBytes: file.size !== undefined ? file.size : MAX_FILE_BYTES,
+    });
     return res.body;
   }
 }
