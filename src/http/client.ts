@@ -590,6 +590,7 @@ const RESET_CODES: ReadonlySet<string> = new Set([
   "UND_ERR_CLOSED",
   "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
   "ERR_STREAM_PREMATURE_CLOSE",
+  "UND_ERR_HTTP_PARSER",
 ]);
 
 async function readSome(body: Readable, max: number): Promise<string> {

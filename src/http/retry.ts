@@ -42,6 +42,7 @@ export const DEFAULT_RETRY: RetryPolicy = {
     "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
     "ECONNABORTED",
     "ERR_STREAM_PREMATURE_CLOSE",
+    "UND_ERR_HTTP_PARSER",
     "PYREG_TRUNCATED",
   ],
 };
@@ -103,8 +104,10 @@ export function isRetryableError(policy: RetryPolicy, method: string, err: unkno
 
 /** The error code of a network error, looking through `cause` (undici wraps socket errors). */
 export function networkErrorCode(err: unknown): string {
-  const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  const e = err as { code?: unknown; name?: unknown; cause?: { code?: unknown } } | undefined;
   if (typeof e?.code === "string") return e.code;
   if (typeof e?.cause?.code === "string") return e.cause.code;
+  // undici's parser error has no code: a chunked body without its last chunk, garbage framing.
+  if (e?.name === "HTTPParserError") return "UND_ERR_HTTP_PARSER";
   return "";
 }
