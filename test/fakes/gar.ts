@@ -86,6 +86,8 @@ export class FakeGar {
   readonly keys = new Map<string, RegisteredKey>();
   readonly refreshTokens = new Set<string>();
   tokenLifetimeSec: number;
+  /** Slows each upload down (to make a run outlive a short-lived token). */
+  uploadDelayMs = 0;
   operationDoneAfterPolls: number;
   operationError: { code: number; message: string } | undefined;
   private server: Server | undefined;
@@ -226,6 +228,7 @@ export class FakeGar {
 
     if (req.method === "POST" && rest.length === 0) {
       const body = await readBody(req);
+      if (this.uploadDelayMs > 0) await new Promise((r) => setTimeout(r, this.uploadDelayMs));
       const form = await new Request("http://x/", {
         method: "POST",
         headers: { "content-type": req.headers["content-type"] ?? "" },
