@@ -461,8 +461,9 @@ describe("gitlab: tokens", () => {
       (e: unknown) => {
         assert.ok(e instanceof PyregError);
         assert.equal(e.code, "AUTH");
-        assert.match(e.message, /401/);
-        assert.match(e.hint ?? "", /personal\/group\/project access token/);
+        assert.match(e.message, /401: expired, revoked or mistyped/);
+        assert.match(e.message, /personal\/group\/project access token from GITLAB_TOKEN/);
+        assert.match(e.hint ?? "", /personal\/group\/project access token was tried/);
         assert.match(e.hint ?? "", /read_api/);
         assert.match(e.hint ?? "", /read_package_registry/);
         assert.doesNotMatch(JSON.stringify(e.toJSON()), /glpat-wrong/);
@@ -471,14 +472,15 @@ describe("gitlab: tokens", () => {
     );
   });
 
-  test("an access token without read_api is refused on REST with 403 and then on PyPI: AUTH", async () => {
+  test("an access token without read_api is an AUTH error at once (403: missing scope)", async () => {
     fake.addPersonalToken("glpat-noscope0000000000", ["read_user"]);
     await assert.rejects(
       openSource(`gitlab+${fake.url}/acme`, { GITLAB_TOKEN: "glpat-noscope0000000000" }),
       (e: unknown) => {
         assert.ok(e instanceof PyregError);
         assert.equal(e.code, "AUTH");
-        assert.match(e.message, /REST answered 403/);
+        assert.match(e.message, /403: missing scope/);
+        assert.match(e.hint ?? "", /read_api/);
         return true;
       },
     );

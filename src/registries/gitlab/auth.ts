@@ -137,5 +137,5 @@ export function scopeHint(kind: TokenKind, need: "list" | "download" | "upload")
     upload:
       "uploading needs an access token with api, a deploy token with write_package_registry, or a CI job token of a job in this project (at least Developer role for the token's user)",
   };
-  return `${tried}; ${scopes[need]}. Give it as gitlab+https://USER:TOKEN@host/path, PYREG_FROM_PASSWORD/PYREG_TO_PASSWORD, GITLAB_TOKEN or CI_JOB_TOKEN`;
+  return `${tried}; ${scopes[need]}. Give it as user and token in the URL, as PYREG_FROM_USERNAME/PASSWORD (PYREG_TO_* for a destination), GITLAB_TOKEN or CI_JOB_TOKEN, or in ~/.netrc`;
 }

@@ -128,8 +128,7 @@ export async function locate(
           provider,
         };
       }
-      if (g.status === 401 || g.status === 403)
-        restRefused = `REST answered ${g.status} to the ${kindName(creds?.kind ?? "none")}`;
+      if (g.status === 401 || g.status === 403) restRefused = refusedRest(g, creds, opts);
       else if (g.status === 404) {
         const p = await probe(http, `${c.apiRoot}/projects/${enc(c.path)}`, opts.label);
         if (p.status === 200) {
@@ -145,8 +144,7 @@ export async function locate(
             provider,
           };
         }
-        if (p.status === 401 || p.status === 403)
-          restRefused = `REST answered ${p.status} to the ${kindName(creds?.kind ?? "none")}`;
+        if (p.status === 401 || p.status === 403) restRefused = refusedRest(p, creds, opts);
         else if (p.status === 404)
           restRefused = "REST found no group or project (a token that REST ignores sees only public ones)";
         else throw unexpected(p);
@@ -227,6 +225,32 @@ export async function locate(
         scopeHint(creds?.kind ?? "none", "list"),
     },
   );
+}
+
+/**
+ * A REST refusal. An access token (glpat-) that REST refuses cannot do better on the PyPI endpoints:
+ * 401 means expired, revoked or mistyped, 403 a missing scope — say so now. Other kinds go on to the
+ * simple index (deploy tokens and job tokens are meant to work there).
+ */
+function refusedRest(
+  res: BufferedResponse,
+  creds: GitLabCredentials | undefined,
+  opts: LocateOptions,
+): string {
+  if (creds?.kind === "personal") {
+    throw new PyregError(
+      "AUTH",
+      `GitLab refused the ${kindName(creds.kind)} from ${creds.source} (${res.status}${res.status === 401 ? ": expired, revoked or mistyped" : ": missing scope"})`,
+      {
+        method: "GET",
+        url: redactUrl(res.url),
+        status: res.status,
+        serverAnswer: res.text().slice(0, 300),
+        hint: scopeHint(creds.kind, opts.wantProject ? "upload" : "list"),
+      },
+    );
+  }
+  return `REST answered ${res.status} to the ${kindName(creds?.kind ?? "none")}`;
 }
 
 function unexpected(res: BufferedResponse): PyregError {

@@ -168,7 +168,7 @@ export class GitLabRestSource implements Source {
       }
     }
     this.opts.log(
-      `GitLab: ${rows} PyPI package versions in ${byName.size} projects names under ${this.target.fullPath}`,
+      `GitLab: ${rows} PyPI package versions in ${byName.size} project names under ${this.target.fullPath}`,
     );
     return byName;
   }
