@@ -276,6 +276,9 @@ export class GitLabRestSource implements Source {
         `${file.filename}: ${redactUrl(file.url)} is not on the GitLab host`,
       );
     }
+    // A file planned in an earlier run is opened without being listed again: scope Basic to it too.
+    const pid = /\/projects\/(\d+)\/packages\/pypi\/files\//.exec(new URL(file.url).pathname)?.[1];
+    if (pid) this.registerProject(Number(pid));
     try {
       return (await this.http.stream(file.url, { label: "GitLab" })).body;
     } catch (err) {
