@@ -1,6 +1,8 @@
 /** What every command shares: options, the HTTP client, opening registries, output streams. */
 import { Option, type Command } from "commander";
 import { PyregError } from "../core/errors.js";
+import type { Endpoint } from "../core/journal.js";
+import { parseShard, type Shard } from "../core/shard.js";
 import type { Destination, Source } from "../core/model.js";
 import { HttpClient } from "../http/client.js";
 import { redactText } from "../http/redact.js";
@@ -242,4 +244,103 @@ export function formatBytes(n: number): string {
     i++;
   }
   return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+/** Options of the state folder (journal and reports, issue 6), for migrate and verify. */
+export interface StateOptions {
+  state?: string;
+  resetState?: boolean;
+  report?: string;
+  shard?: Shard;
+  retryFailed?: boolean;
+  recheckWait?: number;
+}
+
+export const DEFAULT_STATE_DIR = ".pyreg";
+
+export function addStateOptions(cmd: Command, forMigrate: boolean): Command {
+  cmd
+    .option(
+      "--state <dir>",
+      `state folder: the journal (resume) and report.json/report.md (default ./${DEFAULT_STATE_DIR}/, with --shard ./${DEFAULT_STATE_DIR}/shard-K-of-N/)`,
+    )
+    .option(
+      "--reset-state",
+      "start the state folder over when it belongs to another source/destination (the old journal is kept beside it)",
+    )
+    .option(
+      "--report <path>",
+      "also write the report to PATH.json and PATH.md (PATH ending in .json or .md: that name and the other format beside it)",
+    )
+    .option(
+      "--shard <K/N>",
+      "only the projects of shard K of N (stable hash of the project name), so N machines share one migration",
+      parseShard,
+    );
+  if (forMigrate) {
+    cmd
+      .option(
+        "--retry-failed",
+        "also try again files that failed in an earlier run with a lasting error (bad archive or metadata, sha256 mismatch, refused by the destination); other failures are always tried again",
+      )
+      .option(
+        "--recheck-wait <seconds>",
+        "after an interruption: wait this long before reading the destination index again for files whose upload was not confirmed, before sending them again",
+        nonNegativeSeconds("--recheck-wait"),
+        5,
+      );
+  }
+  return cmd;
+}
+
+function nonNegativeSeconds(name: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0 || n > 3600) {
+      throw new PyregError("USAGE", `${name} takes seconds from 0 to 3600, not "${v}"`);
+    }
+    return n;
+  };
+}
+
+/** The state folder: --state, or the default (one per shard, so shards never share a journal). */
+export function stateDirOf(opts: StateOptions): string {
+  if (opts.state) return opts.state;
+  return opts.shard
+    ? `${DEFAULT_STATE_DIR}/shard-${opts.shard.index}-of-${opts.shard.count}`
+    : DEFAULT_STATE_DIR;
+}
+
+/**
+ * A registry's stable identity for the journal: kind + URL without credentials, query or fragment
+ * (so a new password or token is the same registry), or the absolute folder path.
+ */
+export function endpointOf(raw: string): Endpoint {
+  const spec = parseSpec(raw);
+  if (spec.url) {
+    const u = new URL(spec.url.toString());
+    u.username = "";
+    u.password = "";
+    u.search = "";
+    u.hash = "";
+    const path = u.pathname.endsWith("/") ? u.pathname : `${u.pathname}/`;
+    return {
+      key: `${spec.forcedKind ?? "url"}+${u.protocol}//${u.host.toLowerCase()}${path}`,
+      description: spec.display,
+    };
+  }
+  return { key: `${spec.forcedKind ?? "folder"}:${spec.path ?? spec.raw}`, description: spec.display };
+}
+
+/** The command line as recorded in journals and reports: every credential replaced by ***. */
+export function redactArgv(argv: readonly string[]): string[] {
+  return argv.map((arg) => {
+    const eq = /^(--[a-z-]+=)(.*)$/s.exec(arg);
+    const [prefix, value] = eq ? [eq[1] as string, eq[2] as string] : ["", arg];
+    // userinfo (user:password@ or token@) and secret-looking query parameters; the rest kept as typed.
+    const v = value
+      .replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@")
+      .replace(/([?&][^=&\s]*(?:token|key|secret|password|signature|credential)[^=&\s]*=)[^&\s]*/gi, "$1***");
+    return prefix + redactText(v);
+  });
 }

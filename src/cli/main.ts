@@ -9,6 +9,7 @@ import { PYREG_VERSION } from "../version.js";
 import { registerList } from "./list.js";
 import { registerMigrate } from "./migrate.js";
 import { registerPlan } from "./plan.js";
+import { registerReport } from "./report.js";
 import { registerVerify } from "./verify.js";
 import { registerServe } from "./serve.js";
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerPlan(program);
   registerMigrate(program);
   registerVerify(program);
+  registerReport(program);
   registerServe(program);
   program.addHelpText(
     "after",

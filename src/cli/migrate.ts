@@ -1,19 +1,25 @@
 import type { Command } from "commander";
-import { runPlan, type EngineEvent, type MigrationResult } from "../core/engine.js";
+import { runPlan, type MigrationResult } from "../core/engine.js";
 import { errorMessage, PyregError } from "../core/errors.js";
 import type { FileOutcome } from "../core/model.js";
 import { makePlan, planCounts } from "../core/plan.js";
 import { fileJson } from "./list.js";
 import { addFromTo, REGISTRY_HELP, type FromToOptions } from "./plan.js";
+import { resolveUncertain } from "../core/journal.js";
+import { formatShard, shardSelector } from "../core/shard.js";
+import { chooseMode, Progress } from "./progress.js";
+import { openRunState, resumeCommand, type RunState } from "./report.js";
 import {
   addConnectionOptions,
   addSelectionOptions,
+  addStateOptions,
   formatBytes,
   human,
   makeRuntime,
   openFrom,
   openTo,
   printJson,
+  type StateOptions,
 } from "./common.js";
 
 export function summarize(outcomes: FileOutcome[]): Record<FileOutcome["kind"], number> & { bytes: number } {
@@ -28,54 +34,6 @@ export function summarize(outcomes: FileOutcome[]): Record<FileOutcome["kind"], 
 export function outcomeJson(o: FileOutcome): Record<string, unknown> {
   const { file, kind, ...rest } = o;
   return { ...fileJson(file), outcome: kind, ...rest };
-}
-
-/** Plain progress lines (no terminal tricks): one line every few seconds and one per problem. */
-function progressPrinter(
-  quiet: boolean,
-  intervalMs = 5000,
-): { onEvent: (e: EngineEvent) => void; stop: () => void } {
-  let total = 0;
-  let totalBytes = 0;
-  let done = 0;
-  let bytes = 0;
-  let failed = 0;
-  const started = Date.now();
-  const line = (): void => {
-    const secs = (Date.now() - started) / 1000;
-    const rate = bytes / Math.max(secs, 0.001);
-    const eta = totalBytes > bytes && rate > 0 ? ` ETA ${Math.ceil((totalBytes - bytes) / rate)}s` : "";
-    process.stderr.write(
-      `progress: ${done}/${total} files, ${formatBytes(bytes)}/${formatBytes(totalBytes)}, ${formatBytes(rate)}/s${eta}${failed ? `, ${failed} failed` : ""}\n`,
-    );
-  };
-  const timer = quiet ? undefined : setInterval(line, intervalMs);
-  timer?.unref();
-  return {
-    onEvent(e) {
-      if (e.type === "start") {
-        total = e.files;
-        totalBytes = e.bytes;
-      } else if (e.type === "bytes") bytes += e.bytes;
-      else if (e.type === "outcome") {
-        if (e.outcome.kind === "copied" || e.outcome.kind === "failed" || e.outcome.kind === "conflict")
-          done++;
-        if (e.outcome.kind === "failed") {
-          failed++;
-          process.stderr.write(`failed: ${e.outcome.file.filename}: ${e.outcome.reason}\n`);
-        } else if (e.outcome.kind === "conflict") {
-          process.stderr.write(`conflict: ${e.outcome.file.filename}: ${e.outcome.reason}\n`);
-        } else if (e.outcome.kind === "copied" && !quiet) {
-          process.stderr.write(`copied: ${e.outcome.file.filename}\n`);
-        }
-      } else if (e.type === "retry" && !quiet) {
-        process.stderr.write(`retrying download of ${e.file.filename}: ${e.reason}\n`);
-      }
-    },
-    stop() {
-      if (timer) clearInterval(timer);
-    },
-  };
 }
 
 export function registerMigrate(program: Command): void {
@@ -94,70 +52,139 @@ export function registerMigrate(program: Command): void {
       REGISTRY_HELP +
         "\n\nExample:\n  pyreg migrate --from https://old.example.com/simple/ --to https://new.example.com/ --to-index https://new.example.com/simple/",
     );
-  addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true).action(async (opts: FromToOptions) => {
-    const rt = makeRuntime(opts);
-    const abort = new AbortController();
-    const onSigint = (): void => {
-      if (abort.signal.aborted) process.exit(130);
-      process.stderr.write("\ninterrupted: finishing the files in flight (Ctrl-C again to quit at once)\n");
-      abort.abort();
-    };
-    process.on("SIGINT", onSigint);
-    process.on("SIGTERM", onSigint);
-    const progress = progressPrinter(opts.quiet);
-    try {
-      const src = await openFrom(opts.from, rt);
-      const dst = await openTo(opts.to, rt);
-      rt.log(`from ${src.describe()}\nto   ${dst.describe()}`);
-      const plan = await makePlan(src, dst, {
-        include: opts.include,
-        exclude: opts.exclude,
-        listConcurrency: opts.concurrency,
-      });
-      const pc = planCounts(plan);
-      rt.log(
-        `plan: ${pc.copy} to copy (${formatBytes(pc.bytes)}), ${pc.skip} already there, ${pc.conflict} conflicts, ${pc.invalid} invalid, ${pc.filtered} filtered`,
-      );
-      const result: MigrationResult = await runPlan(plan, src, dst, {
-        concurrency: opts.concurrency,
-        verifyDelayMs: opts.verifyDelay,
-        signal: abort.signal,
-        onEvent: (e) => progress.onEvent(e),
-      });
-      progress.stop();
-      const c = summarize(result.outcomes);
-      const projectErrors = plan.projects.filter((p) => p.error);
-      for (const p of projectErrors)
-        process.stderr.write(`failed: project ${p.project} could not be listed: ${p.error}\n`);
-      human(
-        opts,
-        `migrate: ${c.copied} copied (${formatBytes(c.bytes)}), ${c.skipped} already there, ${c.conflict} conflicts, ${c.failed} failed, ${c.filtered} filtered` +
-          (projectErrors.length ? `, ${projectErrors.length} projects not listed` : ""),
-      );
-      if (opts.json) {
-        printJson({
-          source: plan.source,
-          destination: plan.destination,
-          counts: c,
-          outcomes: result.outcomes.map(outcomeJson),
-          projectErrors: projectErrors.map((p) => ({ project: p.project, error: p.error })),
-          ...(result.stopped ? { stopped: result.stopped.reason } : {}),
+  addStateOptions(addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true), true).action(
+    async (opts: FromToOptions & StateOptions) => {
+      const rt = makeRuntime(opts);
+      const abort = new AbortController();
+      let state: RunState | undefined;
+      const onSigint = (): void => {
+        if (abort.signal.aborted) {
+          // The journal is committed after every step: files in flight stay "uploading" (uncertain)
+          // and the next run re-checks them against the destination before sending anything.
+          process.stderr.write(
+            `\nstopped at once; to resume, run the same command again:\n  ${resumeCommand()}\n`,
+          );
+          process.exit(130);
+        }
+        process.stderr.write("\ninterrupted: finishing the files in flight (Ctrl-C again to quit at once)\n");
+        abort.abort();
+      };
+      process.on("SIGINT", onSigint);
+      process.on("SIGTERM", onSigint);
+      const progress = new Progress({ quiet: opts.quiet, mode: chooseMode(opts), other: process.stdout });
+      let counts: Record<string, number> = {};
+      try {
+        state = openRunState(opts, "migrate");
+        const journal = state.journal;
+        const src = await openFrom(opts.from, rt);
+        const dst = await openTo(opts.to, rt);
+        journal.describeRun(src.describe(), dst.describe());
+        rt.log(
+          `from ${src.describe()}\nto   ${dst.describe()}` +
+            (opts.shard ? `\nshard ${formatShard(opts.shard)}` : "") +
+            `\nstate ${state.dir}`,
+        );
+        const planned = await makePlan(src, dst, {
+          include: opts.include,
+          exclude: opts.exclude,
+          listConcurrency: opts.concurrency,
+          ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
         });
-      }
-      if (result.stopped) {
-        if (result.stopped.error) throw result.stopped.error;
-        throw new PyregError("INTERRUPTED", "interrupted before the migration finished", {
-          hint: "run the same command again to finish; files already copied are skipped",
+        const decision = journal.applyPlan(planned, { retryFailed: opts.retryFailed ?? false });
+        let plan = decision.plan;
+        if (decision.landed)
+          rt.log(`resume: ${decision.landed} file(s) uploaded by an interrupted run are at the destination`);
+        if (decision.uncertain.length) {
+          rt.log(
+            `resume: ${decision.uncertain.length} file(s) whose upload was not confirmed are not listed at the destination; reading its index again in ${opts.recheckWait ?? 5}s before sending them`,
+          );
+          const r = await resolveUncertain(
+            plan,
+            decision.uncertain,
+            dst,
+            journal,
+            (opts.recheckWait ?? 5) * 1000,
+          );
+          plan = r.plan;
+          rt.log(`resume: ${r.landed} found after the re-check, ${r.resent} to upload again`);
+        }
+        if (decision.carried.length) {
+          rt.log(
+            `resume: ${decision.carried.length} file(s) failed in an earlier run with a lasting error and are not tried again (--retry-failed tries them)`,
+          );
+        }
+        const pc = planCounts(plan);
+        rt.log(
+          `plan: ${pc.copy} to copy (${formatBytes(pc.bytes)}), ${pc.skip} already there, ${pc.conflict} conflicts, ${pc.invalid} invalid, ${pc.filtered} filtered`,
+        );
+        const result: MigrationResult = await runPlan(plan, src, dst, {
+          concurrency: opts.concurrency,
+          verifyDelayMs: opts.verifyDelay,
+          signal: abort.signal,
+          beforeUpload: (file) => journal.markUploading(file),
+          onEvent: (e) => {
+            if (e.type === "downloaded") journal.mark(e.file, "downloaded");
+            else if (e.type === "uploaded") journal.mark(e.file, "uploaded");
+            else if (e.type === "outcome") journal.recordOutcome(e.outcome);
+            progress.onEvent(e);
+          },
         });
+        progress.stop(true);
+        const outcomes = [...decision.carried, ...result.outcomes];
+        for (const o of decision.carried)
+          if (o.kind === "failed") process.stderr.write(`failed: ${o.file.filename}: ${o.reason}\n`);
+        const c = summarize(outcomes);
+        counts = { ...c };
+        const projectErrors = plan.projects.filter((p) => p.error);
+        for (const p of projectErrors)
+          process.stderr.write(`failed: project ${p.project} could not be listed: ${p.error}\n`);
+        const stoppedBy = result.stopped;
+        const reportPath = state.finish(
+          stoppedBy ? (stoppedBy.error ? "failed" : "interrupted") : "done",
+          stoppedBy?.reason,
+          { ...counts, projectErrors: projectErrors.length },
+        );
+        human(
+          opts,
+          `migrate: ${c.copied} copied (${formatBytes(c.bytes)}), ${c.skipped} already there, ${c.conflict} conflicts, ${c.failed} failed, ${c.filtered} filtered` +
+            (projectErrors.length ? `, ${projectErrors.length} projects not listed` : ""),
+        );
+        rt.log(`report: ${reportPath} (and report.json)`);
+        if (opts.json) {
+          printJson({
+            source: plan.source,
+            destination: plan.destination,
+            state: state.dir,
+            counts: c,
+            outcomes: outcomes.map(outcomeJson),
+            projectErrors: projectErrors.map((p) => ({ project: p.project, error: p.error })),
+            ...(stoppedBy ? { stopped: stoppedBy.reason } : {}),
+          });
+        }
+        if (stoppedBy) {
+          if (stoppedBy.error) throw stoppedBy.error;
+          throw new PyregError("INTERRUPTED", "interrupted before the migration finished", {
+            hint: `to resume, run the same command again (files already copied are skipped, none is sent twice):\n  ${resumeCommand()}`,
+          });
+        }
+        process.exitCode = c.failed || c.conflict || projectErrors.length ? 1 : 0;
+      } catch (err) {
+        progress.stop();
+        const e = err instanceof PyregError ? err : new PyregError("HTTP", errorMessage(err), { cause: err });
+        if (state && e.code !== "INTERRUPTED") {
+          try {
+            state.finish("failed", e.message, counts);
+          } catch {
+            // The report is secondary to the error being shown.
+          }
+        }
+        throw e;
+      } finally {
+        process.off("SIGINT", onSigint);
+        process.off("SIGTERM", onSigint);
+        state?.close();
+        await rt.close();
       }
-      process.exitCode = c.failed || c.conflict || projectErrors.length ? 1 : 0;
-    } catch (err) {
-      progress.stop();
-      throw err instanceof PyregError ? err : new PyregError("HTTP", errorMessage(err), { cause: err });
-    } finally {
-      process.off("SIGINT", onSigint);
-      process.off("SIGTERM", onSigint);
-      await rt.close();
-    }
-  });
+    },
+  );
 }

@@ -1,0 +1,199 @@
+/**
+ * Progress for `migrate` (issue 6). On a terminal: one status line on stderr, redrawn in place;
+ * anything else written to stderr/stdout meanwhile first clears the line and then redraws it, so
+ * messages are never mixed into it. Elsewhere (CI, a pipe, --quiet, NO_COLOR, TERM=dumb): plain
+ * lines every few seconds, which read well in a CI log.
+ */
+import type { EngineEvent } from "../core/engine.js";
+import { formatBytes } from "./common.js";
+
+export type ProgressMode = "live" | "plain";
+
+export interface ProgressOptions {
+  quiet: boolean;
+  mode: ProgressMode;
+  /** Plain mode: seconds between lines. */
+  intervalMs?: number;
+  stream?: NodeJS.WriteStream;
+  /** Also protect this stream's writes from the live line (stdout on the same terminal). */
+  other?: NodeJS.WriteStream;
+  now?: () => number;
+}
+
+/** Live only on an interactive terminal and when nothing asks for plain output. */
+export function chooseMode(
+  opts: { quiet: boolean },
+  stream: { isTTY?: boolean } = process.stderr,
+  env: NodeJS.ProcessEnv = process.env,
+): ProgressMode {
+  if (opts.quiet || !stream.isTTY) return "plain";
+  if (env["CI"] && env["CI"] !== "false" && env["CI"] !== "0") return "plain";
+  if (env["NO_COLOR"] !== undefined && env["NO_COLOR"] !== "") return "plain";
+  if (env["TERM"] === "dumb") return "plain";
+  return "live";
+}
+
+export interface Counters {
+  total: number;
+  totalBytes: number;
+  done: number;
+  bytes: number;
+  failed: number;
+  conflicts: number;
+  inFlight: number;
+}
+
+export function statusText(c: Counters, elapsedSeconds: number): string {
+  const rate = c.bytes / Math.max(elapsedSeconds, 0.001);
+  const left = c.totalBytes - c.bytes;
+  const eta =
+    c.done < c.total && left > 0 && rate > 0 && elapsedSeconds >= 1 ? `, ETA ${formatEta(left / rate)}` : "";
+  return (
+    `${c.done}/${c.total} files, ${formatBytes(c.bytes)}/${formatBytes(c.totalBytes)}, ${formatBytes(rate)}/s${eta}` +
+    (c.inFlight ? `, ${c.inFlight} in flight` : "") +
+    (c.failed ? `, ${c.failed} failed` : "") +
+    (c.conflicts ? `, ${c.conflicts} conflicts` : "")
+  );
+}
+
+function formatEta(s: number): string {
+  if (s < 60) return `${Math.ceil(s)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+type Write = NodeJS.WriteStream["write"];
+
+export class Progress {
+  readonly counters: Counters = {
+    total: 0,
+    totalBytes: 0,
+    done: 0,
+    bytes: 0,
+    failed: 0,
+    conflicts: 0,
+    inFlight: 0,
+  };
+  private readonly started = new Set<string>();
+  private readonly stream: NodeJS.WriteStream;
+  private readonly now: () => number;
+  private readonly t0: number;
+  private timer: NodeJS.Timeout | undefined;
+  private shown = false;
+  private restore: (() => void)[] = [];
+  private origWrite: Write;
+  private stopped = false;
+
+  constructor(private readonly opts: ProgressOptions) {
+    this.stream = opts.stream ?? process.stderr;
+    this.now = opts.now ?? Date.now;
+    this.t0 = this.now();
+    this.origWrite = this.stream.write.bind(this.stream) as Write;
+    if (opts.mode === "live") {
+      this.hook(this.stream);
+      if (opts.other && opts.other !== this.stream && opts.other.isTTY) this.hook(opts.other);
+      this.timer = setInterval(() => this.draw(), 200);
+    } else {
+      this.timer = setInterval(() => this.line(), opts.intervalMs ?? (opts.quiet ? 30_000 : 5_000));
+    }
+    this.timer.unref();
+  }
+
+  /** Every write to `s` clears the status line first and redraws it after a complete line. */
+  private hook(s: NodeJS.WriteStream): void {
+    const orig = s.write;
+    const before = (): void => this.clear();
+    const after = (chunk: unknown): void => {
+      if (!this.stopped && String(chunk).endsWith("\n")) this.draw();
+    };
+    const patched = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]): boolean {
+      before();
+      const ok = (orig as (...a: unknown[]) => boolean).call(s, chunk, ...rest);
+      after(chunk);
+      return ok;
+    } as Write;
+    s.write = patched;
+    this.restore.push(() => {
+      s.write = orig;
+    });
+  }
+
+  private elapsed(): number {
+    return (this.now() - this.t0) / 1000;
+  }
+
+  private clear(): void {
+    if (!this.shown) return;
+    this.origWrite("\r\x1b[2K");
+    this.shown = false;
+  }
+
+  private draw(): void {
+    if (this.stopped) return;
+    const cols = this.stream.columns || 80;
+    let text = `pyreg: ${statusText(this.counters, this.elapsed())}`;
+    if (text.length > cols - 1) text = text.slice(0, cols - 2) + "…";
+    this.origWrite(`\r\x1b[2K${text}`);
+    this.shown = true;
+  }
+
+  private line(): void {
+    if (this.stopped) return;
+    this.origWrite(`progress: ${statusText(this.counters, this.elapsed())}\n`);
+  }
+
+  /** Messages for people: in live mode they go above the status line. */
+  private say(text: string): void {
+    this.stream.write(text + "\n");
+  }
+
+  onEvent(e: EngineEvent): void {
+    const c = this.counters;
+    switch (e.type) {
+      case "start":
+        c.total = e.files;
+        c.totalBytes = e.bytes;
+        return;
+      case "file-start":
+        this.started.add(e.file.filename);
+        c.inFlight++;
+        return;
+      case "bytes":
+        c.bytes += e.bytes;
+        return;
+      case "retry":
+        if (!this.opts.quiet) this.say(`retrying download of ${e.file.filename}: ${e.reason}`);
+        return;
+      case "outcome": {
+        const o = e.outcome;
+        if (this.started.delete(o.file.filename)) {
+          c.done++;
+          c.inFlight = Math.max(0, c.inFlight - 1);
+        }
+        if (o.kind === "failed") {
+          c.failed++;
+          this.say(`failed: ${o.file.filename}: ${o.reason}`);
+        } else if (o.kind === "conflict") {
+          c.conflicts++;
+          this.say(`conflict: ${o.file.filename}: ${o.reason}`);
+        } else if (o.kind === "copied" && !this.opts.quiet && this.opts.mode === "plain") {
+          this.say(`copied: ${o.file.filename}`);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Removes the live line (or prints a last plain line) and gives the streams back. */
+  stop(finalLine = false): void {
+    if (this.stopped) return;
+    if (this.timer) clearInterval(this.timer);
+    this.clear();
+    if (finalLine && this.opts.mode === "plain" && !this.opts.quiet) this.line();
+    this.stopped = true;
+    for (const r of this.restore.reverse()) r();
+    this.restore = [];
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * `pyreg report` and the state folder's bookkeeping shared by migrate and verify (issue 6): open the
+ * journal for this source/destination pair, record the run, and write report.json / report.md.
+ */
+import { renameSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { Command } from "commander";
+import { PyregError } from "../core/errors.js";
+import { Journal, type JournalData, type RunStatus } from "../core/journal.js";
+import { buildReport, renderJson, renderMarkdown, shellQuote, type Report } from "../core/report.js";
+import { formatShard } from "../core/shard.js";
+import { redactText } from "../http/redact.js";
+import { PYREG_VERSION } from "../version.js";
+import { endpointOf, redactArgv, stateDirOf, type StateOptions } from "./common.js";
+
+/** Where --report PATH puts its two files. */
+export function reportPaths(path: string): { json: string; md: string } {
+  if (/\.json$/i.test(path)) return { json: path, md: path.replace(/\.json$/i, ".md") };
+  if (/\.md$/i.test(path)) return { md: path, json: path.replace(/\.md$/i, ".json") };
+  return { json: `${path}.json`, md: `${path}.md` };
+}
+
+function writeAtomic(path: string, text: string): void {
+  // Written beside and renamed, so a reader (or a kill) never sees half a report.
+  const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.tmp`);
+  writeFileSync(tmp, redactText(text));
+  renameSync(tmp, path);
+}
+
+export function writeReport(report: Report, paths: { json: string; md: string }): void {
+  writeAtomic(paths.json, renderJson(report));
+  writeAtomic(paths.md, renderMarkdown(report));
+}
+
+/** The command line of this process, as recorded (secrets redacted). */
+export function recordedArgv(): string[] {
+  return redactArgv(process.argv.slice(2));
+}
+
+export function resumeCommand(): string {
+  return ["pyreg", ...recordedArgv()].map(shellQuote).join(" ");
+}
+
+export interface RunState {
+  journal: Journal;
+  dir: string;
+  /** Ends the run in the journal and writes the reports; returns where the Markdown report is. */
+  finish(status: RunStatus, message: string | undefined, counts: Record<string, number>): string;
+  close(): void;
+}
+
+/** Opens the state folder for a migrate or verify run (fails with exit 2 when it is another pair's). */
+export function openRunState(
+  opts: StateOptions & { from: string; to: string },
+  command: "migrate" | "verify",
+): RunState {
+  const dir = stateDirOf(opts);
+  const journal = Journal.open(
+    dir,
+    {
+      source: endpointOf(opts.from),
+      destination: endpointOf(opts.to),
+      shard: opts.shard ? formatShard(opts.shard) : undefined,
+    },
+    { reset: opts.resetState ?? false },
+  );
+  try {
+    journal.startRun({
+      command,
+      argv: recordedArgv(),
+      version: PYREG_VERSION,
+      source: journal.identity.source.description,
+      destination: journal.identity.destination.description,
+    });
+  } catch (err) {
+    journal.close();
+    throw err;
+  }
+  let finished = false;
+  return {
+    journal,
+    dir,
+    finish(status, message, counts) {
+      if (!finished) journal.endRun(status, message === undefined ? undefined : redactText(message), counts);
+      finished = true;
+      const report = buildReport([journal.data()], PYREG_VERSION);
+      writeReport(report, { json: join(dir, "report.json"), md: join(dir, "report.md") });
+      if (opts.report) writeReport(report, reportPaths(opts.report));
+      return join(dir, "report.md");
+    },
+    close() {
+      journal.close();
+    },
+  };
+}
+
+interface ReportOptions {
+  state?: string;
+  merge?: string[];
+  format: "md" | "json";
+  report?: string;
+}
+
+export function registerReport(program: Command): void {
+  program
+    .command("report")
+    .summary("print the report of a migration from its journal (also several shards' journals merged)")
+    .description(
+      "Build the report of a migration again from the journal in its state folder: counts and bytes " +
+        "by outcome, per project and version, every file not copied with the reason and the server's " +
+        "answer, what the upload protocol could not carry over, runs with their commands and durations, " +
+        "and the last verify. Rewrites report.json and report.md in the state folder and prints one " +
+        "of them. With --merge, combines the journals of the shards of one migration.",
+    )
+    .option("--state <dir>", "the state folder (default ./.pyreg/)")
+    .option(
+      "--merge <dir...>",
+      "merge these shards' state folders into one report (nothing is rewritten in them)",
+    )
+    .option(
+      "--format <format>",
+      "what to print on stdout: md or json",
+      (v: string) => {
+        if (v !== "md" && v !== "json")
+          throw new PyregError("USAGE", `--format takes md or json, not "${v}"`);
+        return v;
+      },
+      "md",
+    )
+    .option("--report <path>", "also write the report to PATH.json and PATH.md")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  pyreg report --state .pyreg\n  pyreg report --merge shard-1 shard-2 shard-3 --report merged",
+    )
+    .action((opts: ReportOptions) => {
+      if (opts.merge && opts.state) {
+        throw new PyregError("USAGE", "give either --state DIR or --merge DIR..., not both");
+      }
+      const dirs = opts.merge ?? [opts.state ?? stateDirOf({})];
+      const journals: JournalData[] = dirs.map((d) => Journal.read(d));
+      const report = buildReport(journals, PYREG_VERSION);
+      if (!opts.merge) {
+        const dir = dirs[0] as string;
+        writeReport(report, { json: join(dir, "report.json"), md: join(dir, "report.md") });
+      }
+      if (opts.report) writeReport(report, reportPaths(opts.report));
+      process.stdout.write(redactText(opts.format === "json" ? renderJson(report) : renderMarkdown(report)));
+      if (report.missingShards.length) {
+        process.stderr.write(
+          `warning: no journal for shard ${report.missingShards.join(", ")}: the report covers only part of the migration\n`,
+        );
+      }
+      const t = report.totals.byOutcome;
+      process.exitCode =
+        t.failed.files ||
+        t.conflict.files ||
+        t.uncertain.files ||
+        t.pending.files ||
+        report.missingShards.length
+          ? 1
+          : 0;
+    });
+}

@@ -1,0 +1,824 @@
+/**
+ * The journal (issue 6): an SQLite database in the state folder that records the migration's
+ * identity, every run, and every planned file with its state, so that any interruption (Ctrl-C, a
+ * killed runner, `kill -9` mid-upload) can be resumed without uploading anything twice.
+ *
+ * States: planned → downloaded → uploading → uploaded → verified, or skipped, conflict, failed,
+ * filtered. "uploading" is written (and synced to disk) BEFORE the POST is sent, so a file whose
+ * upload may have landed is always known as uncertain ("uploading" / "uploaded" without "verified").
+ *
+ * Durability: WAL mode. Every commit is written to the WAL before the statement returns, so a
+ * killed process (SIGKILL) loses nothing: the operating system still holds the bytes. Ordinary
+ * transitions use synchronous=NORMAL (no fsync per commit); the "uploading" mark uses
+ * synchronous=FULL (fsync of the WAL) so that it survives even a power cut of the machine.
+ * (https://www.sqlite.org/pragma.html#pragma_synchronous, https://www.sqlite.org/wal.html)
+ */
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { PyregError } from "./errors.js";
+import type { Destination, DistFile, FileOutcome } from "./model.js";
+import { sha256Of } from "./model.js";
+import { decide, type Plan, type PlanEntry } from "./plan.js";
+
+export type FileState =
+  | "planned"
+  | "downloaded"
+  | "uploading"
+  | "uploaded"
+  | "verified"
+  | "skipped"
+  | "conflict"
+  | "failed"
+  | "filtered";
+
+export const FILE_STATES: readonly FileState[] = [
+  "planned",
+  "downloaded",
+  "uploading",
+  "uploaded",
+  "verified",
+  "skipped",
+  "conflict",
+  "failed",
+  "filtered",
+];
+
+/** A POST may have been sent and its effect was never confirmed. */
+export const UNCERTAIN_STATES: ReadonlySet<FileState> = new Set<FileState>(["uploading", "uploaded"]);
+
+export interface Endpoint {
+  /** Stable identity: kind + URL without credentials, query or fragment, or an absolute folder path. */
+  key: string;
+  /** For people, credentials redacted. */
+  description: string;
+}
+
+export interface Identity {
+  source: Endpoint;
+  destination: Endpoint;
+  /** "K/N" when the journal belongs to one shard. */
+  shard?: string | undefined;
+}
+
+/** What the legacy upload protocol cannot carry to the destination, per file. */
+export interface NotCarried {
+  uploadTime?: string;
+  yanked?: boolean | string;
+  notes?: Record<string, string>;
+}
+
+export interface FileRow {
+  project: string;
+  filename: string;
+  version: string;
+  size: number | null;
+  sha256: string | null;
+  state: FileState;
+  reason: string | null;
+  code: string | null;
+  serverAnswer: string | null;
+  destinationSha256: string | null;
+  notCarried: NotCarried | null;
+  /** The run that last changed the row, and the run that first planned it. */
+  runId: number;
+  firstRunId: number;
+  /** How many times an upload was started (the "uploading" mark), over all runs. */
+  uploadAttempts: number;
+  bytes: number | null;
+  seconds: number | null;
+  updatedAt: string;
+}
+
+export type RunStatus = "running" | "done" | "interrupted" | "failed";
+
+export interface RunRow {
+  id: number;
+  command: string;
+  argv: string[];
+  version: string;
+  source: string;
+  destination: string;
+  shard: string | null;
+  startedAt: string;
+  endedAt: string | null;
+  status: RunStatus | "killed";
+  message: string | null;
+  counts: Record<string, number> | null;
+}
+
+export type CheckStatus = "ok" | "missing" | "different" | "unverifiable";
+
+export interface CheckRow {
+  project: string;
+  filename: string;
+  version: string;
+  status: CheckStatus;
+  detail: string;
+  runId: number;
+}
+
+export interface ProjectRow {
+  project: string;
+  error: string | null;
+  runId: number;
+}
+
+export interface JournalData {
+  dir: string;
+  identity: Identity;
+  runs: RunRow[];
+  files: FileRow[];
+  projects: ProjectRow[];
+  /** Results of the last `verify` run, if any. */
+  checks: CheckRow[];
+}
+
+export const JOURNAL_FILE = "journal.sqlite";
+const LOCK_FILE = "lock";
+const SCHEMA_VERSION = "1";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  command TEXT NOT NULL, argv TEXT NOT NULL, version TEXT NOT NULL,
+  source TEXT NOT NULL, destination TEXT NOT NULL, shard TEXT, pid INTEGER,
+  started_at TEXT NOT NULL, ended_at TEXT, status TEXT NOT NULL, message TEXT, counts TEXT);
+CREATE TABLE IF NOT EXISTS files (
+  project TEXT NOT NULL, filename TEXT NOT NULL, version TEXT NOT NULL,
+  size INTEGER, sha256 TEXT, state TEXT NOT NULL, reason TEXT, code TEXT, server_answer TEXT,
+  destination_sha256 TEXT, not_carried TEXT, run_id INTEGER NOT NULL, first_run_id INTEGER NOT NULL,
+  upload_attempts INTEGER NOT NULL DEFAULT 0, bytes INTEGER, seconds REAL, updated_at TEXT NOT NULL,
+  PRIMARY KEY (project, filename));
+CREATE TABLE IF NOT EXISTS history (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, project TEXT NOT NULL,
+  filename TEXT NOT NULL, state TEXT NOT NULL, detail TEXT, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS projects (project TEXT PRIMARY KEY, error TEXT, run_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS checks (
+  project TEXT NOT NULL, filename TEXT NOT NULL, version TEXT NOT NULL, status TEXT NOT NULL,
+  detail TEXT NOT NULL, run_id INTEGER NOT NULL, PRIMARY KEY (project, filename));
+`;
+
+/**
+ * Failures that are facts about the file or the destination's rules, not about the moment: trying
+ * them again gives the same answer, so a resumed run carries them over unless --retry-failed.
+ * Everything else (timeouts, 5xx, resets, "not listed yet") is tried again by every run.
+ */
+const PERMANENT_CODES: ReadonlySet<string> = new Set([
+  "HASH_MISMATCH",
+  "BAD_ARCHIVE",
+  "BAD_METADATA",
+  "BAD_FILENAME",
+  "UNSAFE_URL",
+  "NOT_FOUND",
+  "UPLOAD_REFUSED",
+  "CONFLICT",
+]);
+
+export function isPermanentFailure(code: string | null, reason: string | null): boolean {
+  if (!code || !PERMANENT_CODES.has(code)) return false;
+  // A registry that failed (5xx) or asked us to slow down (408/429) may take the file later.
+  if (code === "UPLOAD_REFUSED" && /HTTP (5\d\d|408|429)\b/.test(reason ?? "")) return false;
+  return true;
+}
+
+export function notCarriedOf(f: DistFile): NotCarried | null {
+  const out: NotCarried = {};
+  if (f.uploadTime) out.uploadTime = f.uploadTime;
+  if (f.yanked) out.yanked = f.yanked;
+  const notes = Object.entries(f.notes ?? {}).filter(([k]) => k !== "filtered");
+  if (notes.length) out.notes = Object.fromEntries(notes);
+  return Object.keys(out).length ? out : null;
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+interface RawFileRow {
+  project: string;
+  filename: string;
+  version: string;
+  size: number | null;
+  sha256: string | null;
+  state: string;
+  reason: string | null;
+  code: string | null;
+  server_answer: string | null;
+  destination_sha256: string | null;
+  not_carried: string | null;
+  run_id: number;
+  first_run_id: number;
+  upload_attempts: number;
+  bytes: number | null;
+  seconds: number | null;
+  updated_at: string;
+}
+
+function fileRow(r: RawFileRow): FileRow {
+  return {
+    project: r.project,
+    filename: r.filename,
+    version: r.version,
+    size: r.size,
+    sha256: r.sha256,
+    state: r.state as FileState,
+    reason: r.reason,
+    code: r.code,
+    serverAnswer: r.server_answer,
+    destinationSha256: r.destination_sha256,
+    notCarried: r.not_carried ? (JSON.parse(r.not_carried) as NotCarried) : null,
+    runId: r.run_id,
+    firstRunId: r.first_run_id,
+    uploadAttempts: r.upload_attempts,
+    bytes: r.bytes,
+    seconds: r.seconds,
+    updatedAt: r.updated_at,
+  };
+}
+
+interface RawRunRow {
+  id: number;
+  command: string;
+  argv: string;
+  version: string;
+  source: string;
+  destination: string;
+  shard: string | null;
+  pid: number | null;
+  started_at: string;
+  ended_at: string | null;
+  status: string;
+  message: string | null;
+  counts: string | null;
+}
+
+function runRow(r: RawRunRow, live: boolean): RunRow {
+  // A run still "running" whose process is gone was killed (kill -9, power cut, OOM).
+  const killed = r.status === "running" && !live;
+  return {
+    id: r.id,
+    command: r.command,
+    argv: JSON.parse(r.argv) as string[],
+    version: r.version,
+    source: r.source,
+    destination: r.destination,
+    shard: r.shard,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    status: killed ? "killed" : (r.status as RunStatus),
+    message: r.message,
+    counts: r.counts ? (JSON.parse(r.counts) as Record<string, number>) : null,
+  };
+}
+
+function readIdentity(db: Database.Database): Identity | undefined {
+  const rows = db.prepare("SELECT key, value FROM meta").all() as { key: string; value: string }[];
+  const m = new Map(rows.map((r) => [r.key, r.value]));
+  const s = m.get("source_key");
+  const d = m.get("destination_key");
+  if (!s || !d) return undefined;
+  return {
+    source: { key: s, description: m.get("source") ?? s },
+    destination: { key: d, description: m.get("destination") ?? d },
+    shard: m.get("shard") || undefined,
+  };
+}
+
+function describeIdentity(i: Identity): string {
+  return `from ${i.source.description}\n  to   ${i.destination.description}${i.shard ? `\n  shard ${i.shard}` : ""}`;
+}
+
+function readAll(db: Database.Database, dir: string, identity: Identity, currentRun?: number): JournalData {
+  const runs = (db.prepare("SELECT * FROM runs ORDER BY id").all() as RawRunRow[]).map((r) =>
+    runRow(r, r.id === currentRun || (r.pid !== null && r.pid !== process.pid && pidAlive(r.pid))),
+  );
+  const files = (
+    db.prepare("SELECT * FROM files ORDER BY project, version, filename").all() as RawFileRow[]
+  ).map(fileRow);
+  const projects = (
+    db.prepare("SELECT project, error, run_id FROM projects ORDER BY project").all() as {
+      project: string;
+      error: string | null;
+      run_id: number;
+    }[]
+  ).map((p) => ({ project: p.project, error: p.error, runId: p.run_id }));
+  const lastVerify = [...runs].reverse().find((r) => r.command === "verify");
+  const checks = lastVerify
+    ? (
+        db
+          .prepare("SELECT * FROM checks WHERE run_id = ? ORDER BY project, version, filename")
+          .all(lastVerify.id) as {
+          project: string;
+          filename: string;
+          version: string;
+          status: string;
+          detail: string;
+          run_id: number;
+        }[]
+      ).map((c) => ({
+        project: c.project,
+        filename: c.filename,
+        version: c.version,
+        status: c.status as CheckStatus,
+        detail: c.detail,
+        runId: c.run_id,
+      }))
+    : [];
+  return { dir, identity, runs, files, projects, checks };
+}
+
+/** What applying a plan to the journal decided for this run. */
+export interface ResumeDecision {
+  /** The plan to give the engine (files carried over as failed are taken out). */
+  plan: Plan;
+  /** Files to copy whose previous upload may have landed: re-check the destination before sending. */
+  uncertain: PlanEntry[];
+  /** Failed in an earlier run with a permanent error and not retried (no --retry-failed). */
+  carried: FileOutcome[];
+  /** Files an earlier interrupted upload put at the destination (found now with the same sha256). */
+  landed: number;
+}
+
+export interface StateDetail {
+  reason?: string | null | undefined;
+  code?: string | null | undefined;
+  serverAnswer?: string | null | undefined;
+  destinationSha256?: string | null | undefined;
+  bytes?: number | undefined;
+  seconds?: number | undefined;
+  uploadAttempt?: boolean;
+}
+
+export interface OpenOptions {
+  /** Start the folder over: the old journal is kept beside it as journal.<time>.sqlite. */
+  reset?: boolean;
+}
+
+export class Journal {
+  private runId = 0;
+  private readonly getStmt;
+  private readonly historyStmt;
+
+  private constructor(
+    private readonly db: Database.Database,
+    readonly dir: string,
+    readonly identity: Identity,
+    private readonly lockPath: string,
+  ) {
+    this.getStmt = db.prepare("SELECT * FROM files WHERE project = ? AND filename = ?");
+    this.historyStmt = db.prepare(
+      "INSERT INTO history (run_id, project, filename, state, detail, at) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+  }
+
+  /**
+   * Opens (or creates) the journal of a state folder for one source/destination pair. Fails with a
+   * STATE error when the folder belongs to another pair, or another live pyreg is using it.
+   */
+  static open(dir: string, identity: Identity, opts: OpenOptions = {}): Journal {
+    mkdirSync(dir, { recursive: true });
+    const lockPath = join(dir, LOCK_FILE);
+    takeLock(lockPath, dir);
+    let db: Database.Database | undefined;
+    try {
+      const path = join(dir, JOURNAL_FILE);
+      if (opts.reset && existsSync(path)) {
+        const stamp = now().replace(/[:.]/g, "-");
+        for (const suffix of ["", "-wal", "-shm"]) {
+          if (existsSync(path + suffix))
+            renameSync(path + suffix, join(dir, `journal.${stamp}.sqlite${suffix}`));
+        }
+      }
+      db = new Database(path);
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      db.pragma("busy_timeout = 5000");
+      db.exec(SCHEMA);
+      const have = readIdentity(db);
+      if (!have) {
+        const set = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+        db.transaction(() => {
+          set.run("schema", SCHEMA_VERSION);
+          set.run("source_key", identity.source.key);
+          set.run("source", identity.source.description);
+          set.run("destination_key", identity.destination.key);
+          set.run("destination", identity.destination.description);
+          set.run("shard", identity.shard ?? "");
+          set.run("created_at", now());
+        })();
+      } else if (
+        have.source.key !== identity.source.key ||
+        have.destination.key !== identity.destination.key ||
+        (have.shard ?? "") !== (identity.shard ?? "")
+      ) {
+        throw new PyregError(
+          "STATE",
+          `the state folder ${dir} belongs to another migration:\n  ${describeIdentity(have)}\n` +
+            `this command is:\n  ${describeIdentity(identity)}`,
+          {
+            hint:
+              `give this migration its own folder with --state DIR, or add --reset-state to start ` +
+              `${dir} over (its journal is kept beside it as journal.<time>.sqlite)`,
+          },
+        );
+      }
+      return new Journal(db, dir, have ?? identity, lockPath);
+    } catch (err) {
+      db?.close();
+      rmSync(lockPath, { force: true });
+      if (err instanceof PyregError) throw err;
+      throw new PyregError("STATE", `cannot open the journal in ${dir}: ${(err as Error).message}`, {
+        cause: err,
+        hint: "check that the folder is writable and not on a network file system, or use --state DIR",
+      });
+    }
+  }
+
+  /** Reads a journal without taking its lock (for `pyreg report`, also while a run is going on). */
+  static read(dir: string): JournalData {
+    const path = join(dir, JOURNAL_FILE);
+    if (!existsSync(path)) {
+      throw new PyregError("STATE", `no journal in ${dir} (${JOURNAL_FILE} not found)`, {
+        hint: "give the --state folder a migrate or verify ran with (default ./.pyreg/)",
+      });
+    }
+    const db = new Database(path, { fileMustExist: true });
+    try {
+      db.pragma("busy_timeout = 5000");
+      const identity = readIdentity(db);
+      if (!identity)
+        throw new PyregError("STATE", `the journal in ${dir} has no source/destination recorded`);
+      return readAll(db, dir, identity);
+    } finally {
+      db.close();
+    }
+  }
+
+  get currentRun(): number {
+    return this.runId;
+  }
+
+  startRun(r: {
+    command: string;
+    argv: string[];
+    version: string;
+    source: string;
+    destination: string;
+  }): number {
+    const info = this.db
+      .prepare(
+        "INSERT INTO runs (command, argv, version, source, destination, shard, pid, started_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running')",
+      )
+      .run(
+        r.command,
+        JSON.stringify(r.argv),
+        r.version,
+        r.source,
+        r.destination,
+        this.identity.shard ?? null,
+        process.pid,
+        now(),
+      );
+    this.runId = Number(info.lastInsertRowid);
+    return this.runId;
+  }
+
+  /** The adapters' own descriptions, once they are open. */
+  describeRun(source: string, destination: string): void {
+    this.db
+      .prepare("UPDATE runs SET source = ?, destination = ? WHERE id = ?")
+      .run(source, destination, this.runId);
+  }
+
+  endRun(status: RunStatus, message: string | undefined, counts: Record<string, number>): void {
+    this.db
+      .prepare("UPDATE runs SET ended_at = ?, status = ?, message = ?, counts = ? WHERE id = ?")
+      .run(now(), status, message ?? null, JSON.stringify(counts), this.runId);
+  }
+
+  get(project: string, filename: string): FileRow | undefined {
+    const r = this.getStmt.get(project, filename) as RawFileRow | undefined;
+    return r ? fileRow(r) : undefined;
+  }
+
+  private write(file: DistFile, state: FileState, detail: StateDetail = {}): void {
+    const at = now();
+    const notCarried = notCarriedOf(file);
+    this.db
+      .prepare(
+        `INSERT INTO files (project, filename, version, size, sha256, state, reason, code, server_answer,
+           destination_sha256, not_carried, run_id, first_run_id, upload_attempts, bytes, seconds, updated_at)
+         VALUES (@project, @filename, @version, @size, @sha256, @state, @reason, @code, @answer, @dsha,
+           @notCarried, @run, @run, @attempt, @bytes, @seconds, @at)
+         ON CONFLICT (project, filename) DO UPDATE SET
+           version = excluded.version, size = COALESCE(excluded.size, files.size),
+           sha256 = COALESCE(excluded.sha256, files.sha256), state = excluded.state,
+           reason = excluded.reason, code = excluded.code, server_answer = excluded.server_answer,
+           destination_sha256 = excluded.destination_sha256, not_carried = excluded.not_carried,
+           run_id = excluded.run_id, upload_attempts = files.upload_attempts + excluded.upload_attempts,
+           bytes = COALESCE(excluded.bytes, files.bytes), seconds = COALESCE(excluded.seconds, files.seconds),
+           updated_at = excluded.updated_at`,
+      )
+      .run({
+        project: file.project,
+        filename: file.filename,
+        version: file.version,
+        size: file.size ?? null,
+        sha256: sha256Of(file) ?? null,
+        state,
+        reason: detail.reason ?? null,
+        code: detail.code ?? null,
+        answer: detail.serverAnswer ?? null,
+        dsha: detail.destinationSha256 ?? null,
+        notCarried: notCarried ? JSON.stringify(notCarried) : null,
+        run: this.runId,
+        attempt: detail.uploadAttempt ? 1 : 0,
+        bytes: detail.bytes ?? null,
+        seconds: detail.seconds ?? null,
+        at,
+      });
+    this.historyStmt.run(this.runId, file.project, file.filename, state, detail.reason ?? null, at);
+  }
+
+  /** One state change, committed before it returns; `durable` also fsyncs it (see the file comment). */
+  mark(file: DistFile, state: FileState, detail: StateDetail = {}, durable = false): void {
+    try {
+      if (durable) this.db.pragma("synchronous = FULL");
+      try {
+        this.db.transaction(() => this.write(file, state, detail))();
+      } finally {
+        if (durable) this.db.pragma("synchronous = NORMAL");
+      }
+    } catch (err) {
+      // Without its journal entry a file must not be sent: STATE is fatal and stops the run.
+      throw new PyregError("STATE", `cannot write the journal in ${this.dir}: ${(err as Error).message}`, {
+        cause: err,
+        hint: "check free space and permissions of the state folder, then run the same command again",
+      });
+    }
+  }
+
+  /** Recorded BEFORE the upload is sent. */
+  markUploading(file: DistFile): void {
+    this.mark(file, "uploading", { uploadAttempt: true }, true);
+  }
+
+  /** Records the engine's final outcome for a file (no-op when nothing changed). */
+  recordOutcome(o: FileOutcome): void {
+    const prev = this.get(o.file.project, o.file.filename);
+    switch (o.kind) {
+      case "copied":
+        this.mark(o.file, "verified", {
+          reason: "copied; the destination index lists it with the source's sha256",
+          bytes: o.bytes,
+          seconds: o.seconds,
+        });
+        return;
+      case "skipped":
+        // A file this migration copied earlier stays "verified" when a later run finds it there.
+        if (prev && (prev.state === "verified" || (prev.state === "skipped" && prev.reason === o.reason)))
+          return;
+        this.mark(o.file, "skipped", { reason: o.reason });
+        return;
+      case "conflict":
+        if (prev?.state === "conflict" && prev.reason === o.reason) return;
+        this.mark(o.file, "conflict", { reason: o.reason, destinationSha256: o.destinationSha256 });
+        return;
+      case "failed":
+        if (prev?.state === "failed" && prev.reason === o.reason && prev.runId === this.runId) return;
+        this.mark(o.file, "failed", { reason: o.reason, code: o.code, serverAnswer: o.serverAnswer });
+        return;
+      case "filtered":
+        if (prev?.state === "filtered" && prev.reason === o.reason) return;
+        this.mark(o.file, "filtered", { reason: o.reason });
+        return;
+    }
+  }
+
+  /**
+   * Records a fresh plan (made from both indexes) against what earlier runs left, in one
+   * transaction, and decides this run's work:
+   * - a file the plan skips (same name and sha256 at the destination) that an earlier run left
+   *   "uploading"/"uploaded" is "verified": that upload landed;
+   * - a file to copy that an earlier run left uncertain is returned in `uncertain`: the caller reads
+   *   the destination again after a delay before uploading it (see resolveUncertain in the CLI);
+   * - a file that failed earlier with a permanent error is carried over as failed unless
+   *   `retryFailed`; any other earlier failure is simply tried again.
+   */
+  applyPlan(plan: Plan, opts: { retryFailed: boolean }): ResumeDecision {
+    const uncertain: PlanEntry[] = [];
+    const carried: FileOutcome[] = [];
+    let landed = 0;
+    const projects = this.db.transaction(() => {
+      const setProject = this.db.prepare(
+        "INSERT INTO projects (project, error, run_id) VALUES (?, ?, ?) ON CONFLICT (project) DO UPDATE SET error = excluded.error, run_id = excluded.run_id",
+      );
+      return plan.projects.map((p) => {
+        setProject.run(p.project, p.error ?? null, this.runId);
+        const entries = p.entries.filter((e) => {
+          const prev = this.get(e.file.project, e.file.filename);
+          switch (e.action) {
+            case "copy":
+              if (
+                prev?.state === "failed" &&
+                !opts.retryFailed &&
+                isPermanentFailure(prev.code, prev.reason)
+              ) {
+                carried.push({
+                  kind: "failed",
+                  file: e.file,
+                  code: prev.code ?? "ERROR",
+                  reason: `failed in run ${prev.runId}, not tried again (--retry-failed does): ${prev.reason ?? ""}`,
+                  serverAnswer: prev.serverAnswer ?? undefined,
+                });
+                return false;
+              }
+              if (prev && UNCERTAIN_STATES.has(prev.state)) {
+                uncertain.push(e);
+                return true;
+              }
+              this.write(e.file, "planned", {
+                reason:
+                  prev?.state === "verified"
+                    ? `copied in run ${prev.runId}, but the destination no longer lists it: copying again`
+                    : e.reason,
+              });
+              return true;
+            case "skip":
+              if (prev && UNCERTAIN_STATES.has(prev.state)) {
+                landed++;
+                this.write(e.file, "verified", {
+                  reason: `uploaded in run ${prev.runId} (interrupted before it was verified); the destination lists it with the source's sha256`,
+                });
+              } else if (
+                prev?.state !== "verified" &&
+                !(prev?.state === "skipped" && prev.reason === e.reason)
+              ) {
+                this.write(e.file, "skipped", { reason: e.reason });
+              }
+              return true;
+            case "conflict":
+              if (!(prev?.state === "conflict" && prev.reason === e.reason))
+                this.write(e.file, "conflict", {
+                  reason: e.reason,
+                  destinationSha256: e.destination ? sha256Of(e.destination) : undefined,
+                });
+              return true;
+            case "filtered":
+              if (!(prev?.state === "filtered" && prev.reason === e.reason))
+                this.write(e.file, "filtered", { reason: e.reason });
+              return true;
+            case "invalid":
+              this.write(e.file, "failed", { reason: e.reason, code: "BAD_FILENAME" });
+              return true;
+          }
+          return true;
+        });
+        return { ...p, entries };
+      });
+    })();
+    return { plan: { ...plan, projects }, uncertain, carried, landed };
+  }
+
+  /** Records one `verify` run's per-file results. */
+  recordChecks(rows: Omit<CheckRow, "runId">[]): void {
+    const ins = this.db.prepare(
+      "INSERT OR REPLACE INTO checks (project, filename, version, status, detail, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    this.db.transaction(() => {
+      for (const r of rows) ins.run(r.project, r.filename, r.version, r.status, r.detail, this.runId);
+    })();
+  }
+
+  data(): JournalData {
+    return readAll(this.db, this.dir, this.identity, this.runId);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+    rmSync(this.lockPath, { force: true });
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The resume rule for files whose upload an earlier run started but never confirmed ("uploading" /
+ * "uploaded") and that the fresh plan still wants to copy (the destination index did not list them):
+ * an index may list a new file only after a while (CDN caches, eventually consistent registries),
+ * so wait `waitMs`, read the project's index once more, and decide again. Listed with the source's
+ * sha256 → verified (that upload landed; nothing is sent); listed with other bytes → conflict;
+ * still absent → the earlier upload did not land, and the file is uploaded again.
+ */
+export async function resolveUncertain(
+  plan: Plan,
+  uncertain: readonly PlanEntry[],
+  destination: Destination,
+  journal: Journal,
+  waitMs: number,
+): Promise<{ plan: Plan; landed: number; resent: number }> {
+  if (!uncertain.length) return { plan, landed: 0, resent: 0 };
+  const byProject = new Map<string, Set<string>>();
+  for (const e of uncertain) {
+    const set = byProject.get(e.file.project) ?? new Set<string>();
+    set.add(e.file.filename);
+    byProject.set(e.file.project, set);
+  }
+  if (waitMs > 0) await sleep(waitMs);
+  let landed = 0;
+  let resent = 0;
+  const projects = [];
+  for (const p of plan.projects) {
+    const names = byProject.get(p.project);
+    if (!names) {
+      projects.push(p);
+      continue;
+    }
+    destination.invalidate?.(p.project);
+    const listing = await destination.listFiles(p.project);
+    const entries = p.entries.map((e) => {
+      if (!names.has(e.file.filename)) return e;
+      const prev = journal.get(e.file.project, e.file.filename);
+      const again = decide(e.file, listing);
+      if (again.action === "skip") {
+        landed++;
+        journal.mark(e.file, "verified", {
+          reason: `uploaded in run ${prev?.runId ?? "?"} (interrupted before it was verified); the destination lists it with the source's sha256`,
+        });
+      } else if (again.action === "conflict") {
+        journal.mark(e.file, "conflict", {
+          reason: again.reason,
+          destinationSha256: again.destination ? sha256Of(again.destination) : undefined,
+        });
+      } else if (again.action === "copy") {
+        if (!again.destination) resent++;
+        journal.mark(e.file, "planned", {
+          reason: `an upload in run ${prev?.runId ?? "?"} was not confirmed and the destination does not list the file after a re-check: uploading again`,
+        });
+      }
+      return again;
+    });
+    projects.push({ ...p, entries });
+  }
+  return { plan: { ...plan, projects }, landed, resent };
+}
+
+/** One process at a time per state folder; a lock left by a dead process (kill -9) is taken over. */
+function takeLock(lockPath: string, dir: string): void {
+  const mine = JSON.stringify({ pid: process.pid, host: hostname(), at: now() });
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = openSync(lockPath, "wx");
+      writeSync(fd, mine);
+      closeSync(fd);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    let holder: { pid?: number; host?: string } = {};
+    try {
+      holder = JSON.parse(readFileSync(lockPath, "utf8")) as typeof holder;
+    } catch {
+      // Unreadable or half-written: treat as stale.
+    }
+    if (holder.pid && holder.host === hostname() && holder.pid !== process.pid && pidAlive(holder.pid)) {
+      throw new PyregError(
+        "STATE",
+        `the state folder ${dir} is in use by another pyreg (pid ${holder.pid})`,
+        {
+          hint: "wait for it to finish, or give this run its own --state DIR",
+        },
+      );
+    }
+    if (holder.host && holder.host !== hostname()) {
+      throw new PyregError(
+        "STATE",
+        `the state folder ${dir} is locked by pyreg on host ${holder.host} (pid ${holder.pid ?? "?"})`,
+        { hint: `if that run is gone, delete ${lockPath}; each machine should have its own --state folder` },
+      );
+    }
+    rmSync(lockPath, { force: true });
+  }
+  throw new PyregError("STATE", `could not lock the state folder ${dir}`, { hint: `delete ${lockPath}` });
+}
