@@ -4,6 +4,7 @@
  * token_uri is the fake's token endpoint.
  */
 import { after, before, describe, test } from "node:test";
+import { createHash } from "node:crypto";
 import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -41,8 +42,12 @@ function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   };
 }
 
-function cli(args: string[], extra: NodeJS.ProcessEnv = {}) {
-  return runCli(args, { env: env(extra), cwd: tmp.path, timeoutMs: 120_000 });
+/** Runs the CLI in a working folder of its own per source/destination pair (its .pyreg state folder). */
+async function cli(args: string[], extra: NodeJS.ProcessEnv = {}) {
+  const pair = ["--from", "--to"].map((o) => args[args.indexOf(o) + 1] ?? "").join(" ");
+  const cwd = join(tmp.path, "runs", createHash("sha256").update(pair).digest("hex").slice(0, 12));
+  await mkdir(cwd, { recursive: true });
+  return runCli(args, { env: env(extra), cwd, timeoutMs: 120_000 });
 }
 
 function assertSameFiles(project: string, repo: string): void {
