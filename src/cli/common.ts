@@ -1,5 +1,7 @@
 /** What every command shares: options, the HTTP client, opening registries, output streams. */
-import { Option, type Command } from "commander";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import type { Command } from "commander";
 import { PyregError } from "../core/errors.js";
 import type { Endpoint } from "../core/journal.js";
 import { parseShard, type Shard } from "../core/shard.js";
@@ -29,6 +31,7 @@ export interface CommonOptions {
   verifyDelay?: number;
   excludeSubgroups?: boolean;
   gitlabStatuses?: string;
+  gitlabApi?: string;
   createRepository?: boolean;
   location?: string;
   description?: string;
@@ -126,11 +129,13 @@ export function addConnectionOptions(cmd: Command, withDestination: boolean): Co
       "fetch files whose URL is on another host than the index (never with credentials)",
     )
     .option("--exclude-subgroups", "GitLab group source: leave out the subgroups' projects")
-    .addOption(
-      new Option(
-        "--gitlab-statuses <list>",
-        "GitLab source: package statuses to copy, comma-separated",
-      ).default("default"),
+    .option(
+      "--gitlab-statuses <list>",
+      "GitLab source: package statuses to copy, comma-separated, or 'all' (default: default,deprecated,hidden — what pip can install from GitLab)",
+    )
+    .option(
+      "--gitlab-api <url>",
+      "GitLab: the API root (https://host/prefix/api/v4) when it cannot be found from the URL",
     );
   if (withDestination) {
     cmd
@@ -201,10 +206,11 @@ export function makeRuntime(opts: CommonOptions, env: NodeJS.ProcessEnv = proces
     toIndex: opts.toIndex,
     allowForeignFileHosts: opts.allowForeignFileHosts,
     excludeSubgroups: opts.excludeSubgroups,
-    gitlabStatuses: (opts.gitlabStatuses ?? "default")
-      .split(",")
+    gitlabStatuses: opts.gitlabStatuses
+      ?.split(",")
       .map((s) => s.trim())
       .filter(Boolean),
+    gitlabApi: opts.gitlabApi,
     createRepository: opts.createRepository,
     location: opts.location,
     description: opts.description,
@@ -214,7 +220,7 @@ export function makeRuntime(opts: CommonOptions, env: NodeJS.ProcessEnv = proces
 }
 
 export function context(rt: Runtime, side: Side, env: NodeJS.ProcessEnv = process.env): RegistryContext {
-  return { http: rt.http, side, env, options: rt.options, log: rt.warn };
+  return { http: rt.http, side, env, options: rt.options, log: rt.log };
 }
 
 export async function openFrom(spec: string, rt: Runtime): Promise<Source> {
@@ -262,7 +268,7 @@ export function addStateOptions(cmd: Command, forMigrate: boolean): Command {
   cmd
     .option(
       "--state <dir>",
-      `state folder: the journal (resume) and report.json/report.md (default ./${DEFAULT_STATE_DIR}/, with --shard ./${DEFAULT_STATE_DIR}/shard-K-of-N/)`,
+      `state folder: the journal (resume) and report.json/report.md (default: one folder per source/destination pair and shard under ./${DEFAULT_STATE_DIR}/)`,
     )
     .option(
       "--reset-state",
@@ -303,12 +309,34 @@ function nonNegativeSeconds(name: string): (v: string) => number {
   };
 }
 
-/** The state folder: --state, or the default (one per shard, so shards never share a journal). */
-export function stateDirOf(opts: StateOptions): string {
+/**
+ * The state folder: --state DIR, or by default one folder per source/destination pair (and shard)
+ * under ./.pyreg/, so that migrations of several pairs from one working directory (or one CI
+ * workspace) never share, or fight over, a journal. The folder name shows the pair and ends with a
+ * hash of both identities.
+ */
+export function stateDirOf(opts: StateOptions, from: string, to: string): string {
   if (opts.state) return opts.state;
-  return opts.shard
-    ? `${DEFAULT_STATE_DIR}/shard-${opts.shard.index}-of-${opts.shard.count}`
-    : DEFAULT_STATE_DIR;
+  const a = endpointOf(from);
+  const b = endpointOf(to);
+  const hash = createHash("sha256").update(`${a.key}\n${b.key}`).digest("hex").slice(0, 10);
+  const shard = opts.shard ? `-shard-${opts.shard.index}-of-${opts.shard.count}` : "";
+  return join(DEFAULT_STATE_DIR, `${slug(a.key)}-to-${slug(b.key)}-${hash}${shard}`);
+}
+
+function slug(key: string): string {
+  const body = key.replace(/^[a-z0-9-]+\+[a-z]+:\/\//, "").replace(/^[a-z0-9-]+:/, "");
+  const parts = body.split(/[/\\]+/).filter(Boolean);
+  // The host (URLs) or the last folder name (paths): enough to recognize it, short enough to read.
+  const pick =
+    /^https?:/.test(key) || key.includes("+http") ? (parts[0] ?? "") : (parts[parts.length - 1] ?? "");
+  return (
+    pick
+      .toLowerCase()
+      .replace(/[^a-z0-9.]+/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .slice(0, 40) || "root"
+  );
 }
 
 /**

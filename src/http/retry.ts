@@ -87,7 +87,12 @@ export function retryAfterMs(
   const raw = headers["retry-after"] ?? headers["ratelimit-reset"];
   const value = Array.isArray(raw) ? raw[0] : raw;
   if (!value) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
+  if (/^\d+(\.\d+)?$/.test(value.trim())) {
+    const n = Number(value);
+    // GitLab sends RateLimit-Reset as a Unix timestamp, Retry-After is a number of seconds.
+    if (n > 1_000_000_000) return Math.max(0, Math.round(n * 1000 - now));
+    return Math.round(n * 1000);
+  }
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
