@@ -2,16 +2,16 @@
  * `pyreg report` and the state folder's bookkeeping shared by migrate and verify (issue 6): open the
  * journal for this source/destination pair, record the run, and write report.json / report.md.
  */
-import { renameSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Command } from "commander";
 import { PyregError } from "../core/errors.js";
-import { Journal, type JournalData, type RunStatus } from "../core/journal.js";
+import { Journal, JOURNAL_FILE, type JournalData, type RunStatus } from "../core/journal.js";
 import { buildReport, renderJson, renderMarkdown, shellQuote, type Report } from "../core/report.js";
 import { formatShard } from "../core/shard.js";
 import { redactText } from "../http/redact.js";
 import { PYREG_VERSION } from "../version.js";
-import { endpointOf, redactArgv, stateDirOf, type StateOptions } from "./common.js";
+import { DEFAULT_STATE_DIR, endpointOf, redactArgv, stateDirOf, type StateOptions } from "./common.js";
 
 /** Where --report PATH puts its two files. */
 export function reportPaths(path: string): { json: string; md: string } {
@@ -54,7 +54,7 @@ export function openRunState(
   opts: StateOptions & { from: string; to: string },
   command: "migrate" | "verify",
 ): RunState {
-  const dir = stateDirOf(opts);
+  const dir = stateDirOf(opts, opts.from, opts.to);
   const journal = Journal.open(
     dir,
     {
@@ -94,6 +94,26 @@ export function openRunState(
   };
 }
 
+/** Without --state: ./.pyreg itself, or its one per-pair folder; several → ask which. */
+function defaultReportDir(): string {
+  if (existsSync(join(DEFAULT_STATE_DIR, JOURNAL_FILE))) return DEFAULT_STATE_DIR;
+  const found = existsSync(DEFAULT_STATE_DIR)
+    ? readdirSync(DEFAULT_STATE_DIR)
+        .map((d) => join(DEFAULT_STATE_DIR, d))
+        .filter((d) => existsSync(join(d, JOURNAL_FILE)))
+        .sort()
+    : [];
+  if (found.length === 1) return found[0] as string;
+  if (!found.length) {
+    throw new PyregError("STATE", `no journal under ./${DEFAULT_STATE_DIR}/`, {
+      hint: "run pyreg report in the folder migrate ran in, or give --state DIR",
+    });
+  }
+  throw new PyregError("USAGE", `./${DEFAULT_STATE_DIR}/ holds the journals of ${found.length} migrations`, {
+    hint: `choose one with --state:\n  ${found.join("\n  ")}\n(shards of one migration: --merge DIR...)`,
+  });
+}
+
 interface ReportOptions {
   state?: string;
   merge?: string[];
@@ -112,7 +132,7 @@ export function registerReport(program: Command): void {
         "and the last verify. Rewrites report.json and report.md in the state folder and prints one " +
         "of them. With --merge, combines the journals of the shards of one migration.",
     )
-    .option("--state <dir>", "the state folder (default ./.pyreg/)")
+    .option("--state <dir>", "the state folder (default: the only one under ./.pyreg/)")
     .option(
       "--merge <dir...>",
       "merge these shards' state folders into one report (nothing is rewritten in them)",
@@ -136,7 +156,7 @@ export function registerReport(program: Command): void {
       if (opts.merge && opts.state) {
         throw new PyregError("USAGE", "give either --state DIR or --merge DIR..., not both");
       }
-      const dirs = opts.merge ?? [opts.state ?? stateDirOf({})];
+      const dirs = opts.merge ?? [opts.state ?? defaultReportDir()];
       const journals: JournalData[] = dirs.map((d) => Journal.read(d));
       const report = buildReport(journals, PYREG_VERSION);
       if (!opts.merge) {
