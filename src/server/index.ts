@@ -183,6 +183,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const format = chooseFormat(ex);
     const names = [...(await store.projects()).keys()].sort();
     const body = format === JSON_TYPE ? projectListJson(names) : projectListHtml(names);
+    ex.note = format === JSON_TYPE ? "json" : "html";
     send(ex, 200, simpleHeaders(format), body);
   };
 
@@ -203,6 +204,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const format = chooseFormat(ex);
     const rows = await rowsOf(files);
     const body = format === JSON_TYPE ? projectPageJson(normalized, rows) : projectPageHtml(normalized, rows);
+    ex.note = format === JSON_TYPE ? "json" : "html";
     send(ex, 200, simpleHeaders(format), body);
   };
 

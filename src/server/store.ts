@@ -86,6 +86,43 @@ export class Store {
     return this.scanCache.files;
   }
 
+  /**
+   * The file served under `name`, for an upload's "already there?" check: a regular file of that
+   * name at the root costs one lstat; otherwise the scan (reused for up to the scan TTL) is asked.
+   * A full rescan per upload made a migration into this server quadratic in its file count.
+   */
+  async lookup(name: string): Promise<StoredFile | undefined> {
+    return (await this.statAtRoot(name)) ?? (await this.files()).get(name);
+  }
+
+  /** Records a file just written at the root, so the next index read needs no rescan. */
+  async added(name: string): Promise<void> {
+    const file = await this.statAtRoot(name);
+    const cached = this.scanCache;
+    if (!cached) return;
+    if (!file) {
+      this.invalidate();
+      return;
+    }
+    // A scan still running may have listed the folder before the file appeared: add it after.
+    const files = cached.files.then((m) => {
+      if (!m.has(name)) m.set(name, file);
+      return m;
+    });
+    files.catch(() => (this.scanCache = undefined));
+    cached.files = files;
+  }
+
+  private async statAtRoot(name: string): Promise<StoredFile | undefined> {
+    const parsed = parseFilename(name);
+    if (!parsed || !isSafeFilename(name)) return undefined;
+    const path = join(this.root, name);
+    const st = await lstat(path, { bigint: true }).catch(() => undefined);
+    // Symlinks are left to the scan, which checks where they lead.
+    if (!st?.isFile()) return undefined;
+    return { filename: name, parsed, path, size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino };
+  }
+
   async projects(): Promise<Map<string, StoredFile[]>> {
     const out = new Map<string, StoredFile[]>();
     for (const f of (await this.files()).values()) {

@@ -268,8 +268,7 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
     await checkMetadata(sink.path, parsed, filename);
 
     // Already served (anywhere under the root)? Same bytes: nothing to do. Other bytes: conflict.
-    ctx.store.invalidate();
-    const existing = (await ctx.store.files()).get(filename);
+    const existing = await ctx.store.lookup(filename);
     if (existing) {
       const theirs = (await ctx.store.factsOf(existing)).sha256;
       return compareSha(theirs, received.sha256, filename);
@@ -283,7 +282,7 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
       }
       throw err;
     }
-    ctx.store.invalidate();
+    await ctx.store.added(filename);
     return { status: 200, message: `OK, stored ${filename}`, stored: true, filename };
   } catch (err) {
     if (err instanceof Refused) return { status: err.status, message: err.message, stored: false };

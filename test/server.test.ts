@@ -1,0 +1,656 @@
+/** `pyreg serve` server: simple API, files, uploads, auth and safety, over real HTTP on loopback. */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { request } from "node:http";
+import { connect } from "node:net";
+import {
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import yazl from "yazl";
+import { makeCorpus, makeSdist, makeWheel, type CorpusFile } from "./fixtures/dists.js";
+import { multipartForm, startServe, uploadFields, type ServeHandle } from "./helpers/serve.js";
+import { negotiate } from "../src/server/simple.js";
+import { MultipartError, parseMultipart } from "../src/server/multipart.js";
+
+const PIP_ACCEPT =
+  "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
+const JSON_TYPE = "application/vnd.pypi.simple.v1+json";
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** A request whose path is sent exactly as given (fetch would normalize "..", node:http does not). */
+function raw(
+  base: string,
+  path: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: Buffer } = {},
+): Promise<RawResponse> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: u.hostname, port: u.port, path, method: opts.method ?? "GET", headers: opts.headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(opts.body);
+  });
+}
+
+const sha256 = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
+const basic = (u: string, p: string): string => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
+
+async function upload(
+  s: ServeHandle,
+  fields: [string, string][],
+  file: { filename: string; data: Buffer } | undefined,
+  headers: Record<string, string> = {},
+): Promise<RawResponse> {
+  const form = multipartForm(fields, file);
+  return raw(s.url, "/", {
+    method: "POST",
+    headers: { "Content-Type": form.contentType, ...headers },
+    body: form.body,
+  });
+}
+
+/** Files visible in root (recursively, hidden folders included), and what is left in the temp folder. */
+async function listRoot(root: string): Promise<{ files: string[]; tmp: string[] }> {
+  const files = (await readdir(root, { recursive: true })).map(String).sort();
+  const tmp = await readdir(join(root, ".pyreg-tmp")).catch(() => [] as string[]);
+  return { files, tmp };
+}
+
+async function* iter(...chunks: Buffer[]): AsyncGenerator<Buffer> {
+  yield* chunks;
+}
+
+async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+let work: string;
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), "pyreg-server-test-"));
+});
+after(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe("content negotiation", () => {
+  test("pip's Accept gets JSON; HTML-only clients get HTML; nothing acceptable is undefined", () => {
+    assert.equal(negotiate(PIP_ACCEPT), JSON_TYPE);
+    assert.equal(negotiate(PIP_ACCEPT, true), "application/vnd.pypi.simple.v1+html");
+    assert.equal(negotiate("text/html"), "text/html");
+    assert.equal(negotiate(undefined), "text/html");
+    assert.equal(negotiate("*/*"), "text/html");
+    assert.equal(negotiate("application/vnd.pypi.simple.v1+html"), "application/vnd.pypi.simple.v1+html");
+    assert.equal(negotiate("application/vnd.pypi.simple.latest+json"), JSON_TYPE);
+    assert.equal(negotiate("application/vnd.pypi.simple.v1+json;q=0, text/html;q=0.5"), "text/html");
+    assert.equal(negotiate("text/html;q=0.9, application/vnd.pypi.simple.v1+json;q=0.8"), "text/html");
+    assert.equal(negotiate("application/json"), undefined);
+  });
+});
+
+describe("multipart parser", () => {
+  const boundary = "XbOuNdArY";
+  const data = Buffer.concat([
+    Buffer.from("\r\n--XbOuNdAr"), // looks like a delimiter start but is not one
+    Buffer.alloc(70_000, 7),
+    Buffer.from("\r\n--XbOuNdARY"),
+  ]);
+  const body = multipartForm(
+    [
+      [":action", "file_upload"],
+      ["classifiers", "A"],
+      ["classifiers", "B"],
+      ["description", "héllo\r\nworld"],
+    ],
+    { filename: "x-1.0.tar.gz", data },
+    boundary,
+  ).body;
+
+  async function parseIn(
+    chunkSize: number,
+  ): Promise<{ fields: [string, string][]; file: Buffer; filename?: string }> {
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < body.length; i += chunkSize) chunks.push(body.subarray(i, i + chunkSize));
+    const got: Buffer[] = [];
+    let filename: string | undefined;
+    const res = await parseMultipart(
+      (async function* () {
+        yield* chunks;
+      })(),
+      boundary,
+      (part) => {
+        filename = part.filename;
+        return { write: (c) => void got.push(Buffer.from(c)), end: () => undefined };
+      },
+    );
+    return { fields: res.fields, file: Buffer.concat(got), ...(filename ? { filename } : {}) };
+  }
+
+  for (const size of [1, 7, 13, 4096, 1 << 20]) {
+    test(`gives the same fields and file bytes with ${size}-byte chunks`, async () => {
+      const r = await parseIn(size);
+      assert.deepEqual(r.fields, [
+        [":action", "file_upload"],
+        ["classifiers", "A"],
+        ["classifiers", "B"],
+        ["description", "héllo\r\nworld"],
+      ]);
+      assert.equal(r.filename, "x-1.0.tar.gz");
+      assert.equal(sha256(r.file), sha256(data));
+    });
+  }
+
+  test("a body without its closing boundary is an error", async () => {
+    await assert.rejects(
+      parseMultipart(iter(body.subarray(0, body.length - 20)), boundary, () => undefined),
+      (e: unknown) => e instanceof MultipartError && /ended early/.test(e.message),
+    );
+  });
+
+  test("an oversized field is refused with 413", async () => {
+    const big = multipartForm([["description", "x".repeat(5000)]], undefined, boundary).body;
+    const limits = { maxHeaderBytes: 1024, maxFieldBytes: 1000, maxTotalFieldBytes: 10_000, maxParts: 10 };
+    await assert.rejects(
+      parseMultipart(iter(big), boundary, () => undefined, limits),
+      (e: unknown) => e instanceof MultipartError && e.status === 413,
+    );
+  });
+});
+
+describe("simple API and files", () => {
+  let root: string;
+  let corpus: CorpusFile[];
+  let s: ServeHandle;
+  before(async () => {
+    root = join(work, "corpus");
+    corpus = await makeCorpus(root);
+    s = await startServe(root);
+  });
+  after(() => s.close());
+
+  test("project list: JSON and HTML, api-version 1.1, Vary: Accept", async () => {
+    const j = await raw(s.url, "/simple/", { headers: { Accept: PIP_ACCEPT } });
+    assert.equal(j.status, 200);
+    assert.equal(j.headers["content-type"], JSON_TYPE);
+    assert.equal(j.headers["vary"], "Accept");
+    const list = JSON.parse(j.body.toString()) as {
+      meta: { "api-version": string };
+      projects: { name: string }[];
+    };
+    assert.equal(list.meta["api-version"], "1.1");
+    assert.deepEqual(
+      list.projects.map((p) => p.name),
+      [...new Set(corpus.map((c) => c.project))].sort(),
+    );
+    const h = await raw(s.url, "/simple/", { headers: { Accept: "text/html" } });
+    assert.equal(h.headers["content-type"], "text/html; charset=utf-8");
+    assert.match(h.body.toString(), /<meta name="pypi:repository-version" content="1.1">/);
+    assert.match(h.body.toString(), /<a href="\/simple\/zope-interface-like\/">zope-interface-like<\/a>/);
+  });
+
+  test("JSON project page: every file with the right sha256, size, upload-time, core metadata", async () => {
+    const r = await raw(s.url, "/simple/my-pkg/", { headers: { Accept: PIP_ACCEPT } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["content-type"], JSON_TYPE);
+    interface JFile {
+      filename: string;
+      url: string;
+      hashes: { sha256: string };
+      "requires-python"?: string;
+      "core-metadata": false | { sha256: string };
+      "dist-info-metadata": false | { sha256: string };
+      size: number;
+      "upload-time": string;
+      yanked: boolean;
+    }
+    const page = JSON.parse(r.body.toString()) as {
+      meta: { "api-version": string };
+      name: string;
+      versions: string[];
+      files: JFile[];
+    };
+    assert.equal(page.meta["api-version"], "1.1");
+    assert.equal(page.name, "my-pkg");
+    assert.deepEqual(page.versions, ["1.0", "2.0.dev3"]);
+    const expected = corpus.filter((c) => c.project === "my-pkg");
+    assert.deepEqual(page.files.map((f) => f.filename).sort(), expected.map((c) => c.filename).sort());
+    for (const f of page.files) {
+      const c = expected.find((e) => e.filename === f.filename) as CorpusFile;
+      assert.equal(f.hashes.sha256, c.sha256);
+      assert.equal(f.size, c.size);
+      assert.equal(f["requires-python"], ">=3.8");
+      assert.match(f["upload-time"], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+      assert.equal(f.yanked, false);
+      const file = await raw(s.url, f.url);
+      assert.equal(file.status, 200);
+      assert.equal(sha256(file.body), c.sha256);
+      assert.equal(Number(file.headers["content-length"]), c.size);
+      if (c.kind === "wheel") {
+        assert.ok(f["core-metadata"], `${f.filename} offers core metadata`);
+        assert.deepEqual(f["dist-info-metadata"], f["core-metadata"]);
+        const meta = await raw(s.url, `${f.url}.metadata`);
+        assert.equal(meta.status, 200);
+        assert.equal(sha256(meta.body), f["core-metadata"].sha256);
+        assert.match(meta.body.toString(), /^Metadata-Version: 2\.\d\nName: my_pkg\n/);
+      } else {
+        assert.equal(f["core-metadata"], false);
+        assert.equal((await raw(s.url, `${f.url}.metadata`)).status, 404);
+      }
+    }
+  });
+
+  test("HTML project page: sha256 in every link, escaped requires-python, core metadata attributes", async () => {
+    const r = await raw(s.url, "/simple/zope-interface-like/", { headers: { Accept: "text/html" } });
+    assert.equal(r.status, 200);
+    const html = r.body.toString();
+    assert.match(html, /<meta name="pypi:repository-version" content="1.1">/);
+    const links = [...html.matchAll(/<a ([^>]*)>([^<]*)<\/a>/g)];
+    const expected = corpus.filter((c) => c.project === "zope-interface-like");
+    assert.equal(links.length, expected.length);
+    for (const [, attrs, text] of links) {
+      const c = expected.find((e) => e.filename === text) as CorpusFile;
+      assert.ok(c, `unexpected link ${text}`);
+      assert.ok(attrs?.includes(`#sha256=${c.sha256}"`), `${text}: sha256 in href`);
+      if (c.version === "1.0.post1" && c.kind === "wheel") {
+        assert.ok(attrs?.includes('data-requires-python="&gt;=3.11"'), attrs);
+      }
+      if (c.kind === "wheel")
+        assert.match(
+          attrs ?? "",
+          /data-core-metadata="sha256=[0-9a-f]{64}" data-dist-info-metadata="sha256=/,
+        );
+      else assert.doesNotMatch(attrs ?? "", /core-metadata/);
+    }
+  });
+
+  test("non-normalized and slash-less project URLs redirect; unknown projects are 404; 406 when nothing fits", async () => {
+    let r = await raw(s.url, "/simple/Zope.Interface_Like/");
+    assert.equal(r.status, 301);
+    assert.equal(r.headers["location"], "/simple/zope-interface-like/");
+    r = await raw(s.url, "/simple/my-pkg");
+    assert.equal(r.status, 301);
+    assert.equal(r.headers["location"], "/simple/my-pkg/");
+    r = await raw(s.url, "/simple");
+    assert.equal(r.status, 301);
+    assert.equal((await raw(s.url, "/simple/no-such-project/")).status, 404);
+    r = await raw(s.url, "/simple/my-pkg/", { headers: { Accept: "application/json" } });
+    assert.equal(r.status, 406);
+  });
+
+  test("HEAD of a file gives its length and no body; unknown files are 404", async () => {
+    const c = corpus[0] as CorpusFile;
+    const r = await raw(s.url, `/files/${encodeURIComponent(c.filename)}`, { method: "HEAD" });
+    assert.equal(r.status, 200);
+    assert.equal(Number(r.headers["content-length"]), c.size);
+    assert.equal(r.body.length, 0);
+    assert.equal((await raw(s.url, "/files/nothing-1.0.tar.gz")).status, 404);
+  });
+
+  test("path traversal is refused, raw and encoded", async () => {
+    for (const path of [
+      "/files/../package.json",
+      "/files/%2e%2e/package.json",
+      "/files/%2E%2E%2Fpackage.json",
+      "/files/..%2f..%2fetc%2fpasswd",
+      "/files/..\\package.json",
+      "/simple/../../etc/passwd",
+      "/files/%00x-1.0.tar.gz",
+      "/files/%zz",
+    ]) {
+      const r = await raw(s.url, path);
+      assert.ok(r.status === 400 || r.status === 404, `${path}: ${r.status}`);
+      assert.doesNotMatch(r.body.toString(), /"name"|root:/, path);
+    }
+  });
+});
+
+describe("folder scanning", () => {
+  test("symlinks leading outside the root and hidden folders are not served; links inside are", async () => {
+    const root = join(work, "links");
+    const outside = join(work, "outside");
+    const inSub = await makeSdist(join(root, "sub"), { name: "inside", version: "1.0" });
+    const out = await makeSdist(outside, { name: "secret", version: "1.0" });
+    await makeSdist(outside, { name: "secret-dir", version: "1.0" });
+    await symlink(out, join(root, "secret-1.0.tar.gz"));
+    await symlink(outside, join(root, "outdir"));
+    await symlink(inSub, join(root, "alias-2.0.tar.gz"));
+    await mkdir(join(root, ".pyreg-tmp"), { recursive: true });
+    await makeSdist(join(root, ".pyreg-tmp"), { name: "hidden", version: "1.0" });
+    const s = await startServe(root);
+    try {
+      const r = await raw(s.url, "/simple/", { headers: { Accept: JSON_TYPE } });
+      const names = (JSON.parse(r.body.toString()) as { projects: { name: string }[] }).projects.map(
+        (p) => p.name,
+      );
+      assert.deepEqual(names.sort(), ["alias", "inside"]);
+      assert.equal((await raw(s.url, "/files/secret-1.0.tar.gz")).status, 404);
+      assert.equal((await raw(s.url, "/files/secret_dir-1.0.tar.gz")).status, 404);
+      assert.equal((await raw(s.url, "/files/hidden-1.0.tar.gz")).status, 404);
+      const alias = await raw(s.url, "/files/alias-2.0.tar.gz");
+      assert.equal(alias.status, 200);
+      assert.deepEqual(alias.body, await readFile(inSub));
+      assert.ok(s.logs.some((l) => l.includes("points outside the root")));
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("a changed file is hashed again (cache keyed by size and mtime)", async () => {
+    const root = join(work, "rehash");
+    const src = join(work, "rehash-src");
+    const a = await makeSdist(src, { name: "re", version: "1.0", summary: "first" });
+    const target = join(root, "re-1.0.tar.gz");
+    await mkdir(root, { recursive: true });
+    await copyFile(a, target);
+    const s = await startServe(root, { scanTtlMs: 0 });
+    try {
+      const first = JSON.parse(
+        (await raw(s.url, "/simple/re/", { headers: { Accept: JSON_TYPE } })).body.toString(),
+      );
+      assert.equal(first.files[0].hashes.sha256, sha256(await readFile(a)));
+      const b = await makeSdist(join(src, "b"), {
+        name: "re",
+        version: "1.0",
+        summary: "second, longer summary",
+      });
+      await copyFile(b, target);
+      await utimes(target, new Date(2030, 0, 1), new Date(2030, 0, 1));
+      const second = JSON.parse(
+        (await raw(s.url, "/simple/re/", { headers: { Accept: JSON_TYPE } })).body.toString(),
+      );
+      assert.equal(second.files[0].hashes.sha256, sha256(await readFile(b)));
+      assert.notEqual(second.files[0].hashes.sha256, first.files[0].hashes.sha256);
+      assert.equal(
+        second.files[0]["upload-time"],
+        `${new Date(2030, 0, 1).toISOString().slice(0, 19)}.000000Z`,
+      );
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("uploads", () => {
+  let src: string;
+  let wheel: Buffer;
+  let wheelName: string;
+  before(async () => {
+    src = join(work, "upload-src");
+    const p = await makeWheel(src, { name: "up_pkg", version: "1.0" });
+    wheel = await readFile(p);
+    wheelName = "up_pkg-1.0-py3-none-any.whl";
+  });
+
+  test("stores a new file, accepts the same file again as a no-op, refuses other bytes with 409", async () => {
+    const root = join(work, "up-ok");
+    const s = await startServe(root);
+    try {
+      const fields = await uploadFields("up-pkg", "1.0", "bdist_wheel", wheel);
+      const r1 = await upload(s, fields, { filename: wheelName, data: wheel });
+      assert.equal(r1.status, 200, r1.body.toString());
+      assert.equal(s.server.uploads, 1);
+      assert.deepEqual(await readFile(join(root, wheelName)), wheel);
+      const page = await raw(s.url, "/simple/up-pkg/", { headers: { Accept: JSON_TYPE } });
+      assert.equal(JSON.parse(page.body.toString()).files[0].hashes.sha256, sha256(wheel));
+
+      const r2 = await upload(s, fields, { filename: wheelName, data: wheel });
+      assert.equal(r2.status, 200);
+      assert.match(r2.body.toString(), /identical/);
+      assert.equal(s.server.uploads, 1);
+
+      const other = await readFile(
+        await makeWheel(join(src, "other"), { name: "up_pkg", version: "1.0", summary: "other" }),
+      );
+      assert.notEqual(sha256(other), sha256(wheel));
+      const r3 = await upload(s, await uploadFields("up-pkg", "1.0", "bdist_wheel", other), {
+        filename: wheelName,
+        data: other,
+      });
+      assert.equal(r3.status, 409);
+      assert.match(r3.body.toString(), /File already exists/);
+      assert.deepEqual(await readFile(join(root, wheelName)), wheel, "the stored file is untouched");
+      assert.equal(s.server.uploads, 1);
+      assert.deepEqual(await listRoot(root), { files: [".pyreg-tmp", wheelName], tmp: [] });
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("refuses invalid forms with 400 and a clear message, leaving nothing behind", async () => {
+    const root = join(work, "up-bad");
+    const s = await startServe(root);
+    const ok = await uploadFields("up-pkg", "1.0", "bdist_wheel", wheel);
+    const set = (k: string, v: string | undefined): [string, string][] => {
+      const f = ok.filter(([n]) => n !== k);
+      return v === undefined ? f : [...f, [k, v]];
+    };
+    const mismatched = await readFile(
+      await makeWheel(join(src, "mm"), { name: "someone_else", version: "1.0" }),
+    );
+    const noMetadata = await new Promise<Buffer>((resolve) => {
+      const z = new yazl.ZipFile();
+      z.addBuffer(Buffer.from("x = 1\n"), "up_pkg/__init__.py");
+      z.addBuffer(Buffer.from("Wheel-Version: 1.0\n"), "up_pkg-1.0.dist-info/WHEEL");
+      z.end();
+      const chunks: Buffer[] = [];
+      z.outputStream.on("data", (c: Buffer) => chunks.push(c));
+      z.outputStream.on("end", () => resolve(Buffer.concat(chunks)));
+    });
+    const cases: [string, [string, string][], { filename: string; data: Buffer } | undefined, RegExp][] = [
+      [
+        "bad sha256",
+        set("sha256_digest", "0".repeat(64)),
+        { filename: wheelName, data: wheel },
+        /sha256_digest does not match/,
+      ],
+      [
+        "bad md5",
+        set("md5_digest", "0".repeat(32)),
+        { filename: wheelName, data: wheel },
+        /md5_digest does not match/,
+      ],
+      [
+        "bad blake2",
+        set("blake2_256_digest", "0".repeat(64)),
+        { filename: wheelName, data: wheel },
+        /blake2_256_digest/,
+      ],
+      [
+        "no digest",
+        ok.filter(([n]) => !n.endsWith("_digest")),
+        { filename: wheelName, data: wheel },
+        /Missing digest/,
+      ],
+      ["other name", set("name", "other"), { filename: wheelName, data: wheel }, /Form name/],
+      ["other version", set("version", "2.0"), { filename: wheelName, data: wheel }, /Form version/],
+      [
+        "sdist filetype for a wheel",
+        set("filetype", "sdist"),
+        { filename: wheelName, data: wheel },
+        /Invalid filetype/,
+      ],
+      ["no action", set(":action", undefined), { filename: wheelName, data: wheel }, /:action/],
+      ["no name", set("name", undefined), { filename: wheelName, data: wheel }, /Missing form field: name/],
+      ["no file", ok, undefined, /no form part named content/],
+      [
+        "unsafe filename",
+        ok,
+        { filename: "../up_pkg-1.0-py3-none-any.whl", data: wheel },
+        /Invalid filename/,
+      ],
+      ["hidden filename", ok, { filename: ".up_pkg-1.0-py3-none-any.whl", data: wheel }, /Invalid filename/],
+      ["not a distribution", ok, { filename: "up_pkg-1.0.exe", data: wheel }, /not a wheel or an sdist/],
+      [
+        "metadata names another project",
+        await uploadFields("up-pkg", "1.0", "bdist_wheel", mismatched),
+        { filename: wheelName, data: mismatched },
+        /Metadata Name "someone_else"/,
+      ],
+      [
+        "wheel without METADATA",
+        await uploadFields("up-pkg", "1.0", "bdist_wheel", noMetadata),
+        { filename: wheelName, data: noMetadata },
+        /METADATA/,
+      ],
+      [
+        "not a zip at all",
+        await uploadFields("up-pkg", "1.0", "bdist_wheel", Buffer.from("hello")),
+        { filename: wheelName, data: Buffer.from("hello") },
+        /METADATA/,
+      ],
+    ];
+    try {
+      for (const [label, fields, file, message] of cases) {
+        const r = await upload(s, fields, file);
+        assert.equal(r.status, 400, `${label}: ${r.body.toString()}`);
+        assert.match(r.body.toString(), message, label);
+      }
+      const notForm = await raw(s.url, "/", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: Buffer.from("{}"),
+      });
+      assert.equal(notForm.status, 400);
+      assert.equal(s.server.uploads, 0);
+      assert.deepEqual(await listRoot(root), { files: [".pyreg-tmp"], tmp: [] });
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("an upload over the size limit gets 413 and leaves nothing", async () => {
+    const root = join(work, "up-big");
+    const s = await startServe(root, { maxUploadBytes: 1000 });
+    try {
+      const r = await upload(s, await uploadFields("up-pkg", "1.0", "bdist_wheel", wheel), {
+        filename: wheelName,
+        data: wheel,
+      });
+      assert.equal(r.status, 413);
+      assert.deepEqual(await listRoot(root), { files: [".pyreg-tmp"], tmp: [] });
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("a connection cut mid-body leaves no file and no temporary file", async () => {
+    const root = join(work, "up-cut");
+    const s = await startServe(root);
+    try {
+      const big = Buffer.concat([wheel, Buffer.alloc(2 * 1024 * 1024, 1)]);
+      const form = multipartForm(await uploadFields("up-pkg", "1.0", "bdist_wheel", big), {
+        filename: wheelName,
+        data: big,
+      });
+      const u = new URL(s.url);
+      const sock = connect(Number(u.port), u.hostname);
+      await new Promise<void>((r) => sock.once("connect", () => r()));
+      sock.write(
+        `POST / HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: ${form.contentType}\r\n` +
+          `Content-Length: ${form.body.length}\r\n\r\n`,
+      );
+      sock.write(form.body.subarray(0, Math.floor(form.body.length / 2)));
+      // Wait until the server has written part of the file to its temp folder, then cut.
+      await waitFor(async () => (await listRoot(root)).tmp.length === 1);
+      sock.destroy();
+      await waitFor(() => s.logs.some((l) => l.startsWith("POST / ")));
+      const afterCut = await listRoot(root);
+      assert.deepEqual(afterCut, { files: [".pyreg-tmp"], tmp: [] });
+      assert.equal(s.server.uploads, 0);
+      assert.match(s.logs.find((l) => l.startsWith("POST / ")) ?? "", /connection closed early/);
+      // The server still works.
+      assert.equal((await raw(s.url, "/simple/")).status, 200);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("authentication", () => {
+  let wheel: Buffer;
+  const wheelName = "auth_pkg-1.0-py3-none-any.whl";
+  before(async () => {
+    wheel = await readFile(await makeWheel(join(work, "auth-src"), { name: "auth_pkg", version: "1.0" }));
+  });
+
+  test("uploads need the credentials; reads stay open; 401 says WWW-Authenticate; logs never hold them", async () => {
+    const root = join(work, "auth-up");
+    const s = await startServe(root, { auth: { username: "alice", password: "s3cret-pw" } });
+    try {
+      const fields = await uploadFields("auth-pkg", "1.0", "bdist_wheel", wheel);
+      const attempts: Record<string, string>[] = [
+        {},
+        { Authorization: basic("alice", "wrong") },
+        { Authorization: basic("bob", "s3cret-pw") },
+      ];
+      for (const headers of attempts) {
+        const r = await upload(s, fields, { filename: wheelName, data: wheel }, headers);
+        assert.equal(r.status, 401);
+        assert.equal(r.headers["www-authenticate"], 'Basic realm="pyreg"');
+      }
+      assert.equal(s.server.uploads, 0);
+      const ok = await upload(
+        s,
+        fields,
+        { filename: wheelName, data: wheel },
+        { Authorization: basic("alice", "s3cret-pw") },
+      );
+      assert.equal(ok.status, 200, ok.body.toString());
+      assert.equal(s.server.uploads, 1);
+      assert.equal((await raw(s.url, "/simple/auth-pkg/")).status, 200);
+      assert.equal((await raw(s.url, `/files/${wheelName}`)).status, 200);
+      const logs = s.logs.join("\n");
+      assert.doesNotMatch(logs, /s3cret|alice|YWxpY2U/);
+      assert.match(logs, /^POST \/ 401 \d+B \d+ms/m);
+      assert.match(logs, /^GET \/simple\/auth-pkg\/ 200 \d+B \d+ms html$/m);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("with authReads, reads need the credentials too", async () => {
+    const root = join(work, "auth-reads");
+    await mkdir(root, { recursive: true });
+    await writeFile(join(root, wheelName), wheel);
+    const s = await startServe(root, { auth: { username: "alice", password: "pw" }, authReads: true });
+    try {
+      for (const path of ["/simple/", "/simple/auth-pkg/", `/files/${wheelName}`]) {
+        const r = await raw(s.url, path);
+        assert.equal(r.status, 401, path);
+        assert.equal(r.headers["www-authenticate"], 'Basic realm="pyreg"');
+        const ok = await raw(s.url, path, { headers: { Authorization: basic("alice", "pw") } });
+        assert.equal(ok.status, 200, path);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+});
