@@ -123,8 +123,12 @@ function flatHeaders(h: Record<string, string | string[] | undefined>): Record<s
   return out;
 }
 
+/**
+ * A pause before another attempt. Not unref'd: when the retry is the only work left, an unref'd
+ * timer lets Node exit mid-run with status 0 and no report (seen under the fault proxy).
+ */
 function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref?.());
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Counts bytes through a stream and fails past a limit (guards against gzip bombs and huge pages). */
