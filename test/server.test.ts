@@ -22,6 +22,8 @@ import { makeCorpus, makeSdist, makeWheel, type CorpusFile } from "./fixtures/di
 import { multipartForm, startServe, uploadFields, type ServeHandle } from "./helpers/serve.js";
 import { negotiate } from "../src/server/simple.js";
 import { MultipartError, parseMultipart } from "../src/server/multipart.js";
+import { parseCredentials, runServe } from "../src/cli/serve.js";
+import { PyregError } from "../src/core/errors.js";
 
 const PIP_ACCEPT =
   "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
@@ -652,5 +654,30 @@ describe("authentication", () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+describe("pyreg serve command", () => {
+  test("a DIR that is a file and a port in use are clear errors", async () => {
+    const file = join(work, "not-a-folder");
+    await writeFile(file, "x");
+    await assert.rejects(runServe(file, { host: "127.0.0.1", port: 0 }), (e: unknown) => {
+      return e instanceof PyregError && e.code === "CONFIG" && /is not a folder/.test(e.message);
+    });
+    const s = await startServe(join(work, "busy"));
+    const port = Number(new URL(s.url).port);
+    try {
+      await assert.rejects(runServe(join(work, "busy2"), { host: "127.0.0.1", port }), (e: unknown) => {
+        return e instanceof PyregError && e.message === `port ${port} on 127.0.0.1 is already in use`;
+      });
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("credentials: USER:PASSWORD with a colon in the password; empty parts refused", () => {
+    assert.deepEqual(parseCredentials("u:p:q", "--auth"), { username: "u", password: "p:q" });
+    assert.throws(() => parseCredentials("u:", "--auth"), /USER:PASSWORD/);
+    assert.throws(() => parseCredentials("nopassword", "--auth"), /USER:PASSWORD/);
   });
 });

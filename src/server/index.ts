@@ -7,7 +7,8 @@
  * joined onto the root, so nothing outside it can be reached by a crafted path.
  */
 import { createReadStream, constants as fsConstants } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, readdir, stat, unlink } from "node:fs/promises";
+import { join } from "node:path";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pipeline } from "node:stream/promises";
@@ -25,7 +26,7 @@ import {
   TEXT_HTML,
   type FileRow,
 } from "./simple.js";
-import { isSafeFilename, realRoot, Store, type StoredFile } from "./store.js";
+import { isSafeFilename, realRoot, Store, TMP_DIR_NAME, type StoredFile } from "./store.js";
 import { handleUpload } from "./upload.js";
 import { readWheelMetadataBytes } from "./wheelMetadata.js";
 
@@ -134,10 +135,32 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R
   return out;
 }
 
+/**
+ * Temp files left by a server that was killed mid-upload. Only old ones: another server process
+ * may be serving the same folder and writing its own right now.
+ */
+async function removeStaleTemp(
+  root: string,
+  log: (line: string) => void,
+  maxAgeMs = 24 * 3600_000,
+): Promise<void> {
+  const dir = join(root, TMP_DIR_NAME);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.endsWith(".part")) continue;
+    const st = await stat(join(dir, name)).catch(() => undefined);
+    if (st?.isFile() && Date.now() - st.mtimeMs > maxAgeMs) {
+      await unlink(join(dir, name)).catch(() => undefined);
+      log(`removed stale temporary file ${name}`);
+    }
+  }
+}
+
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.log ?? ((line: string) => process.stderr.write(line + "\n"));
   const root = await realRoot(opts.root);
   const store = new Store(root, log, opts.scanTtlMs ?? 1000);
+  await removeStaleTemp(root, log);
   const maxUploadBytes = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   const auth = opts.auth;
   let uploads = 0;
