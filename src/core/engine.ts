@@ -174,7 +174,12 @@ export async function runPlan(
 
   const copyOne = async (entry: PlanEntry): Promise<Uploaded | undefined> => {
     const file = entry.file;
-    checkStop();
+    // Once the run is stopping, files not started are left alone (a Stop thrown here, outside the
+    // try below, would reject the whole project and escape runPlan).
+    if (stopped || opts.signal?.aborted) {
+      stopped ??= { reason: "interrupted" };
+      return undefined;
+    }
     emit({ type: "file-start", file });
     const started = Date.now();
     const tmp = join(tmpRoot, `${Math.random().toString(36).slice(2)}-${file.filename}`);
