@@ -13,20 +13,27 @@ import { PYREG_BIN } from "../test/helpers/cli.js";
 const children: ChildProcess[] = [];
 
 function say(text: string): void {
-  process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m\n`.replace(/\x1b\[[0-9;]*m/g, process.stdout.isTTY && !process.env["NO_COLOR"] ? "$&" : ""));
+  const bold = process.stdout.isTTY && !process.env["NO_COLOR"];
+  process.stdout.write(bold ? `\n\u001b[1m== ${text}\u001b[0m\n` : `\n== ${text}\n`);
 }
 
 /** Runs a command with its output shown; resolves with its exit code. */
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
-  process.stdout.write(`$ ${[cmd === process.execPath ? "pyreg" : cmd, ...(cmd === process.execPath ? args.slice(1) : args)].join(" ")}\n`);
+  // pip must see only the new registry: drop the machine's own pip settings (PIP_FIND_LINKS...).
+  const base = { ...process.env };
+  for (const k of Object.keys(base)) if (k.startsWith("PIP_")) delete base[k];
+  process.stdout.write(
+    `$ ${[cmd === process.execPath ? "pyreg" : cmd, ...(cmd === process.execPath ? args.slice(1) : args)].join(" ")}\n`,
+  );
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ...env } });
+    const child = spawn(cmd, args, { stdio: ["ignore", "inherit", "inherit"], env: { ...base, ...env } });
     child.on("error", reject);
     child.on("close", (code) => resolve(code ?? 1));
   });
 }
 
-const pyreg = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> => run(process.execPath, [PYREG_BIN, ...args], env);
+const pyreg = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> =>
+  run(process.execPath, [PYREG_BIN, ...args], env);
 
 /** Starts `pyreg serve` on a free port and waits for the URL it prints. */
 function serve(dir: string, extra: string[]): Promise<string> {
@@ -64,28 +71,75 @@ async function main(): Promise<number> {
     await pyreg(["plan", "--from", `${oldUrl}simple/`, "--to", newUrl, "--quiet"], creds);
 
     say("4. Migrate: every file of every version, sha256-checked end to end");
-    let code = await pyreg(["migrate", "--from", `${oldUrl}simple/`, "--to", newUrl, "--state", join(work, "state")], creds);
+    let code = await pyreg(
+      ["migrate", "--from", `${oldUrl}simple/`, "--to", newUrl, "--state", join(work, "state")],
+      creds,
+    );
     if (code !== 0) return code;
 
     say("5. Verify: every source file is at the destination with the same sha256");
-    code = await pyreg(["verify", "--from", `${oldUrl}simple/`, "--to", newUrl, "--state", join(work, "state")], creds);
+    code = await pyreg(
+      ["verify", "--from", `${oldUrl}simple/`, "--to", newUrl, "--state", join(work, "state")],
+      creds,
+    );
     if (code !== 0) return code;
 
     say("6. Run migrate again: nothing is uploaded twice");
-    code = await pyreg(["migrate", "--from", `${oldUrl}simple/`, "--to", newUrl, "--quiet", "--state", join(work, "state")], creds);
+    code = await pyreg(
+      ["migrate", "--from", `${oldUrl}simple/`, "--to", newUrl, "--quiet", "--state", join(work, "state")],
+      creds,
+    );
     if (code !== 0) return code;
 
     say("7. pip installs from the new registry");
-    const pipEnv = { PIP_NO_CACHE_DIR: "1", PIP_DISABLE_PIP_VERSION_CHECK: "1", PIP_CONFIG_FILE: "/dev/null" };
+    const pipEnv = {
+      PIP_NO_CACHE_DIR: "1",
+      PIP_DISABLE_PIP_VERSION_CHECK: "1",
+      PIP_CONFIG_FILE: "/dev/null",
+    };
     const target = join(work, "site");
-    code = await run("python3", ["-m", "pip", "install", "--no-deps", "--index-url", `${newUrl}simple/`, "--target", target, "my-pkg==1.0"], pipEnv);
+    code = await run(
+      "python3",
+      [
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--index-url",
+        `${newUrl}simple/`,
+        "--target",
+        target,
+        "my-pkg==1.0",
+      ],
+      pipEnv,
+    );
     if (code !== 0) return code;
-    code = await run("python3", ["-c", "import my_pkg; print('import my_pkg ->', my_pkg.VERSION)"], { PYTHONPATH: target });
+    code = await run("python3", ["-c", "import my_pkg; print('import my_pkg ->', my_pkg.VERSION)"], {
+      PYTHONPATH: target,
+    });
     if (code !== 0) return code;
     code = await run(
       "python3",
-      ["-m", "pip", "download", "--no-deps", "--index-url", `${newUrl}simple/`, "-d", join(work, "dl"), "--only-binary=:all:",
-        "--platform", "win_amd64", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "zope-interface-like==1.0.post1"],
+      [
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--index-url",
+        `${newUrl}simple/`,
+        "-d",
+        join(work, "dl"),
+        "--only-binary=:all:",
+        "--platform",
+        "win_amd64",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp311",
+        "zope-interface-like==1.0.post1",
+      ],
       pipEnv,
     );
     if (code !== 0) return code;

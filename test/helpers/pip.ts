@@ -4,8 +4,15 @@ import { promisify } from "node:util";
 
 const run = promisify(execFile);
 
+/** The machine's own pip settings (PIP_FIND_LINKS, PIP_INDEX_URL...) are dropped: only our index counts. */
+function withoutPipSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const clean = { ...env };
+  for (const k of Object.keys(clean)) if (k.startsWith("PIP_")) delete clean[k];
+  return clean;
+}
+
 export const PIP_ENV = {
-  ...process.env,
+  ...withoutPipSettings(process.env),
   PIP_NO_CACHE_DIR: "1",
   PIP_DISABLE_PIP_VERSION_CHECK: "1",
   PIP_NO_INPUT: "1",
