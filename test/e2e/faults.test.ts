@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { makeCorpus, type CorpusFile } from "../fixtures/dists.js";
-import { startFaultProxy, type FaultProxy, type FaultRule } from "../fakes/faultProxy.js";
+import { FAST_RETRY_ARGS, startFaultProxy, type FaultProxy, type FaultRule } from "../fakes/faultProxy.js";
 import { runCli } from "../helpers/cli.js";
 import { startServe, type ServeHandle } from "../helpers/serve.js";
 import { folderDigests, tempDir } from "../helpers/tmp.js";
@@ -18,19 +18,7 @@ interface MigrateJson {
   outcomes: { filename: string; outcome: string; reason?: string; code?: string }[];
 }
 
-/** Small pauses so that retries and verification polls do not dominate the test's time. */
-export const FAST = [
-  "--retry-delay",
-  "10",
-  "--retry-max-delay",
-  "50",
-  "--verify-delay",
-  "50",
-  "--timeout",
-  "2",
-  "--deadline",
-  "30",
-];
+const FAST = FAST_RETRY_ARGS;
 
 describe("migrate through faults", () => {
   let tmp: { path: string; cleanup(): Promise<void> };

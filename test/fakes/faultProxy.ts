@@ -96,6 +96,20 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
+/** CLI options with small pauses, so that retries and verification polls do not dominate tests. */
+export const FAST_RETRY_ARGS: readonly string[] = [
+  "--retry-delay",
+  "10",
+  "--retry-max-delay",
+  "50",
+  "--verify-delay",
+  "50",
+  "--timeout",
+  "2",
+  "--deadline",
+  "30",
+];
+
 /** mulberry32: a small seeded generator (reproducible fault sequences). */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
