@@ -248,7 +248,13 @@ export async function runPlan(
           // practice 6); an ambiguous failure polls it like verification does, because an index
           // may list a new file only after a while.
           const ambiguous = isAmbiguousUploadError(err);
-          const there = await lookAgain(file.project, file.filename, ambiguous).catch(() => undefined);
+          // An index that cannot be read proves nothing: then the file is not sent again (the
+          // next run decides from a readable index).
+          let indexRead = true;
+          const there = await lookAgain(file.project, file.filename, ambiguous).catch(() => {
+            indexRead = false;
+            return undefined;
+          });
           if (there && sha256Of(there) === local.sha256) {
             via = "exists";
             answer = errorMessage(err);
@@ -265,7 +271,7 @@ export async function runPlan(
           }
           // Absent after an ambiguous failure: the upload is sent once more (issue 7). A refusal
           // (4xx) is an answer, not an accident, and is not repeated.
-          if (!there && ambiguous && sent < 2) {
+          if (!there && indexRead && ambiguous && sent < 2) {
             emit({ type: "retry", file, reason: `upload: ${errorMessage(err)}; not listed, sending again` });
             checkStop();
             continue;
