@@ -38,7 +38,7 @@ export interface EngineOptions {
   verifyAttempts?: number;
   verifyDelayMs?: number;
   /** Called before a file is uploaded; lets the journal record the "uploading" state first. */
-  beforeUpload?: (file: DistFile, local: LocalDist) => void;
+  beforeUpload?: (file: DistFile, local: LocalDist) => void | Promise<void>;
 }
 
 export interface MigrationResult {
@@ -230,7 +230,7 @@ export async function runPlan(
         if (parsed) checkMetadataMatchesFilename(meta, parsed);
       }
       checkStop();
-      opts.beforeUpload?.(file, local);
+      await opts.beforeUpload?.(file, local);
       let via: Uploaded["via"] = "uploaded";
       let answer: string | undefined;
       for (let sent = 1; ; sent++) {

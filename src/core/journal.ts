@@ -9,8 +9,9 @@
  *
  * Durability: WAL mode. Every commit is written to the WAL before the statement returns, so a
  * killed process (SIGKILL) loses nothing: the operating system still holds the bytes. Ordinary
- * transitions use synchronous=NORMAL (no fsync per commit); the "uploading" mark uses
- * synchronous=FULL (fsync of the WAL) so that it survives even a power cut of the machine.
+ * transitions use synchronous=NORMAL (no fsync per commit); the "uploading" mark is followed by
+ * an fsync of the WAL (off the event loop, shared by concurrent marks) before the upload is sent,
+ * so that it survives even a power cut of the machine.
  * (https://www.sqlite.org/pragma.html#pragma_synchronous, https://www.sqlite.org/wal.html)
  */
 import {
@@ -23,6 +24,7 @@ import {
   rmSync,
   writeSync,
 } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -379,6 +381,11 @@ export class Journal {
   private runId = 0;
   private readonly getStmt;
   private readonly historyStmt;
+  private upsertStmt: Database.Statement | undefined;
+  /** fsync of the WAL in progress, and the next one (shared by every commit made before it starts). */
+  private walHandle: Promise<FileHandle> | undefined;
+  private lastSync: Promise<void> = Promise.resolve();
+  private nextSync: Promise<void> | undefined;
 
   private constructor(
     private readonly db: Database.Database,
@@ -525,9 +532,9 @@ export class Journal {
   private write(file: DistFile, state: FileState, detail: StateDetail = {}): void {
     const at = now();
     const notCarried = notCarriedOf(file);
-    this.db
-      .prepare(
-        `INSERT INTO files (project, filename, version, size, sha256, state, reason, code, server_answer,
+    // Prepared once: preparing it for every state change cost about 0.3 ms a time.
+    (this.upsertStmt ??= this.db.prepare(
+      `INSERT INTO files (project, filename, version, size, sha256, state, reason, code, server_answer,
            destination_sha256, not_carried, run_id, first_run_id, upload_attempts, bytes, seconds, updated_at)
          VALUES (@project, @filename, @version, @size, @sha256, @state, @reason, @code, @answer, @dsha,
            @notCarried, @run, @run, @attempt, @bytes, @seconds, @at)
@@ -539,25 +546,24 @@ export class Journal {
            run_id = excluded.run_id, upload_attempts = files.upload_attempts + excluded.upload_attempts,
            bytes = COALESCE(excluded.bytes, files.bytes), seconds = COALESCE(excluded.seconds, files.seconds),
            updated_at = excluded.updated_at`,
-      )
-      .run({
-        project: file.project,
-        filename: file.filename,
-        version: file.version,
-        size: file.size ?? null,
-        sha256: sha256Of(file) ?? null,
-        state,
-        reason: detail.reason ?? null,
-        code: detail.code ?? null,
-        answer: detail.serverAnswer ?? null,
-        dsha: detail.destinationSha256 ?? null,
-        notCarried: notCarried ? JSON.stringify(notCarried) : null,
-        run: this.runId,
-        attempt: detail.uploadAttempt ? 1 : 0,
-        bytes: detail.bytes ?? null,
-        seconds: detail.seconds ?? null,
-        at,
-      });
+    )).run({
+      project: file.project,
+      filename: file.filename,
+      version: file.version,
+      size: file.size ?? null,
+      sha256: sha256Of(file) ?? null,
+      state,
+      reason: detail.reason ?? null,
+      code: detail.code ?? null,
+      answer: detail.serverAnswer ?? null,
+      dsha: detail.destinationSha256 ?? null,
+      notCarried: notCarried ? JSON.stringify(notCarried) : null,
+      run: this.runId,
+      attempt: detail.uploadAttempt ? 1 : 0,
+      bytes: detail.bytes ?? null,
+      seconds: detail.seconds ?? null,
+      at,
+    });
     this.historyStmt.run(this.runId, file.project, file.filename, state, detail.reason ?? null, at);
   }
 
@@ -579,9 +585,34 @@ export class Journal {
     }
   }
 
-  /** Recorded BEFORE the upload is sent. */
-  markUploading(file: DistFile): void {
-    this.mark(file, "uploading", { uploadAttempt: true }, true);
+  /**
+   * Recorded BEFORE the upload is sent: committed, then the WAL is fsynced before this resolves.
+   * The fsync runs off the event loop (libuv's pool) and one fsync covers every mark committed
+   * before it starts: a synchronous=FULL commit blocked the event loop 3-10 ms per file here.
+   */
+  async markUploading(file: DistFile): Promise<void> {
+    this.mark(file, "uploading", { uploadAttempt: true });
+    await this.syncWal();
+  }
+
+  private syncWal(): Promise<void> {
+    if (this.nextSync) return this.nextSync;
+    const sync = this.lastSync.then(async () => {
+      this.nextSync = undefined; // commits from now on wait for the fsync after this one
+      // Without a WAL (journal_mode=WAL refused, e.g. on some network file systems) the database
+      // file itself holds the commit.
+      const path = join(this.dir, JOURNAL_FILE);
+      this.walHandle ??= open(path + "-wal", "r").catch(() => open(path, "r"));
+      await (await this.walHandle).sync();
+    });
+    this.lastSync = sync.catch(() => undefined);
+    this.nextSync = sync.catch((err: unknown) => {
+      throw new PyregError("STATE", `cannot write the journal in ${this.dir}: ${(err as Error).message}`, {
+        cause: err,
+        hint: "check free space and permissions of the state folder, then run the same command again",
+      });
+    });
+    return this.nextSync;
   }
 
   /** Records the engine's final outcome for a file (no-op when nothing changed). */
@@ -716,6 +747,7 @@ export class Journal {
   }
 
   close(): void {
+    void this.walHandle?.then((h) => h.close()).catch(() => undefined);
     if (this.db.open) this.db.close();
     rmSync(this.lockPath, { force: true });
   }
