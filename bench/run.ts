@@ -8,7 +8,7 @@
  * source's index and file digests are warmed before anything is timed).
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readdir, rm, stat, statfs, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -156,11 +156,20 @@ interface Measured {
 const haveTime = existsSync(TIME);
 
 /** Runs a command to its end, measuring wall time, peak RSS and CPU time. */
-async function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Measured> {
+async function measure(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  cwd?: string,
+): Promise<Measured> {
   const timeFile = join(tmpBase, `time-${process.pid}-${Math.random().toString(36).slice(2)}.txt`);
   const [file, argv] = haveTime ? [TIME, ["-v", "-o", timeFile, cmd, ...args]] : [cmd, args];
   const started = process.hrtime.bigint();
-  const child = spawn(file, argv, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(file, argv, {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    ...(cwd ? { cwd } : {}),
+  });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout.on("data", (d: Buffer) => out.push(d));
@@ -201,7 +210,20 @@ async function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = {})
 
 interface Server {
   url: string;
+  /** CPU seconds the server process has used so far (user + system, from /proc). */
+  cpu(): number;
   stop(): Promise<void>;
+}
+
+/** CPU seconds of a process (utime + stime from /proc/PID/stat; clock ticks of 1/100 s). */
+function cpuOf(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 const children = new Set<ReturnType<typeof spawn>>();
@@ -224,6 +246,7 @@ async function startChild(args: string[]): Promise<Server> {
   });
   return {
     url,
+    cpu: () => cpuOf(child.pid),
     stop: () =>
       new Promise<void>((res) => {
         child.once("exit", () => {
@@ -273,19 +296,30 @@ interface Row {
   seconds: number;
   peakRssMiB?: number | undefined;
   cpuSeconds?: number | undefined;
+  /** CPU seconds the source and destination registries spent during the run. */
+  sourceCpu?: number | undefined;
+  destinationCpu?: number | undefined;
   note?: string;
 }
 
 let tmpBase = "/tmp";
 let dstCounter = 0;
 
-async function withDestination<T>(work: string, fn: (dst: Server, dir: string) => Promise<T>): Promise<T> {
+type Usage = () => { sourceCpu: number; destinationCpu: number };
+
+async function withDestination<T>(
+  work: string,
+  src: Server,
+  fn: (dst: Server, dir: string, usage: Usage) => Promise<T>,
+): Promise<T> {
   const dir = join(work, `dst-${++dstCounter}`);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   const dst = await startChild(["serve", dir]);
   try {
-    return await fn(dst, dir);
+    const s0 = src.cpu();
+    const d0 = dst.cpu();
+    return await fn(dst, dir, () => ({ sourceCpu: src.cpu() - s0, destinationCpu: dst.cpu() - d0 }));
   } finally {
     await dst.stop();
     await rm(dir, { recursive: true, force: true });
@@ -299,10 +333,15 @@ async function runPyreg(
   concurrency: number | undefined,
   label: string,
 ): Promise<Row> {
-  return withDestination(work, async (dst, dir) => {
+  return withDestination(work, src, async (dst, dir, usage) => {
     const args = [PYREG, "migrate", "--from", `${src.url}simple/`, "--to", dst.url, "--json", "-q"];
     if (concurrency !== undefined) args.push("--concurrency", String(concurrency));
-    const m = await measure(process.execPath, args, { TMPDIR: join(work, "tmp") });
+    // A fresh working folder: pyreg keeps its state (journal) in the current folder by default.
+    const cwd = join(dir, "..", `${dir.split("/").pop()}-cwd`);
+    await mkdir(cwd, { recursive: true });
+    const m = await measure(process.execPath, args, { TMPDIR: join(work, "tmp") }, cwd);
+    await rm(cwd, { recursive: true, force: true });
+    const used = usage();
     let copied = 0;
     let failed = 0;
     try {
@@ -322,6 +361,7 @@ async function runPyreg(
       seconds: m.seconds,
       peakRssMiB: m.peakRssMiB,
       cpuSeconds: m.cpuSeconds,
+      ...used,
       note: `exit ${m.code}, ${copied} copied`,
     };
   });
@@ -334,14 +374,16 @@ async function runFloor(
   concurrency: number,
   manifest: string,
 ): Promise<Row> {
-  return withDestination(work, async (dst, dir) => {
+  return withDestination(work, src, async (dst, dir, usage) => {
     const m = await measure(process.execPath, [FLOOR, manifest, src.url, dst.url, String(concurrency)]);
+    const used = usage();
     if (m.code !== 0) log(`floor exited ${m.code}: ${m.stderr.slice(-2000)}`);
     const there = await folderContents(dir);
     if (there.files !== corpus.files.length)
       log(`floor: destination holds ${there.files}/${corpus.files.length}`);
     return {
       contender: `floor (node undici GET→POST, c=${concurrency})`,
+      ...used,
       files: there.files,
       bytes: there.bytes,
       seconds: m.seconds,
@@ -375,7 +417,7 @@ async function runNaive(
   const n = subset === "all" ? all.length : Math.min(subset, all.length);
   // Evenly spread over the corpus so the subset has its mix of sizes.
   const picked = Array.from({ length: n }, (_, i) => all[Math.floor((i * all.length) / n)]!);
-  return withDestination(work, async (dst, dir) => {
+  return withDestination(work, src, async (dst, dir, usage) => {
     const dl = join(work, "naive-dl");
     await rm(dl, { recursive: true, force: true });
     await mkdir(dl, { recursive: true });
@@ -419,6 +461,7 @@ async function runNaive(
       "--non-interactive",
       ...downloaded,
     ]);
+    const used = usage();
     if (t.code !== 0) log(`twine upload failed: ${t.stderr.slice(-1000)}`);
     const there = await folderContents(dir);
     await rm(dl, { recursive: true, force: true });
@@ -431,6 +474,7 @@ async function runNaive(
       seconds,
       peakRssMiB: Math.max(peak, t.peakRssMiB ?? 0),
       cpuSeconds: cpu + (t.cpuSeconds ?? 0),
+      ...used,
       note: `pip ${pipSeconds.toFixed(1)} s + twine ${t.seconds.toFixed(1)} s`,
     };
     const extrapolated: Row = {
@@ -459,7 +503,7 @@ interface PlanRow {
 }
 
 /** `pyreg plan` (the CLI, start to exit) and makePlan (in-process) over generated indexes. */
-async function planAtScale(files: number): Promise<PlanRow> {
+async function planAtScale(files: number, work: string): Promise<PlanRow> {
   const perProject = 20;
   const projects = Math.ceil(files / perProject);
   const idx = await startChild(["static", String(projects), String(perProject)]);
@@ -467,18 +511,14 @@ async function planAtScale(files: number): Promise<PlanRow> {
     const from = `${idx.url}src/simple/`;
     const to = `${idx.url}upload/`;
     const toIndex = `${idx.url}dst/simple/`;
-    const m = await measure(process.execPath, [
-      PYREG,
-      "plan",
-      "--from",
-      from,
-      "--to",
-      to,
-      "--to-index",
-      toIndex,
-      "--json",
-      "-q",
-    ]);
+    const cwd = join(work, "plan-cwd");
+    await mkdir(cwd, { recursive: true });
+    const m = await measure(
+      process.execPath,
+      [PYREG, "plan", "--from", from, "--to", to, "--to-index", toIndex, "--json", "-q"],
+      {},
+      cwd,
+    );
     let counts = { copy: 0, skip: 0 };
     try {
       counts = (JSON.parse(m.stdout) as { counts: { copy: number; skip: number } }).counts;
@@ -516,6 +556,8 @@ async function planAtScale(files: number): Promise<PlanRow> {
 }
 
 interface BigRow {
+  sourceCpu?: number | undefined;
+  destinationCpu?: number | undefined;
   bytes: number;
   seconds: number;
   peakRssMiB: number | undefined;
@@ -564,17 +606,22 @@ async function bigFile(work: string, gib: number): Promise<BigRow | undefined> {
   try {
     log("big file: source hashing it once (warm-up)");
     await warm(`${src.url}simple/`, [name]);
-    return await withDestination(work, async (dst, dstDir) => {
+    return await withDestination(work, src, async (dst, dstDir, usage) => {
+      const cwd = `${dstDir}-cwd`;
+      await mkdir(cwd, { recursive: true });
       const m = await measure(
         process.execPath,
         [PYREG, "migrate", "--from", `${src.url}simple/`, "--to", dst.url, "--json", "-q"],
         { TMPDIR: join(work, "tmp") },
+        cwd,
       );
+      await rm(cwd, { recursive: true, force: true });
+      const used = usage();
       const there = await folderContents(dstDir);
       const ok = m.code === 0 && there.bytes === bytes;
       if (!ok)
         log(`big file: exit ${m.code}, destination has ${there.bytes} bytes: ${m.stderr.slice(-1000)}`);
-      return { bytes, seconds: m.seconds, peakRssMiB: m.peakRssMiB, ok };
+      return { bytes, seconds: m.seconds, peakRssMiB: m.peakRssMiB, ok, ...used };
     });
   } finally {
     await src.stop();
@@ -610,6 +657,8 @@ function rowCells(r: Row): string[] {
     fmt(mb / r.seconds, 1),
     fmt(r.peakRssMiB, 0),
     fmt(r.cpuSeconds, 1),
+    fmt(r.sourceCpu, 1),
+    fmt(r.destinationCpu, 1),
   ];
 }
 
@@ -700,7 +749,18 @@ async function main(): Promise<void> {
       results["sweep"] = sweep;
       results["ratios"] = ratios;
 
-      const headers = ["contender", "files", "MB", "wall s", "files/s", "MB/s", "peak RSS MiB", "CPU s"];
+      const headers = [
+        "contender",
+        "files",
+        "MB",
+        "wall s",
+        "files/s",
+        "MB/s",
+        "peak RSS MiB",
+        "CPU s",
+        "src CPU s",
+        "dst CPU s",
+      ];
       say(
         `\nCorpus: ${corpus.files.length} files (${corpus.versions.length} versions × 3 wheels + sdist), ` +
           `${(corpus.totalBytes / 1e6).toFixed(0)} MB, sizes ${(sizes[0]! / 1024).toFixed(0)} KiB … ` +
@@ -728,7 +788,7 @@ async function main(): Promise<void> {
     const plans: PlanRow[] = [];
     for (const n of args.planSizes) {
       log(`plan at scale: ${n} files`);
-      plans.push(await planAtScale(n));
+      plans.push(await planAtScale(n, args.work));
     }
     results["plan"] = plans;
     if (plans.length) {
