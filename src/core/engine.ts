@@ -52,6 +52,14 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 class Stop extends Error {}
 
 /**
+ * Whole-file download attempts. The HTTP client retries only until the headers of a streamed
+ * file; a body cut short or bytes that do not match the index are fetched again here (downloads
+ * are idempotent). Three attempts keep a file's failure chance tiny on a flaky network (issue 7
+ * soak: 20% of requests faulted).
+ */
+const DOWNLOAD_ATTEMPTS = 3;
+
+/**
  * Whether a failed upload may nevertheless have been stored (the connection dropped, no answer in
  * time, a server error) or may be sent again (429, 408). Any other 4xx is an answer: the file was
  * refused, and sending it again would get the same answer.
@@ -82,7 +90,15 @@ async function download(
       cb(null, chunk);
     },
   });
-  await pipeline(body, tap, createWriteStream(path));
+  try {
+    await pipeline(body, tap, createWriteStream(path));
+  } catch (err) {
+    if (err instanceof PyregError) throw err;
+    throw new PyregError("HTTP", `${file.filename}: download cut short (${errorMessage(err)})`, {
+      hint: "the source or the network dropped the transfer; run again to fetch it",
+      cause: err,
+    });
+  }
   const d = hash.digest();
   if (file.size !== undefined && d.size !== file.size) {
     throw new PyregError(
@@ -192,12 +208,12 @@ export async function runPlan(
         } catch (err) {
           if (
             isFatal(err) ||
-            attempt >= 2 ||
+            attempt >= DOWNLOAD_ATTEMPTS ||
             (err instanceof PyregError && ["UNSAFE_URL", "NOT_FOUND", "AUTH"].includes(err.code))
           ) {
             throw err;
           }
-          // File-level retry (pnpm's tarball fetcher): a cut or corrupted download is fetched again once.
+          // File-level retry (pnpm's tarball fetcher): a cut or corrupted download is fetched again.
           emit({ type: "retry", file, reason: errorMessage(err) });
           await unlink(tmp).catch(() => undefined);
         }

@@ -73,7 +73,30 @@ export class SimpleIndexReader {
     readonly opts: IndexReaderOptions,
   ) {}
 
-  async listProjects(): Promise<string[]> {
+  /**
+   * A page that does not parse may have been cut short without any sign in the HTTP framing (a
+   * close-delimited body, a Content-Length too small): it is read once more before it is
+   * declared malformed.
+   */
+  private async twice<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (err) {
+      if (err instanceof PyregError && err.code === "MALFORMED_INDEX") return read();
+      throw err;
+    }
+  }
+
+  listProjects(): Promise<string[]> {
+    return this.twice(() => this.readProjectList());
+  }
+
+  /** One project's page; an unknown project (404) is an empty page. */
+  projectPage(project: string): Promise<ParsedProjectPage> {
+    return this.twice(() => this.readProjectPage(project));
+  }
+
+  private async readProjectList(): Promise<string[]> {
     const res = await this.http.fetch(this.indexUrl, {
       headers: { accept: ACCEPT_SIMPLE },
       label: this.opts.label,
@@ -84,8 +107,7 @@ export class SimpleIndexReader {
       : parseProjectListHtml(text, res.url, this.opts.warn);
   }
 
-  /** One project's page; an unknown project (404) is an empty page. */
-  async projectPage(project: string): Promise<ParsedProjectPage> {
+  private async readProjectPage(project: string): Promise<ParsedProjectPage> {
     const url = new URL(
       encodeURIComponent(normalizeName(project)) + "/",
       withSlash(this.indexUrl),
