@@ -1,0 +1,340 @@
+/**
+ * Issue 6, end to end: the real CLI is killed (SIGKILL) at many seeded random moments while it
+ * migrates a few hundred distinct wheels to a local registry, and interrupted with Ctrl-C (SIGINT);
+ * each time the same command runs again. Judged by the destination's files, by the registry's own
+ * uploads as a proxy in front of it saw them (no file may be sent whole twice) and by the journal.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdir } from "node:fs/promises";
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { Journal } from "../../src/core/journal.js";
+import { makeWheel } from "../fixtures/dists.js";
+import { PYREG_BIN, REPO_ROOT, runCli, type CliResult } from "../helpers/cli.js";
+import { startServe, type ServeHandle } from "../helpers/serve.js";
+import { folderDigests, tempDir } from "../helpers/tmp.js";
+
+const PROJECTS = 30;
+const VERSIONS = 8;
+
+/** mulberry32: a small seeded PRNG, so a failing run can be replayed with PYREG_TEST_SEED. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Distinct, hardly compressible text. */
+function bulkText(seed: number, size: number): string {
+  const rand = prng(seed + 1);
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 \n";
+  let out = "";
+  while (out.length < size) out += alphabet[Math.floor(rand() * alphabet.length)];
+  return out;
+}
+
+interface UploadCount {
+  /** POSTs whose whole body reached the registry: the file was really sent. */
+  complete: number;
+  /** POSTs cut off when the client was killed (the registry stores nothing from those). */
+  cut: number;
+}
+
+/**
+ * A loopback HTTP proxy in front of the destination that records, per filename, every upload
+ * (POST) whose whole body arrived and every one cut short. The registry's own log cannot tell:
+ * when the client dies while the registry is still storing the file, its log line has no filename.
+ */
+async function uploadCounter(target: string): Promise<{
+  url: string;
+  counts: Map<string, UploadCount>;
+  close(): Promise<void>;
+}> {
+  const t = new URL(target);
+  const counts = new Map<string, UploadCount>();
+  const count = (name: string | undefined, complete: boolean): void => {
+    const key = name ?? "(unknown)";
+    const c = counts.get(key) ?? { complete: 0, cut: 0 };
+    if (complete) c.complete++;
+    else c.cut++;
+    counts.set(key, c);
+  };
+  const server = createServer((req, res) => {
+    const up = request(
+      { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    up.on("error", () => res.destroy());
+    let head = "";
+    let name: string | undefined;
+    let ended = false;
+    req.on("data", (chunk: Buffer) => {
+      if (req.method === "POST" && name === undefined && head.length < 4 * 1024 * 1024) {
+        head += chunk.toString("latin1");
+        name = /name="content"; filename="([^"]+)"/.exec(head)?.[1];
+      }
+      up.write(chunk);
+      if (req.method === "POST") {
+        // A slower network for uploads: a large body takes a moment, so kills land inside it.
+        req.pause();
+        setTimeout(() => req.resume(), 5);
+      }
+    });
+    req.on("end", () => {
+      ended = true;
+      if (req.method === "POST") count(name, true);
+      up.end();
+    });
+    req.on("close", () => {
+      if (!ended) {
+        if (req.method === "POST") count(name, false);
+        up.destroy();
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    counts,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** Runs the CLI and kills it (SIGKILL) `ms` after it printed its plan (or at once if it ends first). */
+function killAfterPlan(args: string[], ms: number): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [PYREG_BIN, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, NO_COLOR: "1", CI: "true" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    let timer: NodeJS.Timeout | undefined;
+    const guard = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      if (!timer && /^plan: /m.test(stderr)) timer = setTimeout(() => child.kill("SIGKILL"), ms);
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(guard);
+      if (timer) clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+function assertSentOnce(counts: Map<string, UploadCount>, expected: Map<string, string>): void {
+  const wrong = [...expected.keys()]
+    .filter((f) => counts.get(f)?.complete !== 1)
+    .map((f) => `${f}: sent whole ${counts.get(f)?.complete ?? 0} times`);
+  assert.deepEqual(wrong, [], "every file was sent whole exactly once");
+  assert.deepEqual(
+    [...counts.keys()].filter((f) => !expected.has(f)),
+    [],
+    "nothing else was uploaded",
+  );
+}
+
+describe("resume: kill -9 and Ctrl-C at any moment", () => {
+  let tmp: { path: string; cleanup(): Promise<void> };
+  let srcDir: string;
+  let src: ServeHandle;
+  let expected: Map<string, string>;
+
+  before(async () => {
+    tmp = await tempDir();
+    srcDir = join(tmp.path, "src");
+    await mkdir(srcDir);
+    const jobs: Promise<string>[] = [];
+    for (let p = 0; p < PROJECTS; p++) {
+      for (let v = 0; v < VERSIONS; v++) {
+        jobs.push(
+          makeWheel(srcDir, {
+            name: `resume-pkg-${p}`,
+            version: `1.${v}.0`,
+            summary: `resume test ${p} ${v}`,
+            // The first version of each project is large (a 384 KiB description travels in the
+            // upload form and in the wheel), so that kills also land in the middle of a body.
+            ...(v === 0 ? { description: bulkText(p, 384 * 1024) } : {}),
+          }),
+        );
+      }
+    }
+    await Promise.all(jobs);
+    expected = await folderDigests(srcDir);
+    assert.equal(expected.size, PROJECTS * VERSIONS);
+    src = await startServe(srcDir, { scanTtlMs: 0 });
+  });
+  after(async () => {
+    await src.close();
+    await tmp.cleanup();
+  });
+
+  test("SIGKILL at many random points: no file uploaded twice, the destination equals the source", async (t) => {
+    const dstDir = join(tmp.path, "dst-kill");
+    const dst = await startServe(dstDir, { scanTtlMs: 0 });
+    const proxy = await uploadCounter(dst.url);
+    try {
+      const state = join(tmp.path, "state-kill");
+      const args = [
+        "migrate",
+        "--from",
+        src.indexUrl,
+        "--to",
+        proxy.url,
+        "--state",
+        state,
+        "--concurrency",
+        "4",
+        "--recheck-wait",
+        "0.2",
+      ];
+      const seed = Number(process.env["PYREG_TEST_SEED"] ?? 20261125);
+      const rand = prng(seed);
+      let kills = 0;
+      let midRun = 0;
+      for (let i = 0; i < 10; i++) {
+        const before = dst.server.uploads;
+        // Most kills land after the plan, while files are downloaded and uploaded (a full run of
+        // these files takes a few seconds); some land while it starts or reads the indexes.
+        const r =
+          rand() < 0.2
+            ? await runCli(args, { timeoutMs: 100 + Math.floor(rand() * 1200) })
+            : await killAfterPlan(args, Math.floor(rand() * 2500));
+        if (r.signal === "SIGKILL") {
+          kills++;
+          if (dst.server.uploads > before && dst.server.uploads < expected.size) midRun++;
+        } else {
+          assert.equal(r.code, 0, r.stderr);
+          break;
+        }
+      }
+      t.diagnostic(`seed ${seed}: ${kills} kills, ${midRun} while uploads were going on`);
+      assert.ok(kills >= 5, `the CLI was killed ${kills} times`);
+      assert.ok(midRun >= 3, `${midRun} kills landed in the middle of the uploads`);
+
+      const r = await runCli(args);
+      assert.equal(r.code, 0, r.stderr);
+
+      assert.deepEqual(
+        [...(await folderDigests(dstDir)).entries()].sort(),
+        [...expected.entries()].sort(),
+        "the destination holds exactly the source's files, byte for byte",
+      );
+      assert.equal(dst.server.uploads, expected.size, "each file was written once");
+      assertSentOnce(proxy.counts, expected);
+
+      const j = Journal.read(state);
+      assert.equal(j.files.length, expected.size);
+      const notVerified = j.files
+        .filter((f) => f.state !== "verified")
+        .map((f) => `${f.filename}: ${f.state}`);
+      assert.deepEqual(notVerified, [], "the journal says every file was copied and verified");
+      for (const f of j.files) assert.equal(f.sha256, expected.get(f.filename), f.filename);
+      assert.ok(
+        j.runs.filter((x) => x.status === "killed").length >= 5,
+        "killed runs are recognized as such",
+      );
+      assert.equal(j.runs[j.runs.length - 1]?.status, "done");
+      const resent = j.files.filter((f) => f.uploadAttempts > 1).length;
+      const landed = j.files.filter((f) => /interrupted before it was verified/.test(f.reason ?? "")).length;
+      const cut = [...proxy.counts.values()].reduce((n, c) => n + c.cut, 0);
+      t.diagnostic(
+        `${cut} uploads cut by a kill; ${resent} files sent again after that; ${landed} found at the destination after a kill`,
+      );
+    } finally {
+      await proxy.close();
+      await dst.close();
+    }
+  });
+
+  test("Ctrl-C stops promptly with a resume hint; the same command then finishes", async () => {
+    const dstDir = join(tmp.path, "dst-int");
+    const dst = await startServe(dstDir, { scanTtlMs: 0 });
+    const proxy = await uploadCounter(dst.url);
+    try {
+      const state = join(tmp.path, "state-int");
+      const args = [
+        "migrate",
+        "--from",
+        src.indexUrl,
+        "--to",
+        proxy.url,
+        "--state",
+        state,
+        "--concurrency",
+        "2",
+      ];
+      const child = spawn(process.execPath, [PYREG_BIN, ...args], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, NO_COLOR: "1", CI: "true" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      let sentAt = 0;
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.on("close", (code, signal) => resolve({ code, signal })),
+      );
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+        if (!sentAt && (stderr.match(/^copied: /gm) ?? []).length >= 20) {
+          sentAt = Date.now();
+          child.kill("SIGINT");
+        }
+      });
+      const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      const res = await exited;
+      clearTimeout(killer);
+      assert.ok(sentAt > 0, `SIGINT was sent mid-run:\n${stderr}`);
+      const took = Date.now() - sentAt;
+      assert.equal(res.code, 130, stderr);
+      assert.ok(took < 5000, `exited ${took} ms after Ctrl-C`);
+      assert.match(stderr, /interrupted: finishing the files in flight/);
+      assert.match(stderr, /to resume, run the same command again/);
+      assert.ok(stderr.includes(`pyreg migrate --from ${src.indexUrl} --to ${proxy.url}`), stderr);
+      const copiedBefore = dst.server.uploads;
+      assert.ok(copiedBefore > 0 && copiedBefore < expected.size, `${copiedBefore} copied before Ctrl-C`);
+
+      const first = Journal.read(state);
+      assert.equal(first.runs[0]?.status, "interrupted");
+      // Ctrl-C lets the files in flight finish: nothing is left uncertain.
+      assert.deepEqual(
+        first.files.filter((f) => f.state === "uploading" || f.state === "uploaded").map((f) => f.filename),
+        [],
+      );
+      assert.equal(first.files.filter((f) => f.state === "verified").length, copiedBefore);
+
+      const again = await runCli([...args, "--json"]);
+      assert.equal(again.code, 0, again.stderr);
+      const out = JSON.parse(again.stdout) as { counts: { copied: number; skipped: number } };
+      assert.equal(out.counts.copied, expected.size - copiedBefore);
+      assert.equal(out.counts.skipped, copiedBefore);
+      assert.deepEqual([...(await folderDigests(dstDir)).entries()].sort(), [...expected.entries()].sort());
+      assertSentOnce(proxy.counts, expected);
+      const done = Journal.read(state);
+      assert.equal(done.files.filter((f) => f.state === "verified").length, expected.size);
+    } finally {
+      await proxy.close();
+      await dst.close();
+    }
+  });
+});
