@@ -206,9 +206,12 @@ export async function runPlan(
           local = await download(source, file, tmp, (n) => emit({ type: "bytes", file, bytes: n }));
           break;
         } catch (err) {
+          // Bytes that do not match the source's sha256 are fetched once more, then the file
+          // fails (issue 2); a transfer cut short gets DOWNLOAD_ATTEMPTS.
+          const limit = err instanceof PyregError && err.code === "HASH_MISMATCH" ? 2 : DOWNLOAD_ATTEMPTS;
           if (
             isFatal(err) ||
-            attempt >= DOWNLOAD_ATTEMPTS ||
+            attempt >= limit ||
             (err instanceof PyregError && ["UNSAFE_URL", "NOT_FOUND", "AUTH"].includes(err.code))
           ) {
             throw err;
