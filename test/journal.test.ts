@@ -1,0 +1,241 @@
+/** The journal's decisions (issue 6): pair check, lock, resume rule, --retry-failed classes, durability. */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readdirSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { PyregError } from "../src/core/errors.js";
+import { isPermanentFailure, Journal, resolveUncertain, type Identity } from "../src/core/journal.js";
+import type { Destination, DistFile } from "../src/core/model.js";
+import type { Plan, PlanAction } from "../src/core/plan.js";
+import { redactArgv } from "../src/cli/common.js";
+import { tempDir } from "./helpers/tmp.js";
+
+const ID: Identity = {
+  source: { key: "url+https://old.example/simple/", description: "https://old.example/simple/" },
+  destination: { key: "url+https://new.example/", description: "https://new.example/" },
+};
+
+function dist(project: string, version: string, sha = "a".repeat(64)): DistFile {
+  return {
+    project,
+    version,
+    filename: `${project.replace(/-/g, "_")}-${version}-py3-none-any.whl`,
+    url: `https://old.example/files/${project}-${version}.whl`,
+    hashes: { sha256: sha },
+    size: 100,
+    uploadTime: "2020-01-02T03:04:05Z",
+    notes: { "gitlab status": "hidden" },
+  };
+}
+
+function planOf(entries: { file: DistFile; action: PlanAction; destination?: DistFile }[]): Plan {
+  const projects = [...new Set(entries.map((e) => e.file.project))].map((project) => ({
+    project,
+    entries: entries
+      .filter((e) => e.file.project === project)
+      .map((e) => ({
+        ...e,
+        reason: e.action === "skip" ? "already at the destination with the same sha256" : "x",
+      })),
+  }));
+  return { source: "s", destination: "d", projects, filteredProjects: [] };
+}
+
+function start(j: Journal): void {
+  j.startRun({ command: "migrate", argv: ["migrate"], version: "0.0.0", source: "s", destination: "d" });
+}
+
+describe("journal", () => {
+  let tmp: { path: string; cleanup(): Promise<void> };
+  before(async () => {
+    tmp = await tempDir();
+  });
+  after(() => tmp.cleanup());
+
+  test("belongs to one pair: another pair is a STATE error naming both; --reset-state keeps the old one", () => {
+    const dir = join(tmp.path, "pair");
+    const j = Journal.open(dir, ID);
+    start(j);
+    j.close();
+    const other: Identity = { ...ID, destination: { key: "folder:/x", description: "/x" } };
+    assert.throws(
+      () => Journal.open(dir, other),
+      (err: unknown) =>
+        err instanceof PyregError &&
+        err.code === "STATE" &&
+        err.message.includes("https://new.example/") &&
+        err.message.includes("/x") &&
+        /--reset-state/.test(err.hint ?? ""),
+    );
+    assert.throws(() => Journal.open(dir, { ...ID, shard: "1/2" }), /belongs to another migration/);
+    const r = Journal.open(dir, other, { reset: true });
+    r.close();
+    assert.equal(Journal.read(dir).identity.destination.key, "folder:/x");
+    assert.ok(
+      readdirSync(dir).some((f) => /^journal\..+\.sqlite$/.test(f)),
+      "the old journal is kept",
+    );
+  });
+
+  test("one process at a time; a lock left by a dead process is taken over", () => {
+    const dir = join(tmp.path, "lock");
+    Journal.open(dir, ID).close();
+    // A live process on this host holds the lock (our parent stands in for another pyreg).
+    writeFileSync(join(dir, "lock"), JSON.stringify({ pid: process.ppid, host: hostname() }));
+    assert.throws(
+      () => Journal.open(dir, ID),
+      new RegExp(`in use by another pyreg \\(pid ${process.ppid}\\)`),
+    );
+    // The lock of a process that has exited (kill -9 leaves it behind).
+    const dead = Number(
+      spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout,
+    );
+    writeFileSync(join(dir, "lock"), JSON.stringify({ pid: dead, host: hostname() }));
+    Journal.open(dir, ID).close();
+    // Another machine's lock is not taken over silently.
+    writeFileSync(join(dir, "lock"), JSON.stringify({ pid: 1, host: "elsewhere.example" }));
+    assert.throws(() => Journal.open(dir, ID), /locked by pyreg on host elsewhere\.example/);
+  });
+
+  test("resume rule: uncertain files found at the destination are verified, absent ones re-checked then re-sent", async () => {
+    const dir = join(tmp.path, "resume");
+    const a = dist("pkg-a", "1.0");
+    const b = dist("pkg-a", "2.0", "b".repeat(64));
+    const c = dist("pkg-a", "3.0", "c".repeat(64));
+    const d = dist("pkg-a", "4.0", "d".repeat(64));
+    let j = Journal.open(dir, ID);
+    start(j);
+    j.applyPlan(planOf([a, b, c, d].map((file) => ({ file, action: "copy" }))), { retryFailed: false });
+    for (const f of [a, b, c]) j.markUploading(f);
+    j.mark(c, "uploaded");
+    j.close(); // as if killed: no endRun
+
+    j = Journal.open(dir, ID);
+    start(j);
+    // The new plan: a is listed (skip), b and c are not listed yet, d was never sent.
+    const decision = j.applyPlan(
+      planOf([
+        { file: a, action: "skip" },
+        { file: b, action: "copy" },
+        { file: c, action: "copy" },
+        { file: d, action: "copy" },
+      ]),
+      { retryFailed: false },
+    );
+    assert.equal(decision.landed, 1);
+    assert.equal(j.get(a.project, a.filename)?.state, "verified");
+    assert.deepEqual(
+      decision.uncertain.map((e) => e.file.filename),
+      [b.filename, c.filename],
+    );
+    // On the re-read the index lists c (it was slow); b is still absent.
+    let reads = 0;
+    const started = Date.now();
+    const dest = {
+      listFiles: async () => {
+        reads++;
+        return new Map([[c.filename, c]]);
+      },
+      invalidate: () => undefined,
+    } as unknown as Destination;
+    const r = await resolveUncertain(decision.plan, decision.uncertain, dest, j, 100);
+    assert.ok(Date.now() - started >= 95, "waited before reading again");
+    assert.equal(reads, 1, "one read per project");
+    assert.equal(r.landed, 1);
+    assert.equal(r.resent, 1);
+    const actions = Object.fromEntries(
+      r.plan.projects[0]?.entries.map((e) => [e.file.filename, e.action]) ?? [],
+    );
+    assert.deepEqual(actions, {
+      [a.filename]: "skip",
+      [b.filename]: "copy",
+      [c.filename]: "skip",
+      [d.filename]: "copy",
+    });
+    assert.equal(j.get(c.project, c.filename)?.state, "verified");
+    assert.equal(j.get(b.project, b.filename)?.state, "planned");
+    assert.match(j.get(b.project, b.filename)?.reason ?? "", /not confirmed.*uploading again/);
+    assert.equal(j.get(b.project, b.filename)?.uploadAttempts, 1);
+    j.close();
+    const data = Journal.read(dir);
+    assert.equal(data.runs[0]?.status, "killed", "a run that never ended and whose process is gone");
+    // What the upload protocol cannot carry is kept per file.
+    assert.deepEqual(data.files[0]?.notCarried, {
+      uploadTime: "2020-01-02T03:04:05Z",
+      notes: { "gitlab status": "hidden" },
+    });
+  });
+
+  test("--retry-failed: lasting failures are carried over unless asked; passing ones always retried", () => {
+    assert.equal(isPermanentFailure("BAD_METADATA", "x"), true);
+    assert.equal(isPermanentFailure("HASH_MISMATCH", "x"), true);
+    assert.equal(isPermanentFailure("UPLOAD_REFUSED", "destination refused x: HTTP 400 bad"), true);
+    assert.equal(isPermanentFailure("UPLOAD_REFUSED", "destination refused x: HTTP 503 busy"), false);
+    assert.equal(isPermanentFailure("TIMEOUT", "x"), false);
+    assert.equal(isPermanentFailure("NOT_LISTED", "x"), false);
+
+    const dir = join(tmp.path, "retry");
+    const bad = dist("pkg-b", "1.0");
+    const flaky = dist("pkg-b", "2.0", "e".repeat(64));
+    const j = Journal.open(dir, ID);
+    start(j);
+    j.recordOutcome({ kind: "failed", file: bad, reason: "metadata Version 1 ≠ 2", code: "BAD_METADATA" });
+    j.recordOutcome({ kind: "failed", file: flaky, reason: "timed out", code: "TIMEOUT" });
+    start(j);
+    const plan = planOf([
+      { file: bad, action: "copy" },
+      { file: flaky, action: "copy" },
+    ]);
+    const d1 = j.applyPlan(plan, { retryFailed: false });
+    assert.deepEqual(
+      d1.carried.map((o) => o.file.filename),
+      [bad.filename],
+    );
+    assert.deepEqual(
+      d1.plan.projects[0]?.entries.map((e) => e.file.filename),
+      [flaky.filename],
+    );
+    const d2 = j.applyPlan(plan, { retryFailed: true });
+    assert.deepEqual(d2.carried, []);
+    assert.equal(d2.plan.projects[0]?.entries.length, 2);
+    j.close();
+  });
+
+  test("a committed mark survives the process being killed (no close, SIGKILL)", () => {
+    const dir = join(tmp.path, "kill");
+    const script = `
+      import { Journal } from ${JSON.stringify(new URL("../src/core/journal.js", import.meta.url).href)};
+      const j = Journal.open(${JSON.stringify(dir)}, ${JSON.stringify(ID)});
+      j.startRun({ command: "migrate", argv: [], version: "0", source: "s", destination: "d" });
+      j.markUploading(${JSON.stringify(dist("pkg-k", "1.0"))});
+      process.kill(process.pid, "SIGKILL");
+    `;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script]);
+    assert.equal(r.signal, "SIGKILL", r.stderr.toString());
+    const data = Journal.read(dir);
+    assert.equal(data.files[0]?.state, "uploading");
+    assert.equal(data.runs[0]?.status, "killed");
+    Journal.open(dir, ID).close(); // the dead process's lock is taken over
+  });
+
+  test("the recorded command line has no credentials", () => {
+    assert.deepEqual(
+      redactArgv([
+        "migrate",
+        "--from",
+        "https://user:pa55@old.example/simple/",
+        "--to=gitlab+https://tok3n@gitlab.example/group",
+        "https://h/x?token=abc&x=1",
+      ]),
+      [
+        "migrate",
+        "--from",
+        "https://***@old.example/simple/",
+        "--to=gitlab+https://***@gitlab.example/group",
+        "https://h/x?token=***&x=1",
+      ],
+    );
+  });
+});
