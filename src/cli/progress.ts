@@ -83,6 +83,8 @@ export class Progress {
   private restore: (() => void)[] = [];
   private origWrite: Write;
   private stopped = false;
+  /** The engine has started (the plan is known). */
+  private planned = false;
 
   constructor(private readonly opts: ProgressOptions) {
     this.stream = opts.stream ?? process.stderr;
@@ -131,14 +133,16 @@ export class Progress {
   private draw(): void {
     if (this.stopped) return;
     const cols = this.stream.columns || 80;
-    let text = `pyreg: ${statusText(this.counters, this.elapsed())}`;
+    let text = this.planned
+      ? `pyreg: ${statusText(this.counters, this.elapsed())}`
+      : `pyreg: reading the indexes… (${Math.floor(this.elapsed())}s)`;
     if (text.length > cols - 1) text = text.slice(0, cols - 2) + "…";
     this.origWrite(`\r\x1b[2K${text}`);
     this.shown = true;
   }
 
   private line(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.planned) return;
     this.origWrite(`progress: ${statusText(this.counters, this.elapsed())}\n`);
   }
 
@@ -151,6 +155,7 @@ export class Progress {
     const c = this.counters;
     switch (e.type) {
       case "start":
+        this.planned = true;
         c.total = e.files;
         c.totalBytes = e.bytes;
         return;
