@@ -40,12 +40,14 @@ export function kindFor(spec: RegistrySpec): RegistryKind {
 
 export async function openSource(spec: RegistrySpec, ctx: RegistryContext): Promise<Source> {
   const k = kindFor(spec);
-  if (!k.openSource) throw new PyregError("USAGE", `${k.name} registries cannot be read from (${spec.display})`);
+  if (!k.openSource)
+    throw new PyregError("USAGE", `${k.name} registries cannot be read from (${spec.display})`);
   return await k.openSource(spec, ctx);
 }
 
 export async function openDestination(spec: RegistrySpec, ctx: RegistryContext): Promise<Destination> {
   const k = kindFor(spec);
-  if (!k.openDestination) throw new PyregError("USAGE", `${k.name} registries cannot be written to (${spec.display})`);
+  if (!k.openDestination)
+    throw new PyregError("USAGE", `${k.name} registries cannot be written to (${spec.display})`);
   return await k.openDestination(spec, ctx);
 }
