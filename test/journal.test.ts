@@ -170,7 +170,11 @@ describe("journal", () => {
 
   test("--retry-failed: lasting failures are carried over unless asked; passing ones always retried", () => {
     assert.equal(isPermanentFailure("BAD_METADATA", "x"), true);
-    assert.equal(isPermanentFailure("HASH_MISMATCH", "x"), true);
+    assert.equal(
+      isPermanentFailure("HASH_MISMATCH", "f.whl: sha256 aa does not match the source's bb"),
+      true,
+    );
+    assert.equal(isPermanentFailure("HASH_MISMATCH", "f.whl: got 10 bytes, the source lists 20"), false);
     assert.equal(isPermanentFailure("UPLOAD_REFUSED", "destination refused x: HTTP 400 bad"), true);
     assert.equal(isPermanentFailure("UPLOAD_REFUSED", "destination refused x: HTTP 503 busy"), false);
     assert.equal(isPermanentFailure("TIMEOUT", "x"), false);

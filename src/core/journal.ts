@@ -192,6 +192,8 @@ export function isPermanentFailure(code: string | null, reason: string | null): 
   if (!code || !PERMANENT_CODES.has(code)) return false;
   // A registry that failed (5xx) or asked us to slow down (408/429) may take the file later.
   if (code === "UPLOAD_REFUSED" && /HTTP (5\d\d|408|429)\b/.test(reason ?? "")) return false;
+  // Fewer bytes than the index lists is most often a transfer cut short, not other bytes.
+  if (code === "HASH_MISMATCH" && /got \d+ bytes, the source lists \d+/.test(reason ?? "")) return false;
   return true;
 }
 
