@@ -60,6 +60,13 @@ class Stop extends Error {}
 const DOWNLOAD_ATTEMPTS = 3;
 
 /**
+ * Sends of one upload. A send is repeated only after an ambiguous failure (no answer, 5xx, 408,
+ * 429) AND a readable destination index that still does not list the file, so a repeat can never
+ * store a file twice; three sends keep a file's failure chance small on a flaky network.
+ */
+const UPLOAD_SENDS = 3;
+
+/**
  * Whether a failed upload may nevertheless have been stored (the connection dropped, no answer in
  * time, a server error) or may be sent again (429, 408). Any other 4xx is an answer: the file was
  * refused, and sending it again would get the same answer.
@@ -102,7 +109,7 @@ async function download(
   const d = hash.digest();
   if (file.size !== undefined && d.size !== file.size) {
     throw new PyregError(
-      "HASH_MISMATCH",
+      "INCOMPLETE",
       `${file.filename}: got ${d.size} bytes, the source lists ${file.size}`,
       {
         hint: "the download was cut or the source is inconsistent",
@@ -290,7 +297,7 @@ export async function runPlan(
           }
           // Absent after an ambiguous failure: the upload is sent once more (issue 7). A refusal
           // (4xx) is an answer, not an accident, and is not repeated.
-          if (!there && indexRead && ambiguous && sent < 2) {
+          if (!there && indexRead && ambiguous && sent < UPLOAD_SENDS) {
             emit({ type: "retry", file, reason: `upload: ${errorMessage(err)}; not listed, sending again` });
             checkStop();
             continue;

@@ -14,6 +14,8 @@ export type ErrorCode =
   | "MALFORMED_INDEX"
   | "UNSUPPORTED_API_VERSION"
   | "HASH_MISMATCH"
+  /** Fewer (or more) bytes than the index lists: most often a transfer cut short. */
+  | "INCOMPLETE"
   | "BAD_ARCHIVE"
   | "BAD_METADATA"
   | "BAD_FILENAME"

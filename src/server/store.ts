@@ -95,9 +95,17 @@ export class Store {
     return (await this.statAtRoot(name)) ?? (await this.files()).get(name);
   }
 
-  /** Records a file just written at the root, so the next index read needs no rescan. */
-  async added(name: string): Promise<void> {
+  /**
+   * Records a file just written at the root, so the next index read needs no rescan; its sha256,
+   * already computed while it was received, is kept so listing it does not read it again.
+   */
+  async added(name: string, sha256?: string): Promise<void> {
     const file = await this.statAtRoot(name);
+    if (file && sha256) {
+      const facts = this.computeFacts(file, sha256);
+      this.facts.set(file.path, { key: `${file.size}:${file.mtimeNs}:${file.ino}`, facts });
+      facts.catch(() => this.facts.delete(file.path));
+    }
     const cached = this.scanCache;
     if (!cached) return;
     if (!file) {
@@ -144,8 +152,8 @@ export class Store {
     return facts;
   }
 
-  private async computeFacts(file: StoredFile): Promise<FileFacts> {
-    const sha256 = await sha256File(file.path);
+  private async computeFacts(file: StoredFile, knownSha256?: string): Promise<FileFacts> {
+    const sha256 = knownSha256 ?? (await sha256File(file.path));
     if (file.parsed.kind === "wheel") {
       const bytes = await readWheelMetadataBytes(file.path, file.parsed.project, file.parsed.version);
       if (!bytes) return { sha256 };

@@ -282,7 +282,7 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
       }
       throw err;
     }
-    await ctx.store.added(filename);
+    await ctx.store.added(filename, received.sha256);
     return { status: 200, message: `OK, stored ${filename}`, stored: true, filename };
   } catch (err) {
     if (err instanceof Refused) return { status: err.status, message: err.message, stored: false };

@@ -189,14 +189,14 @@ describe("migrate through faults", () => {
     }
   });
 
-  test("an upload failing twice ambiguously is reported failed, never sent a third time; the next run finishes", async () => {
-    const s = await scenario([], [{ method: "POST", times: 2, fault: { kind: "status", status: 500 } }]);
+  test("an upload failing three times ambiguously is reported failed, never sent a fourth time; the next run finishes", async () => {
+    const s = await scenario([], [{ method: "POST", times: 3, fault: { kind: "status", status: 500 } }]);
     try {
-      // One file at a time, so that both faults hit the same file.
+      // One file at a time, so that all the faults hit the same file.
       const r = await s.run(["--concurrency", "1"]);
       assert.equal(r.code, 1);
       assert.equal(r.out.counts.failed, 1, JSON.stringify(r.out.counts) + r.stderr);
-      assert.equal(s.dstProxy.count("POST"), corpus.length + 1, "2 sends for the failed file, no third");
+      assert.equal(s.dstProxy.count("POST"), corpus.length + 2, "3 sends for the failed file, no fourth");
       const again = await s.run(["--retry-failed"]);
       assert.equal(again.code, 0, again.stderr);
       assert.equal(again.out.counts.copied, 1);

@@ -16,6 +16,7 @@ import { normalizeName } from "../../core/names.js";
 import { buildUploadFields, multipartBody } from "../../core/uploadForm.js";
 import { snippet, type HttpClient } from "../../http/client.js";
 import { originOf } from "../../http/credentials.js";
+import { backoffDelay } from "../../http/retry.js";
 import { redactUrl } from "../../http/redact.js";
 import { basicProvider, resolveBasicCredentials, stripCredentials } from "../auth.js";
 import type { RegistryContext, RegistryKind, RegistrySpec } from "../types.js";
@@ -75,15 +76,20 @@ export class SimpleIndexReader {
 
   /**
    * A page that does not parse may have been cut short without any sign in the HTTP framing (a
-   * close-delimited body, a Content-Length too small): it is read once more before it is
-   * declared malformed.
+   * close-delimited body, a Content-Length too small): it is read again, within the same attempt
+   * budget and backoff as any other transient failure, before it is declared malformed. A server
+   * that really serves garbage answers the same every time and still fails, with the URL.
    */
   private async twice<T>(read: () => Promise<T>): Promise<T> {
-    try {
-      return await read();
-    } catch (err) {
-      if (err instanceof PyregError && err.code === "MALFORMED_INDEX") return read();
-      throw err;
+    const policy = this.http.retryPolicy;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await read();
+      } catch (err) {
+        if (!(err instanceof PyregError && err.code === "MALFORMED_INDEX") || attempt >= policy.retries)
+          throw err;
+        await new Promise((r) => setTimeout(r, backoffDelay(policy, attempt + 1)));
+      }
     }
   }
 
