@@ -7,7 +7,7 @@ import { createWriteStream } from "node:fs";
 import { mkdtemp, rm, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Transform } from "node:stream";
+import { Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { errorMessage, isFatal, PyregError } from "./errors.js";
 import { MultiHash } from "./hash.js";
@@ -81,15 +81,31 @@ function isAmbiguousUploadError(err: unknown): boolean {
   return false;
 }
 
-/** Download a file to `path`, hashing as it streams; checks size and sha256 against the source. */
+/**
+ * Files no larger than this (divided among the files in flight, see runPlan) are kept in memory
+ * instead of a temporary file: most registry files are small, and for them the temporary file's
+ * open/write/close/read/unlink cost more than the transfer. Memory stays bounded: at most
+ * MEMORY_BUDGET bytes are held at once, whatever the concurrency.
+ */
+const MEMORY_BUDGET = 16 * 1024 * 1024;
+const MEMORY_FILE_MAX = 1024 * 1024;
+
+/**
+ * Download a file, hashing as it streams, to `path` (or into memory when the source lists it as
+ * at most `inMemoryMax` bytes); checks size and sha256 against the source.
+ */
 async function download(
   source: Source,
   file: DistFile,
   path: string,
   onBytes: (n: number) => void,
+  inMemoryMax: number,
 ): Promise<LocalDist> {
   const hash = await MultiHash.create();
   const body = await source.open(file);
+  const inMemory = file.size !== undefined && file.size <= inMemoryMax;
+  const chunks: Buffer[] = [];
+  let held = 0;
   const tap = new Transform({
     transform(chunk: Buffer, _e, cb) {
       hash.update(chunk);
@@ -97,8 +113,16 @@ async function download(
       cb(null, chunk);
     },
   });
+  const memory = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      held += chunk.length;
+      // A source that sends more than it listed is not kept (the size check below fails it).
+      if (held <= inMemoryMax) chunks.push(chunk);
+      cb();
+    },
+  });
   try {
-    await pipeline(body, tap, createWriteStream(path));
+    await pipeline(body, tap, inMemory ? memory : createWriteStream(path));
   } catch (err) {
     if (err instanceof PyregError) throw err;
     throw new PyregError("HTTP", `${file.filename}: download cut short (${errorMessage(err)})`, {
@@ -128,6 +152,7 @@ async function download(
   }
   return {
     path,
+    ...(inMemory ? { data: Buffer.concat(chunks) } : {}),
     filename: file.filename,
     size: d.size,
     sha256: d.sha256,
@@ -149,6 +174,7 @@ export async function runPlan(
     emit({ type: "outcome", outcome: o });
   };
   const pool = new Pool(opts.concurrency);
+  const inMemoryMax = Math.min(MEMORY_FILE_MAX, Math.floor(MEMORY_BUDGET / opts.concurrency));
   const tmpRoot = await mkdtemp(join(opts.tmpDir ?? tmpdir(), "pyreg-"));
   let stopped: MigrationResult["stopped"];
   const checkStop = (): void => {
@@ -210,7 +236,13 @@ export async function runPlan(
       let local: LocalDist | undefined;
       for (let attempt = 1; ; attempt++) {
         try {
-          local = await download(source, file, tmp, (n) => emit({ type: "bytes", file, bytes: n }));
+          local = await download(
+            source,
+            file,
+            tmp,
+            (n) => emit({ type: "bytes", file, bytes: n }),
+            inMemoryMax,
+          );
           break;
         } catch (err) {
           // Bytes that do not match the source's sha256 are fetched once more, then the file
@@ -251,7 +283,7 @@ export async function runPlan(
       }
       let meta: CoreMetadata | undefined;
       if (destination.needsMetadata) {
-        meta = await readCoreMetadata(tmp, file.filename);
+        meta = await readCoreMetadata(local.data ?? tmp, file.filename);
         const parsed = parseFilename(file.filename);
         if (parsed) checkMetadataMatchesFilename(meta, parsed);
       }

@@ -11,7 +11,7 @@
  * BAD_METADATA (it opens, but its metadata is missing, too large or unusable), naming the file.
  */
 import { createReadStream } from "node:fs";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
 import yauzl from "yauzl";
@@ -216,11 +216,17 @@ function isPyregError(e: unknown): e is PyregError {
   return e instanceof PyregError;
 }
 
-async function openZip(path: string, filename: string): Promise<yauzl.ZipFile> {
+/** A distribution file: its path on disk, or its bytes in memory. */
+export type DistInput = string | Buffer;
+
+async function openZip(input: DistInput, filename: string): Promise<yauzl.ZipFile> {
   try {
     // validateEntrySizes: yauzl fails a stream that yields more (or fewer) bytes than declared,
     // which, with our own byte cap, defuses entries that lie about their size (zip bombs).
-    return await yauzl.openPromise(path, { lazyEntries: true, validateEntrySizes: true, autoClose: false });
+    const options = { lazyEntries: true, validateEntrySizes: true, autoClose: false };
+    return typeof input === "string"
+      ? await yauzl.openPromise(input, options)
+      : await yauzl.fromBufferPromise(input, options);
   } catch (e) {
     throw badArchive(`${filename}: not a readable zip archive (${(e as Error).message})`, e);
   }
@@ -281,7 +287,7 @@ function versionsAgree(a: string, b: string): boolean {
   return a.replace(/_/g, "-").toLowerCase() === b.replace(/_/g, "-").toLowerCase();
 }
 
-async function readWheelMetadata(path: string, filename: string): Promise<CoreMetadata> {
+async function readWheelMetadata(path: DistInput, filename: string): Promise<CoreMetadata> {
   const parsed = parseFilename(filename);
   const zip = await openZip(path, filename);
   try {
@@ -339,7 +345,7 @@ function pkgInfoRank(name: string): 0 | 1 | undefined {
   return undefined;
 }
 
-async function readSdistZipMetadata(path: string, filename: string): Promise<CoreMetadata> {
+async function readSdistZipMetadata(path: DistInput, filename: string): Promise<CoreMetadata> {
   const zip = await openZip(path, filename);
   try {
     const { kept } = await zipEntries(zip, filename, (n) => pkgInfoRank(n) !== undefined);
@@ -352,8 +358,8 @@ async function readSdistZipMetadata(path: string, filename: string): Promise<Cor
   }
 }
 
-async function readSdistTarMetadata(path: string, filename: string, gzip: boolean): Promise<CoreMetadata> {
-  const input = createReadStream(path);
+async function readSdistTarMetadata(path: DistInput, filename: string, gzip: boolean): Promise<CoreMetadata> {
+  const input = typeof path === "string" ? createReadStream(path) : Readable.from([path]);
   const extract = tar.extract();
   const gunzip = gzip ? createGunzip() : undefined;
   const fail = (e: Error): void => {
@@ -404,7 +410,7 @@ async function readSdistTarMetadata(path: string, filename: string, gzip: boolea
 }
 
 /** Read and parse the core metadata of the distribution file at `path` (named `filename`). */
-export async function readCoreMetadata(path: string, filename: string): Promise<CoreMetadata> {
+export async function readCoreMetadata(path: DistInput, filename: string): Promise<CoreMetadata> {
   const lower = filename.toLowerCase();
   if (lower.endsWith(".whl")) return readWheelMetadata(path, filename);
   if (lower.endsWith(".zip")) return readSdistZipMetadata(path, filename);

@@ -48,7 +48,10 @@ export interface Source {
 
 /** A file on local disk ready to be uploaded, with its digests computed while it was downloaded. */
 export interface LocalDist {
+  /** Where the bytes are on disk; unused when `data` holds them. */
   path: string;
+  /** The bytes themselves, for small files kept in memory (no temporary file). */
+  data?: Buffer | undefined;
   filename: string;
   size: number;
   sha256: string;

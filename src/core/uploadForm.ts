@@ -193,7 +193,10 @@ export function multipartBody(fields: [string, string][], file: LocalDist): Mult
   async function* generate(): AsyncGenerator<Buffer> {
     yield head;
     let sent = 0;
-    for await (const chunk of createReadStream(file.path) as AsyncIterable<Buffer>) {
+    const bytes: AsyncIterable<Buffer> | Buffer[] = file.data
+      ? [file.data]
+      : (createReadStream(file.path) as AsyncIterable<Buffer>);
+    for await (const chunk of bytes) {
       sent += chunk.length;
       if (sent > file.size) break;
       yield chunk;

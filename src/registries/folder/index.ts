@@ -5,7 +5,7 @@
  * which fails if that name exists.
  */
 import { createReadStream } from "node:fs";
-import { copyFile, link, mkdir, readdir, stat, unlink } from "node:fs/promises";
+import { copyFile, link, mkdir, readdir, stat, unlink, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { Readable } from "node:stream";
 import { PyregError } from "../../core/errors.js";
@@ -165,7 +165,8 @@ export class FolderDestination implements Destination {
       tmpDir,
       `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}-${file.filename}`,
     );
-    await copyFile(file.path, tmp);
+    if (file.data) await writeFile(tmp, file.data);
+    else await copyFile(file.path, tmp);
     try {
       await link(tmp, join(this.root, file.filename));
     } catch (err) {
