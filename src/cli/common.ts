@@ -1,7 +1,7 @@
 /** What every command shares: options, the HTTP client, opening registries, output streams. */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { PyregError } from "../core/errors.js";
 import type { Endpoint } from "../core/journal.js";
 import { parseShard, type Shard } from "../core/shard.js";
@@ -66,10 +66,18 @@ export const DEFAULT_CONCURRENCY = 8;
 /** Options for selecting projects and for output, shared by list/plan/migrate/verify. */
 export function addSelectionOptions(cmd: Command): Command {
   return cmd
-    .option("--include <glob>", "only projects whose normalized name matches (repeatable)", collect, [])
-    .option("--exclude <glob>", "skip projects whose normalized name matches (repeatable)", collect, [])
-    .option("--json", "print a machine-readable result on stdout (human text goes to stderr)", false)
-    .option("-q, --quiet", "only errors and the final summary on stderr", false);
+    .addOption(
+      new Option("--include <glob>", "only projects whose normalized name matches (repeatable)")
+        .argParser(collect)
+        .default([], "all"),
+    )
+    .addOption(
+      new Option("--exclude <glob>", "skip projects whose normalized name matches (repeatable)")
+        .argParser(collect)
+        .default([], "none"),
+    )
+    .option("--json", "print a machine-readable result on stdout (human text goes to stderr)")
+    .option("-q, --quiet", "only errors and the final summary on stderr");
 }
 
 /** Options for talking to registries. */

@@ -42,7 +42,7 @@ export function registerMigrate(program: Command): void {
     .summary("copy every file of every version from one registry to another, verified")
     .description(
       "Copy every wheel and sdist of every version from SOURCE to DESTINATION. Each file is " +
-        "downloaded to a temporary file while its sha256 is checked against the source, uploaded with " +
+        "downloaded (into memory, or a temporary file when large) while its sha256 is checked against the source, uploaded with " +
         "the metadata read from the file itself (the form twine sends), and then found in the " +
         "destination's index with the same sha256. Files already there are skipped; a file of the same " +
         "name with other bytes is reported as a conflict and never overwritten. Safe to run again.",
