@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { PyregError } from "../core/errors.js";
 import { makePlan, planCounts, type Plan } from "../core/plan.js";
 import { fileJson } from "./list.js";
 import {
@@ -19,15 +20,30 @@ export interface FromToOptions extends CommonOptions {
 }
 
 export function addFromTo(cmd: Command): Command {
+  // Checked in a hook rather than with requiredOption, so that a mistyped flag ("--frm") is
+  // reported as unknown instead of as "--from missing".
   return cmd
-    .requiredOption(
+    .option(
       "--from <source>",
-      "where packages are read: a folder, a simple index URL, or KIND+https://...",
+      "where packages are read: a folder, a simple index URL, or KIND+https://... (required)",
     )
-    .requiredOption(
+    .option(
       "--to <destination>",
-      "where packages go: a folder, an upload URL (https://host/.../), or KIND+https://...",
-    );
+      "where packages go: a folder, an upload URL (https://host/.../), or KIND+https://... (required)",
+    )
+    .hook("preAction", (command) => {
+      const o = command.opts<{ from?: string; to?: string }>();
+      for (const [flag, value] of [
+        ["--from <source>", o.from],
+        ["--to <destination>", o.to],
+      ] as const) {
+        if (!value) {
+          throw new PyregError("USAGE", `${command.name()} needs ${flag}`, {
+            hint: `see: pyreg ${command.name()} --help`,
+          });
+        }
+      }
+    });
 }
 
 export const REGISTRY_HELP = `
