@@ -64,6 +64,12 @@ export interface IndexReaderOptions {
   warn?: ((m: string) => void) | undefined;
   /** Files whose URL leaves the index's origin are refused unless this is set. */
   allowForeignFileHosts?: boolean | undefined;
+  /**
+   * A redirect means "this index does not hold it", never "look there": GitLab forwards names it
+   * does not hold to pypi.org (see src/registries/gitlab/index.ts), and following that would make
+   * pypi.org's files look like the registry's, as a source and as a destination.
+   */
+  redirectMeansAbsent?: boolean | undefined;
 }
 
 /** Reads one simple index (project list and project pages). */
@@ -106,6 +112,7 @@ export class SimpleIndexReader {
     const res = await this.http.fetch(this.indexUrl, {
       headers: { accept: ACCEPT_SIMPLE },
       label: this.opts.label,
+      ...(this.opts.redirectMeansAbsent ? { followRedirects: false, accept: (s: number) => s < 300 } : {}),
     });
     const text = res.text();
     return isJsonContentType(res.headers["content-type"])
@@ -118,13 +125,26 @@ export class SimpleIndexReader {
       encodeURIComponent(normalizeName(project)) + "/",
       withSlash(this.indexUrl),
     ).toString();
+    const absentOnRedirect = this.opts.redirectMeansAbsent === true;
     const res = await this.http.fetch(url, {
       headers: { accept: ACCEPT_SIMPLE },
       label: this.opts.label,
       accept: (s) => s < 400 || s === 404,
+      followRedirects: !absentOnRedirect,
     });
     if (res.status === 404) return { apiVersion: "1.0", files: [] };
+    if (res.status >= 300) {
+      this.opts.warn?.(
+        `${redactUrl(url)} redirects to ${redactUrl(res.headers["location"] ?? "?")} (package forwarding): the index itself holds no ${normalizeName(project)}`,
+      );
+      return { apiVersion: "1.0", files: [] };
+    }
     const text = res.text();
+    if (!text.trim()) {
+      throw new PyregError("MALFORMED_INDEX", `empty project page at ${redactUrl(url)}`, {
+        url: redactUrl(url),
+      });
+    }
     const page = isJsonContentType(res.headers["content-type"])
       ? parseProjectPageJson(text, res.url, normalizeName(project), this.opts.warn)
       : parseProjectPageHtml(text, res.url, normalizeName(project), this.opts.warn);
