@@ -195,7 +195,7 @@ export function multipartBody(fields: [string, string][], file: LocalDist): Mult
     let sent = 0;
     const bytes: AsyncIterable<Buffer> | Buffer[] = file.data
       ? [file.data]
-      : (createReadStream(file.path) as AsyncIterable<Buffer>);
+      : (createReadStream(file.path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>);
     for await (const chunk of bytes) {
       sent += chunk.length;
       if (sent > file.size) break;

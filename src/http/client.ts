@@ -143,8 +143,19 @@ function limitStream(max: number, what: string): Transform {
   });
 }
 
-function decoded(body: Readable, encoding: string | undefined, max: number, what: string): Readable {
+function decoded(
+  body: Readable,
+  encoding: string | undefined,
+  max: number,
+  what: string,
+  contentLength?: string,
+): Readable {
   const enc = (encoding ?? "").trim().toLowerCase();
+  // An identity body with a Content-Length within the limit needs no counting layer: undici fails
+  // a body that runs past its Content-Length. (One stream layer less per file chunk.)
+  const declared =
+    contentLength !== undefined && /^\d+$/.test(contentLength) ? Number(contentLength) : undefined;
+  if ((enc === "" || enc === "identity") && declared !== undefined && declared <= max) return body;
   let out: Readable = body;
   if (enc === "gzip" || enc === "x-gzip") out = body.pipe(createGunzip());
   else if (enc === "deflate") out = body.pipe(createInflate());
@@ -413,7 +424,13 @@ export class HttpClient {
         status,
         headers,
         url: current,
-        body: decoded(res.body, headers["content-encoding"], max, `response from ${redactUrl(current)}`),
+        body: decoded(
+          res.body,
+          headers["content-encoding"],
+          max,
+          `response from ${redactUrl(current)}`,
+          headers["content-length"],
+        ),
       };
     }
   }

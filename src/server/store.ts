@@ -61,6 +61,8 @@ export async function sha256File(path: string): Promise<string> {
 export class Store {
   private scanCache: { at: number; files: Promise<Map<string, StoredFile>> } | undefined;
   private readonly facts = new Map<string, { key: string; facts: Promise<FileFacts> }>();
+  /** sha256 of files this server stored itself (computed while receiving them), by path. */
+  private readonly knownSha256 = new Map<string, { key: string; sha256: string }>();
   private readonly warned = new Set<string>();
 
   constructor(
@@ -101,11 +103,10 @@ export class Store {
    */
   async added(name: string, sha256?: string): Promise<void> {
     const file = await this.statAtRoot(name);
-    if (file && sha256) {
-      const facts = this.computeFacts(file, sha256);
-      this.facts.set(file.path, { key: `${file.size}:${file.mtimeNs}:${file.ino}`, facts });
-      facts.catch(() => this.facts.delete(file.path));
-    }
+    // Only the digest is kept now; the rest of the file's facts (core metadata) are read when
+    // the file is first listed, as for any other file.
+    if (file && sha256)
+      this.knownSha256.set(file.path, { key: `${file.size}:${file.mtimeNs}:${file.ino}`, sha256 });
     const cached = this.scanCache;
     if (!cached) return;
     if (!file) {
@@ -146,7 +147,9 @@ export class Store {
     const key = `${file.size}:${file.mtimeNs}:${file.ino}`;
     const cached = this.facts.get(file.path);
     if (cached && cached.key === key) return cached.facts;
-    const facts = this.computeFacts(file);
+    const known = this.knownSha256.get(file.path);
+    this.knownSha256.delete(file.path);
+    const facts = this.computeFacts(file, known?.key === key ? known.sha256 : undefined);
     this.facts.set(file.path, { key, facts });
     facts.catch(() => this.facts.delete(file.path));
     return facts;
