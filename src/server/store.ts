@@ -61,8 +61,8 @@ export async function sha256File(path: string): Promise<string> {
 export class Store {
   private scanCache: { at: number; files: Promise<Map<string, StoredFile>> } | undefined;
   private readonly facts = new Map<string, { key: string; facts: Promise<FileFacts> }>();
-  /** sha256 of files this server stored itself (computed while receiving them), by path. */
-  private readonly knownSha256 = new Map<string, { key: string; sha256: string }>();
+  /** Facts of files this server stored itself (found while receiving and checking them), by path. */
+  private readonly known = new Map<string, { key: string; facts: FileFacts }>();
   private readonly warned = new Set<string>();
 
   constructor(
@@ -98,15 +98,14 @@ export class Store {
   }
 
   /**
-   * Records a file just written at the root, so the next index read needs no rescan; its sha256,
-   * already computed while it was received, is kept so listing it does not read it again.
+   * Records a file just written at the root, so the next index read needs no rescan; its facts
+   * (sha256, metadata digest, Requires-Python), found while it was received and checked, are kept
+   * so that listing it does not read it again.
    */
-  async added(name: string, sha256?: string): Promise<void> {
+  async added(name: string, known?: FileFacts): Promise<void> {
     const file = await this.statAtRoot(name);
-    // Only the digest is kept now; the rest of the file's facts (core metadata) are read when
-    // the file is first listed, as for any other file.
-    if (file && sha256)
-      this.knownSha256.set(file.path, { key: `${file.size}:${file.mtimeNs}:${file.ino}`, sha256 });
+    if (file && known)
+      this.known.set(file.path, { key: `${file.size}:${file.mtimeNs}:${file.ino}`, facts: known });
     const cached = this.scanCache;
     if (!cached) return;
     if (!file) {
@@ -147,16 +146,16 @@ export class Store {
     const key = `${file.size}:${file.mtimeNs}:${file.ino}`;
     const cached = this.facts.get(file.path);
     if (cached && cached.key === key) return cached.facts;
-    const known = this.knownSha256.get(file.path);
-    this.knownSha256.delete(file.path);
-    const facts = this.computeFacts(file, known?.key === key ? known.sha256 : undefined);
+    const known = this.known.get(file.path);
+    this.known.delete(file.path);
+    const facts = known?.key === key ? Promise.resolve(known.facts) : this.computeFacts(file);
     this.facts.set(file.path, { key, facts });
     facts.catch(() => this.facts.delete(file.path));
     return facts;
   }
 
-  private async computeFacts(file: StoredFile, knownSha256?: string): Promise<FileFacts> {
-    const sha256 = knownSha256 ?? (await sha256File(file.path));
+  private async computeFacts(file: StoredFile): Promise<FileFacts> {
+    const sha256 = await sha256File(file.path);
     if (file.parsed.kind === "wheel") {
       const bytes = await readWheelMetadataBytes(file.path, file.parsed.project, file.parsed.version);
       if (!bytes) return { sha256 };

@@ -7,7 +7,7 @@
  * The body streams into a temporary file inside the root (hidden from the index) while it is
  * hashed; the file becomes visible only through `link()`, which never replaces an existing name.
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { link, lstat, mkdir, unlink } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
@@ -24,7 +24,14 @@ import {
   parseMultipart,
   type FileSink,
 } from "./multipart.js";
-import { isSafeFilename, sha256File, TMP_DIR_NAME, type Store } from "./store.js";
+import {
+  isSafeFilename,
+  metadataField,
+  sha256File,
+  TMP_DIR_NAME,
+  type FileFacts,
+  type Store,
+} from "./store.js";
 import { readWheelMetadataBytes } from "./wheelMetadata.js";
 
 export interface UploadContext {
@@ -194,10 +201,17 @@ function checkForm(fields: [string, string][], received: Received): ParsedFilena
   return parsed;
 }
 
-async function checkMetadata(path: string, parsed: ParsedFilename, filename: string): Promise<void> {
+/** Validates the file's own metadata; returns the index facts it yields (no re-read at listing). */
+async function checkMetadata(
+  path: string,
+  parsed: ParsedFilename,
+  filename: string,
+): Promise<Omit<FileFacts, "sha256">> {
+  let metadataSha256: string | undefined;
   if (parsed.kind === "wheel") {
     const raw = await readWheelMetadataBytes(path, parsed.project, parsed.version);
     if (!raw) throw new Refused(400, `Invalid wheel ${filename}: no readable .dist-info/METADATA`);
+    metadataSha256 = createHash("sha256").update(raw).digest("hex");
   }
   let meta;
   try {
@@ -217,6 +231,7 @@ async function checkMetadata(path: string, parsed: ParsedFilename, filename: str
       `Metadata Version ${JSON.stringify(meta.version)} of ${filename} does not match the filename`,
     );
   }
+  return { metadataSha256, requiresPython: metadataField(meta, "Requires-Python") };
 }
 
 /**
@@ -265,7 +280,7 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
     const received: Received = { path: sink.path, clientFilename, size: sink.size, ...sink.digests() };
     const parsed = checkForm(fields, received);
     const filename = clientFilename;
-    await checkMetadata(sink.path, parsed, filename);
+    const facts = await checkMetadata(sink.path, parsed, filename);
 
     // Already served (anywhere under the root)? Same bytes: nothing to do. Other bytes: conflict.
     const existing = await ctx.store.lookup(filename);
@@ -282,7 +297,7 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
       }
       throw err;
     }
-    await ctx.store.added(filename, received.sha256);
+    await ctx.store.added(filename, { sha256: received.sha256, ...facts });
     return { status: 200, message: `OK, stored ${filename}`, stored: true, filename };
   } catch (err) {
     if (err instanceof Refused) return { status: err.status, message: err.message, stored: false };
