@@ -11,6 +11,7 @@ import { redactText } from "../http/redact.js";
 import { openDestination, openSource } from "../registries/index.js";
 import { parseSpec } from "../registries/spec.js";
 import type { RegistryContext, RegistryOptions, Side } from "../registries/types.js";
+import { formatBytes } from "../core/units.js";
 
 export interface CommonOptions {
   include: string[];
@@ -248,17 +249,7 @@ export function human(opts: { json: boolean }, text: string): void {
   (opts.json ? process.stderr : process.stdout).write(redactText(text) + "\n");
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
+export { formatBytes };
 
 /** Options of the state folder (journal and reports, issue 6), for migrate and verify. */
 export interface StateOptions {

@@ -5,6 +5,7 @@
  */
 import { PyregError } from "./errors.js";
 import type { CheckRow, FileRow, FileState, Identity, JournalData, NotCarried, RunRow } from "./journal.js";
+import { formatBytes } from "./units.js";
 
 /** How a journal state reads in a report. */
 export type Outcome = "copied" | "skipped" | "conflict" | "failed" | "filtered" | "uncertain" | "pending";
@@ -318,18 +319,6 @@ export function shellQuote(arg: string): string {
 
 export function renderJson(r: Report): string {
   return JSON.stringify(r, null, 2) + "\n";
-}
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
 
 function formatSeconds(s: number | null): string {

@@ -222,25 +222,16 @@ export class HttpClient {
           for await (const chunk of res.body) chunks.push(chunk as Buffer);
         } catch (err) {
           res.body.destroy();
-          if (budget.expired) throw this.deadlineError(method, res.url, options, budget);
-          if (
-            canRetry &&
-            budget.attempt < this.policy.retries &&
-            isRetryableError({ ...this.policy, methods: [method] }, method, err)
-          ) {
-            budget.attempt++;
-            const delay = backoffDelay(this.policy, budget.attempt, this.random);
-            this.opts.onRetry?.({
-              method,
-              url: redactUrl(res.url),
-              attempt: budget.attempt,
-              delayMs: delay,
-              reason: `${networkErrorCode(err)} while reading the answer`,
-            });
-            if (!(await budget.pause(delay))) throw this.deadlineError(method, res.url, options, budget);
-            continue;
-          }
-          throw this.wrapNetworkError(err, method, res.url, options.label);
+          await this.retryOrThrow(
+            err,
+            canRetry,
+            method,
+            res.url,
+            options,
+            budget,
+            " while reading the answer",
+          );
+          continue;
         }
         const body = Buffer.concat(chunks);
         return {
@@ -292,6 +283,39 @@ export class HttpClient {
     }
   }
 
+  /**
+   * After a network error: pauses and returns when another attempt is allowed (idempotent
+   * method, retryable error, attempts and deadline left); otherwise throws the error to show.
+   */
+  private async retryOrThrow(
+    err: unknown,
+    canRetry: boolean,
+    method: string,
+    url: string,
+    options: RequestOptions,
+    budget: Budget,
+    when: string,
+  ): Promise<void> {
+    if (budget.expired) throw this.deadlineError(method, url, options, budget);
+    if (
+      !canRetry ||
+      budget.attempt >= this.policy.retries ||
+      !isRetryableError({ ...this.policy, methods: [method] }, method, err)
+    ) {
+      throw this.wrapNetworkError(err, method, url, options.label);
+    }
+    budget.attempt++;
+    const delay = backoffDelay(this.policy, budget.attempt, this.random);
+    this.opts.onRetry?.({
+      method,
+      url: redactUrl(url),
+      attempt: budget.attempt,
+      delayMs: delay,
+      reason: networkErrorCode(err) + when,
+    });
+    if (!(await budget.pause(delay))) throw this.deadlineError(method, url, options, budget);
+  }
+
   private deadlineError(method: string, url: string, options: RequestOptions, budget: Budget): PyregError {
     const safeUrl = redactUrl(url);
     return new PyregError(
@@ -321,25 +345,8 @@ export class HttpClient {
       try {
         res = await this.send(current, method, options, budget.signal);
       } catch (err) {
-        if (budget.expired) throw this.deadlineError(method, current, options, budget);
-        if (
-          canRetry &&
-          budget.attempt < this.policy.retries &&
-          isRetryableError({ ...this.policy, methods: [method] }, method, err)
-        ) {
-          budget.attempt++;
-          const delay = backoffDelay(this.policy, budget.attempt, this.random);
-          this.opts.onRetry?.({
-            method,
-            url: redactUrl(current),
-            attempt: budget.attempt,
-            delayMs: delay,
-            reason: networkErrorCode(err),
-          });
-          if (!(await budget.pause(delay))) throw this.deadlineError(method, current, options, budget);
-          continue;
-        }
-        throw this.wrapNetworkError(err, method, current, options.label);
+        await this.retryOrThrow(err, canRetry, method, current, options, budget, "");
+        continue;
       }
       const headers = flatHeaders(res.headers as Record<string, string | string[] | undefined>);
       const status = res.statusCode;
