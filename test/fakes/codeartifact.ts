@@ -10,8 +10,8 @@
  * It also serves the PyPI repository at /pypi/REPO/ (Basic `aws` + token, simple index, upload).
  */
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { listenLoopback, type Loopback } from "./loopback.js";
 
 export interface ApiCall {
   operation: string;
@@ -39,7 +39,7 @@ export class FakeCodeArtifact {
   readonly files = new Map<string, { project: string; bytes: Buffer; sha256: string }>();
   tokenLifetimeSec = 43200;
   url = "";
-  private server: Server | undefined;
+  private server: Loopback | undefined;
 
   constructor(
     readonly accessKeyId: string,
@@ -47,20 +47,13 @@ export class FakeCodeArtifact {
   ) {}
 
   async start(): Promise<this> {
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((e: unknown) => {
-        res.statusCode = 500;
-        res.end(String(e));
-      });
-    });
-    await new Promise<void>((r) => (this.server as Server).listen(0, "127.0.0.1", r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.server = await listenLoopback((req, res) => this.handle(req, res));
+    this.url = this.server.origin;
     return this;
   }
 
   async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
+    await this.server?.close();
   }
 
   /** Recomputes the SigV4 signature of a request with the known secret. */

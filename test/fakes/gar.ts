@@ -16,8 +16,8 @@
  *    (gcloud user credentials).
  */
 import { createHash, createVerify, generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { listenLoopback, type Loopback } from "./loopback.js";
 
 export interface RecordedRequest {
   method: string;
@@ -90,7 +90,7 @@ export class FakeGar {
   uploadDelayMs = 0;
   operationDoneAfterPolls: number;
   operationError: { code: number; message: string } | undefined;
-  private server: Server | undefined;
+  private server: Loopback | undefined;
   url = "";
 
   constructor(opts: FakeGarOptions = {}) {
@@ -100,20 +100,13 @@ export class FakeGar {
   }
 
   async start(): Promise<this> {
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        res.statusCode = 500;
-        res.end(String(err));
-      });
-    });
-    await new Promise<void>((r) => (this.server as Server).listen(0, "127.0.0.1", r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.server = await listenLoopback((req, res) => this.handle(req, res));
+    this.url = this.server.origin;
     return this;
   }
 
   async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
+    await this.server?.close();
   }
 
   /** The repository URL the client is given (forced kind, loopback). */

@@ -33,9 +33,9 @@
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { basename } from "node:path";
+import { listenLoopback, type Loopback } from "./loopback.js";
 
 export const STATUSES = [
   "default",
@@ -145,7 +145,7 @@ export class FakeGitLab {
   private clock = 0;
   private rateLimited:
     { left: number; retryAfter: number; only?: "retry-after" | "ratelimit-reset" } | undefined;
-  private server!: Server;
+  private server: Loopback | undefined;
   origin = "";
   readonly root: string;
 
@@ -162,21 +162,20 @@ export class FakeGitLab {
   }
 
   async start(): Promise<this> {
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
+    this.server = await listenLoopback(
+      (req, res) => this.handle(req, res),
+      (err, res) => {
         if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
         res.end(JSON.stringify({ message: `500 Internal Server Error: ${String(err)}` }));
-      });
-    });
-    this.server.keepAliveTimeout = 1000;
-    await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", r));
-    this.origin = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+      },
+    );
+    this.server.server.keepAliveTimeout = 1000;
+    this.origin = this.server.origin;
     return this;
   }
 
   async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
+    await this.server?.close();
   }
 
   // ---------- seeding ----------
