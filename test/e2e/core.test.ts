@@ -58,42 +58,27 @@ describe("migrate: simple index → upload endpoint", () => {
   test("real pip fetches each platform's wheel and the sdist from the destination", async () => {
     const d = await tempDir();
     try {
-      await pip([
-        "download",
-        "--no-deps",
-        "--index-url",
-        dst.indexUrl,
-        "-d",
-        d.path,
-        "--only-binary=:all:",
-        "--platform",
-        "win_amd64",
-        "--python-version",
-        "3.11",
-        "--implementation",
-        "cp",
-        "--abi",
-        "cp311",
-        "zope-interface-like==1.0.post1",
-      ]);
-      await pip([
-        "download",
-        "--no-deps",
-        "--index-url",
-        dst.indexUrl,
-        "-d",
-        d.path,
-        "--only-binary=:all:",
-        "--platform",
-        "macosx_11_0_arm64",
-        "--python-version",
-        "3.11",
-        "--implementation",
-        "cp",
-        "--abi",
-        "cp311",
-        "zope-interface-like==1.0.post1",
-      ]);
+      // pip picks one wheel for the machine it runs on: ask for each platform's wheel in turn.
+      for (const platform of ["win_amd64", "macosx_11_0_arm64"]) {
+        await pip([
+          "download",
+          "--no-deps",
+          "--index-url",
+          dst.indexUrl,
+          "-d",
+          d.path,
+          "--only-binary=:all:",
+          "--platform",
+          platform,
+          "--python-version",
+          "3.11",
+          "--implementation",
+          "cp",
+          "--abi",
+          "cp311",
+          "zope-interface-like==1.0.post1",
+        ]);
+      }
       await pip([
         "download",
         "--no-deps",
