@@ -176,18 +176,6 @@ export async function sha256OfFile(path: string): Promise<{ sha256: string; size
   return { sha256: h.digest("hex"), size };
 }
 
-/** A deterministic pseudo-random generator (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Incompressible padding: slices of one random pool (generated once), starting at a different
  * offset per file. Each slice is random, so neither gzip nor the transport can shrink it.

@@ -7,7 +7,8 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { metadataText } from "../test/fixtures/dists.js";
-import { Padding, rng, sha256OfFile, writeStoredZip, writeTarGz } from "./archive.js";
+import { seededRandom as rng } from "../test/helpers/random.js";
+import { Padding, sha256OfFile, writeStoredZip, writeTarGz } from "./archive.js";
 
 export interface BenchFile {
   filename: string;

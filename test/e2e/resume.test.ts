@@ -16,25 +16,14 @@ import { makeWheel } from "../fixtures/dists.js";
 import { PYREG_BIN, REPO_ROOT, runCli, type CliResult } from "../helpers/cli.js";
 import { startServe, type ServeHandle } from "../helpers/serve.js";
 import { folderDigests, tempDir } from "../helpers/tmp.js";
+import { seededRandom } from "../helpers/random.js";
 
 const PROJECTS = 30;
 const VERSIONS = 8;
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with PYREG_TEST_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Distinct, hardly compressible text. */
 function bulkText(seed: number, size: number): string {
-  const rand = prng(seed + 1);
+  const rand = seededRandom(seed + 1);
   const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 \n";
   let out = "";
   while (out.length < size) out += alphabet[Math.floor(rand() * alphabet.length)];
@@ -209,7 +198,7 @@ describe("resume: kill -9 and Ctrl-C at any moment", () => {
         "0.2",
       ];
       const seed = Number(process.env["PYREG_TEST_SEED"] ?? 20261125);
-      const rand = prng(seed);
+      const rand = seededRandom(seed);
       let kills = 0;
       let midRun = 0;
       for (let i = 0; i < 10; i++) {

@@ -12,6 +12,7 @@ import { createServer as createHttpServer, request as httpRequest, type Incoming
 import type { ServerResponse, Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
+import { seededRandom } from "../helpers/random.js";
 
 export type Fault =
   /** Answer with this status without forwarding (5xx bursts, 429 with Retry-After). */
@@ -109,18 +110,6 @@ export const FAST_RETRY_ARGS: readonly string[] = [
   "--deadline",
   "30",
 ];
-
-/** mulberry32: a small seeded generator (reproducible fault sequences). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pathMatches(path: string, want: string | RegExp | undefined): boolean {
   if (want === undefined) return true;
