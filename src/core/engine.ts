@@ -3,12 +3,9 @@
  * sha256 against the source → read its metadata → upload → read the destination index again and
  * check the sha256 there. Each file ends in exactly one outcome (DESIGN.md practice 7).
  */
-import { createWriteStream } from "node:fs";
-import { mkdtemp, rm, unlink } from "node:fs/promises";
+import { mkdtemp, open, rm, unlink, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Transform, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { errorMessage, isFatal, PyregError } from "./errors.js";
 import { MultiHash } from "./hash.js";
 import { checkMetadataMatchesFilename, readCoreMetadata } from "./metadata.js";
@@ -90,6 +87,32 @@ function isAmbiguousUploadError(err: unknown): boolean {
 const MEMORY_BUDGET = 16 * 1024 * 1024;
 const MEMORY_FILE_MAX = 1024 * 1024;
 
+/** Downloads to a temporary file are written in batches of about this size (fewer write calls). */
+const WRITE_BATCH = 1024 * 1024;
+
+async function writeAll(out: FileHandle, path: string, chunks: Buffer[], bytes: number): Promise<void> {
+  let written: number;
+  try {
+    written = (await out.writev(chunks)).bytesWritten;
+  } catch (err) {
+    throw tempFileError(path, err);
+  }
+  // writev on a regular file is short only when the disk is full or the file too large.
+  if (written !== bytes) throw tempFileError(path, `${written} of ${bytes} bytes written`);
+}
+
+/** The local disk, not the transfer: the whole run stops (every other file would fail alike). */
+function tempFileError(path: string, err: unknown): PyregError {
+  return new PyregError("STATE", `cannot write the temporary file ${path}: ${errorMessage(err)}`, {
+    hint: "free some space there, or point TMPDIR to a folder with room for the largest files in flight",
+    cause: err,
+  });
+}
+
+function keptInMemory(file: DistFile, inMemoryMax: number): boolean {
+  return file.size !== undefined && file.size <= inMemoryMax;
+}
+
 /**
  * Download a file, hashing as it streams, to `path` (or into memory when the source lists it as
  * at most `inMemoryMax` bytes); checks size and sha256 against the source.
@@ -103,32 +126,41 @@ async function download(
 ): Promise<LocalDist> {
   const hash = await MultiHash.create();
   const body = await source.open(file);
-  const inMemory = file.size !== undefined && file.size <= inMemoryMax;
+  const inMemory = keptInMemory(file, inMemoryMax);
+  // One plain loop (no stream layers): each chunk is hashed, counted, and either kept in memory
+  // or gathered into writes of about WRITE_BATCH bytes to the temporary file.
   const chunks: Buffer[] = [];
   let held = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _e, cb) {
+  let out: FileHandle | undefined;
+  try {
+    if (!inMemory)
+      out = await open(path, "w").catch((err: unknown) => Promise.reject(tempFileError(path, err)));
+    for await (const chunk of body as AsyncIterable<Buffer>) {
       hash.update(chunk);
       onBytes(chunk.length);
-      cb(null, chunk);
-    },
-  });
-  const memory = new Writable({
-    write(chunk: Buffer, _e, cb) {
       held += chunk.length;
       // A source that sends more than it listed is not kept (the size check below fails it).
-      if (held <= inMemoryMax) chunks.push(chunk);
-      cb();
-    },
-  });
-  try {
-    await pipeline(body, tap, inMemory ? memory : createWriteStream(path));
+      if (inMemory) {
+        if (held <= inMemoryMax) chunks.push(chunk);
+        continue;
+      }
+      chunks.push(chunk);
+      if (held >= WRITE_BATCH) {
+        await writeAll(out as FileHandle, path, chunks, held);
+        chunks.length = 0;
+        held = 0;
+      }
+    }
+    if (out && held > 0) await writeAll(out, path, chunks, held);
   } catch (err) {
+    body.destroy();
     if (err instanceof PyregError) throw err;
     throw new PyregError("HTTP", `${file.filename}: download cut short (${errorMessage(err)})`, {
       hint: "the source or the network dropped the transfer; run again to fetch it",
       cause: err,
     });
+  } finally {
+    await out?.close();
   }
   const d = hash.digest();
   if (file.size !== undefined && d.size !== file.size) {
@@ -152,7 +184,7 @@ async function download(
   }
   return {
     path,
-    ...(inMemory ? { data: Buffer.concat(chunks) } : {}),
+    ...(inMemory ? { data: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks) } : {}),
     filename: file.filename,
     size: d.size,
     sha256: d.sha256,
@@ -361,7 +393,8 @@ export async function runPlan(
       });
       return undefined;
     } finally {
-      await unlink(tmp).catch(() => undefined);
+      // Files kept in memory never had a temporary file.
+      if (!keptInMemory(file, inMemoryMax)) await unlink(tmp).catch(() => undefined);
     }
   };
 

@@ -8,10 +8,11 @@
  * upload may have landed is always known as uncertain ("uploading" / "uploaded" without "verified").
  *
  * Durability: WAL mode. Every commit is written to the WAL before the statement returns, so a
- * killed process (SIGKILL) loses nothing: the operating system still holds the bytes. Ordinary
- * transitions use synchronous=NORMAL (no fsync per commit); the "uploading" mark is followed by
- * an fsync of the WAL (off the event loop, shared by concurrent marks) before the upload is sent,
- * so that it survives even a power cut of the machine.
+ * killed process (SIGKILL) loses no commit: the operating system still holds the bytes. State
+ * changes of one event-loop turn share one commit, right after the turn (see Journal.mark); the
+ * "uploading" mark is committed at once and followed by an fsync of the WAL (off the event loop,
+ * shared by concurrent marks) before the upload is sent, so that it survives even a power cut of
+ * the machine. Other commits use synchronous=NORMAL (no fsync).
  * (https://www.sqlite.org/pragma.html#pragma_synchronous, https://www.sqlite.org/wal.html)
  */
 import {
@@ -388,6 +389,9 @@ export class Journal {
   private walHandle: Promise<FileHandle> | undefined;
   private lastSync: Promise<void> = Promise.resolve();
   private nextSync: Promise<void> | undefined;
+  /** Marks not committed yet (see mark). */
+  private queued: { file: DistFile; state: FileState; detail: StateDetail }[] = [];
+  private deferredError: PyregError | undefined;
 
   private constructor(
     private readonly db: Database.Database,
@@ -521,12 +525,14 @@ export class Journal {
   }
 
   endRun(status: RunStatus, message: string | undefined, counts: Record<string, number>): void {
+    this.flush();
     this.db
       .prepare("UPDATE runs SET ended_at = ?, status = ?, message = ?, counts = ? WHERE id = ?")
       .run(now(), status, message ?? null, JSON.stringify(counts), this.runId);
   }
 
   get(project: string, filename: string): FileRow | undefined {
+    this.flush();
     const r = this.getStmt.get(project, filename) as RawFileRow | undefined;
     return r ? fileRow(r) : undefined;
   }
@@ -569,15 +575,30 @@ export class Journal {
     this.historyStmt.run(this.runId, file.project, file.filename, state, detail.reason ?? null, at);
   }
 
-  /** One state change, committed before it returns; `durable` also fsyncs it (see the file comment). */
-  mark(file: DistFile, state: FileState, detail: StateDetail = {}, durable = false): void {
+  /**
+   * One state change. It is committed with the others of the same event-loop turn, in one
+   * transaction, right after the turn (or at once by markUploading, get, data and close): four
+   * commits per file cost more than the transfer of a small file. What a kill can lose is only
+   * the marks of that last turn, and none of them is needed to resume safely: "uploading" is never
+   * deferred (see markUploading), and a lost "uploaded"/"verified" leaves the file uncertain, which
+   * the next run re-checks at the destination.
+   */
+  mark(file: DistFile, state: FileState, detail: StateDetail = {}): void {
+    this.throwDeferred();
+    this.queued.push({ file, state, detail });
+    if (this.queued.length === 1) setImmediate(() => this.flushQuietly());
+  }
+
+  /** Commits the queued marks (one transaction). */
+  flush(): void {
+    this.throwDeferred();
+    if (this.queued.length === 0) return;
+    const batch = this.queued;
+    this.queued = [];
     try {
-      if (durable) this.db.pragma("synchronous = FULL");
-      try {
-        this.db.transaction(() => this.write(file, state, detail))();
-      } finally {
-        if (durable) this.db.pragma("synchronous = NORMAL");
-      }
+      this.db.transaction(() => {
+        for (const q of batch) this.write(q.file, q.state, q.detail);
+      })();
     } catch (err) {
       // Without its journal entry a file must not be sent: STATE is fatal and stops the run.
       throw new PyregError("STATE", `cannot write the journal in ${this.dir}: ${(err as Error).message}`, {
@@ -587,6 +608,20 @@ export class Journal {
     }
   }
 
+  /** The flush after a turn: a failure is kept and thrown by the next mark (before any upload). */
+  private flushQuietly(): void {
+    if (!this.db.open) return;
+    try {
+      this.flush();
+    } catch (err) {
+      this.deferredError ??= err as PyregError;
+    }
+  }
+
+  private throwDeferred(): void {
+    if (this.deferredError) throw this.deferredError;
+  }
+
   /**
    * Recorded BEFORE the upload is sent: committed, then the WAL is fsynced before this resolves.
    * The fsync runs off the event loop (libuv's pool) and one fsync covers every mark committed
@@ -594,6 +629,7 @@ export class Journal {
    */
   async markUploading(file: DistFile): Promise<void> {
     this.mark(file, "uploading", { uploadAttempt: true });
+    this.flush();
     await this.syncWal();
   }
 
@@ -745,10 +781,12 @@ export class Journal {
   }
 
   data(): JournalData {
+    this.flush();
     return readAll(this.db, this.dir, this.identity, this.runId);
   }
 
   close(): void {
+    if (this.db.open) this.flushQuietly();
     void this.walHandle?.then((h) => h.close()).catch(() => undefined);
     if (this.db.open) this.db.close();
     rmSync(this.lockPath, { force: true });

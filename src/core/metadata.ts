@@ -287,7 +287,14 @@ function versionsAgree(a: string, b: string): boolean {
   return a.replace(/_/g, "-").toLowerCase() === b.replace(/_/g, "-").toLowerCase();
 }
 
-async function readWheelMetadata(path: DistInput, filename: string): Promise<CoreMetadata> {
+/**
+ * A wheel's `.dist-info/METADATA`: its raw bytes (served as the PEP 658 file) and their parse,
+ * from one opening of the archive.
+ */
+export async function readWheelMetadataFile(
+  path: DistInput,
+  filename: string,
+): Promise<{ raw: Buffer; meta: CoreMetadata }> {
   const parsed = parseFilename(filename);
   const zip = await openZip(path, filename);
   try {
@@ -324,8 +331,8 @@ async function readWheelMetadata(path: DistInput, filename: string): Promise<Cor
     const metaEntry = kept.get(`${chosen}/METADATA`);
     if (!metaEntry) throw badMetadata(`${filename}: ${chosen}/METADATA is missing`);
     if (!kept.has(`${chosen}/WHEEL`)) throw badArchive(`${filename}: ${chosen}/WHEEL is missing`);
-    const data = await readZipEntry(zip, metaEntry, filename, `${chosen}/METADATA`);
-    return parseCoreMetadata(decodeText(data), `${filename} (${chosen}/METADATA)`);
+    const raw = await readZipEntry(zip, metaEntry, filename, `${chosen}/METADATA`);
+    return { raw, meta: parseCoreMetadata(decodeText(raw), `${filename} (${chosen}/METADATA)`) };
   } finally {
     zip.close();
   }
@@ -412,7 +419,7 @@ async function readSdistTarMetadata(path: DistInput, filename: string, gzip: boo
 /** Read and parse the core metadata of the distribution file at `path` (named `filename`). */
 export async function readCoreMetadata(path: DistInput, filename: string): Promise<CoreMetadata> {
   const lower = filename.toLowerCase();
-  if (lower.endsWith(".whl")) return readWheelMetadata(path, filename);
+  if (lower.endsWith(".whl")) return (await readWheelMetadataFile(path, filename)).meta;
   if (lower.endsWith(".zip")) return readSdistZipMetadata(path, filename);
   if (lower.endsWith(".tar.gz") || lower.endsWith(".tgz")) return readSdistTarMetadata(path, filename, true);
   if (lower.endsWith(".tar")) return readSdistTarMetadata(path, filename, false);

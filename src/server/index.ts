@@ -251,7 +251,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           ex.res.end();
           return;
         }
-        const stream = createReadStream("", { fd: handle, autoClose: false });
+        // 1 MiB reads: fewer read calls and socket writes than the 64 KiB default.
+        const stream = createReadStream("", { fd: handle, autoClose: false, highWaterMark: 1 << 20 });
         stream.on("data", (c: Buffer | string) => {
           ex.bytes += c.length;
         });

@@ -13,7 +13,7 @@ import { link, lstat, mkdir, unlink } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import { eq, valid } from "@renovatebot/pep440";
-import { readCoreMetadata } from "../core/metadata.js";
+import { readCoreMetadata, readWheelMetadataFile } from "../core/metadata.js";
 import { errorMessage } from "../core/errors.js";
 import { normalizeName, parseFilename, type ParsedFilename } from "../core/names.js";
 import { MultiHash } from "../core/hash.js";
@@ -32,7 +32,6 @@ import {
   type FileFacts,
   type Store,
 } from "./store.js";
-import { readWheelMetadataBytes } from "./wheelMetadata.js";
 
 export interface UploadContext {
   store: Store;
@@ -208,16 +207,19 @@ async function checkMetadata(
   filename: string,
 ): Promise<Omit<FileFacts, "sha256">> {
   let metadataSha256: string | undefined;
-  if (parsed.kind === "wheel") {
-    const raw = await readWheelMetadataBytes(path, parsed.project, parsed.version);
-    if (!raw) throw new Refused(400, `Invalid wheel ${filename}: no readable .dist-info/METADATA`);
-    metadataSha256 = createHash("sha256").update(raw).digest("hex");
-  }
   let meta;
   try {
-    meta = await readCoreMetadata(path, filename);
+    if (parsed.kind === "wheel") {
+      // One opening of the archive gives both the PEP 658 bytes and their parse.
+      const wheel = await readWheelMetadataFile(path, filename);
+      metadataSha256 = createHash("sha256").update(wheel.raw).digest("hex");
+      meta = wheel.meta;
+    } else {
+      meta = await readCoreMetadata(path, filename);
+    }
   } catch (err) {
-    throw new Refused(400, `Cannot read the core metadata of ${filename}: ${errorMessage(err)}`);
+    // The message starts with the filename already.
+    throw new Refused(400, `Cannot read the core metadata: ${errorMessage(err)}`);
   }
   if (normalizeName(meta.name) !== parsed.project) {
     throw new Refused(
