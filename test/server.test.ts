@@ -67,8 +67,9 @@ async function upload(
   fields: [string, string][],
   file: { filename: string; data: Buffer } | undefined,
   headers: Record<string, string> = {},
+  after: [string, string][] = [],
 ): Promise<RawResponse> {
-  const form = multipartForm(fields, file);
+  const form = multipartForm(fields, file, undefined, after);
   return raw(s.url, "/", {
     method: "POST",
     headers: { "Content-Type": form.contentType, ...headers },
@@ -473,15 +474,16 @@ describe("uploads", () => {
         { filename: wheelName, data: wheel },
         /sha256_digest does not match/,
       ],
+      // Without a sha256_digest before the file, md5 and BLAKE2b are computed and checked.
       [
-        "bad md5",
-        set("md5_digest", "0".repeat(32)),
+        "bad md5, no sha256",
+        [...set("md5_digest", "0".repeat(32)).filter(([n]) => n !== "sha256_digest")],
         { filename: wheelName, data: wheel },
         /md5_digest does not match/,
       ],
       [
-        "bad blake2",
-        set("blake2_256_digest", "0".repeat(64)),
+        "bad blake2, no sha256",
+        [...set("blake2_256_digest", "0".repeat(64)).filter(([n]) => n !== "sha256_digest")],
         { filename: wheelName, data: wheel },
         /blake2_256_digest/,
       ],
@@ -535,6 +537,16 @@ describe("uploads", () => {
         assert.equal(r.status, 400, `${label}: ${r.body.toString()}`);
         assert.match(r.body.toString(), message, label);
       }
+      // A sha256_digest sent only after the file: all three digests are computed and checked.
+      const late = await upload(
+        s,
+        set("md5_digest", "0".repeat(32)).filter(([n]) => n !== "sha256_digest"),
+        { filename: wheelName, data: wheel },
+        {},
+        [["sha256_digest", sha256(wheel)]],
+      );
+      assert.equal(late.status, 400, late.body.toString());
+      assert.match(late.body.toString(), /md5_digest does not match/);
       const notForm = await raw(s.url, "/", {
         method: "POST",
         headers: { "Content-Type": "application/json" },

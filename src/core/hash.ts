@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { createBLAKE2b, type IHasher } from "hash-wasm";
 
@@ -16,9 +16,16 @@ export interface Digests {
  */
 export class MultiHash {
   private readonly sha = createHash("sha256");
-  private readonly md5 = createHash("md5");
+  private readonly md5: Hash | undefined;
   size = 0;
-  private constructor(private readonly b2: IHasher) {}
+  private constructor(private readonly b2: IHasher | undefined) {
+    if (b2) this.md5 = createHash("md5");
+  }
+  /** Only sha256: md5 and blake2_256 digest to "". */
+  static sha256Only(): MultiHash {
+    return new MultiHash(undefined);
+  }
+  /** All three digests. */
   static async create(): Promise<MultiHash> {
     const b2 = await createBLAKE2b(256);
     b2.init();
@@ -26,15 +33,15 @@ export class MultiHash {
   }
   update(chunk: Buffer): void {
     this.sha.update(chunk);
-    this.md5.update(chunk);
-    this.b2.update(chunk);
+    this.md5?.update(chunk);
+    this.b2?.update(chunk);
     this.size += chunk.length;
   }
   digest(): Digests {
     return {
       sha256: this.sha.digest("hex"),
-      md5: this.md5.digest("hex"),
-      blake2_256: this.b2.digest("hex"),
+      md5: this.md5?.digest("hex") ?? "",
+      blake2_256: this.b2?.digest("hex") ?? "",
       size: this.size,
     };
   }

@@ -655,7 +655,8 @@ export class Journal {
 
   /** Records the engine's final outcome for a file (no-op when nothing changed). */
   recordOutcome(o: FileOutcome): void {
-    const prev = this.get(o.file.project, o.file.filename);
+    // Read only where it decides something: a read commits the queued marks first.
+    const prev = o.kind === "copied" ? undefined : this.get(o.file.project, o.file.filename);
     switch (o.kind) {
       case "copied":
         this.mark(o.file, "verified", {

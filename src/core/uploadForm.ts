@@ -162,6 +162,8 @@ export interface MultipartBody {
   contentLength: number;
   /** A fresh stream of the whole body each call (fields, then the file streamed from disk). */
   open(): Readable;
+  /** The whole body in one buffer, for a file held in memory (one write instead of a stream). */
+  bytes(): Buffer | undefined;
 }
 
 /** Quoted-string escaping for Content-Disposition parameters (WHATWG HTML form encoding). */
@@ -216,5 +218,6 @@ export function multipartBody(fields: [string, string][], file: LocalDist): Mult
     contentType: `multipart/form-data; boundary=${boundary}`,
     contentLength,
     open: () => Readable.from(generate(), { objectMode: false }),
+    bytes: () => (file.data?.length === file.size ? Buffer.concat([head, file.data, tail]) : undefined),
   };
 }

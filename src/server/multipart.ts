@@ -138,7 +138,8 @@ function parsePartHeaders(block: string): PartInfo {
 type State = "preamble" | "afterDelimiter" | "headers" | "body" | "done";
 
 /**
- * Reads a multipart body from `body`. For each part with a filename, `onFile` returns a sink for
+ * Reads a multipart body from `body`. For each part with a filename, `onFile` (given the fields
+ * read before it) returns a sink for
  * its bytes (or undefined to discard them, still counted against the field limits). Throws
  * MultipartError on malformed or oversized input; errors of the stream itself (a cut connection)
  * propagate unchanged.
@@ -146,7 +147,7 @@ type State = "preamble" | "afterDelimiter" | "headers" | "body" | "done";
 export async function parseMultipart(
   body: AsyncIterable<Buffer> | Readable,
   boundary: string,
-  onFile: (part: PartInfo) => FileSink | undefined,
+  onFile: (part: PartInfo, fieldsSoFar: readonly [string, string][]) => FileSink | undefined,
   limits: MultipartLimits = DEFAULT_LIMITS,
 ): Promise<ParseResult> {
   // Every delimiter, the first included, is CRLF "--" boundary: start with a virtual CRLF.
@@ -245,7 +246,7 @@ export async function parseMultipart(
         if (++parts > limits.maxParts) throw new MultipartError("too many form fields", 413);
         part = info;
         if (info.filename !== undefined) {
-          sink = onFile(info);
+          sink = onFile(info, fields);
           discarding = sink === undefined;
         }
         state = "body";

@@ -44,13 +44,16 @@ export function multipartForm(
   fields: [string, string][],
   file: FormFile | undefined,
   boundary = "----pyregTestBoundary7MA4YWxkTrZu0gW",
+  /** Fields sent after the file part. */
+  after: [string, string][] = [],
 ): { body: Buffer; contentType: string } {
   const chunks: Buffer[] = [];
-  for (const [k, v] of fields) {
+  const field = ([k, v]: [string, string]): void => {
     chunks.push(
       Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`, "utf8"),
     );
-  }
+  };
+  fields.forEach(field);
   if (file) {
     chunks.push(
       Buffer.from(
@@ -61,6 +64,7 @@ export function multipartForm(
     );
     chunks.push(file.data, Buffer.from("\r\n"));
   }
+  after.forEach(field);
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
   return { body: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` };
 }

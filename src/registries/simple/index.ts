@@ -254,7 +254,7 @@ export class UploadDestination implements Destination {
     const res = await this.http.fetch(this.uploadUrl, {
       method: "POST",
       headers: { "content-type": body.contentType },
-      body: () => body.open(),
+      body: body.bytes() ?? (() => body.open()),
       contentLength: body.contentLength,
       label: this.opts.label ?? "destination",
       followRedirects: false,
