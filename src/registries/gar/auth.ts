@@ -24,7 +24,8 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { GoogleAuth } from "google-auth-library";
+// google-auth-library is loaded only when Google credentials are used (see googleAuthFetcher).
+import type { GoogleAuth } from "google-auth-library";
 import { z } from "zod";
 import { PyregError, errorMessage } from "../../core/errors.js";
 import type { AuthValue, CredentialProvider } from "../../http/credentials.js";
@@ -219,11 +220,7 @@ export function googleAuthFetcher(
     tokenUri?: string | undefined;
   },
 ): TokenFetcher {
-  const auth = new GoogleAuth({
-    scopes: [CLOUD_PLATFORM_SCOPE],
-    ...(options.credentials ? { credentials: options.credentials } : {}),
-    ...(options.keyFilename ? { keyFilename: options.keyFilename } : {}),
-  });
+  let auth: GoogleAuth | undefined;
   let client: AuthClientLike | undefined;
   return {
     source,
@@ -231,6 +228,12 @@ export function googleAuthFetcher(
     async fetch(): Promise<Token> {
       try {
         if (!client) {
+          const { GoogleAuth } = await import("google-auth-library");
+          auth ??= new GoogleAuth({
+            scopes: [CLOUD_PLATFORM_SCOPE],
+            ...(options.credentials ? { credentials: options.credentials } : {}),
+            ...(options.keyFilename ? { keyFilename: options.keyFilename } : {}),
+          });
           client = (await auth.getClient()) as unknown as AuthClientLike;
           honourTokenUri(client, options.tokenUri ?? options.credentials?.token_uri);
         }
