@@ -24,6 +24,7 @@ import { negotiate } from "../src/server/simple.js";
 import { MultipartError, parseMultipart } from "../src/server/multipart.js";
 import { parseCredentials, runServe } from "../src/cli/serve.js";
 import { PyregError } from "../src/core/errors.js";
+import { seededRandom } from "./helpers/random.js";
 
 const PIP_ACCEPT =
   "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
@@ -121,9 +122,20 @@ describe("content negotiation", () => {
 
 describe("multipart parser", () => {
   const boundary = "XbOuNdArY";
+  // Near-delimiters everywhere (every prefix of "\r\n--XbOuNdArY"), so that chunk edges of
+  // every size fall inside one: none of them may end the file part.
+  const near = Buffer.concat(
+    Array.from({ length: 13 }, (_, n) => [
+      Buffer.from("\r\n--XbOuNdArY".slice(0, n)),
+      Buffer.from([n]),
+    ]).flat(),
+  );
   const data = Buffer.concat([
     Buffer.from("\r\n--XbOuNdAr"), // looks like a delimiter start but is not one
+    near,
     Buffer.alloc(70_000, 7),
+    near,
+    near,
     Buffer.from("\r\n--XbOuNdARY"),
   ]);
   const body = multipartForm(
@@ -138,10 +150,14 @@ describe("multipart parser", () => {
   ).body;
 
   async function parseIn(
-    chunkSize: number,
+    chunkSize: number | (() => number) | Buffer[],
   ): Promise<{ fields: [string, string][]; file: Buffer; filename?: string }> {
-    const chunks: Buffer[] = [];
-    for (let i = 0; i < body.length; i += chunkSize) chunks.push(body.subarray(i, i + chunkSize));
+    const chunks: Buffer[] = Array.isArray(chunkSize) ? chunkSize : [];
+    for (let i = 0; !Array.isArray(chunkSize) && i < body.length;) {
+      const n = typeof chunkSize === "number" ? chunkSize : chunkSize();
+      chunks.push(body.subarray(i, i + n));
+      i += n;
+    }
     const got: Buffer[] = [];
     let filename: string | undefined;
     const res = await parseMultipart(
@@ -157,7 +173,9 @@ describe("multipart parser", () => {
     return { fields: res.fields, file: Buffer.concat(got), ...(filename ? { filename } : {}) };
   }
 
-  for (const size of [1, 7, 13, 4096, 1 << 20]) {
+  // 13 to 15: about the delimiter's length (CRLF "--" boundary), where the parser's tail handling
+  // changes.
+  for (const size of [1, 7, 12, 13, 14, 15, 16, 29, 4096, 1 << 20]) {
     test(`gives the same fields and file bytes with ${size}-byte chunks`, async () => {
       const r = await parseIn(size);
       assert.deepEqual(r.fields, [
@@ -170,6 +188,33 @@ describe("multipart parser", () => {
       assert.equal(sha256(r.file), sha256(data));
     });
   }
+
+  test("gives the same file bytes with random chunk sizes (seeded)", async () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const rand = seededRandom(seed);
+      const r = await parseIn(() => 1 + Math.floor(rand() * 40));
+      assert.equal(sha256(r.file), sha256(data), `seed ${seed}`);
+      assert.equal(r.fields.length, 4, `seed ${seed}`);
+    }
+  });
+
+  test("finds the file's closing delimiter wherever a chunk edge cuts it", async () => {
+    // A field after the file, so that a long chunk follows the cut.
+    const withTail = multipartForm([], { filename: "x-1.0.tar.gz", data }, boundary, [
+      ["comment", "c".repeat(40)],
+    ]);
+    const end = withTail.body.indexOf(data) + data.length; // where CRLF "--" boundary starts
+    for (let k = 0; k <= 14; k++) {
+      const got: Buffer[] = [];
+      const res = await parseMultipart(
+        iter(withTail.body.subarray(0, end + k), withTail.body.subarray(end + k)),
+        boundary,
+        () => ({ write: (c) => void got.push(Buffer.from(c)), end: () => undefined }),
+      );
+      assert.equal(sha256(Buffer.concat(got)), sha256(data), `cut ${k} bytes into the delimiter`);
+      assert.deepEqual(res.fields, [["comment", "c".repeat(40)]], `cut ${k}`);
+    }
+  });
 
   test("a body without its closing boundary is an error", async () => {
     await assert.rejects(
