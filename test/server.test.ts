@@ -45,7 +45,15 @@ function raw(
   const u = new URL(base);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: u.hostname, port: u.port, path, method: opts.method ?? "GET", headers: opts.headers },
+      {
+        host: u.hostname,
+        port: u.port,
+        path,
+        method: opts.method ?? "GET",
+        headers: opts.headers,
+        // A server that never answers fails the test instead of hanging the suite.
+        timeout: 15_000,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -56,6 +64,9 @@ function raw(
       },
     );
     req.on("error", reject);
+    req.on("timeout", () =>
+      req.destroy(new Error(`no answer to ${opts.method ?? "GET"} ${path} within 15 s`)),
+    );
     req.end(opts.body);
   });
 }
@@ -600,6 +611,59 @@ describe("uploads", () => {
       assert.equal(notForm.status, 400);
       assert.equal(s.server.uploads, 0);
       assert.deepEqual(await listRoot(root), { files: [".pyreg-tmp"], tmp: [] });
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("the temporary folder removed while serving is made again by the next upload", async () => {
+    const root = join(work, "up-tmpgone");
+    const s = await startServe(root);
+    try {
+      const first = await upload(s, await uploadFields("up-pkg", "1.0", "bdist_wheel", wheel), {
+        filename: wheelName,
+        data: wheel,
+      });
+      assert.equal(first.status, 200, first.body.toString());
+      await rm(join(root, ".pyreg-tmp"), { recursive: true });
+      const sdist = await readFile(await makeSdist(join(src, "tmpgone"), { name: "up_pkg", version: "1.0" }));
+      const second = await upload(s, await uploadFields("up-pkg", "1.0", "sdist", sdist), {
+        filename: "up_pkg-1.0.tar.gz",
+        data: sdist,
+      });
+      assert.equal(second.status, 200, second.body.toString());
+      assert.deepEqual(await listRoot(root), {
+        files: [".pyreg-tmp", "up_pkg-1.0-py3-none-any.whl", "up_pkg-1.0.tar.gz"],
+        tmp: [],
+      });
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("an upload the server cannot store gets 500 at once (not a hung request), and the next one works", async () => {
+    const root = join(work, "up-cannot-store");
+    const s = await startServe(root);
+    try {
+      const fields = await uploadFields("up-pkg", "1.0", "bdist_wheel", wheel);
+      // Served once (so the temporary folder is known), then the folder is a plain file.
+      const sdist = await readFile(await makeSdist(join(src, "cannot"), { name: "up_pkg", version: "1.0" }));
+      assert.equal(
+        (
+          await upload(s, await uploadFields("up-pkg", "1.0", "sdist", sdist), {
+            filename: "up_pkg-1.0.tar.gz",
+            data: sdist,
+          })
+        ).status,
+        200,
+      );
+      await rm(join(root, ".pyreg-tmp"), { recursive: true });
+      await writeFile(join(root, ".pyreg-tmp"), "not a folder");
+      const r = await upload(s, fields, { filename: wheelName, data: wheel });
+      assert.equal(r.status, 500, r.body.toString());
+      await rm(join(root, ".pyreg-tmp"));
+      const again = await upload(s, fields, { filename: wheelName, data: wheel });
+      assert.equal(again.status, 200, again.body.toString());
     } finally {
       await s.close();
     }

@@ -91,6 +91,9 @@ function send(
   ex.res.end(buf);
 }
 
+/** After an error the rest of a request may be unread: the connection is not reused. */
+const CLOSE = { Connection: "close" };
+
 function sendText(ex: Exchange, status: number, message: string, headers: Record<string, string> = {}): void {
   const type = { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff" };
   send(ex, status, { ...type, ...headers }, message + "\n");
@@ -369,15 +372,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           if (!res.headersSent) sendText(ex, err.status, err.message, err.headers);
           return;
         }
-        if (req.destroyed || res.destroyed) {
+        // Nobody to answer: the connection is gone (a request whose body was read to its end is
+        // "destroyed" too once iterated, while its connection still waits for the answer).
+        if (res.destroyed || !res.socket || res.socket.destroyed) {
           ex.note = ex.note ? `${ex.note}: ${errorMessage(err)}` : errorMessage(err);
           return;
         }
         log(
           `error: ${req.method ?? "?"} ${printable((req.url ?? "").split("?")[0] ?? "")}: ${errorMessage(err)}`,
         );
-        if (!res.headersSent) sendText(ex, 500, "Internal server error");
-        else res.destroy();
+        if (!res.headersSent) {
+          const code = (err as NodeJS.ErrnoException).code;
+          // A full disk is 507 (RFC 4918): the client learns the file was not stored.
+          if (code === "ENOSPC") sendText(ex, 507, "Insufficient storage: the file was not stored", CLOSE);
+          else sendText(ex, 500, "Internal server error", CLOSE);
+        } else res.destroy();
       });
     },
   );

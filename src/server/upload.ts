@@ -86,8 +86,9 @@ class TempFileSink implements FileSink {
     readonly path: string,
     private readonly maxBytes: number,
     private readonly hash: MultiHash,
+    openFile: (path: string) => Promise<FileHandle>,
   ) {
-    this.handle = open(path, "wx", 0o644);
+    this.handle = openFile(path);
     this.handle.catch(() => undefined); // awaited (and thrown) by the first flush
   }
 
@@ -155,6 +156,18 @@ function tmpDirReady(store: Store, tmpDir: string): Promise<void> {
     tmpDirs.set(store, ready);
   }
   return ready;
+}
+
+/** Creates a temporary file; a temporary folder removed while serving is made again. */
+async function openTemp(store: Store, tmpDir: string, path: string): Promise<FileHandle> {
+  try {
+    return await open(path, "wx", 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    tmpDirs.delete(store);
+    await tmpDirReady(store, tmpDir);
+    return open(path, "wx", 0o644);
+  }
 }
 
 function sameVersion(a: string, b: string): boolean {
@@ -305,6 +318,7 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
           join(tmpDir, `${randomUUID()}.part`),
           ctx.maxUploadBytes,
           sha256Only ? MultiHash.sha256Only() : allDigests,
+          (path) => openTemp(ctx.store, tmpDir, path),
         );
         return sink;
       }));
@@ -340,8 +354,6 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
     return { status: 200, message: `OK, stored ${filename}`, stored: true, filename };
   } catch (err) {
     if (err instanceof Refused) return { status: err.status, message: err.message, stored: false };
-    // The temporary folder removed while serving: the next upload creates it again.
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") tmpDirs.delete(ctx.store);
     throw err;
   } finally {
     // A sink that was created is always removed: after link() the stored name stays.
