@@ -207,7 +207,13 @@ export async function runPlan(
   };
   const pool = new Pool(opts.concurrency);
   const inMemoryMax = Math.min(MEMORY_FILE_MAX, Math.floor(MEMORY_BUDGET / opts.concurrency));
-  const tmpRoot = await mkdtemp(join(opts.tmpDir ?? tmpdir(), "pyreg-"));
+  const tmpBase = opts.tmpDir ?? tmpdir();
+  const tmpRoot = await mkdtemp(join(tmpBase, "pyreg-")).catch((err: unknown) => {
+    throw new PyregError("STATE", `cannot create a temporary folder in ${tmpBase}: ${errorMessage(err)}`, {
+      hint: "point TMPDIR to a writable folder with room for the largest files in flight",
+      cause: err,
+    });
+  });
   let stopped: MigrationResult["stopped"];
   const checkStop = (): void => {
     if (stopped) throw new Stop();

@@ -283,6 +283,25 @@ describe("errors a person can act on", () => {
     }
   });
 
+  test("a temporary folder that cannot be made: exit 2, names it and what to do; nothing sent", async () => {
+    const tmp = await tempDir();
+    const dst = await startServe(join(tmp.path, "dst"));
+    try {
+      const a = join(tmp.path, "a");
+      await mkdir(a);
+      await makeWheel(a, { name: "one", version: "1.0" });
+      const missing = join(tmp.path, "no-such-folder");
+      const r = await runCli(["migrate", "--from", a, "--to", dst.url], { env: { TMPDIR: missing } });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`cannot create a temporary folder in ${missing}`));
+      assert.match(r.stderr, /hint: point TMPDIR to a writable folder/);
+      assert.equal(dst.server.uploads, 0);
+    } finally {
+      await dst.close();
+      await tmp.cleanup();
+    }
+  });
+
   test("wrong password at the destination: exit 2, names the side and the credential source, never the secret", async () => {
     const tmp = await tempDir();
     const dst = await startServe(join(tmp.path, "dst"), {
