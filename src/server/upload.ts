@@ -356,6 +356,7 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
     if (err instanceof Refused) return { status: err.status, message: err.message, stored: false };
     throw err;
   } finally {
+    allDigests.release(); // unused when the form sent sha256_digest first
     // A sink that was created is always removed: after link() the stored name stays.
     const s = sink as TempFileSink | undefined;
     if (s) await s.discard();
