@@ -8,8 +8,9 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readdir } from "node:fs/promises";
-import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { FakeGitLab } from "../fakes/gitlab.js";
 import { makeCorpus, makeWheel, type CorpusFile } from "../fixtures/dists.js";
 import { runCli } from "../helpers/cli.js";
@@ -172,6 +173,25 @@ describe("e2e: folder → GitLab project, judged by pip", () => {
     projectId = fake.addProject("dest/pypi").id;
     fake.addPersonalToken(PAT, ["api"]);
     corpus = await makeCorpus(join(tmp.path, "src"));
+    // Two files over 1 MiB: they go through a temporary file, and their md5 and BLAKE2b are
+    // computed on the digest worker thread (small files: in memory, on the main thread).
+    for (const [version, bytes] of [
+      ["1.0", 3 * 1024 * 1024],
+      ["2.0", 1024 * 1024 + 7],
+    ] as const) {
+      const path = await makeWheel(join(tmp.path, "src"), { name: "big-pkg", version, dataBytes: bytes });
+      const data = await readFile(path);
+      corpus.push({
+        path,
+        filename: basename(path),
+        project: "big-pkg",
+        version,
+        sha256: createHash("sha256").update(data).digest("hex"),
+        size: data.length,
+        kind: "wheel",
+        metadataVersion: "2.1",
+      });
+    }
     index = `http://pip:${PAT}@${fake.url.slice("http://".length)}/api/v4/projects/${projectId}/packages/pypi/simple/`;
   });
   after(async () => {
@@ -189,7 +209,13 @@ describe("e2e: folder → GitLab project, judged by pip", () => {
     for (const f of corpus) {
       assert.equal(stored.get(f.filename)?.storedSha256, f.sha256, `${f.filename}: sha256_digest sent`);
       assert.equal(stored.get(f.filename)?.realSha256, f.sha256, `${f.filename}: bytes`);
+      assert.equal(
+        stored.get(f.filename)?.storedMd5,
+        stored.get(f.filename)?.realMd5,
+        `${f.filename}: md5_digest sent`,
+      );
     }
+    assert.ok(corpus.filter((f) => f.size > 1024 * 1024).length >= 2, "files over 1 MiB are in the run");
     const uploads = fake.requests.filter((q) => q.method === "POST");
     assert.equal(uploads.length, corpus.length);
     assert.ok(uploads.every((q) => q.status === 201 && q.auth.basic && new Map(q.form).has("md5_digest")));
@@ -225,9 +251,10 @@ describe("e2e: folder → GitLab project, judged by pip", () => {
           "zope-interface-like==1.0.post1",
           "my-pkg==1.0",
           "simple==0.1",
+          "big-pkg==1.0",
         ],
       ],
-      ["win", [...wheelFor("win_amd64"), "zope-interface-like==1.0.post1"]],
+      ["win", [...wheelFor("win_amd64"), "zope-interface-like==1.0.post1", "big-pkg==2.0"]],
       ["mac", [...wheelFor("macosx_11_0_arm64"), "zope-interface-like==1.0.post1"]],
       [
         "old",

@@ -72,6 +72,14 @@ export interface FakeFile {
   sha1: string;
   createdAt: string;
 }
+export interface StoredPypiFile {
+  storedSha256: string | null;
+  realSha256: string;
+  storedMd5: string | null;
+  realMd5: string;
+  pkg: FakePackage;
+}
+
 export interface FakePackage {
   id: number;
   projectId: number;
@@ -298,14 +306,22 @@ export class FakeGitLab {
     this.rateLimited = { left: count, retryAfter: retryAfterSeconds, ...(only ? { only } : {}) };
   }
 
-  /** Every stored PyPI file of a project: filename → stored sha256 and the bytes' real sha256. */
-  projectFiles(
-    projectId: number,
-  ): Map<string, { storedSha256: string | null; realSha256: string; pkg: FakePackage }> {
-    const out = new Map<string, { storedSha256: string | null; realSha256: string; pkg: FakePackage }>();
+  /**
+   * Every stored PyPI file of a project: filename → the sha256 and md5 stored (as the client sent
+   * them) and those of the bytes.
+   */
+  projectFiles(projectId: number): Map<string, StoredPypiFile> {
+    const out = new Map<string, StoredPypiFile>();
     for (const p of this.packages.filter((p) => p.projectId === projectId && p.type === "pypi")) {
-      for (const f of p.files)
-        out.set(f.fileName, { storedSha256: f.sha256, realSha256: sha(f.data, "sha256"), pkg: p });
+      for (const f of p.files) {
+        out.set(f.fileName, {
+          storedSha256: f.sha256,
+          realSha256: sha(f.data, "sha256"),
+          storedMd5: f.md5,
+          realMd5: sha(f.data, "md5"),
+          pkg: p,
+        });
+      }
     }
     return out;
   }
