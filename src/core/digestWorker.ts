@@ -7,34 +7,50 @@
  * Messages in: { id, path }. Out: { id, md5, blake2_256, size } or { id, error }.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
 import { parentPort } from "node:worker_threads";
 import { createBLAKE2b, type IHasher } from "hash-wasm";
 
 const port = parentPort;
 if (!port) throw new Error("digestWorker runs as a worker thread");
 
+const buffer = Buffer.allocUnsafe(256 * 1024);
+
 /** Hashers of finished files, reset and reused (each new one instantiates WebAssembly). */
 const spare: IHasher[] = [];
 
+/** One file at a time: several at once would only hold more buffers (there is one core for it). */
+let queue: Promise<void> = Promise.resolve();
+
 port.on("message", (msg: { id: number; path: string }) => {
-  void (async () => {
-    let b2: IHasher | undefined;
-    try {
-      const md5 = createHash("md5");
-      b2 = spare.pop() ?? (await createBLAKE2b(256));
-      b2.init();
-      let size = 0;
-      for await (const chunk of createReadStream(msg.path, { highWaterMark: 1024 * 1024 })) {
-        md5.update(chunk as Buffer);
-        b2.update(chunk as Buffer);
-        size += (chunk as Buffer).length;
-      }
-      port.postMessage({ id: msg.id, md5: md5.digest("hex"), blake2_256: b2.digest("hex"), size });
-    } catch (err) {
-      port.postMessage({ id: msg.id, error: err instanceof Error ? err.message : String(err) });
-    } finally {
-      if (b2) spare.push(b2);
-    }
-  })();
+  queue = queue.then(() => digest(msg));
 });
+
+async function digest(msg: { id: number; path: string }): Promise<void> {
+  let b2: IHasher | undefined;
+  try {
+    const md5 = createHash("md5");
+    b2 = spare.pop() ?? (await createBLAKE2b(256));
+    b2.init();
+    // One buffer, read into again and again: this thread allocates nothing per file.
+    const handle = await open(msg.path, "r");
+    let size = 0;
+    try {
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+        if (bytesRead === 0) break;
+        const part = buffer.subarray(0, bytesRead);
+        md5.update(part);
+        b2.update(part);
+        size += bytesRead;
+      }
+    } finally {
+      await handle.close();
+    }
+    port?.postMessage({ id: msg.id, md5: md5.digest("hex"), blake2_256: b2.digest("hex"), size });
+  } catch (err) {
+    port?.postMessage({ id: msg.id, error: err instanceof Error ? err.message : String(err) });
+  } finally {
+    if (b2) spare.push(b2);
+  }
+}

@@ -112,7 +112,10 @@ class DigestWorker {
   private start(): Worker | undefined {
     if (this.worker || this.broken) return this.worker;
     try {
-      const w = new Worker(new URL("./digestWorker.js", import.meta.url));
+      // Small heaps: it holds one file's 256 KiB read buffer and two hashers (RSS target 200 MB).
+      const w = new Worker(new URL("./digestWorker.js", import.meta.url), {
+        resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 },
+      });
       w.on("message", (m: FormDigests & { id: number; error?: string }) => {
         const waiting = this.waiting.get(m.id);
         if (!waiting) return;
