@@ -5,7 +5,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { formDigestsOfFile, MultiHash } from "../src/core/hash.js";
+import { MultiHash } from "../src/core/hash.js";
 
 /** The judge: Python's hashlib (BLAKE2b with a 32-byte digest, as twine computes it). */
 function pythonDigests(paths: string[]): { sha256: string; md5: string; blake2_256: string }[] {
@@ -74,27 +74,6 @@ test("MultiHash: interleaved, abandoned and reused hashers all give Python's dig
     );
     assert.equal(d.md5, "");
     assert.equal(d.blake2_256, "");
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
-
-test("formDigestsOfFile (worker thread): Python's md5 and BLAKE2b-256, several at once; a missing file is an error", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "pyreg-hash-"));
-  try {
-    const datas = [Buffer.alloc(0), randomBytes(5), randomBytes(2_500_000), randomBytes(1_048_577)];
-    const paths = datas.map((_, i) => join(dir, `f${i}`));
-    await Promise.all(datas.map((d, i) => writeFile(paths[i] as string, d)));
-    const want = pythonDigests(paths);
-    const got = await Promise.all(paths.map((p) => formDigestsOfFile(p)));
-    got.forEach((g, i) => {
-      assert.deepEqual(
-        g,
-        { md5: want[i]?.md5, blake2_256: want[i]?.blake2_256, size: datas[i]?.length },
-        `file ${i}`,
-      );
-    });
-    await assert.rejects(formDigestsOfFile(join(dir, "missing")), /ENOENT/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { Worker } from "node:worker_threads";
 import { createBLAKE2b, type IHasher } from "hash-wasm";
 
 export interface Digests {
@@ -77,86 +76,4 @@ export async function digestsOfFile(path: string): Promise<Digests> {
   const h = await MultiHash.create();
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return h.digest();
-}
-
-/** md5 and BLAKE2b-256 of a file (the upload form's other digests). */
-export interface FormDigests {
-  md5: string;
-  blake2_256: string;
-  size: number;
-}
-
-type Waiting = { resolve: (d: FormDigests) => void; reject: (e: Error) => void };
-
-/** The worker thread died (not: the file could not be read). */
-class WorkerGone extends Error {}
-
-/** One worker thread for the form digests of files on disk (see digestWorker.ts). */
-class DigestWorker {
-  private worker: Worker | undefined;
-  private broken = false;
-  private nextId = 0;
-  private readonly waiting = new Map<number, Waiting>();
-
-  /** The digests of the file at `path`, or undefined when no worker thread can run here. */
-  digests(path: string): Promise<FormDigests> | undefined {
-    const w = this.start();
-    if (!w) return undefined;
-    const id = this.nextId++;
-    const answer = new Promise<FormDigests>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
-    w.ref(); // keeps the process alive while an answer is due
-    w.postMessage({ id, path });
-    return answer;
-  }
-
-  private start(): Worker | undefined {
-    if (this.worker || this.broken) return this.worker;
-    try {
-      // Small heaps: it holds one file's 256 KiB read buffer and two hashers (RSS target 200 MB).
-      const w = new Worker(new URL("./digestWorker.js", import.meta.url), {
-        resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 },
-      });
-      w.on("message", (m: FormDigests & { id: number; error?: string }) => {
-        const waiting = this.waiting.get(m.id);
-        if (!waiting) return;
-        this.waiting.delete(m.id);
-        if (this.waiting.size === 0) w.unref();
-        if (m.error !== undefined) waiting.reject(new Error(m.error));
-        else waiting.resolve({ md5: m.md5, blake2_256: m.blake2_256, size: m.size });
-      });
-      const fail = (why: string): void => {
-        // The thread is gone: what it owed is computed here instead, and so is everything after.
-        this.broken = true;
-        this.worker = undefined;
-        for (const waiting of this.waiting.values()) waiting.reject(new WorkerGone(why));
-        this.waiting.clear();
-      };
-      w.on("error", (err) => fail(err.message));
-      w.on("exit", (code) => fail(`digest worker exited (${code})`));
-      w.unref();
-      this.worker = w;
-    } catch {
-      this.broken = true;
-    }
-    return this.worker;
-  }
-}
-
-const digestWorker = new DigestWorker();
-
-/**
- * md5 and BLAKE2b-256 of a file on disk, computed on a worker thread (on this thread when none can
- * run, or when the worker dies). A read error of the file itself is thrown as it is.
- */
-export async function formDigestsOfFile(path: string): Promise<FormDigests> {
-  const inWorker = digestWorker.digests(path);
-  if (inWorker) {
-    try {
-      return await inWorker;
-    } catch (err) {
-      if (!(err instanceof WorkerGone)) throw err;
-    }
-  }
-  const d = await digestsOfFile(path);
-  return { md5: d.md5, blake2_256: d.blake2_256, size: d.size };
 }

@@ -197,8 +197,7 @@ export function multipartBody(fields: [string, string][], file: LocalDist): Mult
     let sent = 0;
     const bytes: AsyncIterable<Buffer> | Buffer[] = file.data
       ? [file.data]
-      : // 256 KiB reads: each file in flight holds little (the peak RSS target is 200 MB).
-        (createReadStream(file.path, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>);
+      : (createReadStream(file.path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>);
     for await (const chunk of bytes) {
       sent += chunk.length;
       if (sent > file.size) break;

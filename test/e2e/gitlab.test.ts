@@ -173,8 +173,7 @@ describe("e2e: folder → GitLab project, judged by pip", () => {
     projectId = fake.addProject("dest/pypi").id;
     fake.addPersonalToken(PAT, ["api"]);
     corpus = await makeCorpus(join(tmp.path, "src"));
-    // Two files over 1 MiB: they go through a temporary file, and their md5 and BLAKE2b are
-    // computed on the digest worker thread (small files: in memory, on the main thread).
+    // Two files over 1 MiB: they go through a temporary file (small files stay in memory).
     for (const [version, bytes] of [
       ["1.0", 3 * 1024 * 1024],
       ["2.0", 1024 * 1024 + 7],
