@@ -8,7 +8,7 @@ import { copyFile, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promi
 import { join } from "node:path";
 import { makeCorpus, makeWheel, type CorpusFile } from "../fixtures/dists.js";
 import { runCli } from "../helpers/cli.js";
-import { pip, python } from "../helpers/pip.js";
+import { pip, python, wheelFor } from "../helpers/pip.js";
 import { startServe, type ServeHandle } from "../helpers/serve.js";
 import { folderDigests, tempDir } from "../helpers/tmp.js";
 
@@ -67,15 +67,7 @@ describe("migrate: simple index → upload endpoint", () => {
           dst.indexUrl,
           "-d",
           d.path,
-          "--only-binary=:all:",
-          "--platform",
-          platform,
-          "--python-version",
-          "3.11",
-          "--implementation",
-          "cp",
-          "--abi",
-          "cp311",
+          ...wheelFor(platform),
           "zope-interface-like==1.0.post1",
         ]);
       }

@@ -14,7 +14,7 @@ import { basename, join } from "node:path";
 import { FakeGitLab } from "../fakes/gitlab.js";
 import { makeCorpus, makeWheel, type CorpusFile } from "../fixtures/dists.js";
 import { runCli } from "../helpers/cli.js";
-import { pip } from "../helpers/pip.js";
+import { pip, wheelFor } from "../helpers/pip.js";
 import { folderDigests, tempDir } from "../helpers/tmp.js";
 
 const PAT = "glpat-e2etoken000000000001";
@@ -231,17 +231,6 @@ describe("e2e: folder → GitLab project, judged by pip", () => {
 
   test("real pip downloads each file through GitLab's simple index", async () => {
     const d = await tempDir();
-    const wheelFor = (platform: string): string[] => [
-      "--only-binary=:all:",
-      "--platform",
-      platform,
-      "--python-version",
-      "3.11",
-      "--implementation",
-      "cp",
-      "--abi",
-      "cp311",
-    ];
     const runs: [string, string[]][] = [
       [
         "linux",

@@ -19,6 +19,24 @@ export const PIP_ENV = {
   PIP_CONFIG_FILE: "/dev/null",
 };
 
+/**
+ * pip options that pick the CPython 3.11 wheel for `platform`, whatever machine runs the test:
+ * pip otherwise picks one wheel for its own machine only.
+ */
+export function wheelFor(platform: string): string[] {
+  return [
+    "--only-binary=:all:",
+    "--platform",
+    platform,
+    "--python-version",
+    "3.11",
+    "--implementation",
+    "cp",
+    "--abi",
+    "cp311",
+  ];
+}
+
 export async function pip(args: string[]): Promise<{ stdout: string; stderr: string }> {
   try {
     return await run("python3", ["-m", "pip", ...args], { env: PIP_ENV, timeout: 120_000 });
