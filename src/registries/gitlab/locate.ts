@@ -76,6 +76,12 @@ export function enc(path: string): string {
   return encodeURIComponent(path);
 }
 
+/** Where the path was found, and the credentials that reach it. */
+interface Located {
+  target: GitLabTarget;
+  provider: SwitchableProvider | undefined;
+}
+
 /** Where a GitLab answered: JSON (even a 404) means "this is the API". */
 function isApiAnswer(res: BufferedResponse): boolean {
   return isJson(res) || (res.status >= 200 && res.status < 300);
@@ -86,7 +92,7 @@ export async function locate(
   url: URL,
   creds: GitLabCredentials | undefined,
   opts: LocateOptions,
-): Promise<{ target: GitLabTarget; provider: SwitchableProvider | undefined }> {
+): Promise<Located> {
   const list = candidates(url, opts.apiOverride);
   if (list.length === 0 || list.every((c) => c.path === "")) {
     throw new PyregError("USAGE", `no group or project path in ${redactUrl(url)}`, {
@@ -154,43 +160,21 @@ export async function locate(
     provider?.useBasic();
     const gs = await probe(http, `${c.apiRoot}/groups/${enc(c.path)}/-/packages/pypi/simple/`, opts.label);
     if (!tryRest && !isApiAnswer(gs) && gs.status !== 401 && gs.status !== 403) continue;
-    if (gs.status === 200) {
+    // Found through a PyPI simple index (REST refused or not used): named by its path.
+    const viaSimple = (kind: "group" | "project"): Located => {
       if (!opts.wantProject) {
         opts.log(
-          `GitLab: reading group ${c.path} through its PyPI simple index (${restRefused ?? "REST not used"})`,
+          `GitLab: reading ${kind} ${c.path} through its PyPI simple index (${restRefused ?? "REST not used"})`,
         );
       }
       return {
-        target: {
-          apiRoot: c.apiRoot,
-          kind: "group",
-          fullPath: c.path,
-          id: enc(c.path),
-          via: "simple",
-          restRefused,
-        },
+        target: { apiRoot: c.apiRoot, kind, fullPath: c.path, id: enc(c.path), via: "simple", restRefused },
         provider,
       };
-    }
+    };
+    if (gs.status === 200) return viaSimple("group");
     const ps = await probe(http, `${c.apiRoot}/projects/${enc(c.path)}/packages/pypi/simple/`, opts.label);
-    if (ps.status === 200) {
-      if (!opts.wantProject) {
-        opts.log(
-          `GitLab: reading project ${c.path} through its PyPI simple index (${restRefused ?? "REST not used"})`,
-        );
-      }
-      return {
-        target: {
-          apiRoot: c.apiRoot,
-          kind: "project",
-          fullPath: c.path,
-          id: enc(c.path),
-          via: "simple",
-          restRefused,
-        },
-        provider,
-      };
-    }
+    if (ps.status === 200) return viaSimple("project");
     const refused = [gs, ps].find((r) => r.status === 401 || r.status === 403);
     if (refused) {
       throw new PyregError(
