@@ -20,7 +20,7 @@ import { gitlabKind, gitlabFields } from "../src/registries/gitlab/index.js";
 import { classifyToken, resolveGitLabCredentials } from "../src/registries/gitlab/auth.js";
 import { linkNext } from "../src/registries/gitlab/api.js";
 import type { RegistryContext, RegistryOptions } from "../src/registries/types.js";
-import { FakeGitLab } from "./fakes/gitlab.js";
+import { FakeGitLab, STATUSES } from "./fakes/gitlab.js";
 import { makeCorpus, makeWheel, type CorpusFile } from "./fixtures/dists.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -288,14 +288,7 @@ describe("gitlab: statuses", () => {
     const p = fake.addProject("st/pkgs");
     fake.addPersonalToken(PAT, ["read_api"]);
     fake.addDeployToken(DEPLOY_USER, DEPLOY, ["read_package_registry"], { groupId: fake.groups[0]!.id });
-    for (const status of [
-      "default",
-      "hidden",
-      "processing",
-      "error",
-      "pending_destruction",
-      "deprecated",
-    ] as const) {
+    for (const status of STATUSES) {
       const path = await makeWheel(tmp.path, { name: `st-${status}`, version: "1.0" });
       await fake.seedFromFiles(p.id, [{ path, project: `st-${status}`, version: "1.0" }], { status });
     }
