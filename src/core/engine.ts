@@ -6,6 +6,7 @@
 import { mkdtemp, open, rm, unlink, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { BatchedWriter } from "./batchedWriter.js";
 import { errorMessage, isFatal, PyregError } from "./errors.js";
 import { MultiHash } from "./hash.js";
 import { checkMetadataMatchesFilename, readCoreMetadata } from "./metadata.js";
@@ -87,20 +88,6 @@ function isAmbiguousUploadError(err: unknown): boolean {
 const MEMORY_BUDGET = 16 * 1024 * 1024;
 const MEMORY_FILE_MAX = 1024 * 1024;
 
-/** Downloads to a temporary file are written in batches of about this size (fewer write calls). */
-const WRITE_BATCH = 1024 * 1024;
-
-async function writeAll(out: FileHandle, path: string, chunks: Buffer[], bytes: number): Promise<void> {
-  let written: number;
-  try {
-    written = (await out.writev(chunks)).bytesWritten;
-  } catch (err) {
-    throw tempFileError(path, err);
-  }
-  // writev on a regular file is short only when the disk is full or the file too large.
-  if (written !== bytes) throw tempFileError(path, `${written} of ${bytes} bytes written`);
-}
-
 /** The local disk, not the transfer: the whole run stops (every other file would fail alike). */
 function tempFileError(path: string, err: unknown): PyregError {
   return new PyregError("STATE", `cannot write the temporary file ${path}: ${errorMessage(err)}`, {
@@ -131,30 +118,31 @@ async function download(
   const body = await source.open(file);
   const inMemory = keptInMemory(file, inMemoryMax);
   // One plain loop (no stream layers): each chunk is hashed, counted, and either kept in memory
-  // or gathered into writes of about WRITE_BATCH bytes to the temporary file.
+  // or written to the temporary file in batches.
   const chunks: Buffer[] = [];
   let held = 0;
   let out: FileHandle | undefined;
   try {
-    if (!inMemory)
-      out = await open(path, "w").catch((err: unknown) => Promise.reject(tempFileError(path, err)));
+    let writer: BatchedWriter | undefined;
+    if (!inMemory) {
+      const handle = await open(path, "w").catch((err: unknown) => Promise.reject(tempFileError(path, err)));
+      out = handle;
+      writer = new BatchedWriter(handle, path);
+    }
+    const toDisk = (w: Promise<void>): Promise<void> =>
+      w.catch((err: unknown) => Promise.reject(tempFileError(path, err)));
     for await (const chunk of body as AsyncIterable<Buffer>) {
       hash.update(chunk);
       onBytes(chunk.length);
-      held += chunk.length;
-      // A source that sends more than it listed is not kept (the size check below fails it).
-      if (inMemory) {
-        if (held <= inMemoryMax) chunks.push(chunk);
+      if (writer) {
+        await toDisk(writer.write(chunk));
         continue;
       }
-      chunks.push(chunk);
-      if (held >= WRITE_BATCH) {
-        await writeAll(out as FileHandle, path, chunks, held);
-        chunks.length = 0;
-        held = 0;
-      }
+      held += chunk.length;
+      // A source that sends more than it listed is not kept (the size check below fails it).
+      if (held <= inMemoryMax) chunks.push(chunk);
     }
-    if (out && held > 0) await writeAll(out, path, chunks, held);
+    if (writer) await toDisk(writer.flush());
   } catch (err) {
     body.destroy();
     if (err instanceof PyregError) throw err;

@@ -15,6 +15,7 @@ import { eq, valid } from "@renovatebot/pep440";
 import { readCoreMetadata, readWheelMetadataFile } from "../core/metadata.js";
 import { errorMessage } from "../core/errors.js";
 import { normalizeName, parseFilename, type ParsedFilename } from "../core/names.js";
+import { BatchedWriter } from "../core/batchedWriter.js";
 import { MultiHash } from "../core/hash.js";
 import {
   DEFAULT_LIMITS,
@@ -66,18 +67,14 @@ interface Received {
 /** Uploads up to this size are also kept in memory while they are checked. */
 const KEEP_IN_MEMORY_MAX = 1024 * 1024;
 
-/** The file is written in batches of about this size (fewer write calls than one per chunk). */
-const WRITE_BATCH = 1024 * 1024;
-
 /**
  * Writes the `content` part to a temp file while hashing it. The parser awaits each write, so a
  * slow disk slows the reading of the request (backpressure).
  */
 class TempFileSink implements FileSink {
   private readonly handle: Promise<FileHandle>;
+  private readonly writer: BatchedWriter;
   private closed = false;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
   size = 0;
   /** The bytes of a small file, also kept in memory so its metadata is read without the disk. */
   private kept: Buffer[] | undefined = [];
@@ -89,7 +86,8 @@ class TempFileSink implements FileSink {
     openFile: (path: string) => Promise<FileHandle>,
   ) {
     this.handle = openFile(path);
-    this.handle.catch(() => undefined); // awaited (and thrown) by the first flush
+    this.handle.catch(() => undefined); // awaited (and thrown) by the first write
+    this.writer = new BatchedWriter(this.handle, path);
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -102,22 +100,11 @@ class TempFileSink implements FileSink {
       if (this.size <= KEEP_IN_MEMORY_MAX) this.kept.push(chunk);
       else this.kept = undefined;
     }
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= WRITE_BATCH) await this.flush();
-  }
-
-  private async flush(): Promise<void> {
-    const chunks = this.pending;
-    const bytes = this.pendingBytes;
-    this.pending = [];
-    this.pendingBytes = 0;
-    const { bytesWritten } = await (await this.handle).writev(chunks);
-    if (bytesWritten !== bytes) throw new Error(`short write to ${this.path} (disk full?)`);
+    await this.writer.write(chunk);
   }
 
   async end(): Promise<void> {
-    await this.flush();
+    await this.writer.flush();
     this.closed = true;
     await (await this.handle).close();
   }
