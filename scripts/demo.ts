@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeCorpus } from "../test/fixtures/dists.js";
 import { PYREG_BIN } from "../test/helpers/cli.js";
+import { wheelFor } from "../test/helpers/pip.js";
 
 const children: ChildProcess[] = [];
 
@@ -129,15 +130,7 @@ async function main(): Promise<number> {
         `${newUrl}simple/`,
         "-d",
         join(work, "dl"),
-        "--only-binary=:all:",
-        "--platform",
-        "win_amd64",
-        "--python-version",
-        "3.11",
-        "--implementation",
-        "cp",
-        "--abi",
-        "cp311",
+        ...wheelFor("win_amd64"),
         "zope-interface-like==1.0.post1",
       ],
       pipEnv,
