@@ -66,6 +66,43 @@ test("multipartBody: exact Content-Length, UTF-8 values, the file streamed last,
   }
 });
 
+test("multipartBody: a file of several reads arrives whole, one read at a time; a file cut or grown on disk is not sent", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "pyreg-form-"));
+  try {
+    const path = join(dir, "big-1.tar.gz");
+    // Not a multiple of the read size, with a byte pattern that shows any reordering or repeat.
+    const bytes = Buffer.alloc(2 * 256 * 1024 + 12345);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >> 11)) & 0xff;
+    await writeFile(path, bytes);
+    const file = dist(path, "big-1.tar.gz", bytes.length);
+    const body = multipartBody([["name", "big"]], file);
+    const chunks: Buffer[] = [];
+    for await (const c of body.open()) chunks.push(Buffer.from(c));
+    const all = Buffer.concat(chunks);
+    assert.equal(all.length, body.contentLength);
+    const start = all.indexOf(Buffer.from("application/octet-stream\r\n\r\n")) + 28;
+    assert.ok(all.subarray(start, start + bytes.length).equals(bytes), "the file's bytes, in order");
+    // head, three reads of the file, tail: no read-ahead, no chunk bigger than the read size.
+    assert.equal(chunks.length, 5);
+    assert.ok(chunks.every((c) => c.length <= 256 * 1024));
+
+    // Cut on disk after it was verified: fewer bytes than promised are never sent as the file.
+    await writeFile(path, bytes.subarray(0, bytes.length - 1));
+    await assert.rejects(
+      collect(body.open()),
+      (e: unknown) => e instanceof PyregError && /no longer \d+ bytes/.test(e.message),
+    );
+    // Grown by one byte exactly at the end of the promised size.
+    await writeFile(path, Buffer.concat([bytes, Buffer.from([1])]));
+    await assert.rejects(
+      collect(body.open()),
+      (e: unknown) => e instanceof PyregError && /changed after it was verified/.test(e.message),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test("buildUploadFields: fields newer than the declared Metadata-Version are not sent", () => {
   const meta = parseCoreMetadata(
     "Metadata-Version: 2.1\nName: my_pkg\nVersion: 1.0\nLicense-File: LICENSE\nDynamic: Summary\nProvides-Extra: x\nSummary: UNKNOWN\n",

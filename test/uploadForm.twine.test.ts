@@ -15,6 +15,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";
+import { Readable } from "node:stream";
 import { readCoreMetadata } from "../src/core/metadata.js";
 import type { LocalDist } from "../src/core/model.js";
 import { buildUploadFields, multipartBody } from "../src/core/uploadForm.js";
@@ -151,7 +152,7 @@ async function pyregUpload(url: string, fields: [string, string][], file: LocalD
       },
     );
     req.on("error", reject);
-    body.open().pipe(req);
+    Readable.from(body.open()).pipe(req);
   });
 }
 

@@ -21,8 +21,7 @@
  *   twine 6 uses and Warehouse reads, so PEP 639 licence data is not lost in a migration.
  */
 import { randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { Readable } from "node:stream";
+import { open } from "node:fs/promises";
 import type { CoreMetadata, LocalDist } from "./model.js";
 import { PyregError } from "./errors.js";
 import { parseFilename, uploadFileType } from "./names.js";
@@ -160,8 +159,12 @@ export function buildUploadFields(meta: CoreMetadata, file: LocalDist): [string,
 export interface MultipartBody {
   contentType: string;
   contentLength: number;
-  /** A fresh stream of the whole body each call (fields, then the file streamed from disk). */
-  open(): Readable;
+  /**
+   * A fresh iteration of the whole body each call: the fields, then the file read from disk one
+   * chunk at a time (no read-ahead). undici asks an async-iterable body for its next chunk only
+   * once the socket took the previous one, so an upload holds about one chunk in memory.
+   */
+  open(): AsyncIterable<Buffer>;
   /** The whole body in one buffer, for a file held in memory (one write instead of a stream). */
   bytes(): Buffer | undefined;
 }
@@ -169,6 +172,44 @@ export interface MultipartBody {
 /** Quoted-string escaping for Content-Disposition parameters (WHATWG HTML form encoding). */
 function quoteParam(s: string): string {
   return s.replace(/\r/g, "%0D").replace(/\n/g, "%0A").replace(/"/g, "%22");
+}
+
+/**
+ * Size of the reads of a file uploaded from disk. Smaller reads cost more calls; larger ones hold
+ * more memory per upload in flight. Each read gets a fresh buffer: pyreg does not depend on when
+ * undici lets go of the previous one.
+ */
+const UPLOAD_CHUNK = 256 * 1024;
+
+function changed(file: LocalDist): PyregError {
+  return new PyregError(
+    "HASH_MISMATCH",
+    `${file.filename}: the file on disk is no longer ${file.size} bytes; it changed after it was verified`,
+    { hint: "run again: pyreg downloads and verifies the file anew" },
+  );
+}
+
+/**
+ * The file's bytes from disk. Content-Length was promised up front: a file that is now shorter or
+ * longer than when it was verified is not sent (one byte past the end is asked for to tell).
+ */
+async function* readChunks(file: LocalDist): AsyncGenerator<Buffer> {
+  const handle = await open(file.path, "r");
+  try {
+    let sent = 0;
+    for (;;) {
+      const want = Math.max(1, Math.min(UPLOAD_CHUNK, file.size - sent));
+      const buf = Buffer.allocUnsafeSlow(want);
+      const { bytesRead } = await handle.read(buf, 0, want, null);
+      if (bytesRead === 0) break;
+      sent += bytesRead;
+      if (sent > file.size) break;
+      yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
+    }
+    if (sent !== file.size) throw changed(file);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** multipart/form-data with the fields and the file as `content` (application/octet-stream). */
@@ -194,22 +235,11 @@ export function multipartBody(fields: [string, string][], file: LocalDist): Mult
 
   async function* generate(): AsyncGenerator<Buffer> {
     yield head;
-    let sent = 0;
-    const bytes: AsyncIterable<Buffer> | Buffer[] = file.data
-      ? [file.data]
-      : (createReadStream(file.path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>);
-    for await (const chunk of bytes) {
-      sent += chunk.length;
-      if (sent > file.size) break;
-      yield chunk;
-    }
-    // Content-Length was promised up front: a file that changed on disk must not be sent.
-    if (sent !== file.size) {
-      throw new PyregError(
-        "HASH_MISMATCH",
-        `${file.filename}: the file on disk is no longer ${file.size} bytes; it changed after it was verified`,
-        { hint: "run again: pyreg downloads and verifies the file anew" },
-      );
+    if (file.data) {
+      if (file.data.length !== file.size) throw changed(file);
+      yield file.data;
+    } else {
+      yield* readChunks(file);
     }
     yield tail;
   }
@@ -217,7 +247,7 @@ export function multipartBody(fields: [string, string][], file: LocalDist): Mult
   return {
     contentType: `multipart/form-data; boundary=${boundary}`,
     contentLength,
-    open: () => Readable.from(generate(), { objectMode: false }),
+    open: () => generate(),
     bytes: () => (file.data?.length === file.size ? Buffer.concat([head, file.data, tail]) : undefined),
   };
 }

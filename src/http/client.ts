@@ -42,7 +42,8 @@ export interface HttpClientOptions {
 export interface RequestOptions {
   method?: string;
   headers?: Record<string, string>;
-  body?: string | Buffer | (() => Readable);
+  /** A function gives a fresh body for each attempt (a stream, or chunks undici pulls one by one). */
+  body?: string | Buffer | (() => Readable | AsyncIterable<Buffer>);
   contentLength?: number;
   /** Largest body accepted, in bytes (after decompression). */
   maxBytes?: number;
@@ -461,14 +462,16 @@ export class HttpClient {
         headers[k] = v;
       }
     }
-    let body: string | Buffer | Readable | undefined;
+    let body: string | Buffer | Readable | AsyncIterable<Buffer> | undefined;
     if (typeof options.body === "function") body = options.body();
     else body = options.body;
     if (options.contentLength !== undefined) headers["content-length"] = String(options.contentLength);
     return await undiciRequest(url, {
       method: method as Dispatcher.HttpMethod,
       headers,
-      body: body ?? null,
+      // undici documents (async) iterables as request bodies (docs/api/Dispatcher.md, "body"); its
+      // type for request() lists only the other kinds.
+      body: (body ?? null) as Readable | string | Buffer | null,
       dispatcher: this.agent,
       signal,
     });
