@@ -12,8 +12,11 @@ import { readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { Agent, request } from "undici";
 import type { BenchFile, Corpus } from "./corpus.js";
+import { preferThroughputGc } from "../src/cli/gc.js";
 
 async function main(): Promise<void> {
+  // The same runtime setting as pyreg's command line (src/cli/gc.ts), so the floor stays a floor.
+  preferThroughputGc();
   const [manifest, src, dst, conc] = process.argv.slice(2);
   if (!manifest || !src || !dst || !conc) {
     process.stderr.write("usage: floor MANIFEST.json SOURCE_URL DEST_URL CONCURRENCY\n");

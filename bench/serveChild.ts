@@ -10,8 +10,11 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createHash } from "node:crypto";
 import { startServer } from "../src/server/index.js";
+import { preferThroughputGc } from "../src/cli/gc.js";
 
 async function main(): Promise<void> {
+  // As `pyreg serve` runs (src/cli/main.ts).
+  preferThroughputGc();
   const [mode, arg, ttl] = process.argv.slice(2);
   let close: () => Promise<void>;
   let url: string;
