@@ -13,7 +13,7 @@ import { startServer } from "../src/server/index.js";
 import { preferThroughputGc } from "../src/cli/gc.js";
 
 async function main(): Promise<void> {
-  // As `pyreg serve` runs (src/cli/main.ts).
+  // As `pyreg serve` runs: bin/pyreg applies the same settings (src/cli/gc.ts).
   preferThroughputGc();
   const [mode, arg, ttl] = process.argv.slice(2);
   let close: () => Promise<void>;

@@ -112,39 +112,40 @@ async function download(
   inMemoryMax: number,
   formDigests: boolean,
 ): Promise<LocalDist> {
+  const body = await source.open(file);
   // sha256 checks the bytes against the source; md5 and BLAKE2b only serve the upload form (a
   // folder destination needs neither: 2.8 CPU seconds per GB saved there).
   const hash = formDigests ? await MultiHash.create() : MultiHash.sha256Only();
-  const body = await source.open(file);
   const inMemory = keptInMemory(file, inMemoryMax);
   // One plain loop (no stream layers): each chunk is hashed, counted, and either kept in memory
   // or written to the temporary file in batches.
   const chunks: Buffer[] = [];
   let held = 0;
+  // Any failure of the temporary file is a STATE error (see tempFileError).
+  const onDisk = <T>(p: Promise<T>): Promise<T> =>
+    p.catch((err: unknown) => Promise.reject(tempFileError(path, err)));
   let out: FileHandle | undefined;
   try {
     let writer: BatchedWriter | undefined;
     if (!inMemory) {
-      const handle = await open(path, "w").catch((err: unknown) => Promise.reject(tempFileError(path, err)));
-      out = handle;
-      writer = new BatchedWriter(handle, path);
+      out = await onDisk(open(path, "w"));
+      writer = new BatchedWriter(out, path);
     }
-    const toDisk = (w: Promise<void>): Promise<void> =>
-      w.catch((err: unknown) => Promise.reject(tempFileError(path, err)));
     for await (const chunk of body as AsyncIterable<Buffer>) {
       hash.update(chunk);
       onBytes(chunk.length);
       if (writer) {
-        await toDisk(writer.write(chunk));
+        await onDisk(writer.write(chunk));
         continue;
       }
       held += chunk.length;
       // A source that sends more than it listed is not kept (the size check below fails it).
       if (held <= inMemoryMax) chunks.push(chunk);
     }
-    if (writer) await toDisk(writer.flush());
+    if (writer) await onDisk(writer.flush());
   } catch (err) {
     body.destroy();
+    hash.release();
     if (err instanceof PyregError) throw err;
     throw new PyregError("HTTP", `${file.filename}: download cut short (${errorMessage(err)})`, {
       hint: "the source or the network dropped the transfer; run again to fetch it",
