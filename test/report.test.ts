@@ -2,9 +2,17 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { FileRow, JournalData } from "../src/core/journal.js";
-import { buildReport, cell, outcomeOf, renderMarkdown } from "../src/core/report.js";
+import {
+  buildReport,
+  cell,
+  outcomeOf,
+  renderJsonPieces,
+  renderMarkdown,
+  type Report,
+} from "../src/core/report.js";
 import { parseShard, shardOf } from "../src/core/shard.js";
-import { reportPaths } from "../src/cli/report.js";
+import { redactedBatches, reportPaths } from "../src/cli/report.js";
+import { registerSecret } from "../src/http/redact.js";
 import { chooseMode, Progress, statusText } from "../src/cli/progress.js";
 import type { DistFile } from "../src/core/model.js";
 
@@ -157,6 +165,66 @@ describe("report", () => {
     c.identity = { ...c.identity, destination: { key: "other", description: "elsewhere" } };
     assert.throws(() => buildReport([a, c], "1"), /records another migration/);
     assert.throws(() => buildReport([a, a], "1"), /same shard/);
+  });
+
+  test("report.json in pieces is JSON.stringify's text, and no piece grows with the number of files", () => {
+    const r = buildReport([journal(files)], "9.9.9");
+    assert.equal([...renderJsonPieces(r)].join(""), JSON.stringify(r, null, 2) + "\n");
+    // JSON.stringify's rules at every depth: undefined dropped from objects and null in arrays,
+    // empty containers, toJSON, escapes and newlines inside strings, nesting past the split depth.
+    const odd = {
+      a: undefined,
+      b: [undefined, () => 1, null, [], {}, [[1, { x: [2, { y: "deep" }] }]]],
+      c: { d: new Date(Date.UTC(2026, 0, 2)), e: 'quote " back\\ slash\nnew line é \u2028', f: {} },
+      g: [],
+      h: -0,
+      i: 1e21,
+    };
+    assert.equal(
+      [...renderJsonPieces(odd as unknown as Report)].join(""),
+      JSON.stringify(odd, null, 2) + "\n",
+    );
+    const many = (n: number): FileRow[] =>
+      Array.from({ length: n }, (_, i) =>
+        row({
+          project: `p${Math.floor(i / 7)}`,
+          filename: `p-${i}.tar.gz`,
+          version: `${i}.0`,
+          state: i % 3 ? "verified" : "failed",
+          reason: i % 3 ? null : "HTTP 500",
+        }),
+      );
+    // 20,000 files of 7 versions each in 2,858 projects: the text is 14 MB, no piece is over 1 MB.
+    let total = 0;
+    let longest = 0;
+    for (const p of renderJsonPieces(buildReport([journal(many(20_000))], "1"))) {
+      total += p.length;
+      longest = Math.max(longest, p.length);
+    }
+    assert.ok(total > 12_000_000, `total ${total}`);
+    assert.ok(longest < 1_000_000, `longest piece ${longest}`);
+  });
+
+  test("report batches are redacted whole: a secret is never cut between two batches", () => {
+    registerSecret("s3cr3t-token-value");
+    const r = buildReport(
+      [
+        journal([
+          row({
+            filename: "pkg-9.0.tar.gz",
+            version: "9.0",
+            state: "failed",
+            reason: "echoed s3cr3t-token-value back",
+          }),
+        ]),
+      ],
+      "1",
+    );
+    for (const size of [1, 7, 64, 1 << 20]) {
+      const text = [...redactedBatches(renderJsonPieces(r), size)].join("");
+      assert.ok(!text.includes("s3cr3t"), `batch size ${size}`);
+      assert.equal(JSON.parse(text).problems[0].reason, "echoed *** back");
+    }
   });
 
   test("states read as outcomes; cells; --report paths", () => {

@@ -2,15 +2,16 @@
  * `pyreg report` and the state folder's bookkeeping shared by migrate and verify (issue 6): open the
  * journal for this source/destination pair, record the run, and write report.json / report.md.
  */
-import { existsSync, readdirSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Command } from "commander";
 import { PyregError } from "../core/errors.js";
 import { Journal, JOURNAL_FILE, type JournalData, type RunStatus } from "../core/journal.js";
-import { buildReport, renderJson, renderMarkdown, shellQuote, type Report } from "../core/report.js";
+import { buildReport, renderJsonPieces, renderMarkdown, shellQuote, type Report } from "../core/report.js";
 import { formatShard } from "../core/shard.js";
 import { redactText } from "../http/redact.js";
 import { PYREG_VERSION } from "../version.js";
+import { letYoungGenerationGrow } from "./gc.js";
 import { DEFAULT_STATE_DIR, endpointOf, redactArgv, stateDirOf, type StateOptions } from "./common.js";
 
 /** Where --report PATH puts its two files. */
@@ -20,16 +21,45 @@ export function reportPaths(path: string): { json: string; md: string } {
   return { json: `${path}.json`, md: `${path}.md` };
 }
 
-function writeAtomic(path: string, text: string): void {
+/**
+ * Joins a report's pieces into batches of about 1 MiB, each redacted on its own. A batch ends only
+ * where a piece ends, and no piece splits a JSON string value, so no secret is cut in two.
+ */
+export function* redactedBatches(pieces: Iterable<string>, size = 1 << 20): Generator<string> {
+  let batch: string[] = [];
+  let length = 0;
+  for (const piece of pieces) {
+    batch.push(piece);
+    length += piece.length;
+    if (length >= size) {
+      yield redactText(batch.join(""));
+      batch = [];
+      length = 0;
+    }
+  }
+  if (length) yield redactText(batch.join(""));
+}
+
+function writeAtomic(path: string, pieces: Iterable<string>): void {
   // Written beside and renamed, so a reader (or a kill) never sees half a report.
   const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.tmp`);
-  writeFileSync(tmp, redactText(text));
-  renameSync(tmp, path);
+  const fd = openSync(tmp, "w");
+  try {
+    try {
+      for (const batch of redactedBatches(pieces)) writeSync(fd, batch);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 export function writeReport(report: Report, paths: { json: string; md: string }): void {
-  writeAtomic(paths.json, renderJson(report));
-  writeAtomic(paths.md, renderMarkdown(report));
+  writeAtomic(paths.json, renderJsonPieces(report));
+  writeAtomic(paths.md, [renderMarkdown(report)]);
 }
 
 /** The command line of this process, as recorded (secrets redacted). */
@@ -83,6 +113,7 @@ export function openRunState(
     finish(status, message, counts) {
       if (!finished) journal.endRun(status, message === undefined ? undefined : redactText(message), counts);
       finished = true;
+      letYoungGenerationGrow();
       const report = buildReport([journal.data()], PYREG_VERSION);
       writeReport(report, { json: join(dir, "report.json"), md: join(dir, "report.md") });
       if (opts.report) writeReport(report, reportPaths(opts.report));
@@ -156,6 +187,7 @@ export function registerReport(program: Command): void {
       if (opts.merge && opts.state) {
         throw new PyregError("USAGE", "give either --state DIR or --merge DIR..., not both");
       }
+      letYoungGenerationGrow();
       const dirs = opts.merge ?? [opts.state ?? defaultReportDir()];
       const journals: JournalData[] = dirs.map((d) => Journal.read(d));
       const report = buildReport(journals, PYREG_VERSION);
@@ -164,7 +196,8 @@ export function registerReport(program: Command): void {
         writeReport(report, { json: join(dir, "report.json"), md: join(dir, "report.md") });
       }
       if (opts.report) writeReport(report, reportPaths(opts.report));
-      process.stdout.write(redactText(opts.format === "json" ? renderJson(report) : renderMarkdown(report)));
+      const pieces = opts.format === "json" ? renderJsonPieces(report) : [renderMarkdown(report)];
+      for (const batch of redactedBatches(pieces)) process.stdout.write(batch);
       if (report.missingShards.length) {
         process.stderr.write(
           `warning: no journal for shard ${report.missingShards.join(", ")}: the report covers only part of the migration\n`,

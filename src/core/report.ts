@@ -317,8 +317,66 @@ export function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
-export function renderJson(r: Report): string {
-  return JSON.stringify(r, null, 2) + "\n";
+/**
+ * report.json as a series of pieces whose concatenation is exactly `JSON.stringify(r, null, 2)`
+ * and a newline. The whole text is never one string: V8 caps a string at 2^29 - 24 characters,
+ * which a report of about 760,000 files (700 bytes each) exceeds. A piece holds whole values (or
+ * brackets and keys), so a JSON string value is never split between two pieces.
+ */
+export function* renderJsonPieces(r: Report): Generator<string> {
+  // Depth 2: the report's lists (files, problems, projects with their versions…) are written 256
+  // elements to a piece.
+  yield* jsonPieces(r, "", 2);
+  yield "\n";
+}
+
+/** Elements of a list stringified together: one piece of about 200 KB for the report's files. */
+const JSON_SLICE = 256;
+
+/** JSON.stringify's replacer-free rules: undefined, functions and symbols vanish from objects and
+ * become null in arrays; anything that is not a plain object or array is stringified whole. */
+function* jsonPieces(value: unknown, indent: string, depth: number): Generator<string> {
+  if (
+    depth === 0 ||
+    value === null ||
+    typeof value !== "object" ||
+    typeof (value as { toJSON?: unknown }).toJSON === "function"
+  ) {
+    yield (JSON.stringify(value, null, 2) ?? "null").replace(/\n/g, `\n${indent}`);
+    return;
+  }
+  const inner = `${indent}  `;
+  const omitted = (v: unknown): boolean =>
+    v === undefined || typeof v === "function" || typeof v === "symbol";
+  if (Array.isArray(value)) {
+    if (!value.length) {
+      yield "[]";
+      return;
+    }
+    if (depth === 1) {
+      // Elements stringified whole, a slice at a time: "[\n  a,\n  b\n]" without its brackets.
+      for (let i = 0; i < value.length; i += JSON_SLICE) {
+        const text = JSON.stringify(value.slice(i, i + JSON_SLICE), null, 2);
+        yield `${i ? "," : "["}${text.slice(1, -2).replace(/\n/g, `\n${indent}`)}`;
+      }
+    } else {
+      for (let i = 0; i < value.length; i++) {
+        yield `${i ? "," : "["}\n${inner}`;
+        const v: unknown = value[i];
+        yield* jsonPieces(omitted(v) ? null : v, inner, depth - 1);
+      }
+    }
+    yield `\n${indent}]`;
+    return;
+  }
+  let first = true;
+  for (const [k, v] of Object.entries(value)) {
+    if (omitted(v)) continue;
+    yield `${first ? "{" : ","}\n${inner}${JSON.stringify(k)}: `;
+    first = false;
+    yield* jsonPieces(v, inner, depth - 1);
+  }
+  yield first ? "{}" : `\n${indent}}`;
 }
 
 function formatSeconds(s: number | null): string {
