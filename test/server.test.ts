@@ -503,6 +503,53 @@ describe("uploads", () => {
     }
   });
 
+  test("a file rewritten in place after a scan: its page, its download and an upload's check see the new bytes", async () => {
+    // In a subfolder, so that an upload's "already there?" check goes through the scan, whose
+    // entries a rescan reuses without a stat.
+    const root = join(work, "up-rewrite");
+    const target = join(root, "sub", wheelName);
+    await mkdir(join(root, "sub"), { recursive: true });
+    await writeFile(target, wheel);
+    const s = await startServe(root, { scanTtlMs: 0 });
+    try {
+      const page = async (): Promise<{ files: { hashes: { sha256: string }; size: number }[] }> =>
+        JSON.parse((await raw(s.url, "/simple/up-pkg/", { headers: { Accept: JSON_TYPE } })).body.toString());
+      assert.equal((await page()).files[0]?.hashes.sha256, sha256(wheel));
+      const other = await readFile(
+        await makeWheel(join(src, "rewrite"), {
+          name: "up_pkg",
+          version: "1.0",
+          summary: "rewritten in place",
+        }),
+      );
+      await writeFile(target, other);
+      await utimes(target, new Date(2031, 0, 1), new Date(2031, 0, 1));
+      const now = await page();
+      assert.equal(now.files[0]?.hashes.sha256, sha256(other));
+      assert.equal(now.files[0]?.size, other.length);
+      const got = await raw(s.url, `/files/${wheelName}`);
+      assert.deepEqual(got.body, other);
+      assert.equal(got.headers.etag, `"${sha256(other)}"`);
+      // The old bytes are now other bytes than the stored file's: a conflict, nothing written.
+      const r = await upload(s, await uploadFields("up-pkg", "1.0", "bdist_wheel", wheel), {
+        filename: wheelName,
+        data: wheel,
+      });
+      assert.equal(r.status, 409, r.body.toString());
+      const same = await upload(s, await uploadFields("up-pkg", "1.0", "bdist_wheel", other), {
+        filename: wheelName,
+        data: other,
+      });
+      assert.equal(same.status, 200, same.body.toString());
+      assert.match(same.body.toString(), /identical/);
+      await rm(target);
+      assert.equal((await raw(s.url, `/files/${wheelName}`)).status, 404);
+      assert.equal((await raw(s.url, "/simple/up-pkg/")).status, 404);
+    } finally {
+      await s.close();
+    }
+  });
+
   test("refuses invalid forms with 400 and a clear message, leaving nothing behind", async () => {
     const root = join(work, "up-bad");
     const s = await startServe(root);

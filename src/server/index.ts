@@ -225,9 +225,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       );
       return;
     }
-    const files = (await store.projects()).get(normalized);
-    if (!files) throw new HttpError(404, `Not found: no project ${normalized}`);
+    const listed = (await store.projects()).get(normalized);
+    if (!listed) throw new HttpError(404, `Not found: no project ${normalized}`);
     const format = chooseFormat(ex);
+    const files = (await mapLimit(listed, HASH_CONCURRENCY, (f) => store.current(f))).filter(
+      (f): f is StoredFile => f !== undefined,
+    );
     const rows = await rowsOf(files);
     const body = format === JSON_TYPE ? projectPageJson(normalized, rows) : projectPageHtml(normalized, rows);
     ex.note = format === JSON_TYPE ? "json" : "html";
@@ -237,7 +240,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const serveFile = async (ex: Exchange, name: string): Promise<void> => {
     if (!isSafeFilename(name)) throw new HttpError(404, "Not found");
     const files = await store.files();
-    const direct = files.get(name);
+    const scanned = files.get(name);
+    const direct = scanned && (await store.current(scanned));
     if (direct) {
       const facts = await store.factsOf(direct);
       // O_NOFOLLOW: the scanned path is real; a symlink swapped in since then is not followed.

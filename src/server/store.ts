@@ -2,6 +2,12 @@
  * The distribution files under the server's root: a scan of the folder (recursive, hidden names
  * and symlinks leading outside the root skipped), and per-file facts (sha256, core metadata)
  * cached by (path, size, mtime, inode) so a big folder is hashed once, not on every request.
+ *
+ * A rescan lists the folders again but stats only names it has not seen (a regular file at the
+ * same path keeps its entry), and the project map is kept with the scan; a file's size, mtime and
+ * inode are checked again (`current`) when it is listed on a project page, served or compared with
+ * an upload. With a stat per file and the project map rebuilt per request, a folder of 40,000
+ * files cost the server its whole time in stat and rescans, and a migration into it stalled.
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
@@ -60,6 +66,10 @@ export async function sha256File(path: string): Promise<string> {
 
 export class Store {
   private scanCache: { at: number; files: Promise<Map<string, StoredFile>> } | undefined;
+  /** The last finished scan, whose entries the next scan reuses. */
+  private lastScan: Map<string, StoredFile> | undefined;
+  /** Project → files, per scan result (kept up to date by `added`). */
+  private readonly projectMaps = new WeakMap<Map<string, StoredFile>, Map<string, StoredFile[]>>();
   private readonly facts = new Map<string, { key: string; facts: Promise<FileFacts> }>();
   /** Facts of files this server stored itself (found while receiving and checking them), by path. */
   private readonly known = new Map<string, { key: string; facts: FileFacts }>();
@@ -94,7 +104,23 @@ export class Store {
    * A full rescan per upload made a migration into this server quadratic in its file count.
    */
   async lookup(name: string): Promise<StoredFile | undefined> {
-    return (await this.statAtRoot(name)) ?? (await this.files()).get(name);
+    const atRoot = await this.statAtRoot(name);
+    if (atRoot) return atRoot;
+    const scanned = (await this.files()).get(name);
+    return scanned && this.current(scanned);
+  }
+
+  /**
+   * The file as it is now: its entry when size, mtime and inode are unchanged, a new entry when
+   * they changed (the facts cache then computes its facts again), undefined when it is gone.
+   */
+  async current(file: StoredFile): Promise<StoredFile | undefined> {
+    const st = await stat(file.path, { bigint: true }).catch(() => undefined);
+    if (!st?.isFile()) return undefined;
+    if (st.size === BigInt(file.size) && st.mtimeNs === file.mtimeNs && st.ino === file.ino) return file;
+    const now = { ...file, size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino };
+    if (this.lastScan?.get(file.filename) === file) this.lastScan.set(file.filename, now);
+    return now;
   }
 
   /**
@@ -114,7 +140,12 @@ export class Store {
     }
     // A scan still running may have listed the folder before the file appeared: add it after.
     const files = cached.files.then((m) => {
-      if (!m.has(name)) m.set(name, file);
+      if (!m.has(name)) {
+        m.set(name, file);
+        const list = this.projectMaps.get(m)?.get(file.parsed.project);
+        if (list) list.push(file);
+        else this.projectMaps.get(m)?.set(file.parsed.project, [file]);
+      }
       return m;
     });
     files.catch(() => (this.scanCache = undefined));
@@ -131,13 +162,18 @@ export class Store {
     return { filename: name, parsed, path, size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino };
   }
 
+  /** Project (normalized) → its files, built once per scan. Callers must not change it. */
   async projects(): Promise<Map<string, StoredFile[]>> {
-    const out = new Map<string, StoredFile[]>();
-    for (const f of (await this.files()).values()) {
+    const files = await this.files();
+    let out = this.projectMaps.get(files);
+    if (out) return out;
+    out = new Map<string, StoredFile[]>();
+    for (const f of files.values()) {
       const list = out.get(f.parsed.project);
       if (list) list.push(f);
       else out.set(f.parsed.project, [f]);
     }
+    this.projectMaps.set(files, out);
     return out;
   }
 
@@ -179,6 +215,7 @@ export class Store {
 
   private async scan(): Promise<Map<string, StoredFile>> {
     const out = new Map<string, StoredFile>();
+    const previous = this.lastScan;
     const visited = new Set<string>([this.root]);
     const walk = async (dir: string): Promise<void> => {
       let entries;
@@ -204,7 +241,14 @@ export class Store {
             this.warnOnce(`symlink ${full} points outside the root; not served`);
             continue;
           }
-        } else if (!e.isFile() && !e.isDirectory()) continue;
+        } else if (e.isFile()) {
+          // Seen before at this path: kept without a stat (`current` checks it when it matters).
+          const seen = previous?.get(e.name);
+          if (seen?.path === full && !out.has(e.name)) {
+            out.set(e.name, seen);
+            continue;
+          }
+        } else if (!e.isDirectory()) continue;
         const st = await stat(real, { bigint: true }).catch(() => undefined);
         if (!st) continue;
         if (st.isDirectory()) {
@@ -233,6 +277,7 @@ export class Store {
       for (const d of subdirs) await walk(d);
     };
     await walk(this.root);
+    this.lastScan = out;
     return out;
   }
 
