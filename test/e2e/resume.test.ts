@@ -105,8 +105,11 @@ async function uploadCounter(target: string): Promise<{
   };
 }
 
-/** Runs the CLI and kills it (SIGKILL) `ms` after it printed its plan (or at once if it ends first). */
-function killAfterPlan(args: string[], ms: number): Promise<CliResult> {
+/**
+ * Runs the CLI and kills it (SIGKILL) `ms` after `ready()` turns true, polled from when it printed
+ * its plan (or not at all if it ends first).
+ */
+function killAfterPlan(args: string[], ready: () => boolean, ms: number): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [PYREG_BIN, ...args], {
       cwd: REPO_ROOT,
@@ -116,15 +119,23 @@ function killAfterPlan(args: string[], ms: number): Promise<CliResult> {
     let stdout = "";
     let stderr = "";
     let timer: NodeJS.Timeout | undefined;
+    let poll: NodeJS.Timeout | undefined;
     const guard = setTimeout(() => child.kill("SIGKILL"), 60_000);
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => {
       stderr += d.toString();
-      if (!timer && /^plan: /m.test(stderr)) timer = setTimeout(() => child.kill("SIGKILL"), ms);
+      if (!poll && /^plan: /m.test(stderr)) {
+        poll = setInterval(() => {
+          if (timer || !ready()) return;
+          clearInterval(poll);
+          timer = setTimeout(() => child.kill("SIGKILL"), ms);
+        }, 2);
+      }
     });
     child.on("error", reject);
     child.on("close", (code, signal) => {
       clearTimeout(guard);
+      clearInterval(poll);
       if (timer) clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
@@ -203,12 +214,15 @@ describe("resume: kill -9 and Ctrl-C at any moment", () => {
       let midRun = 0;
       for (let i = 0; i < 10; i++) {
         const before = dst.server.uploads;
-        // Most kills land after the plan, while files are downloaded and uploaded (a full run of
-        // these files takes a few seconds); some land while it starts or reads the indexes.
+        // Most kills land after the plan, while files are downloaded and uploaded: once the
+        // destination has stored 1 to 60 % of the files still missing (so the kill comes before
+        // the run ends, however fast the machine), then up to 30 ms later, which may be in the
+        // middle of a body. Some land while it starts or reads the indexes.
+        const more = 1 + Math.floor(rand() * 0.6 * (expected.size - before));
         const r =
           rand() < 0.2
             ? await runCli(args, { timeoutMs: 100 + Math.floor(rand() * 1200) })
-            : await killAfterPlan(args, Math.floor(rand() * 2500));
+            : await killAfterPlan(args, () => dst.server.uploads >= before + more, Math.floor(rand() * 30));
         if (r.signal === "SIGKILL") {
           kills++;
           if (dst.server.uploads > before && dst.server.uploads < expected.size) midRun++;
