@@ -84,12 +84,38 @@ export function registerMigrate(program: Command): void {
             (opts.shard ? `\nshard ${formatShard(opts.shard)}` : "") +
             `\nstate ${state.dir}`,
         );
-        const planned = await makePlan(src, dst, {
-          include: opts.include,
-          exclude: opts.exclude,
-          listConcurrency: opts.concurrency,
-          ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
-        });
+        // Ctrl-C while the indexes are read, or while waiting to re-check, stops at once: this run
+        // has uploaded nothing yet. The work left behind fails on the closed connections.
+        const interruptible = async <T>(work: Promise<T>, phase: string): Promise<T> => {
+          const message = `interrupted while ${phase}; nothing was uploaded`;
+          const interruption = new PyregError("INTERRUPTED", message, { hint: resumeHint() });
+          let stop = (): void => undefined;
+          const stopped = new Promise<never>((_, reject) => {
+            stop = () => reject(interruption);
+          });
+          if (abort.signal.aborted) stop();
+          else abort.signal.addEventListener("abort", stop, { once: true });
+          try {
+            return await Promise.race([work, stopped]);
+          } catch (err) {
+            if (err === interruption) {
+              state?.finish("interrupted", message, {});
+              await rt.http.destroy();
+            }
+            throw err;
+          } finally {
+            abort.signal.removeEventListener("abort", stop);
+          }
+        };
+        const planned = await interruptible(
+          makePlan(src, dst, {
+            include: opts.include,
+            exclude: opts.exclude,
+            listConcurrency: opts.concurrency,
+            ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
+          }),
+          "reading the indexes",
+        );
         const decision = journal.applyPlan(planned, { retryFailed: opts.retryFailed ?? false });
         let plan = decision.plan;
         if (decision.landed)
@@ -98,12 +124,9 @@ export function registerMigrate(program: Command): void {
           rt.log(
             `resume: ${decision.uncertain.length} file(s) whose upload was not confirmed are not listed at the destination; reading its index again in ${opts.recheckWait ?? 5}s before sending them`,
           );
-          const r = await resolveUncertain(
-            plan,
-            decision.uncertain,
-            dst,
-            journal,
-            (opts.recheckWait ?? 5) * 1000,
+          const r = await interruptible(
+            resolveUncertain(plan, decision.uncertain, dst, journal, (opts.recheckWait ?? 5) * 1000),
+            "re-checking the files of an interrupted run",
           );
           plan = r.plan;
           rt.log(`resume: ${r.landed} found after the re-check, ${r.resent} to upload again`);
@@ -164,7 +187,7 @@ export function registerMigrate(program: Command): void {
         if (stoppedBy) {
           if (stoppedBy.error) throw stoppedBy.error;
           throw new PyregError("INTERRUPTED", "interrupted before the migration finished", {
-            hint: `to resume, run the same command again (files already copied are skipped, none is sent twice):\n  ${resumeCommand()}`,
+            hint: resumeHint(),
           });
         }
         process.exitCode = c.failed || c.conflict || projectErrors.length ? 1 : 0;
@@ -187,4 +210,8 @@ export function registerMigrate(program: Command): void {
       }
     },
   );
+}
+
+function resumeHint(): string {
+  return `to resume, run the same command again (files already copied are skipped, none is sent twice):\n  ${resumeCommand()}`;
 }

@@ -202,8 +202,17 @@ export class HttpClient {
     return this.policy;
   }
 
+  private destroyed = false;
+
   async close(): Promise<void> {
-    await this.agent.close();
+    if (!this.destroyed) await this.agent.close();
+  }
+
+  /** Ends every connection at once, requests in flight included (after Ctrl-C). */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    await this.agent.destroy();
   }
 
   /**

@@ -340,4 +340,74 @@ describe("resume: kill -9 and Ctrl-C at any moment", () => {
       await dst.close();
     }
   });
+  test("Ctrl-C while the indexes are read stops at once, with nothing uploaded, and the run resumes", async () => {
+    // The source's project pages answer after a delay, so the plan takes seconds.
+    let delayMs = 400;
+    const slow = createServer((req, res) => {
+      const t = new URL(src.indexUrl);
+      setTimeout(
+        () => {
+          const up = request(
+            { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
+            (answer) => {
+              res.writeHead(answer.statusCode ?? 502, answer.headers);
+              answer.pipe(res);
+            },
+          );
+          up.on("error", () => res.destroy());
+          req.pipe(up);
+        },
+        req.url?.startsWith(new URL(src.indexUrl).pathname) ? delayMs : 0,
+      );
+    });
+    await new Promise<void>((r) => slow.listen(0, "127.0.0.1", r));
+    const slowIndex = `http://127.0.0.1:${(slow.address() as AddressInfo).port}${new URL(src.indexUrl).pathname}`;
+    const dstDir = join(tmp.path, "dst-plan-int");
+    const dst = await startServe(dstDir);
+    try {
+      const state = join(tmp.path, "state-plan-int");
+      const args = ["migrate", "--from", slowIndex, "--to", dst.url, "--state", state, "--concurrency", "2"];
+      const child = spawn(process.execPath, [PYREG_BIN, ...args], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, NO_COLOR: "1", CI: "true" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      let sentAt = 0;
+      const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+        if (!sentAt && /^state /m.test(stderr)) {
+          sentAt = Date.now() + 600;
+          setTimeout(() => child.kill("SIGINT"), 600);
+        }
+      });
+      const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      const code = await exited;
+      clearTimeout(killer);
+      const took = Date.now() - sentAt;
+      assert.ok(sentAt > 0, stderr);
+      assert.equal(code, 130, stderr);
+      // A full plan takes 30 projects × 400 ms / 2 connections = 6 s.
+      assert.ok(took < 2000, `exited ${took} ms after Ctrl-C`);
+      assert.match(stderr, /interrupted while reading the indexes; nothing was uploaded/);
+      assert.match(stderr, /to resume, run the same command again/);
+      assert.equal(dst.server.uploads, 0);
+      const first = Journal.read(state);
+      assert.equal(first.runs[0]?.status, "interrupted");
+      assert.equal(first.files.length, 0);
+
+      delayMs = 0;
+      const again = await runCli([...args, "--json"]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal((JSON.parse(again.stdout) as { counts: { copied: number } }).counts.copied, expected.size);
+      assert.deepEqual([...(await folderDigests(dstDir)).entries()].sort(), [...expected.entries()].sort());
+    } finally {
+      await dst.close();
+      await new Promise<void>((r) => {
+        slow.close(() => r());
+        slow.closeAllConnections();
+      });
+    }
+  });
 });
