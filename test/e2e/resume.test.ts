@@ -8,7 +8,13 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdir } from "node:fs/promises";
-import { createServer, request } from "node:http";
+import {
+  createServer,
+  request,
+  type ClientRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Journal } from "../../src/core/journal.js";
@@ -20,6 +26,19 @@ import { seededRandom } from "../helpers/random.js";
 
 const PROJECTS = 30;
 const VERSIONS = 8;
+
+/** Sends `req` on to the same path at `target` and pipes the answer back into `res`. */
+function forward(target: URL, req: IncomingMessage, res: ServerResponse): ClientRequest {
+  const up = request(
+    { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    },
+  );
+  up.on("error", () => res.destroy());
+  return up;
+}
 
 /** Distinct, hardly compressible text. */
 function bulkText(seed: number, size: number): string {
@@ -57,14 +76,7 @@ async function uploadCounter(target: string): Promise<{
     counts.set(key, c);
   };
   const server = createServer((req, res) => {
-    const up = request(
-      { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    up.on("error", () => res.destroy());
+    const up = forward(t, req, res);
     let head = "";
     let name: string | undefined;
     let ended = false;
@@ -340,6 +352,7 @@ describe("resume: kill -9 and Ctrl-C at any moment", () => {
       await dst.close();
     }
   });
+
   test("Ctrl-C while the indexes are read stops at once, with nothing uploaded, and the run resumes", async () => {
     // The source's project pages answer after a delay, so the plan takes seconds.
     let delayMs = 400;
@@ -347,15 +360,7 @@ describe("resume: kill -9 and Ctrl-C at any moment", () => {
       const t = new URL(src.indexUrl);
       setTimeout(
         () => {
-          const up = request(
-            { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
-            (answer) => {
-              res.writeHead(answer.statusCode ?? 502, answer.headers);
-              answer.pipe(res);
-            },
-          );
-          up.on("error", () => res.destroy());
-          req.pipe(up);
+          req.pipe(forward(t, req, res));
         },
         req.url?.startsWith(new URL(src.indexUrl).pathname) ? delayMs : 0,
       );
