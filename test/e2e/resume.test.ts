@@ -6,7 +6,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import type { Readable } from "node:stream";
 import { mkdir } from "node:fs/promises";
 import {
   createServer,
@@ -26,6 +27,15 @@ import { seededRandom } from "../helpers/random.js";
 
 const PROJECTS = 30;
 const VERSIONS = 8;
+
+/** The CLI as a child process whose output the test reads while it runs. */
+function spawnCli(args: string[]): ChildProcessByStdio<null, Readable, Readable> {
+  return spawn(process.execPath, [PYREG_BIN, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, NO_COLOR: "1", CI: "true" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
 
 /** Sends `req` on to the same path at `target` and pipes the answer back into `res`. */
 function forward(target: URL, req: IncomingMessage, res: ServerResponse): ClientRequest {
@@ -80,7 +90,12 @@ async function uploadCounter(target: string): Promise<{
     let head = "";
     let name: string | undefined;
     let ended = false;
+    // A body whose every byte arrived was sent whole, even when the client is killed before the
+    // end of the request is read here (the reads below are slowed down).
+    const length = req.headers["content-length"] === undefined ? -1 : Number(req.headers["content-length"]);
+    let received = 0;
     req.on("data", (chunk: Buffer) => {
+      received += chunk.length;
       if (req.method === "POST" && name === undefined && head.length < 4 * 1024 * 1024) {
         head += chunk.toString("latin1");
         name = /name="content"; filename="([^"]+)"/.exec(head)?.[1];
@@ -98,10 +113,11 @@ async function uploadCounter(target: string): Promise<{
       up.end();
     });
     req.on("close", () => {
-      if (!ended) {
-        if (req.method === "POST") count(name, false);
-        up.destroy();
-      }
+      if (ended) return;
+      const whole = received === length;
+      if (req.method === "POST") count(name, whole);
+      if (whole) up.end();
+      else up.destroy();
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -123,11 +139,7 @@ async function uploadCounter(target: string): Promise<{
  */
 function killAfterPlan(args: string[], ready: () => boolean, ms: number): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PYREG_BIN, ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, NO_COLOR: "1", CI: "true" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawnCli(args);
     let stdout = "";
     let stderr = "";
     let timer: NodeJS.Timeout | undefined;
@@ -299,11 +311,7 @@ describe("resume: kill -9 and Ctrl-C at any moment", () => {
         "--concurrency",
         "2",
       ];
-      const child = spawn(process.execPath, [PYREG_BIN, ...args], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, NO_COLOR: "1", CI: "true" },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
+      const child = spawnCli(args);
       let stderr = "";
       let sentAt = 0;
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -372,11 +380,7 @@ describe("resume: kill -9 and Ctrl-C at any moment", () => {
     try {
       const state = join(tmp.path, "state-plan-int");
       const args = ["migrate", "--from", slowIndex, "--to", dst.url, "--state", state, "--concurrency", "2"];
-      const child = spawn(process.execPath, [PYREG_BIN, ...args], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, NO_COLOR: "1", CI: "true" },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
+      const child = spawnCli(args);
       let stderr = "";
       let sentAt = 0;
       const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
