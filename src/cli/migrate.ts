@@ -57,6 +57,7 @@ export function registerMigrate(program: Command): void {
       const rt = makeRuntime(opts);
       const abort = new AbortController();
       let state: RunState | undefined;
+      let transferring = false;
       const onSigint = (): void => {
         if (abort.signal.aborted) {
           // The journal is committed after every step: files in flight stay "uploading" (uncertain)
@@ -66,7 +67,12 @@ export function registerMigrate(program: Command): void {
           );
           process.exit(130);
         }
-        process.stderr.write("\ninterrupted: finishing the files in flight (Ctrl-C again to quit at once)\n");
+        // Before the transfers start there is nothing in flight to finish.
+        process.stderr.write(
+          transferring
+            ? "\ninterrupted: finishing the files in flight (Ctrl-C again to quit at once)\n"
+            : "\ninterrupted\n",
+        );
         abort.abort();
       };
       process.on("SIGINT", onSigint);
@@ -140,6 +146,7 @@ export function registerMigrate(program: Command): void {
         rt.log(
           `plan: ${pc.copy} to copy (${formatBytes(pc.bytes)}), ${pc.skip} already there, ${pc.conflict} conflicts, ${pc.invalid} invalid, ${pc.filtered} filtered`,
         );
+        transferring = true;
         const result: MigrationResult = await runPlan(plan, src, dst, {
           concurrency: opts.concurrency,
           verifyDelayMs: opts.verifyDelay,

@@ -400,6 +400,7 @@ describe("resume: kill -9 and Ctrl-C at any moment", () => {
       // A full plan takes 30 projects × 400 ms / 2 connections = 6 s.
       assert.ok(took < 2000, `exited ${took} ms after Ctrl-C`);
       assert.match(stderr, /interrupted while reading the indexes; nothing was uploaded/);
+      assert.doesNotMatch(stderr, /finishing the files in flight/);
       assert.match(stderr, /to resume, run the same command again/);
       assert.equal(dst.server.uploads, 0);
       const first = Journal.read(state);
