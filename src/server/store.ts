@@ -142,9 +142,8 @@ export class Store {
     const files = cached.files.then((m) => {
       if (!m.has(name)) {
         m.set(name, file);
-        const list = this.projectMaps.get(m)?.get(file.parsed.project);
-        if (list) list.push(file);
-        else this.projectMaps.get(m)?.set(file.parsed.project, [file]);
+        const byProject = this.projectMaps.get(m);
+        if (byProject) addToProject(byProject, file);
       }
       return m;
     });
@@ -168,11 +167,7 @@ export class Store {
     let out = this.projectMaps.get(files);
     if (out) return out;
     out = new Map<string, StoredFile[]>();
-    for (const f of files.values()) {
-      const list = out.get(f.parsed.project);
-      if (list) list.push(f);
-      else out.set(f.parsed.project, [f]);
-    }
+    for (const f of files.values()) addToProject(out, f);
     this.projectMaps.set(files, out);
     return out;
   }
@@ -286,6 +281,12 @@ export class Store {
     this.warned.add(message);
     this.log(`warning: ${message}`);
   }
+}
+
+function addToProject(byProject: Map<string, StoredFile[]>, file: StoredFile): void {
+  const list = byProject.get(file.parsed.project);
+  if (list) list.push(file);
+  else byProject.set(file.parsed.project, [file]);
 }
 
 /** Real path of `root`, checked to be a folder. */
