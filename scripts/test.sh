@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: type check + build, lint, format check, then every test (unit and e2e).
-# Real clients judge pyreg's output: python3 with pip, and Debian's twine (installed here when
-# missing and we may: twine is the reference for the upload form).
+# Real clients and servers judge pyreg's output: python3 with pip, and the Debian packages listed
+# below (installed here when missing and we run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,14 +9,28 @@ if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1
   echo "the tests need python3 with pip (real pip judges what pyreg writes)" >&2
   exit 1
 fi
-if ! command -v twine >/dev/null; then
+# Real peers the tests run, each a Debian package installed here when missing (as root) or named
+# for the person to install. A peer that is missing makes the run fail, never skip silently.
+# Each line: a command on PATH, then the Debian package that brings it, then what it is for.
+missing=()
+apt_updated=
+need() {
+  command -v "$1" >/dev/null && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "== installing Debian's twine (the reference client for uploads)"
-    (apt-get install -y -qq twine >/dev/null 2>&1) || (apt-get update -qq >/dev/null && apt-get install -y -qq twine >/dev/null)
-  else
-    echo "the tests need twine: run 'sudo apt-get install twine' (or 'pipx install twine')" >&2
-    exit 1
+    echo "== installing Debian's $2 ($3)"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null 2>&1; then
+      [ -n "$apt_updated" ] || { apt-get update -qq >/dev/null; apt_updated=1; }
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null || true
+    fi
   fi
+  command -v "$1" >/dev/null || missing+=("$2 ($3)")
+}
+need twine twine "the reference client for uploads"
+need strace strace "watches which programs pyreg starts and what it gives them"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "the tests need these Debian packages: ${missing[*]}" >&2
+  echo "install them with: sudo apt-get install ${missing[*]%% (*}" >&2
+  exit 1
 fi
 
 echo "== type check and build"
@@ -29,6 +43,9 @@ npx prettier --check . >/dev/null || {
   echo "format check failed: run 'npm run format'" >&2
   exit 1
 }
-echo "== tests"
+echo "== tests (one line per file; failures in full; PYREG_TEST_REPORTER=spec for every test)"
 files=$(find dist/test -name '*.test.js' | sort)
-node --test --test-concurrency=2 ${PYREG_TEST_FILTER:+--test-name-pattern="$PYREG_TEST_FILTER"} $files
+start=$SECONDS
+node --test --test-concurrency=2 --test-reporter="${PYREG_TEST_REPORTER:-./dist/scripts/testReporter.js}" \
+  ${PYREG_TEST_FILTER:+--test-name-pattern="$PYREG_TEST_FILTER"} $files
+echo "npm test: $((SECONDS - start))s for the tests, $SECONDS s in all"
