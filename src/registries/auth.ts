@@ -47,6 +47,20 @@ export function basicProvider(creds: BasicCredentials): CredentialProvider {
   return staticProvider(creds.source, { type: "basic", username: creds.username, password: creds.password });
 }
 
+/**
+ * Variables that hold secrets pyreg reads for itself. A program pyreg starts (gcloud for a Google
+ * token) inherits the rest of the environment, never these: it has no use for them, and a child's
+ * environment can be read by other processes of the same user (/proc/PID/environ).
+ */
+const OWN_SECRETS = ["PYREG_FROM_PASSWORD", "PYREG_TO_PASSWORD", "GITLAB_TOKEN", "CI_JOB_TOKEN"];
+
+/** The environment for a program pyreg starts: its own, less pyreg's secret variables. */
+export function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const name of OWN_SECRETS) delete out[name];
+  return out;
+}
+
 /** The URL with user and password removed (they travel as headers, never in the URL). */
 export function stripCredentials(url: URL): URL {
   const u = new URL(url.toString());

@@ -30,7 +30,7 @@ import { z } from "zod";
 import { PyregError, errorMessage } from "../../core/errors.js";
 import type { AuthValue, CredentialProvider } from "../../http/credentials.js";
 import { redactText, registerSecret } from "../../http/redact.js";
-import { resolveBasicCredentials } from "../auth.js";
+import { childEnv, resolveBasicCredentials } from "../auth.js";
 import type { Side } from "../types.js";
 
 export const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";
@@ -283,7 +283,10 @@ export function gcloudFetcher(
     refreshable: true,
     fetch: () =>
       new Promise<Token>((resolve, reject) => {
-        const child = spawn(bin, ["auth", "print-access-token"], { env, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(bin, ["auth", "print-access-token"], {
+          env: childEnv(env),
+          stdio: ["ignore", "pipe", "pipe"],
+        });
         let out = "";
         let errText = "";
         const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
