@@ -88,6 +88,7 @@ describe("e2e: migrate into Google Artifact Registry (fake)", () => {
     assert.equal(out.counts.copied, corpus.length, r.stderr);
     assertSameFiles("proj", "from-folder");
     const posts = fake.requests.filter((q) => q.method === "POST" && q.path === "/proj/from-folder/");
+    assert.equal(posts.length, corpus.length, "one upload per file");
     assert.ok(posts.every((q) => q.auth === "basic:oauth2accesstoken"));
 
     const v = await cli(["verify", "--from", corpusDir, "--to", to]);

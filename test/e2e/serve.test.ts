@@ -6,11 +6,11 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { makeCorpus, makeSdist, makeWheel, type CorpusFile } from "../fixtures/dists.js";
+import { commandPath } from "../helpers/tools.js";
 import { startServe } from "../helpers/serve.js";
 
 interface Run {
@@ -81,7 +81,7 @@ after(async () => {
 
 describe(
   "twine upload to pyreg serve",
-  { skip: existsSync("/usr/bin/twine") ? false : "twine is not installed" },
+  { skip: commandPath("twine") ? false : "twine is not on PATH (scripts/test.sh installs it)" },
   () => {
     test("uploads, accepts the same files again as a no-op, refuses a conflicting file with 409", async () => {
       const root = join(work, "twine-root");
