@@ -126,7 +126,7 @@ describe("soak: 1,040 files, 20% of requests faulted", () => {
             reasons.set(k, (reasons.get(k) ?? 0) + 1);
           }
         } catch {
-          reasons.set(r.stderr.split("\n").slice(-3).join(" "), 1);
+          reasons.set(r.stderr.split("\n").slice(-25).join("\n"), 1);
         }
         if (reasons.size)
           process.stderr.write(`soak run ${i + 1} failures: ${JSON.stringify([...reasons])}\n`);

@@ -2,7 +2,10 @@
  * A fault-injecting reverse proxy for tests (issue 7): pyreg talks to the proxy on 127.0.0.1:0,
  * the proxy forwards to a real local registry (`pyreg serve`) and, where a rule matches, breaks
  * the exchange the way real registries and networks do. Rules match per request (method, path,
- * skip/times counts, seeded probability), so a scenario is reproducible.
+ * skip/times counts, seeded probability), so a scenario is reproducible. A seeded choice is a function
+ * of the seed and the request itself (method, path, the uploaded filename, and how many times that
+ * same request came before), never of the order in which concurrent requests arrive: a failing seed
+ * replays the same faults on any machine.
  *
  * Faults are written on the raw socket where HTTP framing matters (truncation, wrong
  * Content-Length, close-delimited bodies), so the client sees exactly the bytes a broken server
@@ -12,7 +15,7 @@ import { createServer as createHttpServer, request as httpRequest, type Incoming
 import type { ServerResponse, Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
-import { seededRandom } from "../helpers/random.js";
+import { requestRandom } from "../helpers/random.js";
 
 export type Fault =
   /** Answer with this status without forwarding (5xx bursts, 429 with Retry-After). */
@@ -76,6 +79,8 @@ export interface LoggedRequest {
   fault?: string;
   /** Authorization header as received (for credential assertions). */
   authorization?: string;
+  /** When it arrived (Date.now()). */
+  at: number;
 }
 
 export interface FaultProxy {
@@ -122,7 +127,8 @@ interface Backend {
   body: Buffer;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Pauses never keep the test process alive: a stall may outlast the test that set it up. */
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 function readAll(stream: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -158,7 +164,9 @@ function uploadFilename(body: Buffer): string | undefined {
 
 export async function startFaultProxy(opts: ProxyOptions): Promise<FaultProxy> {
   const target = new URL(opts.target);
-  const random = seededRandom(opts.seed ?? 1);
+  const seed = opts.seed ?? 1;
+  /** How many times each request (method, path, uploaded filename) has been seen. */
+  const seen = new Map<string, number>();
   let rules = opts.rules ?? [];
   let hits = new Map<FaultRule, number>();
   const log: LoggedRequest[] = [];
@@ -170,17 +178,26 @@ export async function startFaultProxy(opts: ProxyOptions): Promise<FaultProxy> {
   const hidden = new Map<string, { project: string; reads: number }>();
   const sockets = new Set<Socket>();
 
-  const choose = (method: string, path: string): { rule: FaultRule; fault: Fault } | undefined => {
-    for (const rule of rules) {
+  const choose = (
+    method: string,
+    path: string,
+    filename: string | undefined,
+  ): { rule: FaultRule; fault: Fault } | undefined => {
+    const key = `${method} ${path} ${filename ?? ""}`;
+    const attempt = (seen.get(key) ?? 0) + 1;
+    seen.set(key, attempt);
+    const random = (ruleIndex: number, what: string): number =>
+      requestRandom(seed, `${key}|${attempt}|${ruleIndex}|${what}`);
+    for (const [ruleIndex, rule] of rules.entries()) {
       if (rule.method && rule.method !== method) continue;
       if (!pathMatches(path, rule.path)) continue;
       const n = (hits.get(rule) ?? 0) + 1;
       hits.set(rule, n);
       if (n <= (rule.skip ?? 0)) continue;
       if (rule.times !== undefined && n > (rule.skip ?? 0) + rule.times) continue;
-      if (rule.probability !== undefined && random() >= rule.probability) continue;
+      if (rule.probability !== undefined && random(ruleIndex, "p") >= rule.probability) continue;
       const fault = Array.isArray(rule.fault)
-        ? (rule.fault[Math.floor(random() * rule.fault.length)] as Fault)
+        ? (rule.fault[Math.floor(random(ruleIndex, "f") * rule.fault.length)] as Fault)
         : rule.fault;
       return { rule, fault };
     }
@@ -249,10 +266,14 @@ export async function startFaultProxy(opts: ProxyOptions): Promise<FaultProxy> {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? "GET";
     const path = (req.url ?? "/").split("?")[0] as string;
-    const picked = choose(method, path);
+    // An upload is told apart by its file: its body is read before the fault is chosen (the
+    // faults an upload gets, a reset, a stall or a status, still leave it unanswered or refused).
+    const early = method === "POST" ? await readAll(req) : undefined;
+    const picked = choose(method, path, early ? uploadFilename(early) : undefined);
     const entry: LoggedRequest = {
       method,
       path,
+      at: Date.now(),
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
     };
     log.push(entry);
@@ -269,12 +290,12 @@ export async function startFaultProxy(opts: ProxyOptions): Promise<FaultProxy> {
       return;
     }
     if (fault?.kind === "stall") {
-      req.resume();
+      if (!early) req.resume();
       await sleep(fault.ms);
       socket.destroy();
       return;
     }
-    const body = await readAll(req);
+    const body = early ?? (await readAll(req));
     if (fault?.kind === "status") {
       const text = fault.body ?? `fault: ${fault.status}\n`;
       res.writeHead(fault.status, {
