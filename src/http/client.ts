@@ -164,6 +164,10 @@ function decoded(
   if (out !== body) body.on("error", (e) => out.destroy(e));
   const limited = out.pipe(limitStream(max, what));
   out.on("error", (e) => limited.destroy(e));
+  // The caller may not be reading yet when the body fails (the engine awaits a hasher between
+  // opening a file and reading it): without a listener, the 'error' event would end the process.
+  // The error is kept on the stream (`errored`), and a reader that comes later still gets it.
+  limited.on("error", () => undefined);
   return limited;
 }
 
