@@ -12,6 +12,7 @@ import { registerPlan } from "./plan.js";
 import { registerReport } from "./report.js";
 import { registerVerify } from "./verify.js";
 import { registerServe } from "./serve.js";
+import { registerCheckLock } from "./checkLock.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerReport(program);
   registerServe(program);
+  registerCheckLock(program);
   program.addHelpText(
     "after",
     "\nStart with:  pyreg plan --from SOURCE --to DESTINATION   (then migrate, then verify)\nEach command has --help.",
