@@ -13,6 +13,7 @@ import { registerReport } from "./report.js";
 import { registerVerify } from "./verify.js";
 import { registerServe } from "./serve.js";
 import { registerCheckLock } from "./checkLock.js";
+import { registerRewriteLock } from "./rewriteLock.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerReport(program);
   registerServe(program);
   registerCheckLock(program);
+  registerRewriteLock(program);
   program.addHelpText(
     "after",
     "\nStart with:  pyreg plan --from SOURCE --to DESTINATION   (then migrate, then verify)\nEach command has --help.",
