@@ -14,6 +14,7 @@ import { registerVerify } from "./verify.js";
 import { registerServe } from "./serve.js";
 import { registerCheckLock } from "./checkLock.js";
 import { registerRewriteLock } from "./rewriteLock.js";
+import { registerPrintSettings } from "./printSettings.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerCheckLock(program);
   registerRewriteLock(program);
+  registerPrintSettings(program);
   program.addHelpText(
     "after",
     "\nStart with:  pyreg plan --from SOURCE --to DESTINATION   (then migrate, then verify)\nEach command has --help.",
