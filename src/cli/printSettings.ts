@@ -2,7 +2,6 @@ import type { Command } from "commander";
 import { buildSettings, type RegistrySettings } from "../core/cutover/settings.js";
 import { PyregError } from "../core/errors.js";
 import { parseSpec } from "../registries/spec.js";
-import { printJson } from "./common.js";
 
 const TOOLS = ["pip", "uv", "poetry", "pdm", "pipenv", "requirements.txt", "twine"];
 
@@ -90,8 +89,18 @@ export function registerPrintSettings(program: Command): void {
             });
           settings.tools = settings.tools.filter((t) => want.includes(t.tool));
         }
-        if (opts.json) printJson(settings);
-        else process.stdout.write(render(settings));
+        const out = opts.json ? JSON.stringify(settings, null, 2) + "\n" : render(settings);
+        // Written as is (redaction would also hide the ${VAR} placeholders in URLs), so check here
+        // that no credential of DESTINATION made it into the text.
+        const spec = parseSpec(destination);
+        // The password, or the username when it comes alone (https://TOKEN@host/).
+        const secret = spec.url?.password || spec.url?.username;
+        if (secret && out.includes(decodeURIComponent(secret)))
+          throw new PyregError(
+            "STATE",
+            "refusing to print settings that contain a credential of DESTINATION",
+          );
+        process.stdout.write(out);
         for (const w of settings.warnings)
           if (/DEPENDENCY CONFUSION/.test(w)) process.stderr.write(`warning: ${w}\n`);
       },

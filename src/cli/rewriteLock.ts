@@ -2,7 +2,8 @@ import type { Command } from "commander";
 import { planRewrite } from "../core/cutover/rewriteLock.js";
 import { writeRewrittenLock } from "../core/cutover/writeLock.js";
 import { readLockFile } from "../core/lockfiles/index.js";
-import { human, makeRuntime, printJson, type CommonOptions } from "./common.js";
+import { redactText } from "../http/redact.js";
+import { makeRuntime, printJson, type CommonOptions } from "./common.js";
 import { addLockOptions, openIndex, type LockFormatOption } from "./lockCommon.js";
 
 export function registerRewriteLock(program: Command): void {
@@ -35,6 +36,8 @@ export function registerRewriteLock(program: Command): void {
     ) => {
       const { text, lock } = await readLockFile(file, opts.format);
       const rt = makeRuntime(opts);
+      // stdout carries the diff (or the JSON): every message goes to stderr.
+      const human = (_o: unknown, line: string): void => void process.stderr.write(redactText(line) + "\n");
       try {
         const index = await openIndex(opts.to, rt);
         const plan = await planRewrite(text, lock, opts.from, opts.to, index, {
