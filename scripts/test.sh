@@ -27,6 +27,8 @@ need() {
 }
 need twine twine "the reference client for uploads"
 need strace strace "watches which programs pyreg starts and what it gives them"
+need poetry python3-poetry "makes real poetry.lock files and installs through print-settings' settings"
+need pdm python3-pdm "makes real pdm.lock files and installs through print-settings' settings"
 if [ ${#missing[@]} -gt 0 ]; then
   echo "the tests need these Debian packages: ${missing[*]}" >&2
   echo "install them with: sudo apt-get install ${missing[*]%% (*}" >&2
