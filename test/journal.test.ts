@@ -140,7 +140,7 @@ describe("journal", () => {
       },
       invalidate: () => undefined,
     } as unknown as Destination;
-    const r = await resolveUncertain(decision.plan, decision.uncertain, dest, j, 100);
+    const r = await resolveUncertain(decision.plan, decision.uncertain, dest, j, Date.now() + 100);
     assert.ok(Date.now() - started >= 95, "waited before reading again");
     assert.equal(reads, 1, "one read per project");
     assert.equal(r.landed, 1);

@@ -259,6 +259,10 @@ export interface StateOptions {
   shard?: Shard;
   retryFailed?: boolean;
   recheckWait?: number;
+  /** migrate --verify-content */
+  verifyContent?: boolean;
+  /** verify --content */
+  content?: boolean;
 }
 
 export const DEFAULT_STATE_DIR = ".pyreg";
@@ -290,10 +294,19 @@ export function addStateOptions(cmd: Command, forMigrate: boolean): Command {
       )
       .option(
         "--recheck-wait <seconds>",
-        "after an interruption: wait this long before reading the destination index again for files whose upload was not confirmed, before sending them again",
+        "after an interruption: wait this long (and at least until the unconfirmed upload's request deadline has passed) before reading the destination index again for files whose upload was not confirmed, before sending them again",
         nonNegativeSeconds("--recheck-wait"),
         5,
+      )
+      .option(
+        "--verify-content",
+        "check every copied file by downloading it back from the destination and hashing it (always done for destinations whose index lists the digest the client sent, such as GitLab)",
       );
+  } else {
+    cmd.option(
+      "--content",
+      "download every file from the destination and check its sha256 (by default the index listing is compared, and only files it cannot decide are downloaded)",
+    );
   }
   return cmd;
 }

@@ -5,7 +5,7 @@ import type { FileOutcome } from "../core/model.js";
 import { makePlan, planCounts } from "../core/plan.js";
 import { fileJson } from "./list.js";
 import { addFromTo, REGISTRY_HELP, type FromToOptions } from "./plan.js";
-import { resolveUncertain } from "../core/journal.js";
+import { recheckTime, resolveUncertain } from "../core/journal.js";
 import { formatShard, shardSelector } from "../core/shard.js";
 import { chooseMode, Progress } from "./progress.js";
 import { openRunState, resumeCommand, type RunState } from "./report.js";
@@ -127,11 +127,14 @@ export function registerMigrate(program: Command): void {
         if (decision.landed)
           rt.log(`resume: ${decision.landed} file(s) uploaded by an interrupted run are at the destination`);
         if (decision.uncertain.length) {
+          // Not before the earlier attempts' deadlines: until then one of them may still land.
+          const at = recheckTime(decision.uncertain, journal, (opts.recheckWait ?? 5) * 1000);
           rt.log(
-            `resume: ${decision.uncertain.length} file(s) whose upload was not confirmed are not listed at the destination; reading its index again in ${opts.recheckWait ?? 5}s before sending them`,
+            `resume: ${decision.uncertain.length} file(s) whose upload was not confirmed are not listed at the destination; reading its index again in ${formatWait(at - Date.now())} before sending them` +
+              (at > Date.now() + (opts.recheckWait ?? 5) * 1000 ? " (when the earlier upload's request deadline has passed)" : ""),
           );
           const r = await interruptible(
-            resolveUncertain(plan, decision.uncertain, dst, journal, (opts.recheckWait ?? 5) * 1000),
+            resolveUncertain(plan, decision.uncertain, dst, journal, at),
             "re-checking the files of an interrupted run",
           );
           plan = r.plan;
@@ -150,8 +153,10 @@ export function registerMigrate(program: Command): void {
         const result: MigrationResult = await runPlan(plan, src, dst, {
           concurrency: opts.concurrency,
           verifyDelayMs: opts.verifyDelay,
+          verifyContent: opts.verifyContent ?? false,
           signal: abort.signal,
-          beforeUpload: (file) => journal.markUploading(file),
+          // The attempt's deadline goes with the mark: a resumed run waits for it before resending.
+          beforeUpload: (file) => journal.markUploading(file, Date.now() + rt.http.requestDeadlineMs),
           onEvent: (e) => {
             if (e.type === "downloaded") journal.mark(e.file, "downloaded");
             else if (e.type === "uploaded") journal.mark(e.file, "uploaded");
@@ -217,6 +222,10 @@ export function registerMigrate(program: Command): void {
       }
     },
   );
+}
+
+function formatWait(ms: number): string {
+  return `${Math.max(0, Math.ceil(ms / 100) / 10)}s`;
 }
 
 function resumeHint(): string {

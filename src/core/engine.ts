@@ -3,10 +3,18 @@
  * sha256 against the source → read its metadata → upload → read the destination index again and
  * check the sha256 there. Each file ends in exactly one outcome (DESIGN.md practice 7).
  */
+import { createHash } from "node:crypto";
 import { mkdtemp, open, rm, unlink, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BatchedWriter } from "./batchedWriter.js";
+import {
+  compareDigests,
+  offeredDigests,
+  type DigestName,
+  formatVerification,
+  type Verification,
+} from "./digests.js";
 import { errorMessage, isFatal, PyregError } from "./errors.js";
 import { MultiHash } from "./hash.js";
 import { checkMetadataMatchesFilename, readCoreMetadata } from "./metadata.js";
@@ -14,7 +22,7 @@ import type { CoreMetadata, Destination, DistFile, FileOutcome, LocalDist, Sourc
 import { sha256Of } from "./model.js";
 import { parseFilename } from "./names.js";
 import type { Plan, PlanEntry, ProjectPlan } from "./plan.js";
-import { Pool } from "./pool.js";
+import { mapLimit, Pool } from "./pool.js";
 
 export type EngineEvent =
   | { type: "start"; files: number; bytes: number }
@@ -35,6 +43,11 @@ export interface EngineOptions {
   /** How often the destination index is read again for a file it does not list yet. */
   verifyAttempts?: number;
   verifyDelayMs?: number;
+  /**
+   * Check every upload by downloading it back from the destination (--verify-content); always on
+   * for a destination whose index echoes the client's digest.
+   */
+  verifyContent?: boolean | undefined;
   /** Called before a file is uploaded; lets the journal record the "uploading" state first. */
   beforeUpload?: (file: DistFile, local: LocalDist) => void | Promise<void>;
 }
@@ -111,11 +124,13 @@ async function download(
   onBytes: (n: number) => void,
   inMemoryMax: number,
   formDigests: boolean,
+  extraDigests: readonly string[],
 ): Promise<LocalDist> {
   const body = await source.open(file);
   // sha256 checks the bytes against the source; md5 and BLAKE2b only serve the upload form (a
-  // folder destination needs neither: 2.8 CPU seconds per GB saved there).
-  const hash = formDigests ? await MultiHash.create() : MultiHash.sha256Only();
+  // folder destination needs neither: 2.8 CPU seconds per GB saved there). Digests the source or
+  // the destination publish instead of sha256 are computed in the same pass.
+  const hash = formDigests ? await MultiHash.create(extraDigests) : MultiHash.sha256Only(extraDigests);
   const inMemory = keptInMemory(file, inMemoryMax);
   // One plain loop (no stream layers): each chunk is hashed, counted, and either kept in memory
   // or written to the temporary file in batches.
@@ -164,11 +179,12 @@ async function download(
       },
     );
   }
-  const want = sha256Of(file);
-  if (want && want !== d.sha256) {
+  // The strongest digest the source publishes (sha256 or another, see digests.ts).
+  const check = compareDigests(file.hashes, d.extra);
+  if (check.result === "different") {
     throw new PyregError(
       "HASH_MISMATCH",
-      `${file.filename}: sha256 ${d.sha256} does not match the source's ${want}`,
+      `${file.filename}: ${check.digest} ${check.have} does not match the source's ${check.want}`,
       {
         hint: "the source served other bytes than its index promises; the file is not copied",
       },
@@ -182,7 +198,31 @@ async function download(
     sha256: d.sha256,
     md5: d.md5,
     blake2_256: d.blake2_256,
+    digests: d.extra,
   };
+}
+
+/** Reads a file back from the destination and computes `digest` of its bytes. */
+async function destinationDigest(
+  destination: Destination,
+  there: DistFile,
+  digest: DigestName,
+): Promise<string> {
+  if (!destination.open) {
+    throw new PyregError("NOT_LISTED", `${there.filename}: the destination cannot be read back to check its bytes`);
+  }
+  const body = await destination.open(there);
+  const h = createHash(digest);
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) h.update(chunk);
+  } catch (err) {
+    body.destroy();
+    throw new PyregError("HTTP", `${there.filename}: reading it back from the destination was cut short (${errorMessage(err)})`, {
+      hint: "run again to check it",
+      cause: err,
+    });
+  }
+  return h.digest("hex");
 }
 
 export async function runPlan(
@@ -243,6 +283,34 @@ export async function runPlan(
     }
   };
 
+  // Digests the destination's index publishes (seen in its listings while planning): computed from
+  // every file as it streams, so that an upload can be confirmed from the index.
+  const destinationDigests = new Set<string>();
+  for (const p of plan.projects)
+    for (const e of p.entries) if (e.destination) for (const d of offeredDigests(e.destination.hashes)) destinationDigests.add(d);
+  const contentAlways = opts.verifyContent === true || destination.indexEchoesClientDigest === true;
+
+  /**
+   * Whether the destination holds `local`'s bytes under `there`: from the strongest digest both
+   * the listing and the computed digests share, else (or when `content`) by reading it back.
+   */
+  const confirm = async (
+    local: LocalDist,
+    there: DistFile,
+    content: boolean,
+  ): Promise<
+    | { ok: true; verification: Verification }
+    | { ok: false; by: Verification["by"]; digest: DigestName; have: string }
+  > => {
+    const c = compareDigests(local.digests ?? { sha256: local.sha256 }, there.hashes);
+    if (c.result === "different") return { ok: false, by: "index", digest: c.digest, have: c.have };
+    if (c.result === "same" && !content) return { ok: true, verification: { by: "index", digest: c.digest } };
+    const have = await destinationDigest(destination, there, "sha256");
+    return have === local.sha256
+      ? { ok: true, verification: { by: "content", digest: "sha256" } }
+      : { ok: false, by: "content", digest: "sha256", have };
+  };
+
   type Uploaded = {
     entry: PlanEntry;
     local: LocalDist;
@@ -273,6 +341,11 @@ export async function runPlan(
             (n) => emit({ type: "bytes", file, bytes: n }),
             inMemoryMax,
             destination.needsMetadata,
+            [
+              ...offeredDigests(file.hashes),
+              ...(entry.destination ? offeredDigests(entry.destination.hashes) : []),
+              ...destinationDigests,
+            ],
           );
           break;
         } catch (err) {
@@ -293,21 +366,23 @@ export async function runPlan(
         checkStop();
       }
       emit({ type: "downloaded", file, local });
-      // The destination listed this name without a digest: compare bytes we now know.
+      // The destination lists this name, with no decisive digest the source publishes: decide from
+      // the bytes now known (its digest computed as they streamed, or its own bytes read back).
       if (entry.destination) {
-        const have = sha256Of(entry.destination);
-        if (have && have !== local.sha256) {
-          record({
-            kind: "conflict",
-            file,
-            reason: "the destination has this filename with other bytes; left alone",
-            destinationSha256: have,
-          });
-        } else {
+        const r = await confirm(local, entry.destination, false);
+        if (r.ok) {
           record({
             kind: "skipped",
             file,
-            reason: "already at the destination (listed without a digest there)",
+            reason: `already at the destination (${formatVerification(r.verification)} equal to the source's)`,
+            verification: r.verification,
+          });
+        } else {
+          record({
+            kind: "conflict",
+            file,
+            reason: `the destination has this filename with other bytes (${r.digest} ${r.have.slice(0, 12)}… by its ${r.by === "index" ? "index" : "downloaded content"}); left alone`,
+            ...(r.digest === "sha256" ? { destinationSha256: r.have } : {}),
           });
         }
         return undefined;
@@ -319,10 +394,11 @@ export async function runPlan(
         if (parsed) checkMetadataMatchesFilename(meta, parsed);
       }
       checkStop();
-      await opts.beforeUpload?.(file, local);
       let via: Uploaded["via"] = "uploaded";
       let answer: string | undefined;
       for (let sent = 1; ; sent++) {
+        // Before every send: the journal records the attempt (and its deadline) first.
+        await opts.beforeUpload?.(file, local);
         try {
           const res = await destination.upload(local, meta as CoreMetadata, file);
           if (res.status === "exists") {
@@ -344,19 +420,22 @@ export async function runPlan(
             indexRead = false;
             return undefined;
           });
-          if (there && sha256Of(there) === local.sha256) {
-            via = "exists";
-            answer = errorMessage(err);
-            break;
-          }
-          if (there && sha256Of(there)) {
+          const c = there ? compareDigests(local.digests ?? { sha256: local.sha256 }, there.hashes) : undefined;
+          if (there && c?.result === "different") {
             record({
               kind: "conflict",
               file,
-              reason: `upload failed and the destination holds other bytes under this name`,
+              reason: `upload failed and the destination holds other bytes under this name (${c.digest})`,
               destinationSha256: sha256Of(there),
             });
             return undefined;
+          }
+          // Listed with the same digest, or without one that decides: the verification after the
+          // project's uploads confirms it (by content when the index cannot).
+          if (there) {
+            via = "exists";
+            answer = errorMessage(err);
+            break;
           }
           // Absent after an ambiguous failure: the upload is sent once more (issue 7). A refusal
           // (4xx) is an answer, not an accident, and is not repeated.
@@ -424,10 +503,10 @@ export async function runPlan(
         await sleep(verifyDelayMs * 2 ** attempt);
         continue;
       }
-      for (const u of done) {
+      const listed = listing;
+      await mapLimit(done, Math.max(1, Math.min(done.length, opts.concurrency)), async (u) => {
         const file = u.entry.file;
-        const there = listing.get(u.local.filename);
-        const have = there ? sha256Of(there) : undefined;
+        const there = listed.get(u.local.filename);
         if (!there) {
           record({
             kind: "failed",
@@ -439,23 +518,53 @@ export async function runPlan(
             code: "NOT_LISTED",
             ...(u.answer ? { serverAnswer: u.answer } : {}),
           });
-        } else if (have && have !== u.local.sha256) {
+          return;
+        }
+        let r: Awaited<ReturnType<typeof confirm>>;
+        try {
+          r = await confirm(u.local, there, contentAlways);
+        } catch (err) {
+          record({
+            kind: "failed",
+            file,
+            reason: `uploaded and listed, but its bytes could not be read back to check them: ${errorMessage(err)}`,
+            code: err instanceof PyregError && isFatal(err) ? err.code : "NOT_LISTED",
+          });
+          return;
+        }
+        if (!r.ok && r.by === "index") {
           record({
             kind: "conflict",
             file,
-            reason: `the destination lists other bytes under this name (sha256 ${have})`,
-            destinationSha256: have,
+            reason: `the destination lists other bytes under this name (${r.digest} ${r.have})`,
+            ...(r.digest === "sha256" ? { destinationSha256: r.have } : {}),
+          });
+        } else if (!r.ok) {
+          record({
+            kind: "failed",
+            file,
+            reason:
+              `the destination lists ${file.filename}, but the bytes it serves have sha256 ${r.have}, ` +
+              `not the ${u.local.sha256} sent: its index does not describe what it stores`,
+            code: "CONTENT_MISMATCH",
           });
         } else if (u.via === "exists") {
           record({
             kind: "skipped",
             file,
             reason: `already at the destination (it answered: ${u.answer ?? "exists"})`,
+            verification: r.verification,
           });
         } else {
-          record({ kind: "copied", file, bytes: u.local.size, seconds: u.seconds });
+          record({
+            kind: "copied",
+            file,
+            bytes: u.local.size,
+            seconds: u.seconds,
+            verification: r.verification,
+          });
         }
-      }
+      });
       return;
     }
   };
@@ -472,7 +581,7 @@ export async function runPlan(
         });
       else if (e.action === "filtered") record({ kind: "filtered", file: e.file, reason: e.reason });
       else if (e.action === "invalid")
-        record({ kind: "failed", file: e.file, reason: e.reason, code: "BAD_FILENAME" });
+        record({ kind: "failed", file: e.file, reason: e.reason, code: e.code ?? "BAD_FILENAME" });
     }
     const toCopy = p.entries.filter((e) => e.action === "copy");
     const results = await Promise.all(toCopy.map((e) => pool.run(() => copyOne(e))));

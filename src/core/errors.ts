@@ -19,6 +19,10 @@ export type ErrorCode =
   | "BAD_ARCHIVE"
   | "BAD_METADATA"
   | "BAD_FILENAME"
+  /** The source lists one filename more than once with different bytes. */
+  | "DUPLICATE_LISTING"
+  /** The destination serves other bytes than its index lists (or than were uploaded). */
+  | "CONTENT_MISMATCH"
   | "UNSAFE_URL"
   | "UPLOAD_REFUSED"
   | "CONFLICT"

@@ -7,6 +7,8 @@ export interface Digests {
   md5: string;
   blake2_256: string;
   size: number;
+  /** Other digests asked for (e.g. sha512 for an index that publishes only that), by name. */
+  extra: Record<string, string>;
 }
 
 /**
@@ -25,36 +27,45 @@ const MAX_SPARE = 64;
 export class MultiHash {
   private readonly sha = createHash("sha256");
   private readonly md5: Hash | undefined;
+  private readonly extra: [string, Hash][];
   size = 0;
-  private constructor(private b2: IHasher | undefined) {
+  private constructor(
+    private b2: IHasher | undefined,
+    extra: readonly string[],
+  ) {
     if (b2) this.md5 = createHash("md5");
+    // md5 is already computed for the form; sha256 always is.
+    this.extra = [...new Set(extra)]
+      .filter((n) => n !== "sha256" && !(n === "md5" && b2))
+      .map((n) => [n, createHash(n)]);
   }
-  /** Only sha256: md5 and blake2_256 digest to "". */
-  static sha256Only(): MultiHash {
-    return new MultiHash(undefined);
+  /** Only sha256 (and `extra`): md5 and blake2_256 digest to "". */
+  static sha256Only(extra: readonly string[] = []): MultiHash {
+    return new MultiHash(undefined, extra);
   }
-  /** All three digests. */
-  static async create(): Promise<MultiHash> {
+  /** All three digests of the upload form (and `extra`, names Node's crypto knows). */
+  static async create(extra: readonly string[] = []): Promise<MultiHash> {
     const b2 = spareBlake2.pop() ?? (await createBLAKE2b(256));
     b2.init();
-    return new MultiHash(b2);
+    return new MultiHash(b2, extra);
   }
   update(chunk: Buffer): void {
     this.sha.update(chunk);
     this.md5?.update(chunk);
     this.b2?.update(chunk);
+    for (const [, h] of this.extra) h.update(chunk);
     this.size += chunk.length;
   }
   /** The digests (once: the hasher is done afterwards). */
   digest(): Digests {
     const blake2_256 = this.b2?.digest("hex") ?? "";
     this.release();
-    return {
-      sha256: this.sha.digest("hex"),
-      md5: this.md5?.digest("hex") ?? "",
-      blake2_256,
-      size: this.size,
-    };
+    const sha256 = this.sha.digest("hex");
+    const md5 = this.md5?.digest("hex") ?? "";
+    const extra: Record<string, string> = { sha256 };
+    if (md5) extra["md5"] = md5;
+    for (const [n, h] of this.extra) extra[n] = h.digest("hex");
+    return { sha256, md5, blake2_256, size: this.size, extra };
   }
   /** Gives the BLAKE2b hasher back for reuse (a hasher that will not be digested). */
   release(): void {

@@ -29,6 +29,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { formatVerification, verificationKey } from "./digests.js";
 import { PyregError } from "./errors.js";
 import type { Destination, DistFile, FileOutcome } from "./model.js";
 import { sha256Of } from "./model.js";
@@ -98,6 +99,13 @@ export interface FileRow {
   firstRunId: number;
   /** How many times an upload was started (the "uploading" mark), over all runs. */
   uploadAttempts: number;
+  /** How the bytes at the destination were confirmed ("index:sha256", "content:sha256"). */
+  verification?: string | null | undefined;
+  /**
+   * When the last upload attempt gives up at the latest (its request deadline, ISO time): until
+   * then that attempt may still land, so a resumed run does not send the file again before it.
+   */
+  uploadDeadline?: string | null | undefined;
   bytes: number | null;
   seconds: number | null;
   updatedAt: string;
@@ -129,6 +137,8 @@ export interface CheckRow {
   status: CheckStatus;
   detail: string;
   runId: number;
+  /** How the file was checked ("index:sha512", "content:sha256"), when it was. */
+  verification?: string | null | undefined;
 }
 
 export interface ProjectRow {
@@ -163,6 +173,7 @@ CREATE TABLE IF NOT EXISTS files (
   size INTEGER, sha256 TEXT, state TEXT NOT NULL, reason TEXT, code TEXT, server_answer TEXT,
   destination_sha256 TEXT, not_carried TEXT, run_id INTEGER NOT NULL, first_run_id INTEGER NOT NULL,
   upload_attempts INTEGER NOT NULL DEFAULT 0, bytes INTEGER, seconds REAL, updated_at TEXT NOT NULL,
+  verification TEXT, upload_deadline TEXT,
   PRIMARY KEY (project, filename));
 CREATE TABLE IF NOT EXISTS history (
   id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, project TEXT NOT NULL,
@@ -170,8 +181,24 @@ CREATE TABLE IF NOT EXISTS history (
 CREATE TABLE IF NOT EXISTS projects (project TEXT PRIMARY KEY, error TEXT, run_id INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS checks (
   project TEXT NOT NULL, filename TEXT NOT NULL, version TEXT NOT NULL, status TEXT NOT NULL,
-  detail TEXT NOT NULL, run_id INTEGER NOT NULL, PRIMARY KEY (project, filename));
+  detail TEXT NOT NULL, run_id INTEGER NOT NULL, verification TEXT, PRIMARY KEY (project, filename));
 `;
+
+/** Columns added after the first release: added to an older journal when it is opened. */
+const ADDED_COLUMNS: readonly [table: string, column: string, type: string][] = [
+  ["files", "verification", "TEXT"],
+  ["files", "upload_deadline", "TEXT"],
+  ["checks", "verification", "TEXT"],
+];
+
+function addMissingColumns(db: Database.Database): void {
+  for (const [table, column, type] of ADDED_COLUMNS) {
+    const have = (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some(
+      (c) => c.name === column,
+    );
+    if (!have) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+  }
+}
 
 /**
  * Failures that are facts about the file or the destination's rules, not about the moment: trying
@@ -235,6 +262,8 @@ interface RawFileRow {
   run_id: number;
   first_run_id: number;
   upload_attempts: number;
+  verification?: string | null | undefined;
+  upload_deadline: string | null;
   bytes: number | null;
   seconds: number | null;
   updated_at: string;
@@ -256,6 +285,8 @@ function fileRow(r: RawFileRow): FileRow {
     runId: r.run_id,
     firstRunId: r.first_run_id,
     uploadAttempts: r.upload_attempts,
+    verification: r.verification,
+    uploadDeadline: r.upload_deadline,
     bytes: r.bytes,
     seconds: r.seconds,
     updatedAt: r.updated_at,
@@ -340,8 +371,10 @@ function readAll(db: Database.Database, dir: string, identity: Identity, current
           status: string;
           detail: string;
           run_id: number;
+          verification: string | null;
         }[]
       ).map((c) => ({
+        verification: c.verification,
         project: c.project,
         filename: c.filename,
         version: c.version,
@@ -373,6 +406,9 @@ export interface StateDetail {
   bytes?: number | undefined;
   seconds?: number | undefined;
   uploadAttempt?: boolean;
+  /** With uploadAttempt: the attempt's deadline (ms since the epoch). */
+  uploadDeadline?: number | undefined;
+  verification?: string | null | undefined;
 }
 
 export interface OpenOptions {
@@ -428,6 +464,7 @@ export class Journal {
       db.pragma("synchronous = NORMAL");
       db.pragma("busy_timeout = 5000");
       db.exec(SCHEMA);
+      addMissingColumns(db);
       const have = readIdentity(db);
       if (!have) {
         const set = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
@@ -543,9 +580,10 @@ export class Journal {
     // Prepared once: preparing it for every state change cost about 0.3 ms a time.
     (this.upsertStmt ??= this.db.prepare(
       `INSERT INTO files (project, filename, version, size, sha256, state, reason, code, server_answer,
-           destination_sha256, not_carried, run_id, first_run_id, upload_attempts, bytes, seconds, updated_at)
+           destination_sha256, not_carried, run_id, first_run_id, upload_attempts, bytes, seconds, updated_at,
+           verification, upload_deadline)
          VALUES (@project, @filename, @version, @size, @sha256, @state, @reason, @code, @answer, @dsha,
-           @notCarried, @run, @run, @attempt, @bytes, @seconds, @at)
+           @notCarried, @run, @run, @attempt, @bytes, @seconds, @at, @verification, @deadline)
          ON CONFLICT (project, filename) DO UPDATE SET
            version = excluded.version, size = COALESCE(excluded.size, files.size),
            sha256 = COALESCE(excluded.sha256, files.sha256), state = excluded.state,
@@ -553,7 +591,8 @@ export class Journal {
            destination_sha256 = excluded.destination_sha256, not_carried = excluded.not_carried,
            run_id = excluded.run_id, upload_attempts = files.upload_attempts + excluded.upload_attempts,
            bytes = COALESCE(excluded.bytes, files.bytes), seconds = COALESCE(excluded.seconds, files.seconds),
-           updated_at = excluded.updated_at`,
+           updated_at = excluded.updated_at, verification = excluded.verification,
+           upload_deadline = COALESCE(excluded.upload_deadline, files.upload_deadline)`,
     )).run({
       project: file.project,
       filename: file.filename,
@@ -571,6 +610,8 @@ export class Journal {
       bytes: detail.bytes ?? null,
       seconds: detail.seconds ?? null,
       at,
+      verification: detail.verification ?? null,
+      deadline: detail.uploadDeadline !== undefined ? new Date(detail.uploadDeadline).toISOString() : null,
     });
     this.historyStmt.run(this.runId, file.project, file.filename, state, detail.reason ?? null, at);
   }
@@ -627,8 +668,8 @@ export class Journal {
    * The fsync runs off the event loop (libuv's pool) and one fsync covers every mark committed
    * before it starts: a synchronous=FULL commit blocked the event loop 3-10 ms per file here.
    */
-  async markUploading(file: DistFile): Promise<void> {
-    this.mark(file, "uploading", { uploadAttempt: true });
+  async markUploading(file: DistFile, deadline?: number): Promise<void> {
+    this.mark(file, "uploading", { uploadAttempt: true, uploadDeadline: deadline });
     this.flush();
     await this.syncWal();
   }
@@ -660,16 +701,19 @@ export class Journal {
     switch (o.kind) {
       case "copied":
         this.mark(o.file, "verified", {
-          reason: "copied; the destination index lists it with the source's sha256",
+          reason: o.verification
+            ? `copied; confirmed by its ${formatVerification(o.verification)}`
+            : "copied; the destination index lists it with the source's sha256",
           bytes: o.bytes,
           seconds: o.seconds,
+          verification: verificationKey(o.verification),
         });
         return;
       case "skipped":
         // A file this migration copied earlier stays "verified" when a later run finds it there.
         if (prev && (prev.state === "verified" || (prev.state === "skipped" && prev.reason === o.reason)))
           return;
-        this.mark(o.file, "skipped", { reason: o.reason });
+        this.mark(o.file, "skipped", { reason: o.reason, verification: verificationKey(o.verification) });
         return;
       case "conflict":
         if (prev?.state === "conflict" && prev.reason === o.reason) return;
@@ -736,6 +780,17 @@ export class Journal {
               });
               return true;
             case "skip":
+              // The destination's index lists the source's digest, but an earlier run read other
+              // bytes back from it: the listing is not evidence for this file.
+              if (prev?.state === "failed" && prev.code === "CONTENT_MISMATCH") {
+                carried.push({
+                  kind: "failed",
+                  file: e.file,
+                  code: "CONTENT_MISMATCH",
+                  reason: `run ${prev.runId} read other bytes back from the destination than its index lists: ${prev.reason ?? ""}`,
+                });
+                return false;
+              }
               if (prev && UNCERTAIN_STATES.has(prev.state)) {
                 landed++;
                 this.write(e.file, "verified", {
@@ -760,7 +815,7 @@ export class Journal {
                 this.write(e.file, "filtered", { reason: e.reason });
               return true;
             case "invalid":
-              this.write(e.file, "failed", { reason: e.reason, code: "BAD_FILENAME" });
+              this.write(e.file, "failed", { reason: e.reason, code: e.code ?? "BAD_FILENAME" });
               return true;
           }
           return true;
@@ -774,10 +829,11 @@ export class Journal {
   /** Records one `verify` run's per-file results. */
   recordChecks(rows: Omit<CheckRow, "runId">[]): void {
     const ins = this.db.prepare(
-      "INSERT OR REPLACE INTO checks (project, filename, version, status, detail, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+      "INSERT OR REPLACE INTO checks (project, filename, version, status, detail, run_id, verification) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
     this.db.transaction(() => {
-      for (const r of rows) ins.run(r.project, r.filename, r.version, r.status, r.detail, this.runId);
+      for (const r of rows)
+        ins.run(r.project, r.filename, r.version, r.status, r.detail, this.runId, r.verification ?? null);
     })();
   }
 
@@ -804,12 +860,28 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * sha256 → verified (that upload landed; nothing is sent); listed with other bytes → conflict;
  * still absent → the earlier upload did not land, and the file is uploaded again.
  */
+/**
+ * When the files of an interrupted run may be re-checked: `waitMs` from now, and not before the
+ * latest recorded deadline of their upload attempts (until then an attempt the killed process
+ * sent may still be applied by the destination).
+ */
+export function recheckTime(uncertain: readonly PlanEntry[], journal: Journal, waitMs: number): number {
+  let at = Date.now() + waitMs;
+  for (const e of uncertain) {
+    const d = journal.get(e.file.project, e.file.filename)?.uploadDeadline;
+    const t = d ? Date.parse(d) : NaN;
+    if (Number.isFinite(t) && t > at) at = t;
+  }
+  return at;
+}
+
 export async function resolveUncertain(
   plan: Plan,
   uncertain: readonly PlanEntry[],
   destination: Destination,
   journal: Journal,
-  waitMs: number,
+  /** When to read the index again (ms since the epoch, see recheckTime). */
+  recheckAt: number,
 ): Promise<{ plan: Plan; landed: number; resent: number }> {
   if (!uncertain.length) return { plan, landed: 0, resent: 0 };
   const byProject = new Map<string, Set<string>>();
@@ -818,6 +890,7 @@ export async function resolveUncertain(
     set.add(e.file.filename);
     byProject.set(e.file.project, set);
   }
+  const waitMs = recheckAt - Date.now();
   if (waitMs > 0) await sleep(waitMs);
   let landed = 0;
   let resent = 0;

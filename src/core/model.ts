@@ -3,6 +3,7 @@
  * knows about itself stays in its adapter (src/registries/<kind>/).
  */
 import type { Readable } from "node:stream";
+import type { Verification } from "./digests.js";
 
 export interface DistFile {
   /** Normalized project name (PEP 503). */
@@ -57,6 +58,8 @@ export interface LocalDist {
   sha256: string;
   md5: string;
   blake2_256: string;
+  /** Every digest computed while it was read (sha256, md5 and any the indexes publish), by name. */
+  digests?: Record<string, string> | undefined;
 }
 
 export interface CoreMetadata {
@@ -71,7 +74,10 @@ export interface CoreMetadata {
 
 export type UploadResult =
   | { status: "uploaded" }
-  /** The server said the file already exists (the engine then checks the index). */
+  /**
+   * The server said the file already exists (the engine then checks the index), also with a 200
+   * that says it held these very bytes already (devpi's "Upload of identical file").
+   */
   | { status: "exists"; serverAnswer: string; httpStatus?: number };
 
 /** A registry we write to. */
@@ -84,14 +90,22 @@ export interface Destination {
   upload(file: LocalDist, meta: CoreMetadata, source: DistFile): Promise<UploadResult>;
   /** A destination that is a plain folder writes the bytes without needing metadata. */
   readonly needsMetadata: boolean;
+  /**
+   * True when the index lists the digest the client sent rather than one computed from the stored
+   * bytes (GitLab): its listing proves nothing about the bytes, so every upload is checked by
+   * downloading it back.
+   */
+  readonly indexEchoesClientDigest?: boolean | undefined;
+  /** Reads a file back from the destination (content verification), from its listing. */
+  open?(file: DistFile): Promise<Readable>;
   /** Drop cached listings (after an upload) so the next listFiles reads the index again. */
   invalidate?(project: string): void;
   close?(): Promise<void>;
 }
 
 export type FileOutcome =
-  | { kind: "copied"; file: DistFile; bytes: number; seconds: number }
-  | { kind: "skipped"; file: DistFile; reason: string }
+  | { kind: "copied"; file: DistFile; bytes: number; seconds: number; verification?: Verification | undefined }
+  | { kind: "skipped"; file: DistFile; reason: string; verification?: Verification | undefined }
   | { kind: "conflict"; file: DistFile; reason: string; destinationSha256?: string | undefined }
   | { kind: "failed"; file: DistFile; reason: string; code: string; serverAnswer?: string | undefined }
   | { kind: "filtered"; file: DistFile; reason: string };

@@ -1,12 +1,12 @@
 /**
  * The plan: what each source file needs, decided from the destination's index before anything is
- * sent (DESIGN.md practice 6). Same filename + same sha256 → skip; same filename + other sha256 →
- * conflict (never overwritten); absent → copy.
+ * sent (DESIGN.md practice 6). Same filename + same digest → skip; same filename + other digest →
+ * conflict (never overwritten); absent → copy. Digests are compared as src/core/digests.ts says.
  */
 import { errorMessage, isFatal } from "./errors.js";
 import { projectFilter } from "./filter.js";
+import { compareDigests, decisiveDigest } from "./digests.js";
 import type { Destination, DistFile, Source } from "./model.js";
-import { sha256Of } from "./model.js";
 import { checkSafeFilename, parseFilename } from "./names.js";
 import { mapLimit } from "./pool.js";
 
@@ -17,6 +17,8 @@ export interface PlanEntry {
   action: PlanAction;
   reason: string;
   destination?: DistFile | undefined;
+  /** For "invalid": the failure code recorded (default BAD_FILENAME). */
+  code?: "BAD_FILENAME" | "DUPLICATE_LISTING" | undefined;
 }
 
 export interface ProjectPlan {
@@ -64,30 +66,82 @@ export function decide(file: DistFile, dest: Map<string, DistFile>): PlanEntry {
   }
   const there = dest.get(file.filename);
   if (!there) return { file, action: "copy", reason: "not at the destination" };
-  const want = sha256Of(file);
-  const have = sha256Of(there);
-  if (want && have) {
-    return want === have
-      ? {
-          file,
-          action: "skip",
-          reason: "already at the destination with the same sha256",
-          destination: there,
-        }
-      : {
-          file,
-          action: "conflict",
-          reason: `the destination has ${file.filename} with another sha256 (${have.slice(0, 12)}… ≠ ${want.slice(0, 12)}…); left alone`,
-          destination: there,
-        };
+  const c = compareDigests(file.hashes, there.hashes);
+  if (c.result === "same") {
+    return {
+      file,
+      action: "skip",
+      reason:
+        c.digest === "sha256"
+          ? "already at the destination with the same sha256"
+          : `already at the destination with the same ${c.digest}`,
+      destination: there,
+    };
   }
-  // Without both digests the bytes must be compared after download; the engine does that.
+  if (c.result === "different") {
+    return {
+      file,
+      action: "conflict",
+      reason: `the destination has ${file.filename} with another ${c.digest} (${c.have.slice(0, 12)}… ≠ ${c.want.slice(0, 12)}…); left alone`,
+      destination: there,
+    };
+  }
+  // The listings share no decisive digest: the engine decides from the source's bytes (hashed as
+  // they stream with the digest the destination publishes), or from the destination's bytes.
+  const theirs = decisiveDigest(there.hashes);
   return {
     file,
     action: "copy",
-    reason: "at the destination but without a sha256 to compare",
+    reason: theirs
+      ? `at the destination with a ${theirs.name} only: compared with the source's bytes once downloaded`
+      : "at the destination with no digest stronger than md5: compared with its downloaded bytes",
     destination: there,
   };
+}
+
+/**
+ * One plan entry per filename. An index may list a filename twice (GitLab's group index read with
+ * a deploy token lists one per project holding it): identical listings collapse into one; listings
+ * that disagree, or that cannot be told apart, make the file a problem, and nothing is uploaded.
+ */
+export function collapseDuplicates(files: readonly DistFile[]): {
+  files: DistFile[];
+  problems: PlanEntry[];
+} {
+  const byName = new Map<string, DistFile[]>();
+  for (const f of files) {
+    const list = byName.get(f.filename);
+    if (list) list.push(f);
+    else byName.set(f.filename, [f]);
+  }
+  const out: DistFile[] = [];
+  const problems: PlanEntry[] = [];
+  for (const [filename, list] of byName) {
+    const first = list[0] as DistFile;
+    if (list.length === 1) {
+      out.push(first);
+      continue;
+    }
+    const disagree = list.slice(1).find((f) => {
+      if (f.url === first.url) return false;
+      return compareDigests(first.hashes, f.hashes).result !== "same";
+    });
+    if (!disagree) {
+      out.push(first);
+      continue;
+    }
+    const c = compareDigests(first.hashes, disagree.hashes);
+    problems.push({
+      file: first,
+      action: "invalid",
+      code: "DUPLICATE_LISTING",
+      reason:
+        c.result === "different"
+          ? `the source lists ${filename} ${list.length} times with different ${c.digest} digests (${c.want.slice(0, 12)}… and ${c.have.slice(0, 12)}…); which one is the file cannot be decided, so none is copied`
+          : `the source lists ${filename} ${list.length} times at different URLs without a digest that shows they are the same bytes; none is copied`,
+    });
+  }
+  return { files: out, problems };
 }
 
 export async function makePlan(
@@ -109,7 +163,8 @@ export async function makePlan(
     let plan: ProjectPlan;
     try {
       const [files, dest] = await Promise.all([source.listFiles(project), destination.listFiles(project)]);
-      plan = { project, entries: files.map((f) => decide(f, dest)) };
+      const { files: unique, problems } = collapseDuplicates(files);
+      plan = { project, entries: [...unique.map((f) => decide(f, dest)), ...problems] };
     } catch (err) {
       if (isFatal(err)) throw err;
       plan = { project, entries: [], error: errorMessage(err) };

@@ -66,6 +66,11 @@ export interface ReportFile {
   serverAnswer?: string;
   destinationSha256?: string;
   uploadAttempts: number;
+  /**
+   * How the bytes at the destination were confirmed: "index:<digest>" (its index lists the
+   * source's digest) or "content:<digest>" (downloaded from the destination and hashed).
+   */
+  verification?: string;
   /** The run that last changed this file (with the shard when merged). */
   run: string;
 }
@@ -111,9 +116,13 @@ export interface Report {
   problems: ReportFile[];
   /** What the upload protocol could not carry to the destination, per copied file. */
   notCarried: ({ project: string; version: string; filename: string } & NotCarried)[];
+  /** Files copied or found at the destination, by how their bytes were confirmed ("index:sha256"...). */
+  verifiedBy: Record<string, number>;
   verification: {
     run: string;
     counts: Record<CheckRow["status"], number>;
+    /** Checked files by how they were checked ("index:sha512", "content:sha256"). */
+    by: Record<string, number>;
     problems: Omit<CheckRow, "runId">[];
   } | null;
   durations: { runsSeconds: number; firstStart: string | null; lastEnd: string | null };
@@ -250,6 +259,7 @@ export function buildReport(journals: JournalData[], version: string): Report {
           different: checks.filter((c) => c.status === "different").length,
           unverifiable: checks.filter((c) => c.status === "unverifiable").length,
         },
+        by: tallyBy(checks.map((c) => c.verification)),
         problems: checks
           .filter((c) => c.status !== "ok")
           .map(({ project, filename, version, status, detail }) => ({
@@ -284,6 +294,7 @@ export function buildReport(journals: JournalData[], version: string): Report {
     projects,
     files,
     problems: files.filter((f) => f.outcome !== "copied"),
+    verifiedBy: tallyBy(files.map((f) => f.verification)),
     notCarried,
     verification,
     durations: {
@@ -292,6 +303,18 @@ export function buildReport(journals: JournalData[], version: string): Report {
       lastEnd: ends[ends.length - 1] ?? null,
     },
   };
+}
+
+function tallyBy(keys: (string | null | undefined)[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of keys) if (k) out[k] = (out[k] ?? 0) + 1;
+  return out;
+}
+
+/** "index:sha256" → "index listing (sha256)". */
+function verificationText(key: string): string {
+  const [by, digest] = key.split(":");
+  return by === "index" ? `index listing (${digest ?? "?"})` : `downloaded content (${digest ?? "?"})`;
 }
 
 function reportFile(f: FileRow, shard: string | null, merged: boolean): ReportFile {
@@ -308,6 +331,7 @@ function reportFile(f: FileRow, shard: string | null, merged: boolean): ReportFi
     ...(f.serverAnswer ? { serverAnswer: f.serverAnswer } : {}),
     ...(f.destinationSha256 ? { destinationSha256: f.destinationSha256 } : {}),
     uploadAttempts: f.uploadAttempts,
+    ...(f.verification ? { verification: f.verification } : {}),
     run: runLabel(f.runId, shard, merged),
   };
 }
@@ -448,6 +472,24 @@ export function renderMarkdown(r: Report): string {
     "",
   );
 
+  const kinds = Object.keys(r.verifiedBy).sort();
+  if (kinds.length) {
+    out.push("## How the files at the destination were verified", "");
+    out.push(
+      "An index listing proves the bytes only where the destination computes the digest it lists; " +
+        "downloaded content is read back from the destination and hashed.",
+      "",
+    );
+    out.push(
+      table(
+        ["Verified by", "Files"],
+        ["l", "r"],
+        kinds.map((k) => [verificationText(k), r.verifiedBy[k] ?? 0]),
+      ),
+      "",
+    );
+  }
+
   out.push("## Runs", "");
   out.push(
     table(
@@ -569,6 +611,17 @@ export function renderMarkdown(r: Report): string {
       ),
       "",
     );
+    const checkedBy = Object.keys(v.by).sort();
+    if (checkedBy.length) {
+      out.push(
+        table(
+          ["Checked by", "Files"],
+          ["l", "r"],
+          checkedBy.map((k) => [verificationText(k), v.by[k] ?? 0]),
+        ),
+        "",
+      );
+    }
     if (v.problems.length) {
       out.push(
         table(

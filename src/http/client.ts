@@ -220,6 +220,14 @@ export class HttpClient {
   }
 
   /**
+   * The longest one request (an upload included) can go on before this client gives up on it:
+   * the total deadline, or without one (--deadline 0) the wait for an answer.
+   */
+  get requestDeadlineMs(): number {
+    return this.timeouts.deadlineMs > 0 ? this.timeouts.deadlineMs : this.timeouts.headersMs;
+  }
+
+  /**
    * GET (or any method) and read the whole body (at most maxBytes after decompression). For
    * idempotent methods a body cut short (reset, premature close, idle timeout) is fetched again
    * within the same attempt budget and deadline.

@@ -155,6 +155,9 @@ export class FolderDestination implements Destination {
     for (const e of list) if (!out.has(e.filename)) out.set(e.filename, await toDistFile(e));
     return out;
   }
+  async open(file: DistFile): Promise<Readable> {
+    return createReadStream(file.url);
+  }
   /** The folder is its own index: uploads below record what they wrote, so nothing to drop. */
   invalidate(): void {}
   async upload(file: LocalDist): Promise<UploadResult> {

@@ -83,6 +83,9 @@ class GarDestination implements Destination {
   upload(file: LocalDist, meta: CoreMetadata): Promise<UploadResult> {
     return guarded(this.creds, () => this.inner.upload(file, meta));
   }
+  open(file: DistFile): Promise<Readable> {
+    return guarded(this.creds, () => this.inner.open(file));
+  }
   invalidate(project: string): void {
     this.inner.invalidate(project);
   }

@@ -8,6 +8,7 @@
  * (gitlabhq lib/api/pypi_packages.rb; app/services/packages/pypi/create_package_service.rb).
  */
 import { PyregError } from "../../core/errors.js";
+import type { Readable } from "node:stream";
 import type { CoreMetadata, Destination, DistFile, LocalDist, UploadResult } from "../../core/model.js";
 import { redactUrl } from "../../http/redact.js";
 import { stripCredentials } from "../auth.js";
@@ -97,6 +98,13 @@ export function isGitLabWebUrl(url: URL | undefined): boolean {
 export class GitLabDestination implements Destination {
   readonly kind = "gitlab";
   readonly needsMetadata = true;
+  /**
+   * GitLab stores the `sha256_digest` form field as sent and builds its index links from it
+   * (gitlabhq/gitlabhq, app/services/packages/pypi/create_package_service.rb and
+   * lib/api/pypi_packages.rb): a listing with the right digest does not show that the stored bytes
+   * are right, so every upload is read back and hashed.
+   */
+  readonly indexEchoesClientDigest = true;
   readonly inner: UploadDestination;
 
   constructor(
@@ -132,6 +140,14 @@ export class GitLabDestination implements Destination {
 
   invalidate(project: string): void {
     this.inner.invalidate(project);
+  }
+
+  async open(file: DistFile): Promise<Readable> {
+    try {
+      return await this.inner.open(file);
+    } catch (err) {
+      throw gitlabAuthError(err, this.creds, "download");
+    }
   }
 
   async upload(file: LocalDist, meta: CoreMetadata, source: DistFile): Promise<UploadResult> {

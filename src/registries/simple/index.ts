@@ -211,6 +211,20 @@ export interface UploadDestinationOptions {
   adjustFields?: (fields: [string, string][], meta: CoreMetadata, file: LocalDist) => [string, string][];
 }
 
+/**
+ * Successful answers (2xx) that nevertheless say nothing was stored because the server already held
+ * these very bytes: counted as "already there", not "copied" (the engine then confirms it from the
+ * index). devpi-server answers a repeated upload of the same file to a non-volatile index with
+ * `abort_submit(request, 200, "Upload of identical file to non volatile index.")`
+ * (devpi/devpi, server/devpi_server/views.py): a Pyramid HTTPException whose status line and body
+ * carry that title ("200 Upload of identical file..."), while a fresh upload gets an empty 200.
+ * PyPI's 200 for a repeated identical upload (pypi/warehouse, warehouse/forklift/legacy.py) has the
+ * same body as a fresh one: it cannot be told apart, so such a file reads as copied.
+ */
+export const IDENTICAL_ANSWERS: readonly { server: string; status: number; body: RegExp }[] = [
+  { server: "devpi", status: 200, body: /Upload of identical file/i },
+];
+
 const GENERIC_EXISTS =
   /already exists|already been taken|not allow updating|cannot be updated|overwrite|identical file/i;
 
@@ -247,6 +261,11 @@ export class UploadDestination implements Destination {
     this.cache.delete(project);
   }
 
+  /** Reads a file back from the destination, as its index links it (content verification). */
+  open(file: DistFile): Promise<Readable> {
+    return this.reader.open(file);
+  }
+
   async upload(file: LocalDist, meta: CoreMetadata): Promise<UploadResult> {
     let fields = buildUploadFields(meta, file);
     if (this.opts.adjustFields) fields = this.opts.adjustFields(fields, meta, file);
@@ -261,8 +280,12 @@ export class UploadDestination implements Destination {
       accept: () => true,
       maxBytes: 1024 * 1024,
     });
-    if (res.status >= 200 && res.status < 300) return { status: "uploaded" };
     const answer = snippet(res.text());
+    if (res.status >= 200 && res.status < 300) {
+      return IDENTICAL_ANSWERS.some((a) => a.status === res.status && a.body.test(answer))
+        ? { status: "exists", serverAnswer: answer, httpStatus: res.status }
+        : { status: "uploaded" };
+    }
     if (res.status === 401 || res.status === 403) {
       if (res.status === 403 && (this.opts.existsAnswer ?? GENERIC_EXISTS).test(answer)) {
         return { status: "exists", serverAnswer: answer, httpStatus: res.status };
