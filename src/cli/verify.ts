@@ -1,7 +1,16 @@
 import type { Command } from "commander";
 import { errorMessage, isFatal } from "../core/errors.js";
 import { projectFilter } from "../core/filter.js";
-import { sha256Of } from "../core/model.js";
+import {
+  compareDigests,
+  decisiveDigest,
+  offeredDigests,
+  verificationKey,
+  type Verification,
+} from "../core/digests.js";
+import { digestStream } from "../core/hash.js";
+import type { Destination, Source } from "../core/model.js";
+import { collapseDuplicates } from "../core/plan.js";
 import { mapLimit } from "../core/pool.js";
 import { fileJson } from "./list.js";
 import { addFromTo, REGISTRY_HELP, type FromToOptions } from "./plan.js";
@@ -22,13 +31,71 @@ import {
 
 export type VerifyStatus = "ok" | "missing" | "different" | "unverifiable";
 
+interface Checked {
+  status: VerifyStatus;
+  detail: string;
+  verification?: Verification | undefined;
+}
+
+/**
+ * One file: its listing at the destination is compared with the source's (the strongest digest
+ * both publish); where that cannot decide (no shared digest stronger than md5), or with
+ * --content, the file is downloaded from the destination and hashed; the source's bytes are read
+ * too when the source publishes no decisive digest.
+ */
+async function checkOne(
+  src: Source,
+  dst: Destination,
+  f: DistFile,
+  d: DistFile | undefined,
+  content: boolean,
+): Promise<Checked> {
+  if (!d) return { status: "missing", detail: "not at the destination" };
+  const c = compareDigests(f.hashes, d.hashes);
+  if (c.result === "different")
+    return {
+      status: "different",
+      detail: `destination ${c.digest} ${c.have} ≠ source ${c.want}`,
+      verification: { by: "index", digest: c.digest },
+    };
+  if (c.result === "same" && !content)
+    return { status: "ok", detail: "", verification: { by: "index", digest: c.digest } };
+  if (!dst.open)
+    return {
+      status: "unverifiable",
+      detail: "no digest in common with the source, and this destination cannot be read back",
+    };
+  try {
+    const theirs = decisiveDigest(f.hashes);
+    const names = theirs ? [theirs.name] : ["sha256"];
+    const have = await digestStream(await dst.open(d), names);
+    // Without a decisive digest from the source, its own bytes are the reference.
+    const want = theirs ? f.hashes : await digestStream(await src.open(f), [...names, ...offeredDigests(f.hashes)]);
+    const cc = compareDigests(want, have);
+    if (cc.result === "same") return { status: "ok", detail: "", verification: { by: "content", digest: cc.digest } };
+    if (cc.result === "different")
+      return {
+        status: "different",
+        detail: `the destination serves bytes with ${cc.digest} ${cc.have} ≠ source ${cc.want}`,
+        verification: { by: "content", digest: cc.digest },
+      };
+    return { status: "unverifiable", detail: "no digest could be computed" };
+  } catch (err) {
+    if (isFatal(err)) throw err;
+    return { status: "unverifiable", detail: `could not read the file to check it: ${errorMessage(err)}` };
+  }
+}
+
 export function registerVerify(program: Command): void {
   const cmd = program
     .command("verify")
-    .summary("check that every source file is at the destination with the same sha256")
+    .summary("check that every source file is at the destination with the same bytes")
     .description(
       "Read both indexes and check every source file: it must be at the destination under the same " +
-        "filename with the same sha256. Lists each missing or different file. Exits 0 only when all are.",
+        "filename with the same digest (the strongest both indexes publish: sha512, sha384, sha256, sha1). " +
+        "Files the listings cannot decide (no digest, or only md5) are downloaded from the destination " +
+        "and hashed; --content does that for every file. Lists each missing or different file. " +
+        "Exits 0 only when all are there.",
     )
     .addHelpText("after", REGISTRY_HELP);
   addStateOptions(addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true), false).action(
@@ -40,38 +107,26 @@ export function registerVerify(program: Command): void {
         const src = await openFrom(opts.from, rt);
         const dst = await openTo(opts.to, rt);
         state.journal.describeRun(src.describe(), dst.describe());
+        // A destination whose index lists the digest the client sent (GitLab) is always read back.
+        const content = opts.content === true || dst.indexEchoesClientDigest === true;
         const filter = projectFilter(opts.include, opts.exclude);
         const inShard = opts.shard ? shardSelector(opts.shard) : () => true;
         const projects = (await src.listProjects()).filter((p) => inShard(p) && !filter(p)).sort();
-        const rows: {
+        const rows: ({
           file: ReturnType<typeof fileJson>;
           source: DistFile;
-          status: VerifyStatus;
-          detail: string;
-        }[] = [];
+        } & Checked)[] = [];
         const errors: { project: string; error: string }[] = [];
         await mapLimit(projects, opts.concurrency, async (project) => {
           try {
-            const [files, there] = await Promise.all([src.listFiles(project), dst.listFiles(project)]);
-            for (const f of files) {
-              if (f.notes?.["filtered"]) continue;
-              const d = there.get(f.filename);
-              const want = sha256Of(f);
-              const have = d ? sha256Of(d) : undefined;
-              let status: VerifyStatus = "ok";
-              let detail = "";
-              if (!d) {
-                status = "missing";
-                detail = "not at the destination";
-              } else if (!want || !have) {
-                status = "unverifiable";
-                detail = !want ? "the source publishes no sha256" : "the destination publishes no sha256";
-              } else if (want !== have) {
-                status = "different";
-                detail = `destination sha256 ${have} ≠ source ${want}`;
-              }
-              rows.push({ file: fileJson(f), source: f, status, detail });
-            }
+            const [listed, there] = await Promise.all([src.listFiles(project), dst.listFiles(project)]);
+            const { files, problems } = collapseDuplicates(listed.filter((f) => !f.notes?.["filtered"]));
+            for (const p of problems)
+              rows.push({ file: fileJson(p.file), source: p.file, status: "unverifiable", detail: p.reason });
+            await mapLimit(files, 4, async (f) => {
+              const r = await checkOne(src, dst, f, there.get(f.filename), content);
+              rows.push({ file: fileJson(f), source: f, ...r });
+            });
           } catch (err) {
             if (isFatal(err)) throw err;
             errors.push({ project, error: errorMessage(err) });
@@ -84,7 +139,7 @@ export function registerVerify(program: Command): void {
         for (const e of errors) human(opts, `error        project ${e.project}: ${e.error}`);
         human(
           opts,
-          `verify: ${rows.length - bad.length} of ${rows.length} files at the destination with the same sha256` +
+          `verify: ${rows.length - bad.length} of ${rows.length} files at the destination with the same bytes` +
             (bad.length
               ? `; ${bad.filter((r) => r.status === "missing").length} missing, ${bad.filter((r) => r.status === "different").length} different, ${bad.filter((r) => r.status === "unverifiable").length} unverifiable`
               : "") +
@@ -103,6 +158,11 @@ export function registerVerify(program: Command): void {
               unverifiable: bad.filter((r) => r.status === "unverifiable").length,
             },
             problems: bad.map((r) => ({ ...r.file, status: r.status, detail: r.detail })),
+            verifiedBy: Object.fromEntries(
+              [...new Set(rows.map((r) => verificationKey(r.verification)).filter((k) => k !== null))].map(
+                (k) => [k, rows.filter((r) => verificationKey(r.verification) === k).length],
+              ),
+            ),
             errors,
           });
         }
@@ -113,6 +173,7 @@ export function registerVerify(program: Command): void {
             version: r.source.version,
             status: r.status,
             detail: r.detail,
+            verification: verificationKey(r.verification),
           })),
         );
         const reportPath = state.finish(bad.length || errors.length ? "failed" : "done", undefined, {

@@ -89,3 +89,18 @@ export async function digestsOfFile(path: string): Promise<Digests> {
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return h.digest();
 }
+
+/** The named digests (Node's crypto names: sha256, sha512, md5...) of a stream's bytes, by name. */
+export async function digestStream(
+  body: AsyncIterable<Buffer> & { destroy?: () => void },
+  names: readonly string[],
+): Promise<Record<string, string>> {
+  const hashes = [...new Set(names)].map((n) => [n, createHash(n)] as const);
+  try {
+    for await (const chunk of body) for (const [, h] of hashes) h.update(chunk);
+  } catch (err) {
+    body.destroy?.();
+    throw err;
+  }
+  return Object.fromEntries(hashes.map(([n, h]) => [n, h.digest("hex")]));
+}

@@ -134,6 +134,11 @@ export interface FakeGitLabOptions {
   forwardTo?: string;
   /** pypi_max_file_size. */
   maxFileSize?: number;
+  /**
+   * What the storage keeps of an uploaded file (a broken object store, a proxy that rewrites
+   * bodies): the index still lists the sha256_digest the client sent, as GitLab does.
+   */
+  storeBytes?: (data: Buffer) => Buffer;
 }
 
 const CREATED_BASE = Date.UTC(2024, 0, 1);
@@ -861,7 +866,8 @@ export class FakeGitLab {
     if (pkg.files.some((f) => f.fileName === file.filename)) {
       return json(400, { message: "Validation failed: File name has already been taken" });
     }
-    const f = this.addFile(pkg, file.filename, file.data, digest ?? null);
+    const stored = this.opts.storeBytes ? this.opts.storeBytes(file.data) : file.data;
+    const f = this.addFile(pkg, file.filename, stored, digest ?? null);
     f.md5 = field("md5_digest") ?? null;
     json(201, { message: "201 Created" });
   }
