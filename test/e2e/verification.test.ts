@@ -363,9 +363,9 @@ describe("a resend only after the previous attempt's deadline", () => {
       assert.equal(dst.server.uploads, 0, "not applied yet when the client died");
 
       const r = await runCli(args.concat("--json"));
+      assert.equal(proxy.posts, 1, "the file was sent once");
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /request deadline/);
-      assert.equal(proxy.posts, 1, "the file was sent once");
       assert.equal(dst.server.uploads, 1);
     } finally {
       await proxy.close();
