@@ -4,6 +4,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PyregError } from "../src/core/errors.js";
 import { digestsOfFile } from "../src/core/hash.js";
@@ -104,7 +106,12 @@ describe("CodeArtifact through the real AWS SDK", () => {
     assert.equal(fake.repoRequests.find((r) => r.method === "POST")?.user, "aws");
     assert.equal(fake.files.get(f.filename)?.sha256, f.sha256);
     const listed = await dest.listFiles(f.project);
-    assert.equal(listed.get(f.filename)?.hashes["sha256"], f.sha256);
+    // CodeArtifact's index publishes sha512, not sha256 (see the fake).
+    const sha512 = createHash("sha512")
+      .update(await readFile(f.path))
+      .digest("hex");
+    assert.equal(listed.get(f.filename)?.hashes["sha512"], sha512);
+    assert.equal(listed.get(f.filename)?.hashes["sha256"], undefined);
   });
 
   test("the SDK honours AWS_ENDPOINT_URL_CODEARTIFACT (no pyreg setting needed)", async () => {

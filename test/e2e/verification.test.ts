@@ -374,3 +374,54 @@ describe("a resend only after the previous attempt's deadline", () => {
     }
   });
 });
+
+describe("a destination index that publishes sha512 only (as CodeArtifact's does)", () => {
+  test("files are compared by sha512 computed from the source's bytes; verify reads them back", async () => {
+    const tmp = await tempDir();
+    const dst = await startHostile();
+    try {
+      const a = await makeWheel(join(tmp.path, "src"), { name: "five", version: "1.0" });
+      const b = await makeWheel(join(tmp.path, "src"), { name: "five", version: "2.0" });
+      const b2 = await makeWheel(join(tmp.path, "other"), { name: "five", version: "2.0", summary: "other" });
+      const sha512 = (d: Buffer): string => createHash("sha512").update(d).digest("hex");
+      const same = await readFile(a);
+      const other = await readFile(b2);
+      dst.set(`/files/${basename(a)}`, { headers: { "content-type": "application/octet-stream" }, body: same });
+      dst.set(`/files/${basename(b)}`, { headers: { "content-type": "application/octet-stream" }, body: other });
+      // https://github.com/bazel-contrib/rules_python/issues/3972: `#sha512=` on CodeArtifact links.
+      dst.set("/simple/five/", {
+        headers: { "content-type": "text/html" },
+        body:
+          `<html><body><a href="/files/${basename(a)}#sha512=${sha512(same)}">${basename(a)}</a>` +
+          `<a href="/files/${basename(b)}#sha512=${sha512(other)}">${basename(b)}</a></body></html>`,
+      });
+      const from = join(tmp.path, "src");
+      const p = await runCli(["plan", "--from", from, "--to", dst.url]);
+      assert.doesNotMatch(p.stdout + p.stderr, /without a sha256/);
+      const r = await runCli(["migrate", "--from", from, "--to", dst.url, "--json", "--state", join(tmp.path, "s")]);
+      assert.equal(r.code, 1, r.stderr);
+      const out = outcomes(r.stdout, r.stderr).sort((x, y) => x.filename.localeCompare(y.filename));
+      assert.deepEqual(
+        out.map((o) => [o.filename, o.outcome]),
+        [
+          [basename(a), "skipped"],
+          [basename(b), "conflict"],
+        ],
+      );
+      assert.deepEqual(out[0]?.verification, { by: "index", digest: "sha512" });
+      assert.ok(!dst.seen.some((q) => q.method === "POST"), "nothing uploaded");
+
+      const v = await runCli(["verify", "--from", from, "--to", dst.url, "--json"]);
+      assert.equal(v.code, 1, v.stdout + v.stderr);
+      const vj = JSON.parse(v.stdout) as {
+        counts: { ok: number; different: number; unverifiable: number };
+        verifiedBy: Record<string, number>;
+      };
+      assert.deepEqual([vj.counts.ok, vj.counts.different, vj.counts.unverifiable], [1, 1, 0]);
+      assert.deepEqual(vj.verifiedBy, { "content:sha256": 2 });
+    } finally {
+      await dst.close();
+      await tmp.cleanup();
+    }
+  });
+});

@@ -8,6 +8,8 @@
  *   → {"repositoryEndpoint"}.
  * (Paths and parameter names: the SDK's own schema, dist-es/schemas/schemas_0.js.)
  * It also serves the PyPI repository at /pypi/REPO/ (Basic `aws` + token, simple index, upload).
+ * Its simple index links hosted files with a `#sha512=` fragment, not sha256, as reported for the
+ * real service (https://github.com/bazel-contrib/rules_python/issues/3972).
  */
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -202,7 +204,10 @@ export class FakeCodeArtifact {
       const want = parts[3];
       const links = [...this.files.entries()]
         .filter(([, f]) => f.project === want)
-        .map(([fn, f]) => `<a href="/pypi/${parts[1]}/files/${fn}#sha256=${f.sha256}">${fn}</a>`);
+        .map(
+          ([fn, f]) =>
+            `<a href="/pypi/${parts[1]}/files/${fn}#sha512=${createHash("sha512").update(f.bytes).digest("hex")}">${fn}</a>`,
+        );
       if (links.length === 0) return send(404, "not found");
       return send(200, `<html><body>${links.join("<br>")}</body></html>`, "text/html");
     }
