@@ -131,7 +131,9 @@ export function registerMigrate(program: Command): void {
           const at = recheckTime(decision.uncertain, journal, (opts.recheckWait ?? 5) * 1000);
           rt.log(
             `resume: ${decision.uncertain.length} file(s) whose upload was not confirmed are not listed at the destination; reading its index again in ${formatWait(at - Date.now())} before sending them` +
-              (at > Date.now() + (opts.recheckWait ?? 5) * 1000 ? " (when the earlier upload's request deadline has passed)" : ""),
+              (at > Date.now() + (opts.recheckWait ?? 5) * 1000
+                ? " (when the earlier upload's request deadline has passed)"
+                : ""),
           );
           const r = await interruptible(
             resolveUncertain(plan, decision.uncertain, dst, journal, at),
@@ -159,7 +161,9 @@ export function registerMigrate(program: Command): void {
           beforeUpload: (file) => journal.markUploading(file, Date.now() + rt.http.requestDeadlineMs),
           onEvent: (e) => {
             if (e.type === "downloaded") journal.mark(e.file, "downloaded");
-            else if (e.type === "uploaded") journal.mark(e.file, "uploaded");
+            // Answered: the attempt cannot land any later, a resumed run need not wait for it.
+            else if (e.type === "uploaded") journal.mark(e.file, "uploaded", { uploadDeadline: Date.now() });
+            else if (e.type === "attempt-over") journal.endAttempt(e.file);
             else if (e.type === "outcome") journal.recordOutcome(e.outcome);
             progress.onEvent(e);
           },

@@ -70,9 +70,12 @@ async function checkOne(
     const names = theirs ? [theirs.name] : ["sha256"];
     const have = await digestStream(await dst.open(d), names);
     // Without a decisive digest from the source, its own bytes are the reference.
-    const want = theirs ? f.hashes : await digestStream(await src.open(f), [...names, ...offeredDigests(f.hashes)]);
+    const want = theirs
+      ? f.hashes
+      : await digestStream(await src.open(f), [...names, ...offeredDigests(f.hashes)]);
     const cc = compareDigests(want, have);
-    if (cc.result === "same") return { status: "ok", detail: "", verification: { by: "content", digest: cc.digest } };
+    if (cc.result === "same")
+      return { status: "ok", detail: "", verification: { by: "content", digest: cc.digest } };
     if (cc.result === "different")
       return {
         status: "different",

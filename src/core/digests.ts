@@ -36,7 +36,9 @@ export function strongestDigest(f: DistFile): { name: DigestName; value: string 
 }
 
 /** The strongest decisive digest a listing offers (md5 never), if any. */
-export function decisiveDigest(hashes: Record<string, string>): { name: DigestName; value: string } | undefined {
+export function decisiveDigest(
+  hashes: Record<string, string>,
+): { name: DigestName; value: string } | undefined {
   for (const name of DIGEST_ORDER) {
     const value = digestOf(hashes, name);
     if (value && DECISIVE.has(name)) return { name, value };

@@ -31,6 +31,11 @@ export type EngineEvent =
   /** Downloaded and checked against the source's sha256 (the journal's "downloaded"). */
   | { type: "downloaded"; file: DistFile; local: LocalDist }
   | { type: "uploaded"; file: DistFile }
+  /**
+   * The destination answered an upload attempt with an error: that attempt can no longer land
+   * later ("uploaded" says the same for an attempt answered with success).
+   */
+  | { type: "attempt-over"; file: DistFile }
   | { type: "outcome"; outcome: FileOutcome }
   | { type: "retry"; file: DistFile; reason: string };
 
@@ -209,7 +214,10 @@ async function destinationDigest(
   digest: DigestName,
 ): Promise<string> {
   if (!destination.open) {
-    throw new PyregError("NOT_LISTED", `${there.filename}: the destination cannot be read back to check its bytes`);
+    throw new PyregError(
+      "NOT_LISTED",
+      `${there.filename}: the destination cannot be read back to check its bytes`,
+    );
   }
   const body = await destination.open(there);
   const h = createHash(digest);
@@ -217,10 +225,14 @@ async function destinationDigest(
     for await (const chunk of body as AsyncIterable<Buffer>) h.update(chunk);
   } catch (err) {
     body.destroy();
-    throw new PyregError("HTTP", `${there.filename}: reading it back from the destination was cut short (${errorMessage(err)})`, {
-      hint: "run again to check it",
-      cause: err,
-    });
+    throw new PyregError(
+      "HTTP",
+      `${there.filename}: reading it back from the destination was cut short (${errorMessage(err)})`,
+      {
+        hint: "run again to check it",
+        cause: err,
+      },
+    );
   }
   return h.digest("hex");
 }
@@ -287,7 +299,8 @@ export async function runPlan(
   // every file as it streams, so that an upload can be confirmed from the index.
   const destinationDigests = new Set<string>();
   for (const p of plan.projects)
-    for (const e of p.entries) if (e.destination) for (const d of offeredDigests(e.destination.hashes)) destinationDigests.add(d);
+    for (const e of p.entries)
+      if (e.destination) for (const d of offeredDigests(e.destination.hashes)) destinationDigests.add(d);
   const contentAlways = opts.verifyContent === true || destination.indexEchoesClientDigest === true;
 
   /**
@@ -407,6 +420,9 @@ export async function runPlan(
           }
           break;
         } catch (err) {
+          // An answer (any HTTP status) ends the attempt: it cannot land any later. A lost
+          // connection or a timeout does not: the destination may still apply what it received.
+          if (err instanceof PyregError && err.status !== undefined) emit({ type: "attempt-over", file });
           if (isFatal(err)) throw err;
           // The upload may have landed (a dropped connection, a timeout, a 5xx after the write).
           // Read the index before deciding (changesets' "already published" case, DESIGN.md
@@ -420,7 +436,9 @@ export async function runPlan(
             indexRead = false;
             return undefined;
           });
-          const c = there ? compareDigests(local.digests ?? { sha256: local.sha256 }, there.hashes) : undefined;
+          const c = there
+            ? compareDigests(local.digests ?? { sha256: local.sha256 }, there.hashes)
+            : undefined;
           if (there && c?.result === "different") {
             record({
               kind: "conflict",

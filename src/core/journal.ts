@@ -674,6 +674,14 @@ export class Journal {
     await this.syncWal();
   }
 
+  /**
+   * The destination answered the file's upload attempt: the attempt can no longer land later, so
+   * a resumed run need not wait for its deadline (the file stays uncertain until it is verified).
+   */
+  endAttempt(file: DistFile): void {
+    this.mark(file, "uploading", { uploadDeadline: Date.now() });
+  }
+
   private syncWal(): Promise<void> {
     if (this.nextSync) return this.nextSync;
     const sync = this.lastSync.then(async () => {

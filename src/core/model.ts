@@ -104,7 +104,13 @@ export interface Destination {
 }
 
 export type FileOutcome =
-  | { kind: "copied"; file: DistFile; bytes: number; seconds: number; verification?: Verification | undefined }
+  | {
+      kind: "copied";
+      file: DistFile;
+      bytes: number;
+      seconds: number;
+      verification?: Verification | undefined;
+    }
   | { kind: "skipped"; file: DistFile; reason: string; verification?: Verification | undefined }
   | { kind: "conflict"; file: DistFile; reason: string; destinationSha256?: string | undefined }
   | { kind: "failed"; file: DistFile; reason: string; code: string; serverAnswer?: string | undefined }

@@ -63,7 +63,11 @@ describe("a source index listing one filename twice", () => {
     const work = join(tmp.path, "work");
     const a = await makeWheel(work, { name: "twice", version: "1.0" });
     const b = await makeWheel(work, { name: "twice", version: "2.0" });
-    const b2 = await makeWheel(join(work, "other"), { name: "twice", version: "2.0", summary: "other bytes" });
+    const b2 = await makeWheel(join(work, "other"), {
+      name: "twice",
+      version: "2.0",
+      summary: "other bytes",
+    });
     same = { filename: basename(a), data: await readFile(a) };
     other = { filename: basename(b), data: await readFile(b) };
     const otherBytes = await readFile(b2);
@@ -113,7 +117,10 @@ describe("a source index listing one filename twice", () => {
         [other.filename, "failed", "DUPLICATE_LISTING"],
       ].sort(),
     );
-    assert.match(out.find((o) => o.filename === other.filename)?.reason ?? "", /lists .* 2 times with different sha256/);
+    assert.match(
+      out.find((o) => o.filename === other.filename)?.reason ?? "",
+      /lists .* 2 times with different sha256/,
+    );
     assert.equal(dst.server.uploads, 1, "one upload: the identical pair once, nothing for the other");
     const report = JSON.parse(await readFile(join(state, "report.json"), "utf8")) as {
       files: { filename: string; outcome: string; code?: string }[];
@@ -121,7 +128,15 @@ describe("a source index listing one filename twice", () => {
     assert.equal(report.files.length, 2);
     assert.equal(report.files.find((f) => f.filename === other.filename)?.code, "DUPLICATE_LISTING");
 
-    const v = await runCli(["verify", "--from", `${src.url}simple/`, "--to", dst.url, "--to-index", dst.indexUrl]);
+    const v = await runCli([
+      "verify",
+      "--from",
+      `${src.url}simple/`,
+      "--to",
+      dst.url,
+      "--to-index",
+      dst.indexUrl,
+    ]);
     assert.equal(v.code, 1, v.stdout + v.stderr);
     assert.match(v.stdout, new RegExp(`${other.filename.replace(/\./g, "\\.")}.*2 times`));
   });
@@ -136,7 +151,8 @@ describe("a destination whose index lists the digest the client sent (GitLab)", 
     tmp = await tempDir();
     // Its storage keeps other bytes than it received; its index still lists the client's sha256.
     fake = await new FakeGitLab({
-      storeBytes: (data) => (data.length > 100 ? Buffer.concat([data.subarray(0, 100), Buffer.from("X")]) : data),
+      storeBytes: (data) =>
+        data.length > 100 ? Buffer.concat([data.subarray(0, 100), Buffer.from("X")]) : data,
     }).start();
     fake.addGroup("dest");
     fake.addProject("dest/pypi");
@@ -189,7 +205,11 @@ describe("verification kinds in the report", () => {
       const w = await makeWheel(join(tmp.path, "src"), { name: "kinds", version: "1.0" });
       const from = join(tmp.path, "src");
       const runs: [string[], Record<string, string>, string][] = [
-        [["--to", `gitlab+${fake.url}/dest/pypi`], { PYREG_TO_PASSWORD: "glpat-verify000000000002" }, "content:sha256"],
+        [
+          ["--to", `gitlab+${fake.url}/dest/pypi`],
+          { PYREG_TO_PASSWORD: "glpat-verify000000000002" },
+          "content:sha256",
+        ],
         [["--to", dst.url], {}, "index:sha256"],
       ];
       for (const [to, env, want] of runs) {
@@ -207,11 +227,26 @@ describe("verification kinds in the report", () => {
         assert.equal(report.files[0]?.verification, want);
         assert.deepEqual(report.verifiedBy, { [want]: 1 });
         const md = await readFile(join(state, "report.md"), "utf8");
-        assert.match(md, want.startsWith("content") ? /downloaded content \(sha256\) \| +1/ : /index listing \(sha256\) \| +1/);
+        assert.match(
+          md,
+          want.startsWith("content")
+            ? /downloaded content \(sha256\) \| +1/
+            : /index listing \(sha256\) \| +1/,
+        );
       }
       const dst2 = await startServe(join(tmp.path, "dst2"), { scanTtlMs: 0 });
       try {
-        const r = await runCli(["migrate", "--from", from, "--to", dst2.url, "--verify-content", "--json", "--state", join(tmp.path, "s3")]);
+        const r = await runCli([
+          "migrate",
+          "--from",
+          from,
+          "--to",
+          dst2.url,
+          "--verify-content",
+          "--json",
+          "--state",
+          join(tmp.path, "s3"),
+        ]);
         assert.equal(r.code, 0, r.stderr);
         assert.deepEqual(outcomes(r.stdout, r.stderr)[0]?.verification, { by: "content", digest: "sha256" });
         const v = await runCli(["verify", "--from", from, "--to", dst2.url, "--content", "--json"]);
@@ -255,15 +290,29 @@ describe("a 200 that says the identical file is already there (devpi)", () => {
         req.resume();
         req.on("end", () => {
           posted++;
-          res.writeHead(200, "Upload of identical file to non volatile index.", { "content-type": "text/plain" });
+          res.writeHead(200, "Upload of identical file to non volatile index.", {
+            "content-type": "text/plain",
+          });
           res.end("200 Upload of identical file to non volatile index.\n\n\n\n");
         });
       });
-      const r = await runCli(["migrate", "--from", join(tmp.path, "src"), "--to", dst.url, "--json", "--state", join(tmp.path, "s")]);
+      const r = await runCli([
+        "migrate",
+        "--from",
+        join(tmp.path, "src"),
+        "--to",
+        dst.url,
+        "--json",
+        "--state",
+        join(tmp.path, "s"),
+      ]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(posted, 1);
       const out = outcomes(r.stdout, r.stderr);
-      assert.deepEqual(out.map((o) => o.outcome), ["skipped"]);
+      assert.deepEqual(
+        out.map((o) => o.outcome),
+        ["skipped"],
+      );
       assert.match(out[0]?.reason ?? "", /Upload of identical file/);
     } finally {
       await dst.close();
@@ -386,8 +435,14 @@ describe("a destination index that publishes sha512 only (as CodeArtifact's does
       const sha512 = (d: Buffer): string => createHash("sha512").update(d).digest("hex");
       const same = await readFile(a);
       const other = await readFile(b2);
-      dst.set(`/files/${basename(a)}`, { headers: { "content-type": "application/octet-stream" }, body: same });
-      dst.set(`/files/${basename(b)}`, { headers: { "content-type": "application/octet-stream" }, body: other });
+      dst.set(`/files/${basename(a)}`, {
+        headers: { "content-type": "application/octet-stream" },
+        body: same,
+      });
+      dst.set(`/files/${basename(b)}`, {
+        headers: { "content-type": "application/octet-stream" },
+        body: other,
+      });
       // https://github.com/bazel-contrib/rules_python/issues/3972: `#sha512=` on CodeArtifact links.
       dst.set("/simple/five/", {
         headers: { "content-type": "text/html" },
@@ -398,7 +453,16 @@ describe("a destination index that publishes sha512 only (as CodeArtifact's does
       const from = join(tmp.path, "src");
       const p = await runCli(["plan", "--from", from, "--to", dst.url]);
       assert.doesNotMatch(p.stdout + p.stderr, /without a sha256/);
-      const r = await runCli(["migrate", "--from", from, "--to", dst.url, "--json", "--state", join(tmp.path, "s")]);
+      const r = await runCli([
+        "migrate",
+        "--from",
+        from,
+        "--to",
+        dst.url,
+        "--json",
+        "--state",
+        join(tmp.path, "s"),
+      ]);
       assert.equal(r.code, 1, r.stderr);
       const out = outcomes(r.stdout, r.stderr).sort((x, y) => x.filename.localeCompare(y.filename));
       assert.deepEqual(
