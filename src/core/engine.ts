@@ -297,7 +297,7 @@ export async function runPlan(
 
   // Digests the destination's index publishes (seen in its listings while planning): computed from
   // every file as it streams, so that an upload can be confirmed from the index.
-  const destinationDigests = new Set<string>();
+  const destinationDigests = new Set<string>(destination.indexDigests ?? []);
   for (const p of plan.projects)
     for (const e of p.entries)
       if (e.destination) for (const d of offeredDigests(e.destination.hashes)) destinationDigests.add(d);

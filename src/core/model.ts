@@ -96,6 +96,11 @@ export interface Destination {
    * downloading it back.
    */
   readonly indexEchoesClientDigest?: boolean | undefined;
+  /**
+   * Digests its index is known to list for a new file (e.g. sha512 for CodeArtifact): the engine
+   * computes them while each file streams. Others seen in its listings are computed too.
+   */
+  readonly indexDigests?: readonly string[] | undefined;
   /** Reads a file back from the destination (content verification), from its listing. */
   open?(file: DistFile): Promise<Readable>;
   /** Drop cached listings (after an upload) so the next listFiles reads the index again. */

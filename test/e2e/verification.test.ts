@@ -489,3 +489,56 @@ describe("a destination index that publishes sha512 only (as CodeArtifact's does
     }
   });
 });
+
+describe("CodeArtifact as the destination (its index lists sha512)", () => {
+  test("uploads are confirmed by the sha512 in its index, computed while the files streamed", async () => {
+    const { FakeCodeArtifact } = await import("../fakes/codeartifact.js");
+    const AKID = "AKIAFAKEFAKEFAKE0002";
+    const SECRET = "fake/secret/key/for/tests/only/0000000002";
+    const tmp = await tempDir();
+    const fake = await new FakeCodeArtifact(AKID, SECRET).start();
+    try {
+      await makeWheel(join(tmp.path, "src"), { name: "ca", version: "1.0" });
+      await makeWheel(join(tmp.path, "src"), { name: "ca", version: "2.0" });
+      const env = {
+        AWS_ACCESS_KEY_ID: AKID,
+        AWS_SECRET_ACCESS_KEY: SECRET,
+        AWS_EC2_METADATA_DISABLED: "true",
+        AWS_CONFIG_FILE: "/nonexistent/config",
+        AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/credentials",
+        NETRC: "/nonexistent",
+        PYREG_CODEARTIFACT_DOMAIN: "my-domain",
+        PYREG_CODEARTIFACT_DOMAIN_OWNER: "111122223333",
+        PYREG_CODEARTIFACT_REGION: "eu-west-1",
+        PYREG_CODEARTIFACT_ENDPOINT: fake.url,
+      };
+      const to = `codeartifact+${fake.url}/pypi/my-repo/`;
+      const r = await runCli(
+        ["migrate", "--from", join(tmp.path, "src"), "--to", to, "--json", "--state", join(tmp.path, "s")],
+        { env },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(
+        outcomes(r.stdout, r.stderr).map((o) => [o.outcome, o.verification]),
+        [
+          ["copied", { by: "index", digest: "sha512" }],
+          ["copied", { by: "index", digest: "sha512" }],
+        ],
+      );
+      assert.ok(
+        !fake.repoRequests.some((q) => q.method === "GET" && /\/files\//.test(q.path)),
+        "nothing was read back",
+      );
+      // The folder source lists sha256, CodeArtifact sha512: nothing in common, so verify reads
+      // the files back (it called them "unverifiable" before).
+      const v = await runCli(["verify", "--from", join(tmp.path, "src"), "--to", to, "--json"], { env });
+      assert.equal(v.code, 0, v.stdout + v.stderr);
+      assert.deepEqual((JSON.parse(v.stdout) as { verifiedBy: Record<string, number> }).verifiedBy, {
+        "content:sha256": 2,
+      });
+    } finally {
+      await fake.close();
+      await tmp.cleanup();
+    }
+  });
+});

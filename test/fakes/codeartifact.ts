@@ -165,7 +165,7 @@ export class FakeCodeArtifact {
       path: url.pathname,
       status: 0,
     };
-    const send = (status: number, text: string, type = "text/plain"): void => {
+    const send = (status: number, text: string | Buffer, type = "text/plain"): void => {
       rec.status = status;
       this.repoRequests.push(rec);
       res.statusCode = status;
@@ -210,6 +210,10 @@ export class FakeCodeArtifact {
         );
       if (links.length === 0) return send(404, "not found");
       return send(200, `<html><body>${links.join("<br>")}</body></html>`, "text/html");
+    }
+    if (req.method === "GET" && parts[2] === "files" && parts.length === 4) {
+      const f = this.files.get(decodeURIComponent(parts[3] as string));
+      return f ? send(200, f.bytes, "application/octet-stream") : send(404, "not found");
     }
     if (parts[2] === "simple" && parts.length === 3) {
       const names = [...new Set([...this.files.values()].map((f) => f.project))];

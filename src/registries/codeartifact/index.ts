@@ -218,6 +218,10 @@ export const codeartifactKind: RegistryKind = {
       kind: "codeartifact",
       label: "destination (CodeArtifact)",
       existsAnswer: /already exists|conflict/i,
+      // Its simple index links hosted files with `#sha512=`
+      // (https://github.com/bazel-contrib/rules_python/issues/3972): computed while each file
+      // streams, so that uploads are confirmed from the index without reading them back.
+      indexDigests: ["sha512"],
     });
   },
 };

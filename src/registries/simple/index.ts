@@ -207,6 +207,8 @@ export interface UploadDestinationOptions {
   label?: string;
   /** Text of this server's "already exists" answers (a hint only: the engine re-reads the index). */
   existsAnswer?: RegExp;
+  /** Digests this registry's index lists (besides sha256), see Destination.indexDigests. */
+  indexDigests?: readonly string[];
   /** Extra form fields or changes a registry needs. */
   adjustFields?: (fields: [string, string][], meta: CoreMetadata, file: LocalDist) => [string, string][];
 }
@@ -232,6 +234,7 @@ const GENERIC_EXISTS =
 export class UploadDestination implements Destination {
   readonly kind: string;
   readonly needsMetadata = true;
+  readonly indexDigests: readonly string[] | undefined;
   private readonly cache = new Map<string, Promise<Map<string, DistFile>>>();
 
   constructor(
@@ -241,6 +244,7 @@ export class UploadDestination implements Destination {
     readonly opts: UploadDestinationOptions = {},
   ) {
     this.kind = opts.kind ?? "upload";
+    this.indexDigests = opts.indexDigests;
   }
 
   describe(): string {
