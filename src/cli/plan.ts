@@ -108,8 +108,10 @@ export function registerPlan(program: Command): void {
     .summary("show what migrate would copy, skip and refuse; changes nothing")
     .description(
       "Compare the source with the destination's index, file by file: what would be copied, what is " +
-        "already there (same filename and sha256), and what conflicts (same filename, other bytes). " +
-        "Nothing is downloaded or uploaded.",
+        "already there (same filename and digest: the strongest both indexes publish), and what conflicts " +
+        "(same filename, other bytes). A file the two listings cannot decide (no digest in common, or " +
+        "md5 only) is planned as a copy that migrate first compares with the bytes. A filename the " +
+        "source lists twice with different digests is invalid. Nothing is downloaded or uploaded.",
     )
     .addHelpText("after", REGISTRY_HELP);
   addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true).action(async (opts: FromToOptions) => {
