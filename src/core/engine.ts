@@ -22,7 +22,7 @@ import type { CoreMetadata, Destination, DistFile, FileOutcome, LocalDist, Sourc
 import { sha256Of } from "./model.js";
 import { parseFilename } from "./names.js";
 import type { Plan, PlanEntry, ProjectPlan } from "./plan.js";
-import { mapLimit, Pool } from "./pool.js";
+import { Pool } from "./pool.js";
 
 export type EngineEvent =
   | { type: "start"; files: number; bytes: number }
@@ -522,68 +522,72 @@ export async function runPlan(
         continue;
       }
       const listed = listing;
-      await mapLimit(done, Math.max(1, Math.min(done.length, opts.concurrency)), async (u) => {
-        const file = u.entry.file;
-        const there = listed.get(u.local.filename);
-        if (!there) {
-          record({
-            kind: "failed",
-            file,
-            reason:
-              u.via === "exists"
-                ? `the destination answered "${u.answer ?? "exists"}" but its index does not list the file`
-                : "uploaded, but the destination index does not list it",
-            code: "NOT_LISTED",
-            ...(u.answer ? { serverAnswer: u.answer } : {}),
-          });
-          return;
-        }
-        let r: Awaited<ReturnType<typeof confirm>>;
-        try {
-          r = await confirm(u.local, there, contentAlways);
-        } catch (err) {
-          record({
-            kind: "failed",
-            file,
-            reason: `uploaded and listed, but its bytes could not be read back to check them: ${errorMessage(err)}`,
-            code: err instanceof PyregError && isFatal(err) ? err.code : "NOT_LISTED",
-          });
-          return;
-        }
-        if (!r.ok && r.by === "index") {
-          record({
-            kind: "conflict",
-            file,
-            reason: `the destination lists other bytes under this name (${r.digest} ${r.have})`,
-            ...(r.digest === "sha256" ? { destinationSha256: r.have } : {}),
-          });
-        } else if (!r.ok) {
-          record({
-            kind: "failed",
-            file,
-            reason:
-              `the destination lists ${file.filename}, but the bytes it serves have sha256 ${r.have}, ` +
-              `not the ${u.local.sha256} sent: its index does not describe what it stores`,
-            code: "CONTENT_MISMATCH",
-          });
-        } else if (u.via === "exists") {
-          record({
-            kind: "skipped",
-            file,
-            reason: `already at the destination (it answered: ${u.answer ?? "exists"})`,
-            verification: r.verification,
-          });
-        } else {
-          record({
-            kind: "copied",
-            file,
-            bytes: u.local.size,
-            seconds: u.seconds,
-            verification: r.verification,
-          });
-        }
+      // Reading files back shares the pool of transfers (verification runs after the project's
+      // uploads, which hold no slot any more).
+      await Promise.all(done.map((u) => pool.run(() => checkUploaded(u, listed))));
+      return;
+    }
+  };
+
+  const checkUploaded = async (u: Uploaded, listed: Map<string, DistFile>): Promise<void> => {
+    const file = u.entry.file;
+    const there = listed.get(u.local.filename);
+    if (!there) {
+      record({
+        kind: "failed",
+        file,
+        reason:
+          u.via === "exists"
+            ? `the destination answered "${u.answer ?? "exists"}" but its index does not list the file`
+            : "uploaded, but the destination index does not list it",
+        code: "NOT_LISTED",
+        ...(u.answer ? { serverAnswer: u.answer } : {}),
       });
       return;
+    }
+    let r: Awaited<ReturnType<typeof confirm>>;
+    try {
+      r = await confirm(u.local, there, contentAlways);
+    } catch (err) {
+      record({
+        kind: "failed",
+        file,
+        reason: `uploaded and listed, but its bytes could not be read back to check them: ${errorMessage(err)}`,
+        code: err instanceof PyregError && isFatal(err) ? err.code : "NOT_LISTED",
+      });
+      return;
+    }
+    if (!r.ok && r.by === "index") {
+      record({
+        kind: "conflict",
+        file,
+        reason: `the destination lists other bytes under this name (${r.digest} ${r.have})`,
+        ...(r.digest === "sha256" ? { destinationSha256: r.have } : {}),
+      });
+    } else if (!r.ok) {
+      record({
+        kind: "failed",
+        file,
+        reason:
+          `the destination lists ${file.filename}, but the bytes it serves have sha256 ${r.have}, ` +
+          `not the ${u.local.sha256} sent: its index does not describe what it stores`,
+        code: "CONTENT_MISMATCH",
+      });
+    } else if (u.via === "exists") {
+      record({
+        kind: "skipped",
+        file,
+        reason: `already at the destination (it answered: ${u.answer ?? "exists"})`,
+        verification: r.verification,
+      });
+    } else {
+      record({
+        kind: "copied",
+        file,
+        bytes: u.local.size,
+        seconds: u.seconds,
+        verification: r.verification,
+      });
     }
   };
 
