@@ -542,3 +542,64 @@ describe("CodeArtifact as the destination (its index lists sha512)", () => {
     }
   });
 });
+
+describe("a destination index that lists md5 only (as older Artifactory did)", () => {
+  test("each upload is read back and hashed; other bytes behind the right md5 fail", async () => {
+    const tmp = await tempDir();
+    const dst = await startHostile();
+    try {
+      const good = await makeWheel(join(tmp.path, "src"), { name: "m", version: "1.0" });
+      const bad = await makeWheel(join(tmp.path, "src"), { name: "m", version: "2.0" });
+      const md5 = (d: Buffer): string => createHash("md5").update(d).digest("hex");
+      const bytes = new Map([
+        [basename(good), await readFile(good)],
+        [basename(bad), await readFile(bad)],
+      ]);
+      const uploaded = new Set<string>();
+      // Uploads are accepted; the index then lists each uploaded file with the md5 of what was sent
+      // (https://github.com/jazzband/pip-tools/issues/1135: Artifactory's links carried only
+      // `#md5=`), and serves 2.0 with other bytes.
+      dst.set("/", (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => {
+          const body = Buffer.concat(chunks).toString("latin1");
+          for (const name of bytes.keys()) if (body.includes(`filename="${name}"`)) uploaded.add(name);
+          res.writeHead(200, { "content-type": "text/plain" }).end("");
+        });
+      });
+      dst.set("/simple/m/", (_req, res) => {
+        const links = [...uploaded].map(
+          (n) => `<a href="/files/${n}#md5=${md5(bytes.get(n) as Buffer)}">${n}</a>`,
+        );
+        res
+          .writeHead(200, { "content-type": "text/html" })
+          .end(`<html><body>${links.join("")}</body></html>`);
+      });
+      dst.set(`/files/${basename(good)}`, { body: bytes.get(basename(good)) as Buffer });
+      dst.set(`/files/${basename(bad)}`, { body: Buffer.from("not the wheel that was sent") });
+      const r = await runCli([
+        "migrate",
+        "--from",
+        join(tmp.path, "src"),
+        "--to",
+        dst.url,
+        "--json",
+        "--state",
+        join(tmp.path, "s"),
+      ]);
+      assert.equal(r.code, 1, r.stderr);
+      const out = outcomes(r.stdout, r.stderr).sort((x, y) => x.filename.localeCompare(y.filename));
+      assert.deepEqual(
+        out.map((o) => [o.filename, o.outcome, o.code, o.verification]),
+        [
+          [basename(good), "copied", undefined, { by: "content", digest: "sha256" }],
+          [basename(bad), "failed", "CONTENT_MISMATCH", undefined],
+        ],
+      );
+    } finally {
+      await dst.close();
+      await tmp.cleanup();
+    }
+  });
+});
