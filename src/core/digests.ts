@@ -69,11 +69,6 @@ export function compareDigests(want: Record<string, string>, have: Record<string
   return { result: "unknown" };
 }
 
-/** Names of the digests a listing offers, that Node can compute from bytes. */
-export function offeredDigests(hashes: Record<string, string>): DigestName[] {
-  return DIGEST_ORDER.filter((n) => digestOf(hashes, n) !== undefined);
-}
-
 /** How a copied (or checked) file's bytes at the destination were confirmed. */
 export interface Verification {
   /** "index": the destination's index lists the file with this digest of the source's bytes;

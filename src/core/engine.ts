@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { BatchedWriter } from "./batchedWriter.js";
 import {
   compareDigests,
-  offeredDigests,
+  decisiveDigest,
+  strongestDigest,
   type DigestName,
   formatVerification,
   type Verification,
@@ -207,6 +208,10 @@ async function download(
   };
 }
 
+function digestNames(d: { name: string } | undefined): string[] {
+  return d ? [d.name] : [];
+}
+
 /** Reads a file back from the destination and computes `digest` of its bytes. */
 async function destinationDigest(
   destination: Destination,
@@ -300,7 +305,10 @@ export async function runPlan(
   const destinationDigests = new Set<string>(destination.indexDigests ?? []);
   for (const p of plan.projects)
     for (const e of p.entries)
-      if (e.destination) for (const d of offeredDigests(e.destination.hashes)) destinationDigests.add(d);
+      if (e.destination) {
+        const d = decisiveDigest(e.destination.hashes);
+        if (d) destinationDigests.add(d.name);
+      }
   const contentAlways = opts.verifyContent === true || destination.indexEchoesClientDigest === true;
 
   /**
@@ -355,8 +363,9 @@ export async function runPlan(
             inMemoryMax,
             destination.needsMetadata,
             [
-              ...offeredDigests(file.hashes),
-              ...(entry.destination ? offeredDigests(entry.destination.hashes) : []),
+              // Only the digests that decide: the source's strongest, the destination's listing's.
+              ...digestNames(strongestDigest(file)),
+              ...digestNames(entry.destination ? decisiveDigest(entry.destination.hashes) : undefined),
               ...destinationDigests,
             ],
           );
