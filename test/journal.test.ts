@@ -6,7 +6,14 @@ import { readdirSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { PyregError } from "../src/core/errors.js";
-import { isPermanentFailure, Journal, resolveUncertain, type Identity } from "../src/core/journal.js";
+import Database from "better-sqlite3";
+import {
+  isPermanentFailure,
+  Journal,
+  recheckTime,
+  resolveUncertain,
+  type Identity,
+} from "../src/core/journal.js";
 import type { Destination, DistFile } from "../src/core/model.js";
 import type { Plan, PlanAction } from "../src/core/plan.js";
 import { redactArgv } from "../src/cli/common.js";
@@ -222,6 +229,42 @@ describe("journal", () => {
     assert.equal(data.files[0]?.state, "uploading");
     assert.equal(data.runs[0]?.status, "killed");
     Journal.open(dir, ID).close(); // the dead process's lock is taken over
+  });
+
+  test("an upload attempt's deadline is kept until the destination answers it; the re-check waits for it", async () => {
+    const dir = join(tmp.path, "deadline");
+    const j = Journal.open(dir, ID);
+    start(j);
+    const a = dist("pkg-d", "1.0");
+    const b = dist("pkg-d", "2.0");
+    const deadline = Date.now() + 60_000;
+    await j.markUploading(a, deadline);
+    await j.markUploading(b, deadline);
+    j.endAttempt(b); // answered: it cannot land any later
+    assert.equal(j.get(a.project, a.filename)?.uploadDeadline, new Date(deadline).toISOString());
+    const ended = Date.parse(j.get(b.project, b.filename)?.uploadDeadline ?? "");
+    assert.ok(ended <= Date.now(), "an answered attempt's deadline is over");
+    assert.equal(j.get(b.project, b.filename)?.state, "uploading", "still uncertain until verified");
+    const entry = (f: DistFile) => ({ file: f, action: "copy" as const, reason: "x" });
+    assert.equal(recheckTime([entry(a), entry(b)], j, 10), deadline);
+    assert.ok(recheckTime([entry(b)], j, 10) < deadline);
+    j.close();
+  });
+
+  test("a journal made before the verification and deadline columns gains them when opened", () => {
+    const dir = join(tmp.path, "old-schema");
+    const j = Journal.open(dir, ID);
+    start(j);
+    j.close();
+    const db = new Database(join(dir, "journal.sqlite"));
+    db.exec("ALTER TABLE files DROP COLUMN verification; ALTER TABLE files DROP COLUMN upload_deadline");
+    db.exec("ALTER TABLE checks DROP COLUMN verification");
+    db.close();
+    const again = Journal.open(dir, ID);
+    start(again);
+    again.mark(dist("pkg-o", "1.0"), "verified", { verification: "content:sha256" });
+    assert.equal(again.get("pkg-o", dist("pkg-o", "1.0").filename)?.verification, "content:sha256");
+    again.close();
   });
 
   test("the recorded command line has no credentials", () => {
