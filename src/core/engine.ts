@@ -1,7 +1,9 @@
 /**
  * The engine: for each file to copy, download (stream to a temporary file while hashing) → check
- * sha256 against the source → read its metadata → upload → read the destination index again and
- * check the sha256 there. Each file ends in exactly one outcome (DESIGN.md practice 7).
+ * the source's strongest digest → read its metadata → upload → read the destination index again and
+ * check the strongest digest it shares with the bytes sent, or read the file back where the index
+ * cannot decide or cannot be trusted (src/core/digests.ts). Each file ends in exactly one outcome
+ * (DESIGN.md practice 7).
  */
 import { createHash } from "node:crypto";
 import { mkdtemp, open, rm, unlink, type FileHandle } from "node:fs/promises";
