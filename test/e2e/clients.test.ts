@@ -179,3 +179,294 @@ describe("pip, Debian's 23.0.1 and the newest, against pyreg serve", () => {
     });
   }
 });
+
+describe("uploads to pyreg serve: twine, poetry publish, pdm publish, flit publish", () => {
+  let root: string;
+  let s: ServeHandle;
+  before(async () => {
+    root = join(work, "upload-root");
+    s = await startServe(root, { auth: { username: "alice", password: "pw-3" } });
+  });
+  after(() => s.close());
+
+  /** filename → sha256 of every file stored under root. */
+  async function stored(): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const name of (await readdir(root)).sort()) {
+      if (!name.startsWith(".")) out.set(name, await fileSha(join(root, name)));
+    }
+    return out;
+  }
+
+  /**
+   * The three rounds every uploader must get right. `build(variant)` writes the client's files
+   * (variant 1 is other bytes under the same filenames) and returns their paths; `publish` uploads.
+   */
+  async function threeRounds(
+    build: (variant: 0 | 1) => Promise<string[]>,
+    publish: () => Promise<Run>,
+  ): Promise<void> {
+    const before = await stored();
+    const uploadsBefore = s.server.uploads;
+    const files = await build(0);
+    const firstBytes = new Map<string, string>();
+    for (const f of files) firstBytes.set(f.slice(f.lastIndexOf("/") + 1), await fileSha(f));
+    assert.ok(firstBytes.size >= 2, "a wheel and an sdist");
+
+    ok(await publish());
+    const after1 = await stored();
+    for (const [name, sha] of firstBytes) assert.equal(after1.get(name), sha, `${name} stored byte for byte`);
+    assert.equal(after1.size, before.size + firstBytes.size);
+    assert.equal(s.server.uploads, uploadsBefore + firstBytes.size);
+
+    // The same bytes again: accepted, nothing written.
+    ok(await publish());
+    assert.deepEqual(await stored(), after1);
+    assert.equal(s.server.uploads, uploadsBefore + firstBytes.size);
+
+    // Other bytes under the same names: refused (409), the client fails, nothing overwritten.
+    const other = await build(1);
+    for (const f of other) {
+      const name = f.slice(f.lastIndexOf("/") + 1);
+      assert.ok(firstBytes.has(name), `${name}: same filename`);
+      assert.notEqual(await fileSha(f), firstBytes.get(name), `${name}: other bytes`);
+    }
+    const refused = await publish();
+    assert.notEqual(refused.code, 0, refused.out);
+    assert.match(refused.out, /409/);
+    assert.deepEqual(await stored(), after1);
+    assert.equal(s.server.uploads, uploadsBefore + firstBytes.size);
+  }
+
+  /** A fixture wheel and sdist of `name` 1.0 in `dir` (variant 1: another summary). */
+  async function fixtures(dir: string, name: string, variant: 0 | 1): Promise<string[]> {
+    await rm(dir, { recursive: true, force: true });
+    const summary = variant === 0 ? "first bytes" : "other bytes";
+    // Metadata 2.1: Debian's twine 4.0.2 (pkginfo 1.8.2) cannot read 2.3 and later.
+    return [
+      await makeWheel(dir, { name, version: "1.0", summary }),
+      await makeSdist(dir, { name, version: "1.0", summary }),
+    ];
+  }
+
+  test("twine upload (and what --skip-existing does with a 409)", async () => {
+    const twine = requireClient("twine");
+    const dist = join(work, "twine-dist");
+    let files: string[] = [];
+    const env = await sealedEnv(join(work, "twine-home"));
+    const upload = (extra: string[] = []): Promise<Run> =>
+      run(
+        twine,
+        [
+          "upload",
+          "--repository-url",
+          s.url,
+          "-u",
+          "alice",
+          "-p",
+          "pw-3",
+          "--non-interactive",
+          "--disable-progress-bar",
+          ...extra,
+          ...files,
+        ],
+        { env },
+      );
+    await threeRounds(async (v) => (files = await fixtures(dist, "twine-pkg", v)), upload);
+    // twine takes any 409 for "already exists": with --skip-existing it exits 0 on other bytes too.
+    // Nothing is overwritten; README warns about it where uploads to pyreg serve are described.
+    const before = await stored();
+    const skipped = await upload(["--skip-existing"]);
+    assert.equal(skipped.code, 0, skipped.out);
+    assert.match(
+      skipped.out,
+      /Skipping twine_pkg-1\.0-py3-none-any\.whl because it appears to already\s+exist/,
+    );
+    assert.deepEqual(await stored(), before);
+  });
+
+  test("poetry publish", async () => {
+    const poetry = requireClient("poetry");
+    const project = join(work, "poetry-project");
+    await mkdir(project, { recursive: true });
+    await writeFile(
+      join(project, "pyproject.toml"),
+      [
+        "[tool.poetry]",
+        'name = "poetry-pkg"',
+        'version = "1.0"',
+        'description = "x"',
+        'authors = ["A <a@example.com>"]',
+        "",
+        "[tool.poetry.dependencies]",
+        'python = ">=3.8"',
+        "",
+      ].join("\n"),
+    );
+    const env = {
+      ...(await sealedEnv(join(work, "poetry-home"))),
+      POETRY_REPOSITORIES_LOCAL_URL: s.url,
+    };
+    await threeRounds(
+      (v) => fixtures(join(project, "dist"), "poetry-pkg", v),
+      () =>
+        run(poetry, ["publish", "--no-interaction", "-r", "local", "-u", "alice", "-p", "pw-3"], {
+          env,
+          cwd: project,
+        }),
+    );
+  });
+
+  test("pdm publish", async () => {
+    const pdm = requireClient("pdm");
+    const project = join(work, "pdm-project");
+    await mkdir(project, { recursive: true });
+    await writeFile(
+      join(project, "pyproject.toml"),
+      '[project]\nname = "pdm-pkg"\nversion = "1.0"\nrequires-python = ">=3.8"\ndependencies = []\n',
+    );
+    // pdm checks pypi.org for a newer pdm unless told not to.
+    const env = { ...(await sealedEnv(join(work, "pdm-home"))), PDM_CHECK_UPDATE: "false" };
+    await threeRounds(
+      (v) => fixtures(join(project, "dist"), "pdm-pkg", v),
+      () =>
+        run(pdm, ["publish", "--no-build", "-r", s.url, "-u", "alice", "-P", "pw-3"], { env, cwd: project }),
+    );
+  });
+
+  test("flit publish (flit builds the files itself)", async () => {
+    const flit = requireClient("flit");
+    const project = join(work, "flit-project");
+    await mkdir(join(project, "flit_pkg"), { recursive: true });
+    await writeFile(
+      join(project, "pyproject.toml"),
+      [
+        "[build-system]",
+        'requires = ["flit_core >=3.2,<4"]',
+        'build-backend = "flit_core.buildapi"',
+        "",
+        "[project]",
+        'name = "flit-pkg"',
+        'version = "1.0"',
+        'description = "x"',
+        "",
+      ].join("\n"),
+    );
+    const env = {
+      ...(await sealedEnv(join(work, "flit-home"))),
+      FLIT_INDEX_URL: s.url,
+      FLIT_USERNAME: "alice",
+      FLIT_PASSWORD: "pw-3",
+      // Reproducible builds: the same sources give the same bytes on the second publish.
+      SOURCE_DATE_EPOCH: "1600000000",
+    };
+    let variant: 0 | 1 = 0;
+    const dist = join(project, "dist");
+    await threeRounds(
+      async (v) => {
+        variant = v;
+        await writeFile(join(project, "flit_pkg", "__init__.py"), `VERSION = ${v + 1}\n`);
+        await rm(dist, { recursive: true, force: true });
+        ok(await run(flit, ["build"], { env, cwd: project }));
+        return (await readdir(dist)).map((f) => join(dist, f));
+      },
+      async () => {
+        const r = await run(flit, ["publish"], { env, cwd: project });
+        // flit publish builds again; the files it sent are those of the variant being tested.
+        assert.equal((await readdir(dist)).length, 2, `variant ${variant}: ${r.out}`);
+        return r;
+      },
+    );
+  });
+});
+
+describe("poetry lock and pdm lock resolve from pyreg serve alone", () => {
+  let root: string;
+  let s: ServeHandle;
+  const served = new Map<string, string>();
+  before(async () => {
+    root = join(work, "lock-root");
+    for (const f of [
+      await makeWheel(root, { name: "lock-dep", version: "1.0" }),
+      await makeSdist(root, { name: "lock-dep", version: "1.0" }),
+      await makeWheel(root, { name: "lock-dep", version: "2.0" }),
+      await makeWheel(root, { name: "Upper_Case", version: "1.0" }),
+    ])
+      served.set(f.slice(root.length + 1), await fileSha(f));
+    s = await startServe(root);
+  });
+  after(() => s.close());
+
+  /** [filename, sha256] pairs in a lock file's text, sorted. */
+  function locked(text: string): [string, string][] {
+    const out: [string, string][] = [];
+    for (const m of text.matchAll(/(?:file|url) = "(?:[^"]*\/)?([^"/]+)", hash = "sha256:([0-9a-f]{64})"/g))
+      out.push([m[1] as string, m[2] as string]);
+    return out.sort();
+  }
+
+  const expected = (): [string, string][] =>
+    [...served].filter(([name]) => !name.startsWith("lock_dep-2.0")).sort();
+
+  test("poetry lock (HTML pages)", async () => {
+    const poetry = requireClient("poetry");
+    const project = join(work, "poetry-lock");
+    await mkdir(project, { recursive: true });
+    await writeFile(
+      join(project, "pyproject.toml"),
+      [
+        "[tool.poetry]",
+        'name = "consumer"',
+        'version = "0.1"',
+        'description = "x"',
+        'authors = ["A <a@example.com>"]',
+        "",
+        "[tool.poetry.dependencies]",
+        'python = "^3.11"',
+        'lock-dep = "<2"',
+        'upper-case = "1.0"',
+        "",
+        // default = true: this source replaces PyPI (poetry 1.3).
+        "[[tool.poetry.source]]",
+        'name = "local"',
+        `url = "${s.indexUrl}"`,
+        "default = true",
+        "",
+      ].join("\n"),
+    );
+    const env = await sealedEnv(join(work, "poetry-lock-home"));
+    ok(await run(poetry, ["lock", "--no-interaction"], { env, cwd: project }));
+    assert.deepEqual(locked(await readFile(join(project, "poetry.lock"), "utf8")), expected());
+    assert.ok(!s.logs.some((l) => / [45]\d\d /.test(l)), s.logs.join("\n"));
+  });
+
+  test("pdm lock (JSON pages)", async () => {
+    const pdm = requireClient("pdm");
+    const project = join(work, "pdm-lock");
+    await mkdir(project, { recursive: true });
+    await writeFile(
+      join(project, "pyproject.toml"),
+      [
+        "[project]",
+        'name = "consumer"',
+        'version = "0.1"',
+        'requires-python = ">=3.11"',
+        'dependencies = ["lock-dep<2", "upper-case==1.0"]',
+        "",
+        // A source named pypi replaces PyPI.
+        "[[tool.pdm.source]]",
+        'name = "pypi"',
+        `url = "${s.indexUrl}"`,
+        "verify_ssl = false",
+        "",
+      ].join("\n"),
+    );
+    const env = { ...(await sealedEnv(join(work, "pdm-lock-home"))), PDM_CHECK_UPDATE: "false" };
+    ok(await run(pdm, ["lock"], { env, cwd: project }));
+    assert.deepEqual(locked(await readFile(join(project, "pdm.lock"), "utf8")), expected());
+    assert.ok(
+      s.logs.some((l) => /^GET \/simple\/lock-dep\/ 200 .* json$/.test(l)),
+      s.logs.join("\n"),
+    );
+  });
+});

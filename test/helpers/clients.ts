@@ -7,9 +7,9 @@
  * scripts/test.sh installs Debian's packages when they are missing.
  */
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { commandPath } from "./tools.js";
 
 export interface Run {
   code: number | null;
@@ -47,17 +47,21 @@ export function run(
 
 /** Debian package of each client the suite runs (scripts/test.sh installs the missing ones). */
 export const DEBIAN_PACKAGE: Record<string, string> = {
-  "/usr/bin/twine": "twine",
-  "/usr/bin/poetry": "python3-poetry",
-  "/usr/bin/pdm": "python3-pdm",
-  "/usr/bin/flit": "flit",
+  twine: "twine",
+  poetry: "python3-poetry",
+  pdm: "python3-pdm",
+  flit: "flit",
 };
 
-/** The path of a Debian-packaged client; throws (the test fails) when it is not installed. */
-export function requireClient(path: string): string {
-  if (!existsSync(path)) {
-    const pkg = DEBIAN_PACKAGE[path] ?? "?";
-    throw new Error(`${path} is missing: run 'apt-get install ${pkg}' (scripts/test.sh does it as root)`);
+/**
+ * The path of a client on PATH (where scripts/test.sh checks for it); throws, so the test fails,
+ * when it is missing.
+ */
+export function requireClient(name: string): string {
+  const path = commandPath(name);
+  if (!path) {
+    const pkg = DEBIAN_PACKAGE[name] ?? "?";
+    throw new Error(`${name} is not on PATH: run 'apt-get install ${pkg}' (scripts/test.sh does it as root)`);
   }
   return path;
 }
@@ -79,6 +83,9 @@ export async function sealedEnv(home: string): Promise<NodeJS.ProcessEnv> {
     PIP_DISABLE_PIP_VERSION_CHECK: "1",
     PIP_NO_INPUT: "1",
     TWINE_NON_INTERACTIVE: "1",
+    // Plain, unwrapped output for the assertions on it.
+    NO_COLOR: "1",
+    COLUMNS: "400",
     // No proxy may send a request anywhere but to the loopback server.
     NO_PROXY: "*",
     no_proxy: "*",
