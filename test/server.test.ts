@@ -502,6 +502,58 @@ describe("uploads", () => {
     }
   });
 
+  test("filenames are unique without regard to case: EVIL-1.0-….whl beside evil-1.0-….whl is a 409, at once or later", async () => {
+    const root = join(work, "up-case");
+    const s = await startServe(root);
+    try {
+      const evil = await readFile(await makeWheel(join(src, "evil"), { name: "evil", version: "1.0" }));
+      const other = await readFile(
+        await makeWheel(join(src, "evil-other"), { name: "evil", version: "1.0", summary: "other" }),
+      );
+      const lower = "evil-1.0-py3-none-any.whl";
+      const upper = "EVIL-1.0-py3-none-any.whl";
+      const r1 = await upload(s, await uploadFields("evil", "1.0", "bdist_wheel", evil), {
+        filename: lower,
+        data: evil,
+      });
+      assert.equal(r1.status, 200, r1.body.toString());
+      // Other bytes, and the same bytes, under the other case: both refused, nothing stored.
+      for (const data of [other, evil]) {
+        const r = await upload(s, await uploadFields("EVIL", "1.0", "bdist_wheel", data), {
+          filename: upper,
+          data,
+        });
+        assert.equal(r.status, 409, r.body.toString());
+        assert.match(
+          r.body.toString(),
+          /already exists: evil-1\.0-py3-none-any\.whl .*without regard to case/,
+        );
+      }
+      assert.deepEqual(await listRoot(root), { files: [".pyreg-tmp", lower], tmp: [] });
+
+      // Three spellings at once, in a fresh folder: exactly one is stored, the others are 409s.
+      for (let round = 0; round < 5; round++) {
+        const root2 = join(work, `up-case-race-${round}`);
+        const s2 = await startServe(root2);
+        try {
+          const answers = await Promise.all(
+            [lower, upper, "Evil-1.0-py3-none-any.whl"].map(async (filename) =>
+              upload(s2, await uploadFields("evil", "1.0", "bdist_wheel", evil), { filename, data: evil }),
+            ),
+          );
+          const statuses = answers.map((a) => a.status).sort();
+          assert.deepEqual(statuses, [200, 409, 409], answers.map((a) => a.body.toString()).join(""));
+          const kept = (await readdir(root2)).filter((n) => !n.startsWith("."));
+          assert.equal(kept.length, 1, kept.join(", "));
+        } finally {
+          await s2.close();
+        }
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   test("a file rewritten in place after a scan: its page, its download and an upload's check see the new bytes", async () => {
     // In a subfolder, so that an upload's "already there?" check goes through the scan, whose
     // entries a rescan reuses without a stat.

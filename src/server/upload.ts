@@ -317,28 +317,43 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
     if (!sink || clientFilename === undefined) {
       return { status: 400, message: "Missing the file: no form part named content", stored: false };
     }
+    const temp: TempFileSink = sink;
     const received: Received = { path: sink.path, clientFilename, size: sink.size, ...sink.digests() };
     const parsed = checkForm(fields, received);
     const filename = clientFilename;
     const facts = await checkMetadata(sink.data() ?? sink.path, parsed, filename);
 
     // Already served (anywhere under the root)? Same bytes: nothing to do. Other bytes: conflict.
-    const existing = await ctx.store.lookup(filename);
-    if (existing) {
-      const theirs = (await ctx.store.factsOf(existing)).sha256;
-      return compareSha(theirs, received.sha256, filename);
-    }
-    const target = join(root, filename);
-    try {
-      await link(sink.path, target);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-        return compareSha(await sha256File(target), received.sha256, filename);
+    // The check and the link are one step per filename without regard to case.
+    return await ctx.store.exclusive(filename, async (): Promise<UploadAnswer> => {
+      const existing = await ctx.store.lookup(filename);
+      if (existing) {
+        const theirs = (await ctx.store.factsOf(existing)).sha256;
+        return compareSha(theirs, received.sha256, filename);
       }
-      throw err;
-    }
-    await ctx.store.added(filename, { sha256: received.sha256, ...facts });
-    return { status: 200, message: `OK, stored ${filename}`, stored: true, filename };
+      const variant = await ctx.store.caseVariant(filename);
+      if (variant) {
+        return {
+          status: 409,
+          message:
+            `File already exists: ${variant.filename} (filenames are unique without regard to case; ` +
+            `${filename} is not stored)`,
+          stored: false,
+          filename,
+        };
+      }
+      const target = join(root, filename);
+      try {
+        await link(temp.path, target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+          return compareSha(await sha256File(target), received.sha256, filename);
+        }
+        throw err;
+      }
+      await ctx.store.added(filename, { sha256: received.sha256, ...facts });
+      return { status: 200, message: `OK, stored ${filename}`, stored: true, filename };
+    });
   } catch (err) {
     if (err instanceof Refused) return { status: err.status, message: err.message, stored: false };
     throw err;
