@@ -17,13 +17,7 @@ import { errorMessage } from "../core/errors.js";
 import { normalizeName, parseFilename, type ParsedFilename } from "../core/names.js";
 import { BatchedWriter } from "../core/batchedWriter.js";
 import { MultiHash } from "../core/hash.js";
-import {
-  DEFAULT_LIMITS,
-  MultipartError,
-  multipartBoundary,
-  parseMultipart,
-  type FileSink,
-} from "./multipart.js";
+import { DEFAULT_LIMITS, MultipartError, parseMultipart, type FileSink } from "./multipart.js";
 import {
   isSafeFilename,
   metadataField,
@@ -272,8 +266,8 @@ async function checkMetadata(
  * itself (a cut connection), after removing the temporary file.
  */
 export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Promise<UploadAnswer> {
-  const boundary = multipartBoundary(req.headers["content-type"]);
-  if (!boundary)
+  const contentType = req.headers["content-type"];
+  if (!contentType || !/^multipart\/form-data\s*;/i.test(contentType))
     return { status: 400, message: "Expected multipart/form-data with a boundary", stored: false };
   const declared = Number(req.headers["content-length"] ?? NaN);
   if (Number.isFinite(declared) && declared > ctx.maxUploadBytes + DEFAULT_LIMITS.maxTotalFieldBytes) {
@@ -290,25 +284,31 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
   try {
     let fields: [string, string][];
     try {
-      ({ fields } = await parseMultipart(req, boundary, (part, before) => {
-        if (part.name !== "content") return undefined; // e.g. gpg_signature: not kept
-        if (sink) {
-          duplicatePart = true;
-          return undefined;
-        }
-        clientFilename = part.filename ?? "";
-        // A sha256_digest sent before the file (twine and pyreg send it first) is the check:
-        // sha256 is what this server stores, lists and serves. md5 and BLAKE2b (about 2.8 CPU
-        // seconds per GB here) are computed and checked only for a form without it.
-        const sha256Only = first(before, "sha256_digest") !== undefined;
-        sink = new TempFileSink(
-          join(tmpDir, `${randomUUID()}.part`),
-          ctx.maxUploadBytes,
-          sha256Only ? MultiHash.sha256Only() : allDigests,
-          (path) => openTemp(ctx.store, tmpDir, path),
-        );
-        return sink;
-      }));
+      const limits = { ...DEFAULT_LIMITS, maxFileBytes: ctx.maxUploadBytes };
+      ({ fields } = await parseMultipart(
+        req,
+        contentType,
+        (part, before) => {
+          if (part.name !== "content") return undefined; // e.g. gpg_signature: not kept
+          if (sink) {
+            duplicatePart = true;
+            return undefined;
+          }
+          clientFilename = part.filename ?? "";
+          // A sha256_digest sent before the file (twine and pyreg send it first) is the check:
+          // sha256 is what this server stores, lists and serves. md5 and BLAKE2b (about 2.8 CPU
+          // seconds per GB here) are computed and checked only for a form without it.
+          const sha256Only = first(before, "sha256_digest") !== undefined;
+          sink = new TempFileSink(
+            join(tmpDir, `${randomUUID()}.part`),
+            ctx.maxUploadBytes,
+            sha256Only ? MultiHash.sha256Only() : allDigests,
+            (path) => openTemp(ctx.store, tmpDir, path),
+          );
+          return sink;
+        },
+        limits,
+      ));
     } catch (err) {
       if (err instanceof MultipartError) return { status: err.status, message: err.message, stored: false };
       throw err;
