@@ -71,9 +71,11 @@ export function requireClient(name: string): string {
  * version checks. Settings that reach an index are added by each test, naming the loopback server.
  */
 export async function sealedEnv(home: string): Promise<NodeJS.ProcessEnv> {
-  for (const d of ["config", "cache", "data"]) await mkdir(join(home, d), { recursive: true });
+  for (const d of ["config", "cache", "data", "tmp"]) await mkdir(join(home, d), { recursive: true });
   return {
     HOME: home,
+    // Clients leave logs in the temporary folder (pdm does on errors): inside the test's folder.
+    TMPDIR: join(home, "tmp"),
     XDG_CONFIG_HOME: join(home, "config"),
     XDG_CACHE_HOME: join(home, "cache"),
     XDG_DATA_HOME: join(home, "data"),
