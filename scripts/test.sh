@@ -30,16 +30,14 @@ need() {
   have "$1" || missing+=("$2 ($3)")
 }
 need twine twine "the reference client for uploads"
-# The clients test/e2e/clients.test.ts runs against `pyreg serve`.
-need poetry python3-poetry "poetry publish and poetry lock"
-need pdm python3-pdm "pdm publish and pdm lock"
-need flit flit "flit publish"
+# poetry, pdm and flit: also the clients test/e2e/clients.test.ts runs against `pyreg serve`.
+need flit flit "flit publish against pyreg serve"
 # Debian 12's own pip (23.0.1): a venv of /usr/bin/python3 installs the wheel of python3-pip-whl.
 need "/usr/lib/python3.*/ensurepip/__init__.py" python3-venv "venvs of Debian's python3"
 need "/usr/share/python-wheels/pip-*.whl" python3-pip-whl "Debian's own pip, in a venv"
 need strace strace "watches which programs pyreg starts and what it gives them"
-need poetry python3-poetry "makes real poetry.lock files and installs through print-settings' settings"
-need pdm python3-pdm "makes real pdm.lock files and installs through print-settings' settings"
+need poetry python3-poetry "makes real poetry.lock files, installs through print-settings' settings, publishes to pyreg serve"
+need pdm python3-pdm "makes real pdm.lock files, installs through print-settings' settings, publishes to pyreg serve"
 if [ ${#missing[@]} -gt 0 ]; then
   echo "the tests need these Debian packages: ${missing[*]}" >&2
   echo "install them with: sudo apt-get install ${missing[*]%% (*}" >&2
