@@ -11,11 +11,15 @@ if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1
 fi
 # Real peers the tests run, each a Debian package installed here when missing (as root) or named
 # for the person to install. A peer that is missing makes the run fail, never skip silently.
-# Each line: a command on PATH, then the Debian package that brings it, then what it is for.
+# Each line: a command on PATH (or a file, when it starts with /; a glob may name it), then the
+# Debian package that brings it, then what it is for.
 missing=()
 apt_updated=
+have() {
+  if [[ $1 == /* ]]; then compgen -G "$1" >/dev/null; else command -v "$1" >/dev/null; fi
+}
 need() {
-  command -v "$1" >/dev/null && return 0
+  have "$1" && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing Debian's $2 ($3)"
     if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null 2>&1; then
@@ -23,12 +27,17 @@ need() {
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null || true
     fi
   fi
-  command -v "$1" >/dev/null || missing+=("$2 ($3)")
+  have "$1" || missing+=("$2 ($3)")
 }
 need twine twine "the reference client for uploads"
+# poetry, pdm and flit: also the clients test/e2e/clients.test.ts runs against `pyreg serve`.
+need flit flit "flit publish against pyreg serve"
+# Debian 12's own pip (23.0.1): a venv of /usr/bin/python3 installs the wheel of python3-pip-whl.
+need "/usr/lib/python3.*/ensurepip/__init__.py" python3-venv "venvs of Debian's python3"
+need "/usr/share/python-wheels/pip-*.whl" python3-pip-whl "Debian's own pip, in a venv"
 need strace strace "watches which programs pyreg starts and what it gives them"
-need poetry python3-poetry "makes real poetry.lock files and installs through print-settings' settings"
-need pdm python3-pdm "makes real pdm.lock files and installs through print-settings' settings"
+need poetry python3-poetry "makes real poetry.lock files, installs through print-settings' settings, publishes to pyreg serve"
+need pdm python3-pdm "makes real pdm.lock files, installs through print-settings' settings, publishes to pyreg serve"
 if [ ${#missing[@]} -gt 0 ]; then
   echo "the tests need these Debian packages: ${missing[*]}" >&2
   echo "install them with: sudo apt-get install ${missing[*]%% (*}" >&2

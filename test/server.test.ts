@@ -21,7 +21,7 @@ import yazl from "yazl";
 import { makeCorpus, makeSdist, makeWheel, type CorpusFile } from "./fixtures/dists.js";
 import { multipartForm, startServe, uploadFields, type ServeHandle } from "./helpers/serve.js";
 import { negotiate } from "../src/server/simple.js";
-import { MultipartError, parseMultipart } from "../src/server/multipart.js";
+import { DEFAULT_LIMITS, MultipartError, parseMultipart } from "../src/server/multipart.js";
 import { parseCredentials, runServe } from "../src/cli/serve.js";
 import { PyregError } from "../src/core/errors.js";
 import { seededRandom } from "./helpers/random.js";
@@ -133,6 +133,7 @@ describe("content negotiation", () => {
 
 describe("multipart parser", () => {
   const boundary = "XbOuNdArY";
+  const contentType = `multipart/form-data; boundary=${boundary}`;
   // Near-delimiters everywhere (every prefix of "\r\n--XbOuNdArY"), so that chunk edges of
   // every size fall inside one: none of them may end the file part.
   const near = Buffer.concat(
@@ -175,7 +176,7 @@ describe("multipart parser", () => {
       (async function* () {
         yield* chunks;
       })(),
-      boundary,
+      contentType,
       (part) => {
         filename = part.filename;
         return { write: (c) => void got.push(Buffer.from(c)), end: () => undefined };
@@ -219,7 +220,7 @@ describe("multipart parser", () => {
       const got: Buffer[] = [];
       const res = await parseMultipart(
         iter(withTail.body.subarray(0, end + k), withTail.body.subarray(end + k)),
-        boundary,
+        contentType,
         () => ({ write: (c) => void got.push(Buffer.from(c)), end: () => undefined }),
       );
       assert.equal(sha256(Buffer.concat(got)), sha256(data), `cut ${k} bytes into the delimiter`);
@@ -229,18 +230,106 @@ describe("multipart parser", () => {
 
   test("a body without its closing boundary is an error", async () => {
     await assert.rejects(
-      parseMultipart(iter(body.subarray(0, body.length - 20)), boundary, () => undefined),
-      (e: unknown) => e instanceof MultipartError && /ended early/.test(e.message),
+      parseMultipart(iter(body.subarray(0, body.length - 20)), contentType, () => undefined),
+      (e: unknown) => e instanceof MultipartError && e.status === 400 && /Unexpected end/.test(e.message),
     );
   });
 
   test("an oversized field is refused with 413", async () => {
     const big = multipartForm([["description", "x".repeat(5000)]], undefined, boundary).body;
-    const limits = { maxHeaderBytes: 1024, maxFieldBytes: 1000, maxTotalFieldBytes: 10_000, maxParts: 10 };
+    const limits = { ...DEFAULT_LIMITS, maxFieldBytes: 1000 };
     await assert.rejects(
-      parseMultipart(iter(big), boundary, () => undefined, limits),
+      parseMultipart(iter(big), contentType, () => undefined, limits),
       (e: unknown) => e instanceof MultipartError && e.status === 413,
     );
+  });
+});
+
+describe("multipart limits (the library parser's, set by pyreg)", () => {
+  const boundary = "LiMiTs";
+  const contentType = `multipart/form-data; boundary=${boundary}`;
+  const small = { ...DEFAULT_LIMITS, maxFields: 5, maxFiles: 1, maxFileBytes: 100 };
+  const sink = (got: Buffer[]): { write(c: Buffer): void; end(): void } => ({
+    write: (c) => void got.push(Buffer.from(c)),
+    end: () => undefined,
+  });
+  const tooLarge = (re: RegExp) => (e: unknown) =>
+    e instanceof MultipartError && e.status === 413 && re.test(e.message);
+
+  test("field count: 5 fields pass, 6 are a 413", async () => {
+    const fields = (n: number): [string, string][] => Array.from({ length: n }, (_, i) => [`f${i}`, "v"]);
+    const five = await parseMultipart(
+      iter(multipartForm(fields(5), undefined, boundary).body),
+      contentType,
+      () => undefined,
+      small,
+    );
+    assert.equal(five.fields.length, 5);
+    await assert.rejects(
+      parseMultipart(
+        iter(multipartForm(fields(6), undefined, boundary).body),
+        contentType,
+        () => undefined,
+        small,
+      ),
+      tooLarge(/too many form fields/),
+    );
+  });
+
+  test("file size: 100 bytes pass, 101 are a 413 and the sink never ends", async () => {
+    const got: Buffer[] = [];
+    const ok = multipartForm([], { filename: "a-1.0.tar.gz", data: Buffer.alloc(100, 1) }, boundary).body;
+    const res = await parseMultipart(iter(ok), contentType, () => sink(got), small);
+    assert.equal(Buffer.concat(got).length, 100);
+    assert.equal(res.files.length, 1);
+    let ended = false;
+    const over = multipartForm([], { filename: "a-1.0.tar.gz", data: Buffer.alloc(101, 1) }, boundary).body;
+    await assert.rejects(
+      parseMultipart(
+        iter(over),
+        contentType,
+        () => ({ write: () => undefined, end: () => void (ended = true) }),
+        small,
+      ),
+      tooLarge(/too large/),
+    );
+    assert.equal(ended, false);
+  });
+
+  test("file count: a second file part is a 413", async () => {
+    const form = multipartForm([], { filename: "a-1.0.tar.gz", data: Buffer.from("x") }, boundary).body;
+    const twice = Buffer.concat([
+      form.subarray(0, form.length - `--${boundary}--\r\n`.length),
+      form.subarray(0, form.length),
+    ]);
+    await assert.rejects(
+      parseMultipart(iter(twice), contentType, () => sink([]), small),
+      tooLarge(/too many file parts/),
+    );
+  });
+
+  test("the filename is given as sent (no basename taken), for the server to judge", async () => {
+    let seen: string | undefined;
+    const form = multipartForm(
+      [],
+      { filename: "../../up_pkg-1.0.tar.gz", data: Buffer.from("x") },
+      boundary,
+    ).body;
+    await parseMultipart(iter(form), contentType, (part) => {
+      seen = part.filename;
+      return sink([]);
+    });
+    assert.equal(seen, "../../up_pkg-1.0.tar.gz");
+  });
+
+  test("not multipart, or no boundary: a 400", async () => {
+    for (const type of [undefined, "application/json", "multipart/form-data"]) {
+      await assert.rejects(
+        parseMultipart(iter(Buffer.from("x")), type, () => undefined),
+        (e: unknown) => e instanceof MultipartError && e.status === 400,
+        String(type),
+      );
+    }
   });
 });
 
@@ -285,7 +374,7 @@ describe("simple API and files", () => {
       hashes: { sha256: string };
       "requires-python"?: string;
       "core-metadata": false | { sha256: string };
-      "dist-info-metadata": false | { sha256: string };
+      "dist-info-metadata"?: unknown;
       size: number;
       "upload-time": string;
       yanked: boolean;
@@ -314,7 +403,8 @@ describe("simple API and files", () => {
       assert.equal(Number(file.headers["content-length"]), c.size);
       if (c.kind === "wheel") {
         assert.ok(f["core-metadata"], `${f.filename} offers core metadata`);
-        assert.deepEqual(f["dist-info-metadata"], f["core-metadata"]);
+        // PEP 714: never the old key, which pip 22.3 to 23.1 misread (a TypeError).
+        assert.equal("dist-info-metadata" in f, false);
         const meta = await raw(s.url, `${f.url}.metadata`);
         assert.equal(meta.status, 200);
         assert.equal(sha256(meta.body), f["core-metadata"].sha256);
@@ -341,12 +431,10 @@ describe("simple API and files", () => {
       if (c.version === "1.0.post1" && c.kind === "wheel") {
         assert.ok(attrs?.includes('data-requires-python="&gt;=3.11"'), attrs);
       }
-      if (c.kind === "wheel")
-        assert.match(
-          attrs ?? "",
-          /data-core-metadata="sha256=[0-9a-f]{64}" data-dist-info-metadata="sha256=/,
-        );
+      if (c.kind === "wheel") assert.match(attrs ?? "", /data-core-metadata="sha256=[0-9a-f]{64}"/);
       else assert.doesNotMatch(attrs ?? "", /core-metadata/);
+      // PEP 714's new name only: pip before 23.2 reads the old one and mishandles it.
+      assert.doesNotMatch(attrs ?? "", /dist-info-metadata/);
     }
   });
 
@@ -498,6 +586,58 @@ describe("uploads", () => {
       assert.deepEqual(await readFile(join(root, wheelName)), wheel, "the stored file is untouched");
       assert.equal(s.server.uploads, 1);
       assert.deepEqual(await listRoot(root), { files: [".pyreg-tmp", wheelName], tmp: [] });
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("filenames are unique without regard to case: EVIL-1.0-….whl beside evil-1.0-….whl is a 409, at once or later", async () => {
+    const root = join(work, "up-case");
+    const s = await startServe(root);
+    try {
+      const evil = await readFile(await makeWheel(join(src, "evil"), { name: "evil", version: "1.0" }));
+      const other = await readFile(
+        await makeWheel(join(src, "evil-other"), { name: "evil", version: "1.0", summary: "other" }),
+      );
+      const lower = "evil-1.0-py3-none-any.whl";
+      const upper = "EVIL-1.0-py3-none-any.whl";
+      const r1 = await upload(s, await uploadFields("evil", "1.0", "bdist_wheel", evil), {
+        filename: lower,
+        data: evil,
+      });
+      assert.equal(r1.status, 200, r1.body.toString());
+      // Other bytes, and the same bytes, under the other case: both refused, nothing stored.
+      for (const data of [other, evil]) {
+        const r = await upload(s, await uploadFields("EVIL", "1.0", "bdist_wheel", data), {
+          filename: upper,
+          data,
+        });
+        assert.equal(r.status, 409, r.body.toString());
+        assert.match(
+          r.body.toString(),
+          /already exists: evil-1\.0-py3-none-any\.whl .*without regard to case/,
+        );
+      }
+      assert.deepEqual(await listRoot(root), { files: [".pyreg-tmp", lower], tmp: [] });
+
+      // Three spellings at once, in a fresh folder: exactly one is stored, the others are 409s.
+      for (let round = 0; round < 5; round++) {
+        const root2 = join(work, `up-case-race-${round}`);
+        const s2 = await startServe(root2);
+        try {
+          const answers = await Promise.all(
+            [lower, upper, "Evil-1.0-py3-none-any.whl"].map(async (filename) =>
+              upload(s2, await uploadFields("evil", "1.0", "bdist_wheel", evil), { filename, data: evil }),
+            ),
+          );
+          const statuses = answers.map((a) => a.status).sort();
+          assert.deepEqual(statuses, [200, 409, 409], answers.map((a) => a.body.toString()).join(""));
+          const kept = (await readdir(root2)).filter((n) => !n.startsWith("."));
+          assert.equal(kept.length, 1, kept.join(", "));
+        } finally {
+          await s2.close();
+        }
+      }
     } finally {
       await s.close();
     }

@@ -162,9 +162,9 @@ export function projectPageJson(project: string, rows: FileRow[]): string {
         url: fileUrl(file.filename),
         hashes: { sha256: facts.sha256 },
         ...(facts.requiresPython !== undefined ? { "requires-python": facts.requiresPython } : {}),
+        // PEP 714: the new key only. pip 22.3 to 23.1 read the old `dist-info-metadata` key
+        // wrongly (TypeError: unhashable type: 'dict'); without it they fetch the wheel itself.
         "core-metadata": core,
-        // PEP 714: the old key is sent too, for clients that predate the rename.
-        "dist-info-metadata": core,
         yanked: false,
         size: file.size,
         "upload-time": uploadTime(file.mtimeNs),
@@ -180,8 +180,11 @@ export function projectPageHtml(project: string, rows: FileRow[]): string {
       attrs.push(`data-requires-python="${escapeHtml(facts.requiresPython)}"`);
     }
     if (facts.metadataSha256) {
+      // PEP 714: the new attribute only. pip before 23.2 reads only the old
+      // `data-dist-info-metadata` and then refuses a wheel whose METADATA Name is spelled
+      // otherwise than the requirement (https://github.com/pypa/pip/issues/12038): without the
+      // old name those pips fetch the wheel itself, which they judge correctly.
       attrs.push(`data-core-metadata="sha256=${facts.metadataSha256}"`);
-      attrs.push(`data-dist-info-metadata="sha256=${facts.metadataSha256}"`);
     }
     return `    <a ${attrs.join(" ")}>${escapeHtml(file.filename)}</a><br>`;
   });

@@ -74,6 +74,8 @@ export class Store {
   /** Facts of files this server stored itself (found while receiving and checking them), by path. */
   private readonly known = new Map<string, { key: string; facts: FileFacts }>();
   private readonly warned = new Set<string>();
+  /** Tail of the work queued per case-folded filename (see `exclusive`). */
+  private readonly nameQueues = new Map<string, Promise<unknown>>();
 
   constructor(
     /** Real path of the root folder. */
@@ -108,6 +110,43 @@ export class Store {
     if (atRoot) return atRoot;
     const scanned = (await this.files()).get(name);
     return scanned && this.current(scanned);
+  }
+
+  /**
+   * A served file whose name differs from `name` only by case, if any. Filenames are unique
+   * without regard to case: `EVIL-1.0-py3-none-any.whl` beside `evil-1.0-py3-none-any.whl` would
+   * be two files for one name on a case-insensitive file system, and two links for one file to
+   * a client that folds case.
+   */
+  async caseVariant(name: string): Promise<StoredFile | undefined> {
+    const parsed = parseFilename(name);
+    if (!parsed) return undefined;
+    const folded = name.toLowerCase();
+    for (const f of (await this.projects()).get(parsed.project) ?? []) {
+      if (f.filename !== name && f.filename.toLowerCase() === folded) {
+        const now = await this.current(f);
+        if (now) return now;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Runs `fn` alone among the calls for the same filename without regard to case: an upload's
+   * "already there?" check and its link() are one step, so two uploads of `evil-…` and `EVIL-…`
+   * at once cannot both be stored.
+   */
+  async exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const key = name.toLowerCase();
+    const previous = this.nameQueues.get(key) ?? Promise.resolve();
+    const mine = previous.then(fn, fn);
+    const tail = mine.catch(() => undefined);
+    this.nameQueues.set(key, tail);
+    try {
+      return await mine;
+    } finally {
+      if (this.nameQueues.get(key) === tail) this.nameQueues.delete(key);
+    }
   }
 
   /**
@@ -212,6 +251,8 @@ export class Store {
     const out = new Map<string, StoredFile>();
     const previous = this.lastScan;
     const visited = new Set<string>([this.root]);
+    /** Case-folded names found so far: the first of two names that differ only by case wins. */
+    const folds = new Set<string>();
     const walk = async (dir: string): Promise<void> => {
       let entries;
       try {
@@ -239,8 +280,9 @@ export class Store {
         } else if (e.isFile()) {
           // Seen before at this path: kept without a stat (`current` checks it when it matters).
           const seen = previous?.get(e.name);
-          if (seen?.path === full && !out.has(e.name)) {
+          if (seen?.path === full && !out.has(e.name) && !folds.has(e.name.toLowerCase())) {
             out.set(e.name, seen);
+            folds.add(e.name.toLowerCase());
             continue;
           }
         } else if (!e.isDirectory()) continue;
@@ -256,10 +298,14 @@ export class Store {
         if (!st.isFile()) continue;
         const parsed = parseFilename(e.name);
         if (!parsed || !isSafeFilename(e.name)) continue;
-        if (out.has(e.name)) {
-          this.warnOnce(`${full}: another file with this name is already served; ignored`);
+        const folded = e.name.toLowerCase();
+        if (out.has(e.name) || folds.has(folded)) {
+          this.warnOnce(
+            `${full}: another file with this name (without regard to case) is already served; ignored`,
+          );
           continue;
         }
+        folds.add(folded);
         out.set(e.name, {
           filename: e.name,
           parsed,

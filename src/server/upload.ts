@@ -17,13 +17,7 @@ import { errorMessage } from "../core/errors.js";
 import { normalizeName, parseFilename, type ParsedFilename } from "../core/names.js";
 import { BatchedWriter } from "../core/batchedWriter.js";
 import { MultiHash } from "../core/hash.js";
-import {
-  DEFAULT_LIMITS,
-  MultipartError,
-  multipartBoundary,
-  parseMultipart,
-  type FileSink,
-} from "./multipart.js";
+import { DEFAULT_LIMITS, MultipartError, parseMultipart, type FileSink } from "./multipart.js";
 import {
   isSafeFilename,
   metadataField,
@@ -272,8 +266,8 @@ async function checkMetadata(
  * itself (a cut connection), after removing the temporary file.
  */
 export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Promise<UploadAnswer> {
-  const boundary = multipartBoundary(req.headers["content-type"]);
-  if (!boundary)
+  const contentType = req.headers["content-type"];
+  if (!contentType || !/^multipart\/form-data\s*;/i.test(contentType))
     return { status: 400, message: "Expected multipart/form-data with a boundary", stored: false };
   const declared = Number(req.headers["content-length"] ?? NaN);
   if (Number.isFinite(declared) && declared > ctx.maxUploadBytes + DEFAULT_LIMITS.maxTotalFieldBytes) {
@@ -290,25 +284,31 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
   try {
     let fields: [string, string][];
     try {
-      ({ fields } = await parseMultipart(req, boundary, (part, before) => {
-        if (part.name !== "content") return undefined; // e.g. gpg_signature: not kept
-        if (sink) {
-          duplicatePart = true;
-          return undefined;
-        }
-        clientFilename = part.filename ?? "";
-        // A sha256_digest sent before the file (twine and pyreg send it first) is the check:
-        // sha256 is what this server stores, lists and serves. md5 and BLAKE2b (about 2.8 CPU
-        // seconds per GB here) are computed and checked only for a form without it.
-        const sha256Only = first(before, "sha256_digest") !== undefined;
-        sink = new TempFileSink(
-          join(tmpDir, `${randomUUID()}.part`),
-          ctx.maxUploadBytes,
-          sha256Only ? MultiHash.sha256Only() : allDigests,
-          (path) => openTemp(ctx.store, tmpDir, path),
-        );
-        return sink;
-      }));
+      const limits = { ...DEFAULT_LIMITS, maxFileBytes: ctx.maxUploadBytes };
+      ({ fields } = await parseMultipart(
+        req,
+        contentType,
+        (part, before) => {
+          if (part.name !== "content") return undefined; // e.g. gpg_signature: not kept
+          if (sink) {
+            duplicatePart = true;
+            return undefined;
+          }
+          clientFilename = part.filename ?? "";
+          // A sha256_digest sent before the file (twine and pyreg send it first) is the check:
+          // sha256 is what this server stores, lists and serves. md5 and BLAKE2b (about 2.8 CPU
+          // seconds per GB here) are computed and checked only for a form without it.
+          const sha256Only = first(before, "sha256_digest") !== undefined;
+          sink = new TempFileSink(
+            join(tmpDir, `${randomUUID()}.part`),
+            ctx.maxUploadBytes,
+            sha256Only ? MultiHash.sha256Only() : allDigests,
+            (path) => openTemp(ctx.store, tmpDir, path),
+          );
+          return sink;
+        },
+        limits,
+      ));
     } catch (err) {
       if (err instanceof MultipartError) return { status: err.status, message: err.message, stored: false };
       throw err;
@@ -317,28 +317,43 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
     if (!sink || clientFilename === undefined) {
       return { status: 400, message: "Missing the file: no form part named content", stored: false };
     }
+    const temp: TempFileSink = sink;
     const received: Received = { path: sink.path, clientFilename, size: sink.size, ...sink.digests() };
     const parsed = checkForm(fields, received);
     const filename = clientFilename;
     const facts = await checkMetadata(sink.data() ?? sink.path, parsed, filename);
 
     // Already served (anywhere under the root)? Same bytes: nothing to do. Other bytes: conflict.
-    const existing = await ctx.store.lookup(filename);
-    if (existing) {
-      const theirs = (await ctx.store.factsOf(existing)).sha256;
-      return compareSha(theirs, received.sha256, filename);
-    }
-    const target = join(root, filename);
-    try {
-      await link(sink.path, target);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-        return compareSha(await sha256File(target), received.sha256, filename);
+    // The check and the link are one step per filename without regard to case.
+    return await ctx.store.exclusive(filename, async (): Promise<UploadAnswer> => {
+      const existing = await ctx.store.lookup(filename);
+      if (existing) {
+        const theirs = (await ctx.store.factsOf(existing)).sha256;
+        return compareSha(theirs, received.sha256, filename);
       }
-      throw err;
-    }
-    await ctx.store.added(filename, { sha256: received.sha256, ...facts });
-    return { status: 200, message: `OK, stored ${filename}`, stored: true, filename };
+      const variant = await ctx.store.caseVariant(filename);
+      if (variant) {
+        return {
+          status: 409,
+          message:
+            `File already exists: ${variant.filename} (filenames are unique without regard to case; ` +
+            `${filename} is not stored)`,
+          stored: false,
+          filename,
+        };
+      }
+      const target = join(root, filename);
+      try {
+        await link(temp.path, target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+          return compareSha(await sha256File(target), received.sha256, filename);
+        }
+        throw err;
+      }
+      await ctx.store.added(filename, { sha256: received.sha256, ...facts });
+      return { status: 200, message: `OK, stored ${filename}`, stored: true, filename };
+    });
   } catch (err) {
     if (err instanceof Refused) return { status: err.status, message: err.message, stored: false };
     throw err;

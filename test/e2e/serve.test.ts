@@ -6,12 +6,13 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { makeCorpus, makeSdist, makeWheel, type CorpusFile } from "../fixtures/dists.js";
 import { commandPath } from "../helpers/tools.js";
-import { startServe } from "../helpers/serve.js";
+import { multipartForm, startServe, uploadFields } from "../helpers/serve.js";
+import { PYREG_BIN } from "../helpers/cli.js";
 
 interface Run {
   code: number | null;
@@ -227,6 +228,81 @@ describe("pip against pyreg serve", () => {
       assert.doesNotMatch(s.logs.join("\n"), /pw-2/);
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe("pyreg serve on a full disk", () => {
+  test("an upload larger than the free space gets 507 (the short write continued to ENOSPC), then a small one is stored", async () => {
+    // The real CLI in a 1 MiB tmpfs of its own mount namespace (root: unshare --mount; others: a
+    // user namespace too). The kernel writes what fits (a short write), then refuses the rest.
+    const dir = join(work, "full");
+    await mkdir(dir, { recursive: true });
+    const asRoot = process.getuid?.() === 0;
+    const script = `mount -t tmpfs -o size=1m tmpfs "$1" && shift && exec "$@"`;
+    const child = spawn(
+      "unshare",
+      [
+        ...(asRoot ? [] : ["--user", "--map-root-user"]),
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        dir,
+        process.execPath,
+        PYREG_BIN,
+        "serve",
+        dir,
+        "--port",
+        "0",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    const url = await new Promise<string>((resolve, reject) => {
+      const onData = (d: Buffer): void => {
+        out += d.toString();
+        const m = /upload \(twine\): (http:\/\/\S+\/)/.exec(out);
+        if (m) resolve(m[1] as string);
+      };
+      child.stdout.on("data", onData);
+      child.stderr.on("data", onData);
+      child.on("close", (code) =>
+        reject(new Error(`pyreg serve in a tmpfs (unshare, mount) ended with ${code}:\n${out}`)),
+      );
+      child.on("error", reject);
+    });
+    try {
+      const src = join(work, "full-src");
+      const small = await readFile(await makeWheel(src, { name: "full_pkg", version: "1.0" }));
+      const big = Buffer.concat([small, Buffer.alloc(3 * 1024 * 1024, 1)]);
+      const post = async (data: Buffer): Promise<{ status: number; text: string }> => {
+        const form = multipartForm(await uploadFields("full-pkg", "1.0", "bdist_wheel", data), {
+          filename: "full_pkg-1.0-py3-none-any.whl",
+          data,
+        });
+        const r = await fetch(url, {
+          method: "POST",
+          headers: { "Content-Type": form.contentType },
+          body: new Uint8Array(form.body),
+        });
+        return { status: r.status, text: await r.text() };
+      };
+      const full = await post(big);
+      assert.equal(full.status, 507, `${full.text}\n${out}`);
+      assert.match(full.text, /Insufficient storage: the file was not stored/);
+      assert.equal((await fetch(`${url}simple/full-pkg/`)).status, 404, "nothing is served");
+      // The partial temporary file was removed: a file that fits is stored.
+      const ok = await post(small);
+      assert.equal(ok.status, 200, `${ok.text}\n${out}`);
+      const got = await fetch(`${url}files/full_pkg-1.0-py3-none-any.whl`);
+      assert.equal(sha256(Buffer.from(await got.arrayBuffer())), sha256(small));
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((r) => (child.exitCode === null ? child.once("close", r) : r(undefined)));
     }
   });
 });
