@@ -27,6 +27,7 @@ function client(extra: HttpClientOptions = {}): HttpClient {
     retry: { retries: 3, baseDelayMs: 10, maxDelayMs: 40, ...extra.retry },
     timeouts: { connectMs: 2000, headersMs: 2000, bodyIdleMs: 2000, deadlineMs: 20_000, ...extra.timeouts },
     ...(extra.credentials ? { credentials: extra.credentials } : {}),
+    ...(extra.onRetry ? { onRetry: extra.onRetry } : {}),
   });
 }
 
@@ -277,6 +278,22 @@ describe("HTTP client through the fault proxy", () => {
     assert.ok(r.requests <= 6 && r.requests >= 2, `${r.requests} attempts`);
     const times = r.times;
     assert.ok((times.at(-1) ?? 0) - (times[0] ?? 0) <= 1000, `attempts at ${times.join(", ")} ms`);
+  });
+  test("a pause that ends past the deadline (a busy machine's late timer) starts no other attempt", async () => {
+    // The machine is "busy" for 1.2 s right after the first answer: the 100 ms pause can only end
+    // after the 1 s deadline, and the client must then report the answer it has instead of asking again.
+    const r = await fetchWith([{ path: PAGE, fault: { kind: "status", status: 503 } }], {
+      retry: { retries: 10, baseDelayMs: 100, maxDelayMs: 100 },
+      timeouts: { deadlineMs: 1000 },
+      onRetry: () => {
+        const until = Date.now() + 1200;
+        while (Date.now() < until) {
+          // busy
+        }
+      },
+    });
+    assert.equal(r.err?.status, 503, "the last answer is reported");
+    assert.equal(r.requests, 1, `no attempt after the deadline: ${r.requests} ${String(r.err)}`);
   });
 });
 

@@ -106,7 +106,8 @@ class Budget {
   async pause(ms: number): Promise<boolean> {
     if (this.deadlineAt !== undefined && Date.now() + ms >= this.deadlineAt) return false;
     await sleep(ms);
-    return true;
+    // On a busy machine a timer fires late: no attempt is started once the deadline has passed.
+    return !this.expired;
   }
   /** Stops the deadline (a streamed file body is not bound by it). */
   clear(): void {
@@ -420,7 +421,7 @@ export class HttpClient {
             : backoffDelay(this.policy, budget.attempt + 1, this.random);
         // A pause past the deadline is not taken: the status error below says what happened.
         if (budget.deadlineAt === undefined || Date.now() + delay < budget.deadlineAt) {
-          res.body.resume();
+          const text = await readSome(res.body, 4096);
           budget.attempt++;
           this.opts.onRetry?.({
             method,
@@ -429,8 +430,9 @@ export class HttpClient {
             delayMs: delay,
             reason: `HTTP ${status}`,
           });
-          await sleep(delay);
-          continue;
+          if (await budget.pause(delay)) continue;
+          // The pause ended past the deadline (a late timer): this answer is the one to report.
+          throw this.statusError(status, method, current, headers, text, options);
         }
       }
 
