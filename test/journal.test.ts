@@ -47,7 +47,7 @@ function planOf(entries: { file: DistFile; action: PlanAction; destination?: Dis
         reason: e.action === "skip" ? "already at the destination with the same sha256" : "x",
       })),
   }));
-  return { source: "s", destination: "d", projects, filteredProjects: [] };
+  return { source: "s", destination: "d", projects, filteredProjects: [], warnings: [], problems: [] };
 }
 
 function start(j: Journal): void {
@@ -211,6 +211,36 @@ describe("journal", () => {
     const d2 = j.applyPlan(plan, { retryFailed: true });
     assert.deepEqual(d2.carried, []);
     assert.equal(d2.plan.projects[0]?.entries.length, 2);
+    j.close();
+  });
+
+  test("a file copied earlier stays copied when a later run's selection leaves it out; others read as filtered", () => {
+    const dir = join(tmp.path, "selection");
+    const copied = dist("pkg-s", "1.0");
+    const never = dist("pkg-s", "2.0", "f".repeat(64));
+    const j = Journal.open(dir, ID);
+    start(j);
+    j.recordOutcome({ kind: "copied", file: copied, bytes: 100, seconds: 1 });
+    start(j);
+    const plan = planOf([
+      { file: copied, action: "filtered" },
+      { file: never, action: "filtered" },
+    ]);
+    j.applyPlan(plan, { retryFailed: false });
+    j.recordOutcome({
+      kind: "filtered",
+      file: copied,
+      reason: "--platforms linux: x",
+      rule: "--platforms linux",
+    });
+    j.recordOutcome({
+      kind: "filtered",
+      file: never,
+      reason: "--platforms linux: x",
+      rule: "--platforms linux",
+    });
+    assert.equal(j.get("pkg-s", copied.filename)?.state, "verified");
+    assert.equal(j.get("pkg-s", never.filename)?.state, "filtered");
     j.close();
   });
 

@@ -67,6 +67,7 @@ function journal(files: FileRow[], shard?: string): JournalData {
       { project: "gone", error: "HTTP 500 from the index", runId: 1 },
     ],
     checks: [],
+    selection: [],
   };
 }
 

@@ -12,10 +12,10 @@ import { openDestination, openSource } from "../registries/index.js";
 import { parseSpec } from "../registries/spec.js";
 import type { RegistryContext, RegistryOptions, Side } from "../registries/types.js";
 import { formatBytes } from "../core/units.js";
+import { rulesFrom, Selection } from "../core/select/index.js";
+import { readPins } from "../core/select/locks.js";
 
-export interface CommonOptions {
-  include: string[];
-  exclude: string[];
+export interface CommonOptions extends SelectionFlags {
   concurrency: number;
   json: boolean;
   quiet: boolean;
@@ -38,8 +38,8 @@ export interface CommonOptions {
   description?: string;
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 export function positiveInt(name: string, max = 1_000_000): (v: string) => number {
@@ -64,21 +64,113 @@ export function nonNegativeInt(name: string, max: number): (v: string) => number
 
 export const DEFAULT_CONCURRENCY = 8;
 
-/** Options for selecting projects and for output, shared by list/plan/migrate/verify. */
+/** The selection flags as commander parses them (see addSelectionOptions). */
+export interface SelectionFlags {
+  include: string[];
+  exclude: string[];
+  prereleases?: "include" | "exclude";
+  packageTypes?: string[];
+  platforms?: string[];
+  excludePlatforms?: string[];
+  pythonTags?: string[];
+  excludePythonTags?: string[];
+  latest?: number;
+  uploadedSince?: string;
+  uploadedBefore?: string;
+  maxFileSize?: string;
+  requirements?: string[];
+}
+
+/**
+ * Options for choosing what moves (the rules of src/core/select/) and for output, shared by
+ * list/plan/migrate/verify: all selection flags are defined here, in one place.
+ */
 export function addSelectionOptions(cmd: Command): Command {
+  const list = (flags: string, text: string): Option => new Option(flags, text).argParser(collect);
   return cmd
     .addOption(
-      new Option("--include <glob>", "only projects whose normalized name matches (repeatable)")
-        .argParser(collect)
-        .default([], "all"),
+      list(
+        "--include <spec>",
+        "only projects matching a glob of normalized names, optionally with a PEP 440 specifier set: 'acme-*', 'acme-utils>=2,<3' (repeatable; any match keeps)",
+      ).default([], "all"),
     )
     .addOption(
-      new Option("--exclude <glob>", "skip projects whose normalized name matches (repeatable)")
-        .argParser(collect)
-        .default([], "none"),
+      list(
+        "--exclude <spec>",
+        "leave out matching projects, or only their versions in the specifier set: 'legacy-*', 'acme-utils<1' (repeatable)",
+      ).default([], "none"),
+    )
+    .addOption(
+      new Option("--prereleases <mode>", "pre-releases (a, b, rc, dev): include or exclude")
+        .choices(["include", "exclude"])
+        .default("include"),
+    )
+    .addOption(
+      list("--package-types <types>", "only these kinds of file: wheel, sdist, other (comma-separated)"),
+    )
+    .addOption(
+      list(
+        "--platforms <list>",
+        "wheels: only these platforms: linux, macos, windows, any (pure wheels), or platform tag globs such as '*musllinux*' (sdists are kept)",
+      ),
+    )
+    .addOption(list("--exclude-platforms <list>", "wheels: leave out these platforms (same names and globs)"))
+    .addOption(
+      list(
+        "--python-tags <list>",
+        "wheels: only those with one of these python tags or globs: cp311, 'cp3*', py3",
+      ),
+    )
+    .addOption(
+      list(
+        "--exclude-python-tags <list>",
+        "wheels: leave out those whose python tags all match, e.g. 'cp27,py2' (a py2.py3 wheel stays)",
+      ),
+    )
+    .option(
+      "--latest <n>",
+      "per project, only the N highest versions left by the other rules (PEP 440 order)",
+      positiveInt("--latest"),
+    )
+    .option(
+      "--uploaded-since <date>",
+      "only files uploaded at or after DATE (YYYY-MM-DD or ISO 8601; files with no known upload time are left out, and counted in a warning)",
+    )
+    .option("--uploaded-before <date>", "only files uploaded before DATE (same rules)")
+    .option(
+      "--max-file-size <size>",
+      "only files up to SIZE: bytes, or 50MB, 2GiB... (files of unknown size are left out, and counted in a warning)",
+    )
+    .addOption(
+      list(
+        "--requirements <file>",
+        "only the files this lock pins: requirements.txt (== pins, --hash), pylock.toml, uv.lock, poetry.lock, pdm.lock (repeatable); a pinned file missing at the source or with another sha256 is a problem (exit 1)",
+      ),
     )
     .option("--json", "print a machine-readable result on stdout (human text goes to stderr)")
     .option("-q, --quiet", "only errors and the final summary on stderr");
+}
+
+/** The selection rules of the flags; a bad value is a usage error naming its option. */
+export async function selectionFrom(opts: SelectionFlags): Promise<Selection> {
+  const locks = opts.requirements?.length ? await readPins(opts.requirements) : undefined;
+  return new Selection(
+    rulesFrom({
+      include: opts.include,
+      exclude: opts.exclude,
+      ...(opts.prereleases ? { prereleases: opts.prereleases } : {}),
+      ...(opts.packageTypes ? { packageTypes: opts.packageTypes } : {}),
+      ...(opts.platforms ? { platforms: opts.platforms } : {}),
+      ...(opts.excludePlatforms ? { excludePlatforms: opts.excludePlatforms } : {}),
+      ...(opts.pythonTags ? { pythonTags: opts.pythonTags } : {}),
+      ...(opts.excludePythonTags ? { excludePythonTags: opts.excludePythonTags } : {}),
+      ...(opts.latest !== undefined ? { latest: opts.latest } : {}),
+      ...(opts.uploadedSince !== undefined ? { uploadedSince: opts.uploadedSince } : {}),
+      ...(opts.uploadedBefore !== undefined ? { uploadedBefore: opts.uploadedBefore } : {}),
+      ...(opts.maxFileSize !== undefined ? { maxFileSize: opts.maxFileSize } : {}),
+      ...(locks ? { pins: locks.pins, lockNotes: locks.notes, requirements: opts.requirements ?? [] } : {}),
+    }),
+  );
 }
 
 /** Options for talking to registries. */

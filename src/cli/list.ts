@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { errorMessage, isFatal } from "../core/errors.js";
-import { projectFilter } from "../core/filter.js";
+import type { Exclusion, SelectionProblem } from "../core/select/index.js";
 import type { DistFile } from "../core/model.js";
 import { mapLimit } from "../core/pool.js";
 import {
@@ -11,8 +11,10 @@ import {
   makeRuntime,
   openFrom,
   printJson,
+  selectionFrom,
   type CommonOptions,
 } from "./common.js";
+import { printSelectionNotes } from "./plan.js";
 import { compareVersions } from "../core/versions.js";
 
 export function registerList(program: Command): void {
@@ -34,27 +36,45 @@ export function registerList(program: Command): void {
     );
   addConnectionOptions(addSelectionOptions(cmd), false).action(
     async (source: string, opts: CommonOptions) => {
+      const selection = await selectionFrom(opts);
       const rt = makeRuntime(opts);
       try {
         const src = await openFrom(source, rt);
-        const filter = projectFilter(opts.include, opts.exclude);
-        const projects = (await src.listProjects()).filter((p) => !filter(p)).sort();
+        const all = await src.listProjects();
+        const filteredProjects: ({ project: string } & Exclusion)[] = [];
+        const projects = all
+          .filter((p) => {
+            const out = selection.project(p);
+            if (out) filteredProjects.push({ project: p, ...out });
+            return !out;
+          })
+          .sort();
+        const problems: SelectionProblem[] = selection.unlistedPins(new Set(all));
         human(opts, `# ${src.describe()}`);
         const errors: { project: string; error: string }[] = [];
         const listed = await mapLimit(projects, opts.concurrency, async (project) => {
           try {
-            return { project, files: await src.listFiles(project) };
+            const every = await src.listFiles(project);
+            const chosen = selection.files(project, every);
+            problems.push(...chosen.problems);
+            return {
+              project,
+              files: every.filter((f) => !chosen.filtered.has(f)),
+              filtered: [...chosen.filtered].map(([f, why]) => ({ file: f, ...why })),
+            };
           } catch (err) {
             if (isFatal(err)) throw err;
             errors.push({ project, error: errorMessage(err) });
-            return { project, files: [] as DistFile[] };
+            return { project, files: [] as DistFile[], filtered: [] };
           }
         });
         let files = 0;
         let bytes = 0;
-        for (const { project, files: fl } of listed) {
+        let left = 0;
+        for (const { project, files: fl, filtered } of listed) {
           const byVersion = new Map<string, DistFile[]>();
           for (const f of fl) byVersion.set(f.version, [...(byVersion.get(f.version) ?? []), f]);
+          left += filtered.length;
           human(opts, `${project}`);
           for (const v of [...byVersion.keys()].sort(compareVersions)) {
             human(opts, `  ${v || "(unknown version)"}`);
@@ -73,17 +93,35 @@ export function registerList(program: Command): void {
               );
             }
           }
+          for (const x of filtered.sort((a, b) => a.file.filename.localeCompare(b.file.filename)))
+            if (!opts.quiet) human(opts, `  - ${x.file.filename}  (${x.reason})`);
         }
+        for (const p of filteredProjects)
+          if (!opts.quiet) human(opts, `- project ${p.project}  (${p.reason})`);
         for (const e of errors) process.stderr.write(`error: ${e.project}: ${e.error}\n`);
-        human(opts, `${projects.length} projects, ${files} files${bytes ? `, ${formatBytes(bytes)}` : ""}`);
+        printSelectionNotes({ warnings: selection.warnings(), problems });
+        human(
+          opts,
+          `${projects.length} projects, ${files} files${bytes ? `, ${formatBytes(bytes)}` : ""}` +
+            (left || filteredProjects.length
+              ? `; left out by the selection: ${left} files, ${filteredProjects.length} projects`
+              : ""),
+        );
         if (opts.json) {
           printJson({
             source: { kind: src.kind, description: src.describe() },
-            projects: listed.map((l) => ({ project: l.project, files: l.files.map(fileJson) })),
+            projects: listed.map((l) => ({
+              project: l.project,
+              files: l.files.map(fileJson),
+              filtered: l.filtered.map((x) => ({ ...fileJson(x.file), rule: x.rule, reason: x.reason })),
+            })),
+            filteredProjects,
+            warnings: selection.warnings(),
+            problems,
             errors,
           });
         }
-        process.exitCode = errors.length ? 1 : 0;
+        process.exitCode = errors.length || problems.length ? 1 : 0;
       } finally {
         await rt.close();
       }

@@ -4,7 +4,7 @@ import { errorMessage, PyregError } from "../core/errors.js";
 import type { FileOutcome } from "../core/model.js";
 import { makePlan, planCounts } from "../core/plan.js";
 import { fileJson } from "./list.js";
-import { addFromTo, REGISTRY_HELP, type FromToOptions } from "./plan.js";
+import { addFromTo, printSelectionNotes, REGISTRY_HELP, selectionRows, type FromToOptions } from "./plan.js";
 import { recheckTime, resolveUncertain } from "../core/journal.js";
 import { formatShard, shardSelector } from "../core/shard.js";
 import { chooseMode, Progress } from "./progress.js";
@@ -19,6 +19,7 @@ import {
   openFrom,
   openTo,
   printJson,
+  selectionFrom,
   type StateOptions,
 } from "./common.js";
 
@@ -54,6 +55,7 @@ export function registerMigrate(program: Command): void {
     );
   addStateOptions(addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true), true).action(
     async (opts: FromToOptions & StateOptions) => {
+      const selection = await selectionFrom(opts);
       const rt = makeRuntime(opts);
       const abort = new AbortController();
       let state: RunState | undefined;
@@ -115,13 +117,14 @@ export function registerMigrate(program: Command): void {
         };
         const planned = await interruptible(
           makePlan(src, dst, {
-            include: opts.include,
-            exclude: opts.exclude,
+            selection,
             listConcurrency: opts.concurrency,
             ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
           }),
           "reading the indexes",
         );
+        printSelectionNotes(planned);
+        journal.recordSelection(selectionRows(planned));
         const decision = journal.applyPlan(planned, { retryFailed: opts.retryFailed ?? false });
         let plan = decision.plan;
         if (decision.landed)
@@ -181,12 +184,14 @@ export function registerMigrate(program: Command): void {
         const reportPath = state.finish(
           stoppedBy ? (stoppedBy.error ? "failed" : "interrupted") : "done",
           stoppedBy?.reason,
-          { ...counts, projectErrors: projectErrors.length },
+          { ...counts, projectErrors: projectErrors.length, selectionProblems: plan.problems.length },
         );
         human(
           opts,
           `migrate: ${c.copied} copied (${formatBytes(c.bytes)}), ${c.skipped} already there, ${c.conflict} conflicts, ${c.failed} failed, ${c.filtered} filtered` +
-            (projectErrors.length ? `, ${projectErrors.length} projects not listed` : ""),
+            (projectErrors.length ? `, ${projectErrors.length} projects not listed` : "") +
+            (plan.filteredProjects.length ? `, ${plan.filteredProjects.length} projects left out` : "") +
+            (plan.problems.length ? `; ${plan.problems.length} pinned file problems` : ""),
         );
         rt.log(`report: ${reportPath} (and report.json)`);
         if (opts.json) {
@@ -197,6 +202,9 @@ export function registerMigrate(program: Command): void {
             counts: c,
             outcomes: outcomes.map(outcomeJson),
             projectErrors: projectErrors.map((p) => ({ project: p.project, error: p.error })),
+            filteredProjects: plan.filteredProjects,
+            warnings: plan.warnings,
+            problems: plan.problems,
             ...(stoppedBy ? { stopped: stoppedBy.reason } : {}),
           });
         }
@@ -206,7 +214,7 @@ export function registerMigrate(program: Command): void {
             hint: resumeHint(),
           });
         }
-        process.exitCode = c.failed || c.conflict || projectErrors.length ? 1 : 0;
+        process.exitCode = c.failed || c.conflict || projectErrors.length || plan.problems.length ? 1 : 0;
       } catch (err) {
         progress.stop();
         const e = err instanceof PyregError ? err : new PyregError("HTTP", errorMessage(err), { cause: err });

@@ -11,8 +11,11 @@ import {
   openFrom,
   openTo,
   printJson,
+  selectionFrom,
   type CommonOptions,
 } from "./common.js";
+import { redactText } from "../http/redact.js";
+import type { SelectionRow } from "../core/journal.js";
 
 export interface FromToOptions extends CommonOptions {
   from: string;
@@ -60,8 +63,8 @@ Credentials: user:password in the URL, PYREG_FROM_USERNAME/PYREG_FROM_PASSWORD a
 PYREG_TO_USERNAME/PYREG_TO_PASSWORD, or ~/.netrc. They are sent only to the host they belong to
 and never printed.
 
-Exit codes: 0 all done; 1 some files failed, conflicted or are missing; 2 usage, configuration,
-authentication or connection error.`;
+Exit codes: 0 all done; 1 some files failed, conflicted or are missing (or a --requirements pin is
+missing or different at the source); 2 usage, configuration, authentication or connection error.`;
 
 export function printPlan(plan: Plan, opts: CommonOptions): void {
   human(opts, `# from ${plan.source}\n# to   ${plan.destination}`);
@@ -77,15 +80,45 @@ export function printPlan(plan: Plan, opts: CommonOptions): void {
     }
   }
   for (const f of plan.filteredProjects) human(opts, `- project  ${f.project}  (${f.reason})`);
+  printSelectionNotes(plan);
   const c = planCounts(plan);
   human(
     opts,
     `plan: ${c.copy} to copy (${formatBytes(c.bytes)}), ${c.skip} already there, ${c.conflict} conflicts, ` +
       `${c.invalid} invalid, ${c.filtered} filtered; ${plan.projects.length} projects` +
+      (plan.filteredProjects.length ? ` (${plan.filteredProjects.length} more left out)` : "") +
+      (plan.problems.length ? `; ${plan.problems.length} pinned file problems` : "") +
       (plan.projects.some((p) => p.error)
         ? `, ${plan.projects.filter((p) => p.error).length} could not be listed`
         : ""),
   );
+}
+
+/** Selection warnings and pinned-file problems, on stderr (stdout may be the JSON document). */
+export function printSelectionNotes(plan: Pick<Plan, "warnings" | "problems">): void {
+  for (const w of plan.warnings) process.stderr.write(redactText(`warning: ${w}`) + "\n");
+  for (const p of plan.problems) process.stderr.write(redactText(`problem: ${p.reason}`) + "\n");
+}
+
+/** The plan's selection notes as the journal keeps them for the report. */
+export function selectionRows(
+  plan: Pick<Plan, "warnings" | "problems" | "filteredProjects">,
+): Omit<SelectionRow, "runId">[] {
+  return [
+    ...plan.warnings.map((text) => ({ kind: "warning" as const, project: null, filename: null, text })),
+    ...plan.problems.map((p) => ({
+      kind: "problem" as const,
+      project: p.project,
+      filename: p.filename ?? null,
+      text: p.reason,
+    })),
+    ...plan.filteredProjects.map((p) => ({
+      kind: "filtered-project" as const,
+      project: p.project,
+      filename: null,
+      text: p.reason,
+    })),
+  ];
 }
 
 export function planJson(plan: Plan): Record<string, unknown> {
@@ -96,9 +129,16 @@ export function planJson(plan: Plan): Record<string, unknown> {
     projects: plan.projects.map((p) => ({
       project: p.project,
       ...(p.error ? { error: p.error } : {}),
-      files: p.entries.map((e) => ({ ...fileJson(e.file), action: e.action, reason: e.reason })),
+      files: p.entries.map((e) => ({
+        ...fileJson(e.file),
+        action: e.action,
+        reason: e.reason,
+        ...(e.rule ? { rule: e.rule } : {}),
+      })),
     })),
     filteredProjects: plan.filteredProjects,
+    warnings: plan.warnings,
+    problems: plan.problems,
   };
 }
 
@@ -115,19 +155,17 @@ export function registerPlan(program: Command): void {
     )
     .addHelpText("after", REGISTRY_HELP);
   addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true).action(async (opts: FromToOptions) => {
+    const selection = await selectionFrom(opts);
     const rt = makeRuntime(opts);
     try {
       const src = await openFrom(opts.from, rt);
       const dst = await openTo(opts.to, rt);
-      const plan = await makePlan(src, dst, {
-        include: opts.include,
-        exclude: opts.exclude,
-        listConcurrency: opts.concurrency,
-      });
+      const plan = await makePlan(src, dst, { selection, listConcurrency: opts.concurrency });
       printPlan(plan, opts);
       if (opts.json) printJson(planJson(plan));
       const c = planCounts(plan);
-      process.exitCode = c.conflict || c.invalid || plan.projects.some((p) => p.error) ? 1 : 0;
+      process.exitCode =
+        c.conflict || c.invalid || plan.problems.length || plan.projects.some((p) => p.error) ? 1 : 0;
     } finally {
       await rt.close();
     }

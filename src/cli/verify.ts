@@ -1,13 +1,13 @@
 import type { Command } from "commander";
 import { errorMessage, isFatal } from "../core/errors.js";
-import { projectFilter } from "../core/filter.js";
+import type { SelectionProblem } from "../core/select/index.js";
 import { compareDigests, decisiveDigest, verificationKey, type Verification } from "../core/digests.js";
 import { digestStream } from "../core/hash.js";
 import type { Destination, Source } from "../core/model.js";
 import { collapseDuplicates } from "../core/plan.js";
 import { mapLimit } from "../core/pool.js";
 import { fileJson } from "./list.js";
-import { addFromTo, REGISTRY_HELP, type FromToOptions } from "./plan.js";
+import { addFromTo, printSelectionNotes, REGISTRY_HELP, selectionRows, type FromToOptions } from "./plan.js";
 import type { DistFile } from "../core/model.js";
 import { shardSelector } from "../core/shard.js";
 import { openRunState, type RunState } from "./report.js";
@@ -21,6 +21,7 @@ import {
   openFrom,
   openTo,
   printJson,
+  selectionFrom,
 } from "./common.js";
 
 export type VerifyStatus = "ok" | "missing" | "different" | "unverifiable";
@@ -90,11 +91,14 @@ export function registerVerify(program: Command): void {
         "filename with the same digest (the strongest both indexes publish: sha512, sha384, sha256, sha1). " +
         "Files the listings cannot decide (no digest, or only md5) are downloaded from the destination " +
         "and hashed; --content does that for every file. Lists each missing or different file. " +
-        "Exits 0 only when all are there.",
+        "Exits 0 only when all are there. With selection options (--include, --platforms, --requirements...), " +
+        "exactly the selected files are checked: `pyreg verify --requirements uv.lock` says whether the " +
+        "destination serves everything the lock pins.",
     )
     .addHelpText("after", REGISTRY_HELP);
   addStateOptions(addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true), false).action(
     async (opts: FromToOptions & StateOptions) => {
+      const selection = await selectionFrom(opts);
       const rt = makeRuntime(opts);
       let state: RunState | undefined;
       try {
@@ -104,9 +108,19 @@ export function registerVerify(program: Command): void {
         state.journal.describeRun(src.describe(), dst.describe());
         // A destination whose index lists the digest the client sent (GitLab) is always read back.
         const content = opts.content === true || dst.indexEchoesClientDigest === true;
-        const filter = projectFilter(opts.include, opts.exclude);
         const inShard = opts.shard ? shardSelector(opts.shard) : () => true;
-        const projects = (await src.listProjects()).filter((p) => inShard(p) && !filter(p)).sort();
+        const allProjects = await src.listProjects();
+        const filteredProjects: { project: string; reason: string; rule: string }[] = [];
+        const projects = allProjects
+          .filter((p) => {
+            if (!inShard(p)) return false;
+            const out = selection.project(p);
+            if (out) filteredProjects.push({ project: p, ...out });
+            return !out;
+          })
+          .sort();
+        const selectionProblems: SelectionProblem[] = selection.unlistedPins(new Set(allProjects), inShard);
+        const filteredFiles: (ReturnType<typeof fileJson> & { rule: string; reason: string })[] = [];
         const rows: ({
           file: ReturnType<typeof fileJson>;
           source: DistFile;
@@ -115,9 +129,19 @@ export function registerVerify(program: Command): void {
         await mapLimit(projects, opts.concurrency, async (project) => {
           try {
             const [listed, there] = await Promise.all([src.listFiles(project), dst.listFiles(project)]);
-            const { files, problems } = collapseDuplicates(listed.filter((f) => !f.notes?.["filtered"]));
+            const { files: unique, problems } = collapseDuplicates(
+              listed.filter((f) => !f.notes?.["filtered"]),
+            );
             for (const p of problems)
               rows.push({ file: fileJson(p.file), source: p.file, status: "unverifiable", detail: p.reason });
+            // Exactly the selected files are checked; the others are listed as left out, with their rule.
+            const chosen = selection.files(project, unique);
+            selectionProblems.push(...chosen.problems);
+            const files = unique.filter((f) => {
+              const out = chosen.filtered.get(f);
+              if (out) filteredFiles.push({ ...fileJson(f), ...out });
+              return !out;
+            });
             await mapLimit(files, 4, async (f) => {
               const r = await checkOne(src, dst, f, there.get(f.filename), content);
               rows.push({ file: fileJson(f), source: f, ...r });
@@ -128,6 +152,9 @@ export function registerVerify(program: Command): void {
           }
         });
         rows.sort((a, b) => String(a.file["filename"]).localeCompare(String(b.file["filename"])));
+        filteredFiles.sort((a, b) => String(a["filename"]).localeCompare(String(b["filename"])));
+        const notes = { warnings: selection.warnings(), problems: selectionProblems };
+        printSelectionNotes(notes);
         const bad = rows.filter((r) => r.status !== "ok");
         for (const r of bad)
           human(opts, `${r.status.padEnd(12)} ${String(r.file["filename"])}  (${r.detail})`);
@@ -138,13 +165,17 @@ export function registerVerify(program: Command): void {
             (bad.length
               ? `; ${bad.filter((r) => r.status === "missing").length} missing, ${bad.filter((r) => r.status === "different").length} different, ${bad.filter((r) => r.status === "unverifiable").length} unverifiable`
               : "") +
-            (errors.length ? `; ${errors.length} projects could not be read` : ""),
+            (errors.length ? `; ${errors.length} projects could not be read` : "") +
+            (filteredFiles.length || filteredProjects.length
+              ? `; left out by the selection: ${filteredFiles.length} files, ${filteredProjects.length} projects`
+              : "") +
+            (selectionProblems.length ? `; ${selectionProblems.length} pinned file problems` : ""),
         );
         if (opts.json) {
           printJson({
             source: src.describe(),
             destination: dst.describe(),
-            ok: bad.length === 0 && errors.length === 0,
+            ok: bad.length === 0 && errors.length === 0 && selectionProblems.length === 0,
             counts: {
               files: rows.length,
               ok: rows.length - bad.length,
@@ -159,6 +190,10 @@ export function registerVerify(program: Command): void {
               ),
             ),
             errors,
+            filtered: filteredFiles,
+            filteredProjects,
+            warnings: notes.warnings,
+            selectionProblems,
           });
         }
         state.journal.recordChecks(
@@ -171,14 +206,26 @@ export function registerVerify(program: Command): void {
             verification: verificationKey(r.verification),
           })),
         );
-        const reportPath = state.finish(bad.length || errors.length ? "failed" : "done", undefined, {
+        state.journal.recordSelection([
+          ...selectionRows({ ...notes, filteredProjects }),
+          ...filteredFiles.map((f) => ({
+            kind: "filtered-file" as const,
+            project: String(f["project"]),
+            filename: String(f["filename"]),
+            text: f.reason,
+          })),
+        ]);
+        const failed = bad.length || errors.length || selectionProblems.length;
+        const reportPath = state.finish(failed ? "failed" : "done", undefined, {
           files: rows.length,
           ok: rows.length - bad.length,
           problems: bad.length,
           projectErrors: errors.length,
+          selectionProblems: selectionProblems.length,
+          filtered: filteredFiles.length,
         });
         rt.log(`report: ${reportPath} (and report.json)`);
-        process.exitCode = bad.length || errors.length ? 1 : 0;
+        process.exitCode = failed ? 1 : 0;
       } catch (err) {
         if (state) {
           try {

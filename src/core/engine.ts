@@ -612,7 +612,8 @@ export async function runPlan(
           reason: e.reason,
           destinationSha256: e.destination ? sha256Of(e.destination) : undefined,
         });
-      else if (e.action === "filtered") record({ kind: "filtered", file: e.file, reason: e.reason });
+      else if (e.action === "filtered")
+        record({ kind: "filtered", file: e.file, reason: e.reason, ...(e.rule ? { rule: e.rule } : {}) });
       else if (e.action === "invalid")
         record({ kind: "failed", file: e.file, reason: e.reason, code: e.code ?? "BAD_FILENAME" });
     }

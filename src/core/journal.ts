@@ -155,6 +155,21 @@ export interface JournalData {
   projects: ProjectRow[];
   /** Results of the last `verify` run, if any. */
   checks: CheckRow[];
+  /** What the selection rules of the latest run said (warnings, problems, what was left out). */
+  selection: SelectionRow[];
+}
+
+/**
+ * One note of the selection rules for the report: a warning (a rule that matched nothing), a
+ * problem (a pinned file missing or different at the source), or what was left out without being
+ * a file of the plan (a project, or a file `verify` did not check).
+ */
+export interface SelectionRow {
+  kind: "warning" | "problem" | "filtered-project" | "filtered-file";
+  project: string | null;
+  filename: string | null;
+  text: string;
+  runId: number;
 }
 
 export const JOURNAL_FILE = "journal.sqlite";
@@ -182,6 +197,8 @@ CREATE TABLE IF NOT EXISTS projects (project TEXT PRIMARY KEY, error TEXT, run_i
 CREATE TABLE IF NOT EXISTS checks (
   project TEXT NOT NULL, filename TEXT NOT NULL, version TEXT NOT NULL, status TEXT NOT NULL,
   detail TEXT NOT NULL, run_id INTEGER NOT NULL, verification TEXT, PRIMARY KEY (project, filename));
+CREATE TABLE IF NOT EXISTS selection (
+  run_id INTEGER NOT NULL, kind TEXT NOT NULL, project TEXT, filename TEXT, text TEXT NOT NULL);
 `;
 
 /** Columns added after the first release: added to an older journal when it is opened. */
@@ -383,7 +400,30 @@ function readAll(db: Database.Database, dir: string, identity: Identity, current
         runId: c.run_id,
       }))
     : [];
-  return { dir, identity, runs, files, projects, checks };
+  // Journals written before selection notes existed have no such table (reports open them read-only).
+  const hasSelection = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'selection'")
+    .get();
+  const rows = hasSelection
+    ? (
+        db.prepare("SELECT * FROM selection ORDER BY run_id, rowid").all() as {
+          run_id: number;
+          kind: SelectionRow["kind"];
+          project: string | null;
+          filename: string | null;
+          text: string;
+        }[]
+      ).map((r) => ({
+        kind: r.kind,
+        project: r.project,
+        filename: r.filename,
+        text: r.text,
+        runId: r.run_id,
+      }))
+    : [];
+  const lastRun = runs[runs.length - 1]?.id;
+  const selection = rows.filter((r) => r.runId === lastRun);
+  return { dir, identity, runs, files, projects, checks, selection };
 }
 
 /** What applying a plan to the journal decided for this run. */
@@ -732,6 +772,7 @@ export class Journal {
         this.mark(o.file, "failed", { reason: o.reason, code: o.code, serverAnswer: o.serverAnswer });
         return;
       case "filtered":
+        if (prev?.state === "verified" || prev?.state === "skipped") return;
         if (prev?.state === "filtered" && prev.reason === o.reason) return;
         this.mark(o.file, "filtered", { reason: o.reason });
         return;
@@ -819,6 +860,9 @@ export class Journal {
                 });
               return true;
             case "filtered":
+              // A file an earlier run copied (or found there) stays so when a later run's selection
+              // leaves it out: it is at the destination, and the report must say so.
+              if (prev?.state === "verified" || prev?.state === "skipped") return true;
               if (!(prev?.state === "filtered" && prev.reason === e.reason))
                 this.write(e.file, "filtered", { reason: e.reason });
               return true;
@@ -842,6 +886,17 @@ export class Journal {
     this.db.transaction(() => {
       for (const r of rows)
         ins.run(r.project, r.filename, r.version, r.status, r.detail, this.runId, r.verification ?? null);
+    })();
+  }
+
+  /** Records what this run's selection rules said, for the report (replaces earlier notes of this run). */
+  recordSelection(rows: Omit<SelectionRow, "runId">[]): void {
+    const ins = this.db.prepare(
+      "INSERT INTO selection (run_id, kind, project, filename, text) VALUES (?, ?, ?, ?, ?)",
+    );
+    this.db.transaction(() => {
+      this.db.prepare("DELETE FROM selection WHERE run_id = ?").run(this.runId);
+      for (const r of rows) ins.run(this.runId, r.kind, r.project, r.filename, r.text);
     })();
   }
 

@@ -119,7 +119,8 @@ export type FileOutcome =
   | { kind: "skipped"; file: DistFile; reason: string; verification?: Verification | undefined }
   | { kind: "conflict"; file: DistFile; reason: string; destinationSha256?: string | undefined }
   | { kind: "failed"; file: DistFile; reason: string; code: string; serverAnswer?: string | undefined }
-  | { kind: "filtered"; file: DistFile; reason: string };
+  /** rule: the selection rule that left the file out, when one did (not an adapter's own filter). */
+  | { kind: "filtered"; file: DistFile; reason: string; rule?: string | undefined };
 
 /** sha256 of a file as the source published it, if it did. */
 export function sha256Of(f: DistFile): string | undefined {

@@ -4,8 +4,8 @@
  * conflict (never overwritten); absent → copy. Digests are compared as src/core/digests.ts says.
  */
 import { errorMessage, isFatal } from "./errors.js";
-import { projectFilter } from "./filter.js";
 import { compareDigests, decisiveDigest } from "./digests.js";
+import { rulesFrom, Selection, type SelectionProblem } from "./select/index.js";
 import type { Destination, DistFile, Source } from "./model.js";
 import { checkSafeFilename, parseFilename } from "./names.js";
 import { mapLimit } from "./pool.js";
@@ -16,6 +16,8 @@ export interface PlanEntry {
   file: DistFile;
   action: PlanAction;
   reason: string;
+  /** The selection rule that left the file out (action "filtered" by a rule). */
+  rule?: string | undefined;
   destination?: DistFile | undefined;
   /** For "invalid": the failure code recorded (default BAD_FILENAME). */
   code?: "BAD_FILENAME" | "DUPLICATE_LISTING" | undefined;
@@ -32,10 +34,16 @@ export interface Plan {
   source: string;
   destination: string;
   projects: ProjectPlan[];
-  filteredProjects: { project: string; reason: string }[];
+  filteredProjects: { project: string; reason: string; rule?: string | undefined }[];
+  /** Selection rules that matched nothing, and files left out for want of a fact. */
+  warnings: string[];
+  /** Pinned files (--requirements) missing at the source or with another sha256. */
+  problems: SelectionProblem[];
 }
 
 export interface PlanOptions {
+  /** The selection rules (see ./select/); without it, only include/exclude globs apply. */
+  selection?: Selection;
   include?: readonly string[];
   exclude?: readonly string[];
   /** How many projects are listed at once. */
@@ -149,22 +157,38 @@ export async function makePlan(
   destination: Destination,
   opts: PlanOptions = {},
 ): Promise<Plan> {
-  const filter = projectFilter(opts.include ?? [], opts.exclude ?? []);
+  const selection =
+    opts.selection ?? new Selection(rulesFrom({ include: opts.include ?? [], exclude: opts.exclude ?? [] }));
   const all = await source.listProjects();
   const filteredProjects: Plan["filteredProjects"] = [];
+  const problems: SelectionProblem[] = [];
   const kept: string[] = [];
   for (const p of all) {
     if (opts.select && !opts.select(p)) continue;
-    const why = filter(p);
-    if (why) filteredProjects.push({ project: p, reason: why });
+    const why = selection.project(p);
+    if (why) filteredProjects.push({ project: p, reason: why.reason, rule: why.rule });
     else kept.push(p);
   }
+  problems.push(...selection.unlistedPins(new Set(all), opts.select));
   const projects = await mapLimit(kept, opts.listConcurrency ?? 16, async (project) => {
     let plan: ProjectPlan;
     try {
       const [files, dest] = await Promise.all([source.listFiles(project), destination.listFiles(project)]);
-      const { files: unique, problems } = collapseDuplicates(files);
-      plan = { project, entries: [...unique.map((f) => decide(f, dest)), ...problems] };
+      const { files: unique, problems: duplicates } = collapseDuplicates(files);
+      const chosen = selection.files(project, unique);
+      problems.push(...chosen.problems);
+      plan = {
+        project,
+        entries: [
+          ...unique.map((f): PlanEntry => {
+            const out = chosen.filtered.get(f);
+            return out
+              ? { file: f, action: "filtered", reason: out.reason, rule: out.rule }
+              : decide(f, dest);
+          }),
+          ...duplicates,
+        ],
+      };
     } catch (err) {
       if (isFatal(err)) throw err;
       plan = { project, entries: [], error: errorMessage(err) };
@@ -172,7 +196,14 @@ export async function makePlan(
     opts.onProject?.(plan);
     return plan;
   });
-  return { source: source.describe(), destination: destination.describe(), projects, filteredProjects };
+  return {
+    source: source.describe(),
+    destination: destination.describe(),
+    projects,
+    filteredProjects,
+    warnings: selection.warnings(),
+    problems,
+  };
 }
 
 export function planCounts(plan: Plan): Record<PlanAction, number> & { files: number; bytes: number } {

@@ -126,6 +126,18 @@ export interface Report {
     problems: Omit<CheckRow, "runId">[];
   } | null;
   durations: { runsSeconds: number; firstStart: string | null; lastEnd: string | null };
+  /**
+   * What the selection rules (--include, --platforms, --requirements...) of the latest run said:
+   * rules that matched nothing, pinned files missing or different at the source (problems), and
+   * what was left out that is not a file of the table above (projects never listed; files a
+   * `verify` did not check).
+   */
+  selection: {
+    warnings: string[];
+    problems: { project: string | null; filename: string | null; text: string }[];
+    filteredProjects: { project: string | null; text: string }[];
+    filteredFiles: { project: string | null; filename: string | null; text: string }[];
+  };
 }
 
 function runLabel(id: number, shard: string | null, merged: boolean): string {
@@ -273,6 +285,20 @@ export function buildReport(journals: JournalData[], version: string): Report {
       }
     : null;
 
+  const notes = journals.flatMap((j) => j.selection);
+  const selection: Report["selection"] = {
+    warnings: [...new Set(notes.filter((n) => n.kind === "warning").map((n) => n.text))],
+    problems: notes
+      .filter((n) => n.kind === "problem")
+      .map((n) => ({ project: n.project, filename: n.filename, text: n.text })),
+    filteredProjects: notes
+      .filter((n) => n.kind === "filtered-project")
+      .map((n) => ({ project: n.project, text: n.text })),
+    filteredFiles: notes
+      .filter((n) => n.kind === "filtered-file")
+      .map((n) => ({ project: n.project, filename: n.filename, text: n.text })),
+  };
+
   const last = runs[runs.length - 1];
   const ends = runs
     .map((r) => r.endedAt)
@@ -297,6 +323,7 @@ export function buildReport(journals: JournalData[], version: string): Report {
     verifiedBy: tallyBy(files.map((f) => f.verification)),
     notCarried,
     verification,
+    selection,
     durations: {
       runsSeconds: runs.reduce((s, r) => s + (r.durationSeconds ?? 0), 0),
       firstStart: runs[0]?.startedAt ?? null,
@@ -435,7 +462,9 @@ export function renderMarkdown(r: Report): string {
       r.totals.byOutcome.conflict.files +
       r.totals.byOutcome.uncertain.files +
       r.totals.byOutcome.pending.files ===
-      0 && r.projects.every((p) => !p.error);
+      0 &&
+    r.projects.every((p) => !p.error) &&
+    r.selection.problems.length === 0;
   out.push(`# pyreg migration report`, "");
   out.push(`- **Source:** ${cell(r.source.description)}`);
   out.push(`- **Destination:** ${cell(r.destination.description)}`);
@@ -488,6 +517,22 @@ export function renderMarkdown(r: Report): string {
       ),
       "",
     );
+  }
+
+  const sel = r.selection;
+  if (sel.warnings.length || sel.problems.length || sel.filteredProjects.length || sel.filteredFiles.length) {
+    out.push("## Selection (latest run)", "");
+    for (const w of sel.warnings) out.push(`- warning: ${cell(w, 300)}`);
+    for (const p of sel.problems) out.push(`- **problem:** ${cell(p.text, 300)}`);
+    if (sel.warnings.length || sel.problems.length) out.push("");
+    const left = [
+      ...sel.filteredProjects.map((p) => [cell(p.project ?? ""), "(whole project)", cell(p.text)]),
+      ...sel.filteredFiles.map((f) => [cell(f.project ?? ""), cell(f.filename ?? ""), cell(f.text)]),
+    ];
+    if (left.length) {
+      const body = table(["Project", "File", "Left out by"], ["l", "l", "l"], left);
+      out.push(`<details><summary>${left.length} left out</summary>`, "", body, "", "</details>", "");
+    }
   }
 
   out.push("## Runs", "");
