@@ -7,7 +7,7 @@ import type { Endpoint } from "../core/journal.js";
 import { parseShard, type Shard } from "../core/shard.js";
 import type { Destination, Source } from "../core/model.js";
 import { HttpClient } from "../http/client.js";
-import { redactText } from "../http/redact.js";
+import { redactText, redactUserinfo } from "../http/redact.js";
 import { openDestination, openSource } from "../registries/index.js";
 import { parseSpec } from "../registries/spec.js";
 import type { RegistryContext, RegistryOptions, Side } from "../registries/types.js";
@@ -469,10 +469,12 @@ export function redactArgv(argv: readonly string[]): string[] {
   return argv.map((arg) => {
     const eq = /^(--[a-z-]+=)(.*)$/s.exec(arg);
     const [prefix, value] = eq ? [eq[1] as string, eq[2] as string] : ["", arg];
-    // userinfo (user:password@ or token@) and secret-looking query parameters; the rest kept as typed.
-    const v = value
-      .replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@")
-      .replace(/([?&][^=&\s]*(?:token|key|secret|password|signature|credential)[^=&\s]*=)[^&\s]*/gi, "$1***");
+    // userinfo (user:password@ or token@, split at the last @ as pip does) and secret-looking query
+    // parameters; the rest kept as typed.
+    const v = redactUserinfo(value, true).replace(
+      /([?&][^=&\s]*(?:token|key|secret|password|signature|credential)[^=&\s]*=)[^&\s]*/gi,
+      "$1***",
+    );
     return prefix + redactText(v);
   });
 }

@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { exitCodeFor, PyregError } from "../core/errors.js";
-import { redactText } from "../http/redact.js";
+import { redactText, registerUrlSecrets } from "../http/redact.js";
 import { PYREG_VERSION } from "../version.js";
 import { registerList } from "./list.js";
 import { registerMigrate } from "./migrate.js";
@@ -61,6 +61,8 @@ function printError(err: unknown, json: boolean): void {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // Credentials typed in URLs are known as secrets before anything is printed or recorded.
+  registerUrlSecrets(argv);
   // `pyreg list ... | head` closes our stdout early: that is not an error.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on("error", (err: NodeJS.ErrnoException) => {

@@ -6,6 +6,94 @@ export function registerSecret(value: string | undefined): void {
   if (value && value.length >= 4) secrets.add(value);
 }
 
+/**
+ * Percent-decoding that never throws: a `%` not followed by two hex digits is kept as typed, as
+ * Python's urllib.parse.unquote does (pip reads URL credentials with it).
+ */
+export function percentDecode(text: string): string {
+  return text.replace(/(?:%[0-9a-f]{2})+/gi, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run;
+    }
+  });
+}
+
+/** Where the userinfo of each `scheme://user:password@host` in a text is (start and end offsets). */
+export interface Userinfo {
+  start: number;
+  end: number;
+  username: string;
+  password: string;
+}
+
+/**
+ * Finds URL userinfo the way pip and the WHATWG URL parser split it: the authority runs from `//`
+ * to the first `/`, `?` or `#`, and the userinfo is the authority up to its LAST `@` (so a password
+ * may hold an unencoded `@`, `:` or space: `http://alice:Zq@Secret 9876@host/` has the password
+ * `Zq@Secret 9876`). The username ends at the first `:`.
+ * (https://url.spec.whatwg.org/#authority-state; pip: src/pip/_internal/utils/misc.py
+ * split_auth_from_netloc uses netloc.rpartition("@").)
+ */
+export function findUserinfo(text: string, oneArgument = false): Userinfo[] {
+  const out: Userinfo[] = [];
+  const scheme = /[a-z][a-z0-9+.-]*:\/\//gi;
+  // In free text a URL ends at white space or a quote; one command-line argument is one URL, and its
+  // password may hold a space.
+  const authority = oneArgument ? /[^/?#\\]*/y : /[^/?#\\\s"'<>]*/y;
+  for (let m = scheme.exec(text); m; m = scheme.exec(text)) {
+    const start = m.index + m[0].length;
+    authority.lastIndex = start;
+    authority.exec(text);
+    const stop = authority.lastIndex;
+    const at = text.lastIndexOf("@", stop - 1);
+    if (at < start) continue;
+    const info = text.slice(start, at);
+    const colon = info.indexOf(":");
+    out.push({
+      start,
+      end: at,
+      username: colon < 0 ? info : info.slice(0, colon),
+      password: colon < 0 ? "" : info.slice(colon + 1),
+    });
+    scheme.lastIndex = at + 1;
+  }
+  return out;
+}
+
+/**
+ * Registers every credential typed in URLs on the command line, in each form it can take (as
+ * typed, decoded, encoded), before anything is printed or recorded. A token alone (`https://TOKEN@`)
+ * is a secret too.
+ */
+export function registerUrlSecrets(args: readonly string[]): void {
+  for (const text of args) {
+    for (const u of findUserinfo(text, true)) {
+      for (const [user, pass] of [
+        [u.username, u.password],
+        [percentDecode(u.username), percentDecode(u.password)],
+      ] as const) {
+        if (pass) {
+          registerSecret(pass);
+          registerSecret(`${user}:${pass}`);
+        } else registerSecret(user);
+      }
+    }
+  }
+}
+
+/** The text with the userinfo of every URL in it replaced by `***`. */
+export function redactUserinfo(text: string, oneArgument = false): string {
+  let out = "";
+  let from = 0;
+  for (const u of findUserinfo(text, oneArgument)) {
+    out += text.slice(from, u.start) + "***";
+    from = u.end;
+  }
+  return out + text.slice(from);
+}
+
 export function redactUrl(url: string | URL): string {
   try {
     const u = new URL(String(url));
@@ -18,7 +106,18 @@ export function redactUrl(url: string | URL): string {
     }
     return redactText(u.toString());
   } catch {
-    return redactText(String(url).replace(/\/\/[^/@\s]*@/, "//***@"));
+    return redactText(redactUserinfo(String(url), true));
+  }
+}
+
+/** The form a secret takes as a URL's password (WHATWG userinfo percent-encode set). */
+function asUrlPassword(s: string): string {
+  try {
+    const u = new URL("http://h/");
+    u.password = s;
+    return u.password;
+  } catch {
+    return s;
   }
 }
 
@@ -29,9 +128,10 @@ export function redactText(text: string): string {
     if (out.includes(s)) out = out.split(s).join("***");
     const b64 = Buffer.from(s).toString("base64");
     if (b64.length >= 6 && out.includes(b64)) out = out.split(b64).join("***");
-    // The form a secret takes inside a URL (userinfo or query).
-    const encoded = encodeURIComponent(s);
-    if (encoded !== s && out.includes(encoded)) out = out.split(encoded).join("***");
+    // The forms a secret takes inside a URL (userinfo or query).
+    for (const encoded of new Set([encodeURIComponent(s), asUrlPassword(s)])) {
+      if (encoded !== s && out.includes(encoded)) out = out.split(encoded).join("***");
+    }
   }
-  return out.replace(/\/\/[^/@\s:]+:[^/@\s]+@/g, "//***:***@");
+  return redactUserinfo(out);
 }

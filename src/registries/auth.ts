@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { staticProvider, type CredentialProvider } from "../http/credentials.js";
+import { percentDecode } from "../http/redact.js";
 import type { Side } from "./types.js";
 
 export interface BasicCredentials {
@@ -27,8 +28,8 @@ export function resolveBasicCredentials(
 ): BasicCredentials | undefined {
   if (url.username || url.password) {
     return {
-      username: decodeURIComponent(url.username),
-      password: decodeURIComponent(url.password),
+      username: percentDecode(url.username),
+      password: percentDecode(url.password),
       source: "the URL",
     };
   }
