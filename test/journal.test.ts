@@ -86,24 +86,21 @@ describe("journal", () => {
     );
   });
 
-  test("one process at a time; a lock left by a dead process is taken over", () => {
+  test("one process at a time; a lock left by a dead process is no lock", () => {
     const dir = join(tmp.path, "lock");
     Journal.open(dir, ID).close();
-    // A live process on this host holds the lock (our parent stands in for another pyreg).
-    writeFileSync(join(dir, "lock"), JSON.stringify({ pid: process.ppid, host: hostname() }));
+    const held = Journal.open(dir, ID);
     assert.throws(
       () => Journal.open(dir, ID),
-      new RegExp(`in use by another pyreg \\(pid ${process.ppid}\\)`),
+      new RegExp(`in use by another pyreg \\(pid ${process.pid}\\)`),
     );
-    // The lock of a process that has exited (kill -9 leaves it behind).
+    held.close();
+    // The holder note left by a process that has exited decides nothing: the lock itself is gone.
     const dead = Number(
       spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout,
     );
-    writeFileSync(join(dir, "lock"), JSON.stringify({ pid: dead, host: hostname() }));
+    writeFileSync(join(dir, "lock.sqlite.holder"), JSON.stringify({ pid: dead, host: hostname() }));
     Journal.open(dir, ID).close();
-    // Another machine's lock is not taken over silently.
-    writeFileSync(join(dir, "lock"), JSON.stringify({ pid: 1, host: "elsewhere.example" }));
-    assert.throws(() => Journal.open(dir, ID), /locked by pyreg on host elsewhere\.example/);
   });
 
   test("resume rule: uncertain files found at the destination are verified, absent ones re-checked then re-sent", async () => {

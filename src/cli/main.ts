@@ -3,6 +3,7 @@
  * (0 done; 1 some files failed/conflicted/missing; 2 usage, configuration, auth, connection).
  */
 import { Command, CommanderError } from "commander";
+import { absolutePath } from "../core/dirs.js";
 import { exitCodeFor, PyregError } from "../core/errors.js";
 import { redactText, registerUrlSecrets } from "../http/redact.js";
 import { PYREG_VERSION } from "../version.js";
@@ -73,6 +74,9 @@ export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   const json = argv.includes("--json");
   try {
+    // A deleted working folder: every relative path (the default ./.pyreg state folder, a folder
+    // registry) is unreachable. Said once, clearly, before anything is opened.
+    if (!argv.some((a) => /^(-h|--help|-V|--version|help)$/.test(a))) absolutePath(".");
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -2,9 +2,22 @@
  * `pyreg report` and the state folder's bookkeeping shared by migrate and verify (issue 6): open the
  * journal for this source/destination pair, record the run, and write report.json / report.md.
  */
-import { closeSync, existsSync, openSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import type { Command } from "commander";
+import { absolutePath } from "../core/dirs.js";
+import { lockDestination, type DestinationLock } from "../core/destinationLock.js";
 import { PyregError } from "../core/errors.js";
 import { Journal, JOURNAL_FILE, type JournalData, type RunStatus } from "../core/journal.js";
 import { buildReport, renderJsonPieces, renderMarkdown, shellQuote, type Report } from "../core/report.js";
@@ -57,6 +70,37 @@ function writeAtomic(path: string, pieces: Iterable<string>): void {
   }
 }
 
+/** --report PATH: both files must be writable where they go (their folder exists and is a folder). */
+export function checkReportPath(path: string): void {
+  for (const file of Object.values(reportPaths(path))) {
+    const abs = absolutePath(file);
+    const dir = dirname(abs);
+    let isDir = false;
+    try {
+      isDir = statSync(dir).isDirectory();
+    } catch {
+      isDir = false;
+    }
+    if (!isDir) {
+      throw new PyregError("CONFIG", `--report ${path}: the folder ${dir} does not exist`, {
+        hint: `create it first, or give --report a path in an existing folder`,
+      });
+    }
+    try {
+      accessSync(dir, constants.W_OK);
+    } catch {
+      throw new PyregError("CONFIG", `--report ${path}: the folder ${dir} is not writable`, {
+        hint: "give --report a path in a folder you can write to",
+      });
+    }
+    if (existsSync(abs) && !statSync(abs).isFile()) {
+      throw new PyregError("CONFIG", `--report ${path}: ${abs} exists and is not a file`, {
+        hint: "give --report a file path",
+      });
+    }
+  }
+}
+
 export function writeReport(report: Report, paths: { json: string; md: string }): void {
   writeAtomic(paths.json, renderJsonPieces(report));
   writeAtomic(paths.md, [renderMarkdown(report)]);
@@ -85,6 +129,9 @@ export function openRunState(
   command: "migrate" | "verify",
 ): RunState {
   const dir = stateDirOf(opts, opts.from, opts.to);
+  // Checked before anything is read or sent: a report that cannot be written is a configuration
+  // error now, not a raw ENOENT after the whole run.
+  if (opts.report) checkReportPath(opts.report);
   const journal = Journal.open(
     dir,
     {
@@ -94,7 +141,10 @@ export function openRunState(
     },
     { reset: opts.resetState ?? false },
   );
+  let destinationLock: DestinationLock | undefined;
   try {
+    if (command === "migrate")
+      destinationLock = lockDestination(journal.identity.destination, opts.shard, absolutePath(dir, "STATE"));
     journal.startRun({
       command,
       argv: recordedArgv(),
@@ -103,6 +153,7 @@ export function openRunState(
       destination: journal.identity.destination.description,
     });
   } catch (err) {
+    destinationLock?.release();
     journal.close();
     throw err;
   }
@@ -121,6 +172,7 @@ export function openRunState(
     },
     close() {
       journal.close();
+      destinationLock?.release();
     },
   };
 }
@@ -187,6 +239,7 @@ export function registerReport(program: Command): void {
       if (opts.merge && opts.state) {
         throw new PyregError("USAGE", "give either --state DIR or --merge DIR..., not both");
       }
+      if (opts.report) checkReportPath(opts.report);
       letYoungGenerationGrow();
       const dirs = opts.merge ?? [opts.state ?? defaultReportDir()];
       const journals: JournalData[] = dirs.map((d) => Journal.read(d));

@@ -1,7 +1,7 @@
 /** `pyreg serve DIR`: the local registry (src/server) from the command line. */
-import { mkdir, readFile, stat } from "node:fs/promises";
-import { resolve } from "node:path";
+import { readFile, stat } from "node:fs/promises";
 import type { Command } from "commander";
+import { absolutePath, makeDirSync } from "../core/dirs.js";
 import { PyregError, errorMessage } from "../core/errors.js";
 import { DEFAULT_MAX_UPLOAD_BYTES, startServer, type RunningServer } from "../server/index.js";
 import type { BasicCredentials } from "../server/auth.js";
@@ -63,7 +63,7 @@ async function credentialsFrom(opts: ServeOptions): Promise<BasicCredentials | u
 
 /** Creates DIR when missing; refuses a DIR that exists but is not a folder. */
 async function prepareRoot(dir: string): Promise<{ root: string; created: boolean }> {
-  const root = resolve(dir);
+  const root = absolutePath(dir);
   const st = await stat(root).catch((err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT") return undefined;
     throw new PyregError("CONFIG", `cannot use ${root}: ${err.message}`);
@@ -73,7 +73,7 @@ async function prepareRoot(dir: string): Promise<{ root: string; created: boolea
       hint: "give the folder that holds (or will hold) the distribution files",
     });
   }
-  if (!st) await mkdir(root, { recursive: true });
+  if (!st) makeDirSync(root, "the served folder");
   return { root, created: !st };
 }
 

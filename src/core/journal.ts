@@ -15,16 +15,7 @@
  * the machine. Other commits use synchronous=NORMAL (no fsync).
  * (https://www.sqlite.org/pragma.html#pragma_synchronous, https://www.sqlite.org/wal.html)
  */
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
+import { existsSync, renameSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -34,6 +25,8 @@ import { PyregError } from "./errors.js";
 import type { Destination, DistFile, FileOutcome } from "./model.js";
 import { sha256Of } from "./model.js";
 import { decide, type Plan, type PlanEntry } from "./plan.js";
+import { makeDirSync } from "./dirs.js";
+import { FileLock } from "./lock.js";
 
 export type FileState =
   | "planned"
@@ -173,7 +166,7 @@ export interface SelectionRow {
 }
 
 export const JOURNAL_FILE = "journal.sqlite";
-const LOCK_FILE = "lock";
+const LOCK_FILE = "lock.sqlite";
 const SCHEMA_VERSION = "1";
 
 const SCHEMA = `
@@ -473,7 +466,7 @@ export class Journal {
     private readonly db: Database.Database,
     readonly dir: string,
     readonly identity: Identity,
-    private readonly lockPath: string,
+    private readonly lock: FileLock,
   ) {
     this.getStmt = db.prepare("SELECT * FROM files WHERE project = ? AND filename = ?");
     this.historyStmt = db.prepare(
@@ -486,9 +479,8 @@ export class Journal {
    * STATE error when the folder belongs to another pair, or another live pyreg is using it.
    */
   static open(dir: string, identity: Identity, opts: OpenOptions = {}): Journal {
-    mkdirSync(dir, { recursive: true });
-    const lockPath = join(dir, LOCK_FILE);
-    takeLock(lockPath, dir);
+    makeDirSync(dir, "the state folder", "STATE");
+    const lock = takeLock(join(dir, LOCK_FILE), dir);
     let db: Database.Database | undefined;
     try {
       const path = join(dir, JOURNAL_FILE);
@@ -533,10 +525,10 @@ export class Journal {
           },
         );
       }
-      return new Journal(db, dir, have ?? identity, lockPath);
+      return new Journal(db, dir, have ?? identity, lock);
     } catch (err) {
       db?.close();
-      rmSync(lockPath, { force: true });
+      lock.release();
       if (err instanceof PyregError) throw err;
       throw new PyregError("STATE", `cannot open the journal in ${dir}: ${(err as Error).message}`, {
         cause: err,
@@ -909,7 +901,7 @@ export class Journal {
     if (this.db.open) this.flushQuietly();
     void this.walHandle?.then((h) => h.close()).catch(() => undefined);
     if (this.db.open) this.db.close();
-    rmSync(this.lockPath, { force: true });
+    this.lock.release();
   }
 }
 
@@ -993,41 +985,21 @@ export async function resolveUncertain(
   return { plan: { ...plan, projects }, landed, resent };
 }
 
-/** One process at a time per state folder; a lock left by a dead process (kill -9) is taken over. */
-function takeLock(lockPath: string, dir: string): void {
-  const mine = JSON.stringify({ pid: process.pid, host: hostname(), at: now() });
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fd = openSync(lockPath, "wx");
-      writeSync(fd, mine);
-      closeSync(fd);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
-    let holder: { pid?: number; host?: string } = {};
-    try {
-      holder = JSON.parse(readFileSync(lockPath, "utf8")) as typeof holder;
-    } catch {
-      // Unreadable or half-written: treat as stale.
-    }
-    if (holder.pid && holder.host === hostname() && holder.pid !== process.pid && pidAlive(holder.pid)) {
-      throw new PyregError(
-        "STATE",
-        `the state folder ${dir} is in use by another pyreg (pid ${holder.pid})`,
-        {
-          hint: "wait for it to finish, or give this run its own --state DIR",
-        },
-      );
-    }
-    if (holder.host && holder.host !== hostname()) {
-      throw new PyregError(
-        "STATE",
-        `the state folder ${dir} is locked by pyreg on host ${holder.host} (pid ${holder.pid ?? "?"})`,
-        { hint: `if that run is gone, delete ${lockPath}; each machine should have its own --state folder` },
-      );
-    }
-    rmSync(lockPath, { force: true });
-  }
-  throw new PyregError("STATE", `could not lock the state folder ${dir}`, { hint: `delete ${lockPath}` });
+/**
+ * One process at a time per state folder: an exclusive SQLite lock on `lock.sqlite`, held for the
+ * whole run and released by the operating system when the process ends in any way (see lock.ts),
+ * so there is no stale lock to take over and no window in which two runs both win.
+ */
+function takeLock(lockPath: string, dir: string): FileLock {
+  const lock = FileLock.take(lockPath, "exclusive", `the state folder ${dir}`);
+  if (lock) return lock;
+  const holder = FileLock.holder(lockPath);
+  const who = holder
+    ? holder.host === hostname()
+      ? ` (pid ${holder.pid})`
+      : ` (pid ${holder.pid} on host ${holder.host})`
+    : "";
+  throw new PyregError("STATE", `the state folder ${dir} is in use by another pyreg${who}`, {
+    hint: "wait for it to finish, or give this run its own --state DIR",
+  });
 }

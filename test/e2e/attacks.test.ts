@@ -6,18 +6,23 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
+import type { ServerResponse } from "node:http";
+import { basename, join } from "node:path";
 import Database from "better-sqlite3";
 import { makeSdist, makeWheel } from "../fixtures/dists.js";
 import { FAST_RETRY_ARGS } from "../fakes/faultProxy.js";
-import { runCli, type CliResult } from "../helpers/cli.js";
+import { jsonList, jsonPage, startHostile, type HostileServer } from "../fakes/hostile.js";
+import { PYREG_BIN, runCli, type CliResult } from "../helpers/cli.js";
 import { seededRandom } from "../helpers/random.js";
 import { startServe } from "../helpers/serve.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const FAST = FAST_RETRY_ARGS;
+const sha256 = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
 
 /** Every file under `dir`, recursively. */
 async function allFiles(dir: string): Promise<string[]> {
@@ -152,4 +157,215 @@ describe("secrets with every URL-special character", () => {
       }
     });
   }
+});
+
+/** Starts the real CLI and gives its process (to kill) and its result. */
+function startCli(
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv = {},
+): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [PYREG_BIN, ...args], {
+    cwd,
+    env: { ...process.env, NO_COLOR: "1", CI: "true", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<CliResult>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
+  return { child, done };
+}
+
+/**
+ * A source whose project list is held until the test lets it go: a run that reads it has taken its
+ * locks, so counting the requests that arrive counts the runs that got in. No timing decides.
+ */
+async function gatedSource(work: string): Promise<{
+  server: HostileServer;
+  files: number;
+  arrived(): number;
+  whenArrived(n: number): Promise<void>;
+  release(): void;
+}> {
+  const server = await startHostile();
+  const dir = join(work, "gated-src");
+  await mkdir(dir, { recursive: true });
+  const paths = [
+    await makeWheel(dir, { name: "gated", version: "1.0" }),
+    await makeSdist(dir, { name: "gated", version: "1.0" }),
+    await makeWheel(dir, { name: "gated", version: "2.0" }),
+  ];
+  const rows = [];
+  for (const p of paths) {
+    const data = await readFile(p);
+    const filename = basename(p);
+    server.set(`/files/${filename}`, { headers: { "content-type": "application/octet-stream" }, body: data });
+    rows.push({ filename, url: `/files/${filename}`, sha256: sha256(data), size: data.length });
+  }
+  server.set("/simple/gated/", jsonPage("gated", rows));
+  const list = jsonList(["gated"]);
+  const held: ServerResponse[] = [];
+  let open = false;
+  let arrived = 0;
+  const waiters: (() => void)[] = [];
+  const answer = (res: ServerResponse): void => {
+    res.writeHead(200, list.headers).end(list.body);
+  };
+  server.set("/simple/", (_req, res) => {
+    arrived++;
+    for (const w of waiters.splice(0)) w();
+    if (open) answer(res);
+    else held.push(res);
+  });
+  return {
+    server,
+    files: paths.length,
+    arrived: () => arrived,
+    whenArrived: (n) =>
+      new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (arrived >= n) resolve();
+          else waiters.push(check);
+        };
+        check();
+      }),
+    release() {
+      open = true;
+      for (const res of held.splice(0)) answer(res);
+    },
+  };
+}
+
+/** Without FAST's 2 s timeout: a request held at the gate must not be sent again (it would count twice). */
+const GATED = ["--retry-delay", "10", "--verify-delay", "50"];
+
+describe("one owner per state folder and per destination", () => {
+  let tmp: { path: string; cleanup(): Promise<void> };
+  before(async () => {
+    tmp = await tempDir();
+  });
+  after(async () => {
+    await tmp.cleanup();
+  });
+
+  test("many runs started together over a lock left by a kill -9: exactly one gets in, each file is sent once", async () => {
+    const work = join(tmp.path, "race");
+    await mkdir(work, { recursive: true });
+    const src = await gatedSource(work);
+    const dst = await startServe(join(work, "dst"), { scanTtlMs: 0 });
+    const env = { PYREG_LOCK_DIR: join(work, "locks") };
+    const args = [
+      "migrate",
+      "--from",
+      `${src.server.url}simple/`,
+      "--to",
+      dst.url,
+      "--state",
+      join(work, "state"),
+      ...GATED,
+    ];
+    try {
+      // A run that took the lock and was killed while reading the source leaves its lock behind.
+      const killed = startCli(args, work, env);
+      await src.whenArrived(1);
+      killed.child.kill("SIGKILL");
+      assert.equal((await killed.done).signal, "SIGKILL");
+      assert.ok(
+        (await readdir(join(work, "state"))).some((f) => f.startsWith("lock")),
+        "a lock file is left",
+      );
+      const RUNS = 12;
+      const runs = Array.from({ length: RUNS }, () => startCli(args, work, env));
+      // Each run either gets in (and is held at the source) or is refused and exits; wait until
+      // every run has done one or the other, then look.
+      let exited = 0;
+      const results: CliResult[] = [];
+      const allSettled = new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (exited + (src.arrived() - 1) >= RUNS) resolve();
+        };
+        for (const r of runs)
+          void r.done.then((res) => {
+            exited++;
+            results.push(res);
+            check();
+          });
+        const poll = (): void => {
+          check();
+          void src.whenArrived(src.arrived() + 1).then(poll);
+        };
+        poll();
+      });
+      await allSettled;
+      const inside = src.arrived() - 1;
+      src.release();
+      const all = await Promise.all(runs.map((r) => r.done));
+      assert.equal(inside, 1, `exactly one run got in (${inside} did)`);
+      const refused = all.filter((r) => r.code === 2);
+      assert.equal(refused.length, RUNS - 1, all.map((r) => r.stderr).join("\n"));
+      for (const r of refused) assert.match(r.stderr, /state folder .* is in use by another pyreg/);
+      const winner = all.find((r) => r.code !== 2);
+      assert.equal(winner?.code, 0, winner?.stderr);
+      assert.equal(dst.server.uploads, src.files, "each file was sent once");
+    } finally {
+      src.release();
+      await src.server.close();
+      await dst.close();
+    }
+  });
+
+  test("two runs to one destination from two state folders: the second is refused unless --shard makes them disjoint", async () => {
+    const work = join(tmp.path, "two-states");
+    await mkdir(work, { recursive: true });
+    const src = await gatedSource(work);
+    const dst = await startServe(join(work, "dst"), { scanTtlMs: 0 });
+    const env = { PYREG_LOCK_DIR: join(work, "locks") };
+    const args = (state: string, ...more: string[]): string[] => [
+      "migrate",
+      "--from",
+      `${src.server.url}simple/`,
+      "--to",
+      dst.url,
+      "--state",
+      join(work, state),
+      ...more,
+      ...GATED,
+    ];
+    try {
+      const first = startCli(args("a"), work, env);
+      await src.whenArrived(1);
+      // While it runs: another state folder, and shards, are refused (before reading anything).
+      for (const more of [[], ["--shard", "1/2"]]) {
+        const second = startCli(args(`b${more.length}`, ...more), work, env);
+        const r = await Promise.race([second.done, src.whenArrived(2).then(() => undefined)]);
+        assert.ok(r, "the second run was refused before reading the source (it got in)");
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(r.stderr, /another pyreg is migrating .*to http:\/\/127\.0\.0\.1:\d+\//);
+        assert.match(r.stderr, /--shard K\/N/);
+      }
+      src.release();
+      assert.equal((await first.done).code, 0);
+      assert.equal(dst.server.uploads, src.files);
+      // Disjoint shards from two state folders run side by side.
+      const dst2 = await startServe(join(work, "dst2"), { scanTtlMs: 0 });
+      try {
+        const shards = ["1/2", "2/2"].map((s, i) =>
+          startCli([...args(`s${i}`, "--shard", s).map((a) => (a === dst.url ? dst2.url : a))], work, env),
+        );
+        const r = await Promise.all(shards.map((s) => s.done));
+        for (const x of r) assert.equal(x.code, 0, x.stderr);
+        assert.equal(dst2.server.uploads, src.files);
+      } finally {
+        await dst2.close();
+      }
+    } finally {
+      src.release();
+      await src.server.close();
+      await dst.close();
+    }
+  });
 });

@@ -5,7 +5,8 @@
  * which fails if that name exists.
  */
 import { createReadStream } from "node:fs";
-import { copyFile, link, mkdir, readdir, stat, unlink, writeFile } from "node:fs/promises";
+import { copyFile, link, readdir, stat, unlink, writeFile } from "node:fs/promises";
+import { makeDirSync } from "../../core/dirs.js";
 import { join, relative } from "node:path";
 import type { Readable } from "node:stream";
 import { PyregError } from "../../core/errors.js";
@@ -163,7 +164,7 @@ export class FolderDestination implements Destination {
   async upload(file: LocalDist): Promise<UploadResult> {
     checkSafeFilename(file.filename);
     const tmpDir = join(this.root, TMP_DIR);
-    await mkdir(tmpDir, { recursive: true });
+    makeDirSync(tmpDir, "the destination's temporary folder");
     const tmp = join(
       tmpDir,
       `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}-${file.filename}`,
@@ -211,7 +212,7 @@ export const folderKind: RegistryKind = {
   },
   async openDestination(spec: RegistrySpec) {
     const root = spec.path as string;
-    await mkdir(root, { recursive: true });
+    makeDirSync(root, "the destination folder");
     await ensureDir(root, "destination");
     return new FolderDestination(root);
   },
