@@ -21,6 +21,7 @@ export interface CommonOptions extends SelectionFlags {
   quiet: boolean;
   toIndex?: string;
   allowForeignFileHosts?: boolean;
+  allowBrokenArchives?: boolean;
   insecure?: boolean;
   caBundle?: string;
   timeout: number;
@@ -254,6 +255,10 @@ export function addConnectionOptions(cmd: Command, withDestination: boolean): Co
         nonNegativeInt("--verify-delay", 600_000),
         500,
       )
+      .option(
+        "--allow-broken-archives",
+        "folder destination: also copy files whose archive or metadata cannot be read (by default each file is opened and its metadata checked first, as every upload destination does, and a broken one is reported as failed)",
+      )
       .option("--location <region>", "Google Artifact Registry: location for --create-repository")
       .option("--description <text>", "Google Artifact Registry: description for --create-repository");
   }
@@ -306,6 +311,7 @@ export function makeRuntime(opts: CommonOptions, env: NodeJS.ProcessEnv = proces
   const options: RegistryOptions = {
     toIndex: opts.toIndex,
     allowForeignFileHosts: opts.allowForeignFileHosts,
+    allowBrokenArchives: opts.allowBrokenArchives,
     excludeSubgroups: opts.excludeSubgroups,
     gitlabStatuses: opts.gitlabStatuses
       ?.split(",")

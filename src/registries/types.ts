@@ -19,6 +19,8 @@ export interface RegistryOptions {
   description?: string | undefined;
   /** Allow file URLs on hosts other than the index's (never with credentials). */
   allowForeignFileHosts?: boolean | undefined;
+  /** Folder destination: copy files whose archive or metadata cannot be read (checked by default). */
+  allowBrokenArchives?: boolean | undefined;
   /** Anything else a kind wants from the command line. */
   [key: string]: unknown;
 }

@@ -9,16 +9,18 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
 import { basename, join } from "node:path";
+import { gzipSync } from "node:zlib";
 import Database from "better-sqlite3";
+import tar from "tar-stream";
 import { makeSdist, makeWheel } from "../fixtures/dists.js";
 import { FAST_RETRY_ARGS } from "../fakes/faultProxy.js";
 import { jsonList, jsonPage, startHostile, type HostileServer } from "../fakes/hostile.js";
 import { PYREG_BIN, runCli, type CliResult } from "../helpers/cli.js";
 import { seededRandom } from "../helpers/random.js";
-import { startServe } from "../helpers/serve.js";
+import { startServe, type ServeHandle } from "../helpers/serve.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const FAST = FAST_RETRY_ARGS;
@@ -367,5 +369,249 @@ describe("one owner per state folder and per destination", () => {
       await src.server.close();
       await dst.close();
     }
+  });
+});
+
+describe("folders that cannot be made, and paths checked before the run", () => {
+  let tmp: { path: string; cleanup(): Promise<void> };
+  let src: ServeHandle;
+  before(async () => {
+    tmp = await tempDir();
+    await mkdir(join(tmp.path, "src"));
+    await makeWheel(join(tmp.path, "src"), { name: "plain", version: "1.0" });
+    src = await startServe(join(tmp.path, "src"), { scanTtlMs: 0 });
+  });
+  after(async () => {
+    await src.close();
+    await tmp.cleanup();
+  });
+  // Node's recursive mkdir looped forever on these (100 % CPU, signals unseen); the CLI is killed
+  // after a minute so that the old behaviour fails the test instead of hanging it.
+  const cli = (args: string[], cwd = tmp.path): Promise<CliResult> =>
+    runCli(args, { cwd, timeoutMs: 60_000, env: { PYREG_LOCK_DIR: join(tmp.path, "locks") } });
+
+  test("--state, --to and serve under /proc: a clear error, exit 2", async () => {
+    const cases: [string[], RegExp][] = [
+      [
+        [
+          "migrate",
+          "--from",
+          src.indexUrl,
+          "--to",
+          join(tmp.path, "d1"),
+          "--state",
+          "/proc/pyreg-test/state",
+        ],
+        /cannot create the state folder \/proc\/pyreg-test\/state: \/proc does not accept new folders/,
+      ],
+      [
+        ["migrate", "--from", src.indexUrl, "--to", "/proc/pyreg-test/dst", "--state", join(tmp.path, "s2")],
+        /cannot create the destination folder \/proc\/pyreg-test\/dst/,
+      ],
+      [["serve", "/proc/pyreg-test/served"], /cannot create the served folder \/proc\/pyreg-test\/served/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(args);
+      assert.equal(r.signal, null, `${args.join(" ")} ended by itself`);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+    }
+  });
+
+  test("from a deleted working folder: a clear error, exit 2", async () => {
+    const gone = join(tmp.path, "gone");
+    await mkdir(gone);
+    const child = spawn(
+      "sh",
+      [
+        "-c",
+        'cd "$1" && rmdir "$1" && exec "$2" "$3" migrate --from "$4" --to dst',
+        "sh",
+        gone,
+        process.execPath,
+        PYREG_BIN,
+        src.indexUrl,
+      ],
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PYREG_LOCK_DIR: join(tmp.path, "locks") } },
+    );
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    const [code, signal] = await new Promise<[number | null, string | null]>((r) =>
+      child.on("close", (c, s) => r([c, s])),
+    );
+    clearTimeout(timer);
+    assert.equal(signal, null, stderr);
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /the current folder no longer exists/);
+  });
+
+  test("--state on a file and --report in a missing folder are refused before anything is read", async () => {
+    const hostile = await startHostile();
+    try {
+      const from = `${hostile.url}simple/`;
+      const to = join(tmp.path, "d3");
+      const a = await cli(["migrate", "--from", from, "--to", to, "--state", "/etc/passwd"]);
+      assert.equal(a.code, 2, a.stderr);
+      assert.match(a.stderr, /cannot use \/etc\/passwd as the state folder: \/etc\/passwd is a file/);
+      const b = await cli(["migrate", "--from", from, "--to", to, "--report", "/nonexistent/r.json"]);
+      assert.equal(b.code, 2, b.stderr);
+      assert.match(b.stderr, /--report \/nonexistent\/r\.json: the folder \/nonexistent does not exist/);
+      const c = await cli(["report", "--state", join(tmp.path, "nothing"), "--report", "/nonexistent/r"]);
+      assert.equal(c.code, 2, c.stderr);
+      assert.equal(hostile.seen.length, 0, "nothing was read from the source");
+    } finally {
+      await hostile.close();
+    }
+  });
+
+  test("SIGTERM while the source is being read stops the run (exit 130)", async () => {
+    const work = join(tmp.path, "term");
+    await mkdir(work);
+    const gated = await gatedSource(work);
+    try {
+      const run = startCli(
+        [
+          "migrate",
+          "--from",
+          `${gated.server.url}simple/`,
+          "--to",
+          join(work, "dst"),
+          "--state",
+          join(work, "st"),
+        ],
+        work,
+        { PYREG_LOCK_DIR: join(tmp.path, "locks") },
+      );
+      await gated.whenArrived(1);
+      run.child.kill("SIGTERM");
+      const r = await run.done;
+      assert.equal(r.code, 130, r.stderr);
+      assert.match(r.stderr, /interrupted/);
+    } finally {
+      gated.release();
+      await gated.server.close();
+    }
+  });
+});
+
+describe("archive readers count entries", () => {
+  test("an sdist of more than 100,000 empty entries before its PKG-INFO is refused, by count", async () => {
+    const tmp = await tempDir();
+    try {
+      const srcDir = join(tmp.path, "src");
+      await mkdir(srcDir);
+      // The attack's shape (millions of empty entries, a few MB compressed), cut to just past the
+      // limit; a valid PKG-INFO comes last, so only the count can refuse it.
+      const pack = tar.pack();
+      const done = (async () => {
+        const chunks: Buffer[] = [];
+        for await (const c of pack) chunks.push(c as Buffer);
+        return gzipSync(Buffer.concat(chunks));
+      })();
+      for (let i = 0; i <= 100_000; i++) pack.entry({ name: `many-1.0/e${i}`, size: 0 }, "");
+      pack.entry({ name: "many-1.0/PKG-INFO" }, "Metadata-Version: 2.1\nName: many\nVersion: 1.0\n");
+      pack.finalize();
+      await writeFile(join(srcDir, "many-1.0.tar.gz"), await done);
+      const r = await runCli(
+        [
+          "migrate",
+          "--from",
+          srcDir,
+          "--to",
+          join(tmp.path, "dst"),
+          "--state",
+          join(tmp.path, "st"),
+          "--json",
+        ],
+        { cwd: tmp.path, env: { PYREG_LOCK_DIR: join(tmp.path, "locks") } },
+      );
+      assert.equal(r.code, 1, r.stderr);
+      const out = JSON.parse(r.stdout) as {
+        outcomes: { filename: string; outcome: string; code?: string; reason?: string }[];
+      };
+      const o = out.outcomes.find((x) => x.filename === "many-1.0.tar.gz");
+      assert.equal(o?.outcome, "failed", r.stdout);
+      assert.equal(o?.code, "BAD_ARCHIVE");
+      assert.match(o?.reason ?? "", /more than 100000 entries before its PKG-INFO/);
+      assert.ok(!existsSync(join(tmp.path, "dst", "many-1.0.tar.gz")), "not copied");
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+});
+
+describe("a folder destination checks what it is given", () => {
+  let tmp: { path: string; cleanup(): Promise<void> };
+  before(async () => {
+    tmp = await tempDir();
+  });
+  after(async () => {
+    await tmp.cleanup();
+  });
+  interface Out {
+    outcomes: { filename: string; outcome: string; code?: string; reason?: string }[];
+  }
+  const migrate = async (name: string, src: string, ...more: string[]): Promise<[CliResult, Out]> => {
+    const r = await runCli(
+      [
+        "migrate",
+        "--from",
+        src,
+        "--to",
+        join(tmp.path, name, "dst"),
+        "--state",
+        join(tmp.path, name, "st"),
+        "--json",
+        ...more,
+      ],
+      { cwd: tmp.path, env: { PYREG_LOCK_DIR: join(tmp.path, "locks") } },
+    );
+    return [r, JSON.parse(r.stdout || "{}") as Out];
+  };
+
+  test("a non-zip 'wheel' is reported as failed, not copied; --allow-broken-archives copies it", async () => {
+    const src = join(tmp.path, "broken-src");
+    await mkdir(src);
+    await writeFile(join(src, "junk-1.0-py3-none-any.whl"), "not a zip at all\n".repeat(10));
+    await makeWheel(src, { name: "fine", version: "1.0" });
+    const [r, out] = await migrate("broken", src);
+    assert.equal(r.code, 1, r.stderr);
+    const junk = out.outcomes.find((o) => o.filename === "junk-1.0-py3-none-any.whl");
+    assert.equal(junk?.outcome, "failed", r.stdout);
+    assert.equal(junk?.code, "BAD_ARCHIVE");
+    assert.deepEqual(
+      await readdir(join(tmp.path, "broken", "dst")).then((l) => l.filter((n) => !n.startsWith("."))),
+      ["fine-1.0-py3-none-any.whl"],
+    );
+    const [r2, out2] = await migrate("broken", src, "--allow-broken-archives", "--retry-failed");
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.equal(out2.outcomes.find((o) => o.filename === "junk-1.0-py3-none-any.whl")?.outcome, "copied");
+  });
+
+  test("a filename differing only by case from one already there is a conflict, never a second file", async () => {
+    const src = join(tmp.path, "case-src");
+    const dst = join(tmp.path, "case", "dst");
+    await mkdir(src);
+    await mkdir(dst, { recursive: true });
+    await makeWheel(dst, { name: "twin", version: "1.0" });
+    const built = await makeWheel(join(tmp.path, "case-src"), {
+      name: "twin",
+      version: "1.0",
+      summary: "other bytes",
+    });
+    const upper = join(src, basename(built).replace(/^twin/, "TWIN"));
+    await writeFile(upper, await readFile(built));
+    await rm(built);
+    const [r, out] = await migrate("case", src);
+    assert.equal(r.code, 1, r.stderr);
+    const o = out.outcomes.find((x) => x.filename === basename(upper));
+    assert.ok(o && o.outcome !== "copied", r.stdout);
+    assert.equal(o.code, "CONFLICT", r.stdout);
+    assert.match(o.reason ?? "", /differs only by case from twin-1\.0-py3-none-any\.whl/);
+    assert.deepEqual(
+      (await readdir(dst)).filter((n) => !n.startsWith(".")),
+      ["twin-1.0-py3-none-any.whl"],
+    );
   });
 });

@@ -136,9 +136,21 @@ export class FolderSource implements Source {
 
 export class FolderDestination implements Destination {
   readonly kind = "folder";
-  readonly needsMetadata = false;
+  /**
+   * Every file is opened and its metadata read and compared with its filename before it is copied,
+   * as an upload destination does, so a broken archive (a "wheel" that is not a zip) is reported as
+   * failed instead of copied without a word; --allow-broken-archives copies such files anyway.
+   */
+  readonly needsMetadata: boolean;
   private entries: Promise<Map<string, Entry[]>> | undefined;
-  constructor(readonly root: string) {}
+  /** Lowercased filename → the filename this run writes under it. */
+  private readonly claimed = new Map<string, string>();
+  constructor(
+    readonly root: string,
+    opts: { allowBrokenArchives?: boolean | undefined } = {},
+  ) {
+    this.needsMetadata = !opts.allowBrokenArchives;
+  }
   describe(): string {
     return `folder ${this.root}`;
   }
@@ -163,6 +175,27 @@ export class FolderDestination implements Destination {
   invalidate(): void {}
   async upload(file: LocalDist): Promise<UploadResult> {
     checkSafeFilename(file.filename);
+    // Filenames are unique without regard to case: on a case-insensitive file system (macOS,
+    // Windows) or an index served from this folder, EVIL-1.0.whl and evil-1.0.whl are one file.
+    // A twin by case has the same normalized project, so the project's entries are enough; files
+    // of this run in flight are claimed first (synchronously), so two twins cannot both pass.
+    const lower = file.filename.toLowerCase();
+    const claimedBy = this.claimed.get(lower);
+    if (claimedBy === undefined) this.claimed.set(lower, file.filename);
+    const project = parseFilename(file.filename)?.project;
+    const siblings = project ? ((await this.byProject()).get(project) ?? []) : [];
+    const twin = [claimedBy, ...siblings.map((e) => e.filename)].find(
+      (n) => n !== undefined && n !== file.filename && n.toLowerCase() === lower,
+    );
+    if (twin) {
+      throw new PyregError(
+        "CONFLICT",
+        `${file.filename} differs only by case from ${twin} already in ${this.root}`,
+        {
+          hint: "a folder destination keeps one file per name regardless of case; nothing was written",
+        },
+      );
+    }
     const tmpDir = join(this.root, TMP_DIR);
     makeDirSync(tmpDir, "the destination's temporary folder");
     const tmp = join(
@@ -177,6 +210,7 @@ export class FolderDestination implements Destination {
       if ((err as NodeJS.ErrnoException).code === "EEXIST") {
         return { status: "exists", serverAnswer: `${file.filename} already exists in ${this.root}` };
       }
+      if (this.claimed.get(lower) === file.filename) this.claimed.delete(lower);
       throw err;
     } finally {
       await unlink(tmp).catch(() => undefined);
@@ -210,10 +244,10 @@ export const folderKind: RegistryKind = {
     await ensureDir(root, "source");
     return new FolderSource(root, ctx.log);
   },
-  async openDestination(spec: RegistrySpec) {
+  async openDestination(spec: RegistrySpec, ctx: RegistryContext) {
     const root = spec.path as string;
     makeDirSync(root, "the destination folder");
     await ensureDir(root, "destination");
-    return new FolderDestination(root);
+    return new FolderDestination(root, { allowBrokenArchives: ctx.options.allowBrokenArchives });
   },
 };
