@@ -287,6 +287,14 @@ describe("progress", () => {
     assert.equal(t, "4/10 files, 2.0 KiB/4.0 KiB, 1.0 KiB/s, ETA 2s, 2 in flight, 1 failed");
   });
 
+  test("a slow rate is a whole number of bytes per second, never 259.49620151939223 B/s", () => {
+    const t = statusText(
+      { total: 10, totalBytes: 4096, done: 1, bytes: 519, failed: 0, conflicts: 0, inFlight: 1 },
+      2.0000000001,
+    );
+    assert.match(t, /, 259 B\/s,/);
+  });
+
   test("live: other output clears the status line first and the line is drawn again after it", () => {
     const out: string[] = [];
     const fake = {

@@ -167,7 +167,7 @@ export class Progress {
         c.bytes += e.bytes;
         return;
       case "retry":
-        if (!this.opts.quiet) this.say(`retrying download of ${e.file.filename}: ${e.reason}`);
+        if (!this.opts.quiet) this.say(`retrying ${e.stage} of ${e.file.filename}: ${e.reason}`);
         return;
       case "outcome": {
         const o = e.outcome;

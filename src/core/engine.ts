@@ -6,7 +6,7 @@
  * (DESIGN.md practice 7).
  */
 import { createHash } from "node:crypto";
-import { mkdtemp, open, rm, unlink, type FileHandle } from "node:fs/promises";
+import { mkdtemp, open, readdir, rm, unlink, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BatchedWriter } from "./batchedWriter.js";
@@ -40,7 +40,8 @@ export type EngineEvent =
    */
   | { type: "attempt-over"; file: DistFile }
   | { type: "outcome"; outcome: FileOutcome }
-  | { type: "retry"; file: DistFile; reason: string };
+  /** A download fetched again, or an upload sent again (stage says which). */
+  | { type: "retry"; stage: "download" | "upload"; file: DistFile; reason: string };
 
 export interface EngineOptions {
   concurrency: number;
@@ -90,6 +91,31 @@ const UPLOAD_SENDS = 3;
  * time, a server error) or may be sent again (429, 408). Any other 4xx is an answer: the file was
  * refused, and sending it again would get the same answer.
  */
+/** Temporary folders are named pyreg-run-PID-XXXXXX: the owner's pid says when one is left over. */
+const TMP_PREFIX = "pyreg-run-";
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes the temporary folders of runs that died without cleaning up (kill -9, OOM, power cut):
+ * those whose owner process no longer exists. A live pid (even a reused one) keeps its folder.
+ */
+async function removeDeadRunsTemp(base: string): Promise<void> {
+  const names = await readdir(base).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = /^pyreg-run-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    await rm(join(base, name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
 function isAmbiguousUploadError(err: unknown): boolean {
   if (!(err instanceof PyregError)) return true;
   // Rate limited or "request timeout": not stored, and worth sending again (the client already
@@ -259,7 +285,8 @@ export async function runPlan(
   const pool = new Pool(opts.concurrency);
   const inMemoryMax = Math.min(MEMORY_FILE_MAX, Math.floor(MEMORY_BUDGET / opts.concurrency));
   const tmpBase = opts.tmpDir ?? tmpdir();
-  const tmpRoot = await mkdtemp(join(tmpBase, "pyreg-")).catch((err: unknown) => {
+  await removeDeadRunsTemp(tmpBase);
+  const tmpRoot = await mkdtemp(join(tmpBase, `${TMP_PREFIX}${process.pid}-`)).catch((err: unknown) => {
     throw new PyregError("STATE", `cannot create a temporary folder in ${tmpBase}: ${errorMessage(err)}`, {
       hint: "point TMPDIR to a writable folder with room for the largest files in flight",
       cause: err,
@@ -384,7 +411,7 @@ export async function runPlan(
             throw err;
           }
           // File-level retry (pnpm's tarball fetcher): a cut or corrupted download is fetched again.
-          emit({ type: "retry", file, reason: errorMessage(err) });
+          emit({ type: "retry", stage: "download", file, reason: errorMessage(err) });
           await unlink(tmp).catch(() => undefined);
         }
         checkStop();
@@ -469,7 +496,12 @@ export async function runPlan(
           // Absent after an ambiguous failure: the upload is sent once more (issue 7). A refusal
           // (4xx) is an answer, not an accident, and is not repeated.
           if (!there && indexRead && ambiguous && sent < UPLOAD_SENDS) {
-            emit({ type: "retry", file, reason: `upload: ${errorMessage(err)}; not listed, sending again` });
+            emit({
+              type: "retry",
+              stage: "upload",
+              file,
+              reason: `${errorMessage(err)}; not listed at the destination, sending again`,
+            });
             checkStop();
             continue;
           }

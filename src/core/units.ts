@@ -1,6 +1,7 @@
 /** Bytes for people: 1023 B, 1.5 KiB, 12 MiB... */
 export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
+  // Rates are fractions: "259 B", never "259.49620151939223 B".
+  if (n < 1024) return `${Math.round(n)} B`;
   const units = ["KiB", "MiB", "GiB", "TiB"];
   let v = n / 1024;
   let i = 0;

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -613,5 +613,108 @@ describe("a folder destination checks what it is given", () => {
       (await readdir(dst)).filter((n) => !n.startsWith(".")),
       ["twin-1.0-py3-none-any.whl"],
     );
+  });
+});
+
+describe("leftovers and errors that misled", () => {
+  let tmp: { path: string; cleanup(): Promise<void> };
+  let srcDir: string;
+  before(async () => {
+    tmp = await tempDir();
+    srcDir = join(tmp.path, "src");
+    await mkdir(srcDir);
+    await makeWheel(srcDir, { name: "plain", version: "1.0" });
+  });
+  after(async () => {
+    await tmp.cleanup();
+  });
+  const env = (): NodeJS.ProcessEnv => ({
+    PYREG_LOCK_DIR: join(tmp.path, "locks"),
+    NETRC: join(tmp.path, "none"),
+  });
+
+  test("temporary folders of dead runs are removed at start; a live run's and others' are kept", async () => {
+    const tmpDir = join(tmp.path, "tmp");
+    const dead = Number(
+      spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout,
+    );
+    const gone = join(tmpDir, `pyreg-run-${dead}-AbC123`);
+    const live = join(tmpDir, `pyreg-run-${process.pid}-DeF456`);
+    const other = join(tmpDir, "pyreg-test-keep");
+    for (const d of [gone, live, other]) {
+      await mkdir(d, { recursive: true });
+      await writeFile(join(d, "partial.whl"), "x".repeat(1000));
+    }
+    const r = await runCli(
+      ["migrate", "--from", srcDir, "--to", join(tmp.path, "d-tmp"), "--state", join(tmp.path, "s-tmp")],
+      { cwd: tmp.path, env: { ...env(), TMPDIR: tmpDir } },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!existsSync(gone), "the dead run's folder is removed");
+    assert.ok(existsSync(live) && existsSync(other), "a live run's folder and other folders are kept");
+    assert.deepEqual(
+      (await readdir(tmpDir)).sort(),
+      [basename(live), basename(other)].sort(),
+      "this run cleaned up too",
+    );
+  });
+
+  test("--to-index https://user:pass@…: those credentials are used for the index and the upload", async () => {
+    const AUTH = { username: "idx-user", password: "idx-Pass-4242" };
+    const dst = await startServe(join(tmp.path, "auth-dst"), { scanTtlMs: 0, auth: AUTH, authReads: true });
+    try {
+      const index = dst.indexUrl.replace("http://", `http://${AUTH.username}:${AUTH.password}@`);
+      const r = await runCli(
+        [
+          "migrate",
+          "--from",
+          srcDir,
+          "--to",
+          dst.url,
+          "--to-index",
+          index,
+          "--state",
+          join(tmp.path, "s-idx"),
+        ],
+        { cwd: tmp.path, env: env() },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(dst.server.uploads, 1);
+      assert.ok(!r.stderr.includes(AUTH.password));
+    } finally {
+      await dst.close();
+    }
+  });
+
+  test("a 307 on upload: says where it redirects (credentials hidden) and what to do, exit 2", async () => {
+    const dst = await startHostile();
+    try {
+      dst.set("/", {
+        status: 307,
+        headers: { location: "http://someone:hidden-Pw-77@127.0.0.1:9/elsewhere/" },
+      });
+      dst.set("/simple/plain/", jsonPage("plain", []));
+      const r = await runCli(
+        ["migrate", "--from", srcDir, "--to", dst.url, "--state", join(tmp.path, "s-307")],
+        {
+          cwd: tmp.path,
+          env: env(),
+        },
+      );
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(
+        r.stderr,
+        /the destination redirects uploads \(HTTP 307\) from http:\/\/127\.0\.0\.1:\d+\/ to http:\/\/\*\*\*@127\.0\.0\.1:9\/elsewhere\//,
+      );
+      assert.match(r.stderr, /give it as --to/);
+      assert.ok(!r.stderr.includes("hidden-Pw-77"));
+      assert.equal(
+        dst.seen.filter((s) => s.method === "POST").length,
+        1,
+        "sent once, never on to the other address",
+      );
+    } finally {
+      await dst.close();
+    }
   });
 });

@@ -26,6 +26,7 @@ import {
   SimpleSource,
   UploadDestination,
   credentialPrefix,
+  parseToIndex,
   registerBasicCredentials,
 } from "../simple/index.js";
 import type { RegistryContext, RegistryKind, RegistrySpec } from "../types.js";
@@ -184,9 +185,15 @@ function recipeKind(recipe: Recipe): RegistryKind {
       const url = spec.url;
       if (!url) throw new PyregError("USAGE", `${spec.display} is not a URL`);
       const derived = recipe.urls(url);
-      const indexUrl = ctx.options.toIndex ?? derived.indexUrl;
+      const given = ctx.options.toIndex ? parseToIndex(ctx.options.toIndex) : undefined;
+      const indexUrl = given ? stripCredentials(given).toString() : derived.indexUrl;
       registerBasicCredentials(url, ctx, credentialPrefix(new URL(derived.uploadUrl)));
-      if (!new URL(indexUrl).href.startsWith(derived.uploadUrl))
+      if (given && (given.username || given.password)) {
+        // --to-index's own credentials: for the index, and for the upload when --to has none.
+        registerBasicCredentials(given, ctx);
+        if (!url.username && !url.password)
+          registerBasicCredentials(given, ctx, credentialPrefix(new URL(derived.uploadUrl)));
+      } else if (!new URL(indexUrl).href.startsWith(derived.uploadUrl))
         registerBasicCredentials(new URL(indexUrl), ctx);
       const reader = new SimpleIndexReader(ctx.http, indexUrl, {
         label: `destination index (${recipe.title})`,

@@ -284,6 +284,31 @@ export class UploadDestination implements Destination {
       accept: () => true,
       maxBytes: 1024 * 1024,
     });
+    const location = res.headers["location"];
+    if (res.status >= 300 && res.status < 400 && location) {
+      // An upload is never sent on to another address: the file and the credentials would go
+      // there. A 307/308 keeps the method and body (RFC 9110 §15.4.8-9), so the server means
+      // "upload there": the person decides whether to trust it. Every file would get the same
+      // answer, so the run stops (exit 2).
+      let target = location;
+      try {
+        target = new URL(location, this.uploadUrl).toString();
+      } catch {
+        // Shown as sent.
+      }
+      throw new PyregError(
+        "CONFIG",
+        `the destination redirects uploads (HTTP ${res.status}) from ${redactUrl(this.uploadUrl)} to ${redactUrl(target)}`,
+        {
+          method: "POST",
+          url: redactUrl(this.uploadUrl),
+          status: res.status,
+          hint:
+            "pyreg does not send an upload on to another address. If that is the registry's real upload URL " +
+            "(often only a missing or extra trailing slash, or http instead of https), give it as --to",
+        },
+      );
+    }
     const answer = snippet(res.text());
     if (res.status >= 200 && res.status < 300) {
       return IDENTICAL_ANSWERS.some((a) => a.status === res.status && a.body.test(answer))
@@ -319,6 +344,17 @@ export class UploadDestination implements Destination {
   }
 }
 
+/** --to-index as a URL (credentials kept: they are registered, then stripped from the URL). */
+export function parseToIndex(raw: string): URL {
+  try {
+    return new URL(raw);
+  } catch {
+    throw new PyregError("USAGE", `--to-index: not a valid URL: ${redactUrl(raw)}`, {
+      hint: "give the destination's simple index as https://host/path/simple/",
+    });
+  }
+}
+
 function looksLikeIndex(url: URL): boolean {
   return /\/\+?simple\/?$/.test(url.pathname);
 }
@@ -348,9 +384,18 @@ export const simpleKind: RegistryKind = {
       });
     }
     const uploadUrl = clean.toString();
-    const indexUrl = withSlash(ctx.options.toIndex ?? new URL("simple/", withSlash(uploadUrl)).toString());
+    const given = ctx.options.toIndex ? parseToIndex(ctx.options.toIndex) : undefined;
+    const indexUrl = withSlash(
+      given ? stripCredentials(given).toString() : new URL("simple/", withSlash(uploadUrl)).toString(),
+    );
     registerBasicCredentials(url, ctx, credentialPrefix(new URL(uploadUrl)));
-    if (originOf(indexUrl) !== originOf(uploadUrl)) registerBasicCredentials(new URL(indexUrl), ctx);
+    // --to-index https://user:pass@host/simple/: those credentials are used for the index, and for
+    // the upload too when --to carries none (one registry, one account).
+    if (given && (given.username || given.password)) {
+      registerBasicCredentials(given, ctx);
+      if (!url.username && !url.password)
+        registerBasicCredentials(given, ctx, credentialPrefix(new URL(uploadUrl)));
+    } else if (originOf(indexUrl) !== originOf(uploadUrl)) registerBasicCredentials(new URL(indexUrl), ctx);
     const reader = new SimpleIndexReader(ctx.http, indexUrl, { label: "destination index", warn: ctx.log });
     return new UploadDestination(ctx.http, uploadUrl, reader);
   },
