@@ -5,6 +5,7 @@
  * METADATA file itself, and clients compare it with the wheel they later download.
  */
 import yauzl from "yauzl";
+import { MAX_ARCHIVE_ENTRIES } from "../core/metadata.js";
 import { normalizeName } from "../core/names.js";
 
 /** METADATA larger than this is refused (real ones are a few KB to a few hundred KB). */
@@ -27,6 +28,9 @@ export async function readWheelMetadataBytes(
     return undefined;
   }
   try {
+    // The same entry limit as every other archive reader (a wheel put in the folder by hand was
+    // never checked by the upload path): no metadata is served for a wheel listing more.
+    if (zip.entryCount > MAX_ARCHIVE_ENTRIES) return undefined;
     const candidates: yauzl.Entry[] = [];
     for await (const entry of zip.eachEntry()) {
       if (/^[^/]+\.dist-info\/METADATA$/.test(entry.fileName)) candidates.push(entry);
