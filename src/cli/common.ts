@@ -8,6 +8,7 @@ import { parseShard, type Shard } from "../core/shard.js";
 import type { Destination, Source } from "../core/model.js";
 import { HttpClient } from "../http/client.js";
 import { redactText } from "../http/redact.js";
+import { proxySettings } from "../http/proxy.js";
 import { openDestination, openSource } from "../registries/index.js";
 import { parseSpec } from "../registries/spec.js";
 import type { RegistryContext, RegistryOptions, Side } from "../registries/types.js";
@@ -23,6 +24,7 @@ export interface CommonOptions {
   allowForeignFileHosts?: boolean;
   insecure?: boolean;
   caBundle?: string;
+  proxy?: string;
   timeout: number;
   retries: number;
   deadline: number;
@@ -134,6 +136,10 @@ export function addConnectionOptions(cmd: Command, withDestination: boolean): Co
     .option("--ca-bundle <file>", "trust this CA bundle (PEM) for TLS, e.g. for a self-managed registry")
     .option("--insecure", "do NOT verify TLS certificates (warned; for throw-away tests only)")
     .option(
+      "--proxy <url>",
+      "send every request through this proxy (http://[user:password@]host:port); default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY; NO_PROXY applies to both",
+    )
+    .option(
       "--allow-foreign-file-hosts",
       "fetch files whose URL is on another host than the index (never with credentials)",
     )
@@ -202,6 +208,7 @@ export function makeRuntime(opts: CommonOptions, env: NodeJS.ProcessEnv = proces
     connectionsPerHost: Math.max(opts.concurrency, 4),
     insecure: opts.insecure ?? false,
     caFile: opts.caBundle,
+    proxy: proxySettings(env, opts.proxy),
     onRetry: (i) => {
       if (!quiet)
         process.stderr.write(
@@ -224,7 +231,6 @@ export function makeRuntime(opts: CommonOptions, env: NodeJS.ProcessEnv = proces
     location: opts.location,
     description: opts.description,
   };
-  void env;
   return { http, log, warn, options, close: () => http.close() };
 }
 
