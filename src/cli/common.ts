@@ -1,5 +1,6 @@
 /** What every command shares: options, the HTTP client, opening registries, output streams. */
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Option, type Command } from "commander";
 import { PyregError } from "../core/errors.js";
@@ -9,7 +10,11 @@ import type { Destination, Source } from "../core/model.js";
 import { HttpClient } from "../http/client.js";
 import { redactText } from "../http/redact.js";
 import { proxySettings } from "../http/proxy.js";
-import { openDestination, openSource } from "../registries/index.js";
+import type { CredentialHints } from "../registries/auth.js";
+import { parseKeyringProvider, type KeyringProvider } from "../registries/keyring.js";
+import { readPypirc, type PypircRepository } from "../registries/pypirc.js";
+import { kindFor, openDestination, openSource } from "../registries/index.js";
+import { looksLikeIndex, withSlash } from "../registries/simple/index.js";
 import { parseSpec } from "../registries/spec.js";
 import type { RegistryContext, RegistryOptions, Side } from "../registries/types.js";
 import { formatBytes } from "../core/units.js";
@@ -25,6 +30,11 @@ export interface CommonOptions {
   insecure?: boolean;
   caBundle?: string;
   proxy?: string;
+  configFile?: string;
+  keyringProvider?: KeyringProvider;
+  /** Set by resolveRegistryArgs when --from / --to named a .pypirc repository. */
+  fromPypirc?: PypircRepository;
+  toPypirc?: PypircRepository;
   timeout: number;
   retries: number;
   deadline: number;
@@ -143,6 +153,15 @@ export function addConnectionOptions(cmd: Command, withDestination: boolean): Co
       "--allow-foreign-file-hosts",
       "fetch files whose URL is on another host than the index (never with credentials)",
     )
+    .option(
+      "--config-file <file>",
+      "the .pypirc to read repository names from, as twine (default: ~/.pypirc)",
+    )
+    .option(
+      "--keyring-provider <provider>",
+      "subprocess: ask the `keyring` command for passwords (keyring get URL USERNAME), as pip and uv; default: disabled",
+      parseKeyringProvider,
+    )
     .option("--exclude-subgroups", "GitLab group source: leave out the subgroups' projects")
     .option(
       "--gitlab-statuses <list>",
@@ -176,6 +195,8 @@ export function addConnectionOptions(cmd: Command, withDestination: boolean): Co
 
 export interface Runtime {
   http: HttpClient;
+  /** Credential sources per side from the command line (.pypirc section, keyring provider). */
+  credentials: Record<Side, CredentialHints>;
   log: (message: string) => void;
   warn: (message: string) => void;
   options: RegistryOptions;
@@ -231,11 +252,18 @@ export function makeRuntime(opts: CommonOptions, env: NodeJS.ProcessEnv = proces
     location: opts.location,
     description: opts.description,
   };
-  return { http, log, warn, options, close: () => http.close() };
+  const hints = (rc: PypircRepository | undefined): CredentialHints => ({
+    keyringProvider: opts.keyringProvider,
+    pypirc: rc
+      ? { username: rc.username, password: rc.password, source: `[${rc.name}] in ${rc.file}` }
+      : undefined,
+  });
+  const credentials = { source: hints(opts.fromPypirc), destination: hints(opts.toPypirc) };
+  return { http, credentials, log, warn, options, close: () => http.close() };
 }
 
 export function context(rt: Runtime, side: Side, env: NodeJS.ProcessEnv = process.env): RegistryContext {
-  return { http: rt.http, side, env, options: rt.options, log: rt.log };
+  return { http: rt.http, side, env, options: rt.options, log: rt.log, credentials: rt.credentials[side] };
 }
 
 export async function openFrom(spec: string, rt: Runtime): Promise<Source> {
@@ -244,6 +272,49 @@ export async function openFrom(spec: string, rt: Runtime): Promise<Source> {
 
 export async function openTo(spec: string, rt: Runtime): Promise<Destination> {
   return openDestination(parseSpec(spec), context(rt, "destination"));
+}
+
+/** A repository name as twine takes it (`-r NAME`): a word, no path separator, no scheme. */
+const BARE_WORD = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * SOURCE/DESTINATION given as a bare word: an existing folder, or a repository of the .pypirc
+ * (twine's `--repository NAME`), whose URL replaces it; anything else is refused, so that a
+ * mistyped name never becomes a new local folder.
+ */
+export function resolveRegistryArg(
+  raw: string,
+  opts: { configFile?: string | undefined },
+  side: Side,
+  env: NodeJS.ProcessEnv = process.env,
+): { spec: string; pypirc?: PypircRepository } {
+  if (!BARE_WORD.test(raw)) return { spec: raw };
+  const repos = readPypirc(opts.configFile, env);
+  const repo = repos.get(raw);
+  const folder = existsSync(raw);
+  const file = opts.configFile ?? "~/.pypirc";
+  if (repo && folder) {
+    throw new PyregError("USAGE", `"${raw}" is both a folder here and a repository in ${file}`, {
+      hint: `write ./${raw} for the folder, or the repository's URL`,
+    });
+  }
+  if (folder) return { spec: raw };
+  if (repo) {
+    if (!repo.repository) {
+      throw new PyregError("CONFIG", `repository [${raw}] in ${repo.file} has no repository URL`, {
+        hint: `add "repository = https://..." to the [${raw}] section`,
+      });
+    }
+    // A .pypirc names upload URLs. Read as a source, a generic one's index is URL + simple/, the
+    // index pyreg derives for it as a destination; other kinds know their index themselves.
+    const spec = parseSpec(repo.repository);
+    if (side === "source" && spec.url && kindFor(spec).name === "simple" && !looksLikeIndex(spec.url))
+      return { spec: new URL("simple/", withSlash(spec.url.toString())).toString(), pypirc: repo };
+    return { spec: repo.repository, pypirc: repo };
+  }
+  throw new PyregError("USAGE", `"${raw}" is neither an existing folder nor a repository in ${file}`, {
+    hint: `for a new folder write ./${raw}; for a repository, add a [${raw}] section (repository, username, password) listed in [distutils] index-servers of ${file}`,
+  });
 }
 
 export function printJson(value: unknown): void {

@@ -11,6 +11,7 @@ import {
   makeRuntime,
   openFrom,
   printJson,
+  resolveRegistryArg,
   type CommonOptions,
 } from "./common.js";
 import { compareVersions } from "../core/versions.js";
@@ -34,9 +35,11 @@ export function registerList(program: Command): void {
     );
   addConnectionOptions(addSelectionOptions(cmd), false).action(
     async (source: string, opts: CommonOptions) => {
+      const named = resolveRegistryArg(source, opts, "source");
+      if (named.pypirc) opts.fromPypirc = named.pypirc;
       const rt = makeRuntime(opts);
       try {
-        const src = await openFrom(source, rt);
+        const src = await openFrom(named.spec, rt);
         const filter = projectFilter(opts.include, opts.exclude);
         const projects = (await src.listProjects()).filter((p) => !filter(p)).sort();
         human(opts, `# ${src.describe()}`);

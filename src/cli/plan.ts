@@ -11,6 +11,7 @@ import {
   openFrom,
   openTo,
   printJson,
+  resolveRegistryArg,
   type CommonOptions,
 } from "./common.js";
 
@@ -43,6 +44,17 @@ export function addFromTo(cmd: Command): Command {
           });
         }
       }
+      // Repository names from the .pypirc become their URLs here, before anything uses them.
+      const configFile = command.opts<{ configFile?: string }>().configFile;
+      for (const side of ["from", "to"] as const) {
+        const r = resolveRegistryArg(
+          o[side] as string,
+          { configFile },
+          side === "from" ? "source" : "destination",
+        );
+        command.setOptionValue(side, r.spec);
+        if (r.pypirc) command.setOptionValue(`${side}Pypirc`, r.pypirc);
+      }
     });
 }
 
@@ -56,9 +68,13 @@ Registries (SOURCE / DESTINATION):
   https://LOC-python.pkg.dev/P/R/ Google Artifact Registry (or gar+https://...)
   codeartifact+https://D-O.d.codeartifact.R.amazonaws.com/pypi/REPO/   AWS CodeArtifact
 
+A bare word (--to NAME) is an existing folder or a repository of ~/.pypirc (--config-file), as
+twine's -r NAME; write ./NAME for a new folder.
+
 Credentials: user:password in the URL, PYREG_FROM_USERNAME/PYREG_FROM_PASSWORD and
-PYREG_TO_USERNAME/PYREG_TO_PASSWORD, or ~/.netrc. They are sent only to the host they belong to
-and never printed.
+PYREG_TO_USERNAME/PYREG_TO_PASSWORD, the .pypirc section, ~/.netrc, or the keyring command
+(--keyring-provider subprocess). They are sent only to the host they belong to and never printed.
+Proxies: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY (either case) or --proxy URL.
 
 Exit codes: 0 all done; 1 some files failed, conflicted or are missing; 2 usage, configuration,
 authentication or connection error.`;

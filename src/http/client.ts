@@ -619,7 +619,7 @@ export class HttpClient {
           serverAnswer: answer,
           hint:
             (status === 401
-              ? "check the username and password/token for this registry (URL user:password, PYREG_FROM_*/PYREG_TO_* variables, or ~/.netrc)"
+              ? "check the username and password/token for this registry (URL user:password, PYREG_FROM_*/PYREG_TO_* variables, a .pypirc section, ~/.netrc, or --keyring-provider subprocess)"
               : "the credentials were accepted but lack permission here; check the token's scopes or the repository's permissions") +
             (through
               ? "; the proxy may be the one refusing: check its user and password (--proxy, HTTP_PROXY, ALL_PROXY)"
