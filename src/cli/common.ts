@@ -7,7 +7,7 @@ import { PyregError } from "../core/errors.js";
 import type { Endpoint } from "../core/journal.js";
 import { parseShard, type Shard } from "../core/shard.js";
 import type { Destination, Source } from "../core/model.js";
-import { HttpClient } from "../http/client.js";
+import { HttpClient, type RequestLog } from "../http/client.js";
 import { redactText } from "../http/redact.js";
 import { proxySettings } from "../http/proxy.js";
 import type { CredentialHints } from "../registries/auth.js";
@@ -30,6 +30,7 @@ export interface CommonOptions {
   insecure?: boolean;
   caBundle?: string;
   proxy?: string;
+  verbose?: boolean;
   configFile?: string;
   keyringProvider?: KeyringProvider;
   /** Set by resolveRegistryArgs when --from / --to named a .pypirc repository. */
@@ -145,6 +146,7 @@ export function addConnectionOptions(cmd: Command, withDestination: boolean): Co
     )
     .option("--ca-bundle <file>", "trust this CA bundle (PEM) for TLS, e.g. for a self-managed registry")
     .option("--insecure", "do NOT verify TLS certificates (warned; for throw-away tests only)")
+    .option("-v, --verbose", "show each HTTP request on stderr: method, URL (redacted), status, time, retry")
     .option(
       "--proxy <url>",
       "send every request through this proxy (http://[user:password@]host:port); default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY; NO_PROXY applies to both",
@@ -230,6 +232,21 @@ export function makeRuntime(opts: CommonOptions, env: NodeJS.ProcessEnv = proces
     insecure: opts.insecure ?? false,
     caFile: opts.caBundle,
     proxy: proxySettings(env, opts.proxy),
+    ...(opts.verbose
+      ? {
+          onRequest: (r: RequestLog) => {
+            const answer = r.status !== undefined ? String(r.status) : `failed (${r.error ?? "error"})`;
+            const extra = [r.retry ? `retry ${r.retry}` : "", r.proxy ? `via ${r.proxy}` : ""].filter(
+              Boolean,
+            );
+            process.stderr.write(
+              redactText(
+                `http: ${r.method} ${r.url} ${answer} ${Math.round(r.ms)} ms${extra.length ? ` (${extra.join(", ")})` : ""}`,
+              ) + "\n",
+            );
+          },
+        }
+      : {}),
     onRetry: (i) => {
       if (!quiet)
         process.stderr.write(

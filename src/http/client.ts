@@ -36,10 +36,28 @@ export interface HttpClientOptions {
   userAgent?: string;
   /** Proxies (--proxy, HTTPS_PROXY, NO_PROXY...): see proxy.ts. */
   proxy?: ProxySettings | undefined;
+  /** Called after each attempt (--verbose): the answer's status or the network error, its time. */
+  onRequest?: (info: RequestLog) => void;
   /** Called before sleeping for a retry, for progress/log output. */
   onRetry?: (info: { method: string; url: string; attempt: number; delayMs: number; reason: string }) => void;
   /** Test hook: randomness of the jitter. */
   random?: () => number;
+}
+
+/** One attempt of one request, as --verbose shows it (URL redacted). */
+export interface RequestLog {
+  method: string;
+  url: string;
+  /** The status, or undefined when the attempt failed without an answer. */
+  status?: number | undefined;
+  /** The network error's code when there was no answer. */
+  error?: string | undefined;
+  /** Time to the answer's headers (or to the failure), in milliseconds. */
+  ms: number;
+  /** Retries before this attempt (0 for the first). */
+  retry: number;
+  /** The proxy it went through (redacted), if any. */
+  proxy?: string | undefined;
 }
 
 export interface RequestOptions {
@@ -419,14 +437,30 @@ export class HttpClient {
       if (!(await this.waitForHost(current, budget)))
         throw this.deadlineError(method, current, options, budget);
       let res: Dispatcher.ResponseData;
+      const started = performance.now();
+      const logAttempt = (status: number | undefined, error?: string): void => {
+        if (!this.opts.onRequest) return;
+        const route = this.routeOf(current);
+        this.opts.onRequest({
+          method,
+          url: redactUrl(current),
+          status,
+          error,
+          ms: performance.now() - started,
+          retry: budget.attempt,
+          proxy: route ? redactUrl(route.proxy).replace(/\/$/, "") : undefined,
+        });
+      };
       try {
         res = await this.send(current, method, options, budget.signal);
       } catch (err) {
+        logAttempt(undefined, networkErrorCode(err) || (err instanceof Error ? err.name : "error"));
         await this.retryOrThrow(err, canRetry, method, current, options, budget, "");
         continue;
       }
       const headers = flatHeaders(res.headers as Record<string, string | string[] | undefined>);
       const status = res.statusCode;
+      logAttempt(status);
 
       if (status >= 300 && status < 400 && headers["location"] && options.followRedirects !== false) {
         res.body.resume();

@@ -195,11 +195,13 @@ describe("proxies (tinyproxy)", () => {
     // The right login goes through, for both kinds (Proxy-Authorization on the request and on CONNECT).
     const right = `http://alice:Pr0xyS3cret@127.0.0.1:${guarded.port}`;
     for (const url of [plain.indexUrl, secure.indexUrl]) {
-      const run = await runCli(["list", url, "--ca-bundle", tls.caFile, "--proxy", right], {
+      const run = await runCli(["list", url, "--ca-bundle", tls.caFile, "--proxy", right, "--verbose"], {
         env: NO_PROXY_ENV,
         cwd: tmp.path,
       });
       assert.equal(run.code, 0, run.stderr);
+      assert.ok(run.stderr.includes(`http: GET ${url} 200 `), run.stderr);
+      assert.ok(run.stderr.includes(`(via http://***:***@127.0.0.1:${guarded.port})`), run.stderr);
       assert.doesNotMatch(run.stdout + run.stderr, /Pr0xyS3cret/);
     }
     const logged = await guarded.requests();
