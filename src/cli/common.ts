@@ -180,19 +180,24 @@ export function addConnectionOptions(cmd: Command, withDestination: boolean): Co
         "the destination's simple index (default: the upload URL + simple/, or known per registry)",
       )
       .option(
-        "--create-repository",
-        "Google Artifact Registry: create the destination repository if it does not exist",
-      )
-      .option(
         "--verify-delay <ms>",
         "first pause before reading the destination index again when it does not list an uploaded file yet (doubles; 4 reads)",
         nonNegativeInt("--verify-delay", 600_000),
         500,
-      )
-      .option("--location <region>", "Google Artifact Registry: location for --create-repository")
-      .option("--description <text>", "Google Artifact Registry: description for --create-repository");
+      );
   }
   return cmd;
+}
+
+/** Options that change the destination itself: only for migrate (plan and verify change nothing). */
+export function addCreateOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      "--create-repository",
+      "Google Artifact Registry: create the destination repository if it does not exist",
+    )
+    .option("--location <region>", "Google Artifact Registry: location for --create-repository")
+    .option("--description <text>", "Google Artifact Registry: description for --create-repository");
 }
 
 export interface Runtime {

@@ -6,7 +6,6 @@ import { mapLimit } from "../core/pool.js";
 import {
   addConnectionOptions,
   addSelectionOptions,
-  formatBytes,
   human,
   makeRuntime,
   openFrom,
@@ -15,6 +14,8 @@ import {
   type CommonOptions,
 } from "./common.js";
 import { compareVersions } from "../core/versions.js";
+import { formatTotal, plural } from "../core/units.js";
+import { redactText } from "../http/redact.js";
 
 export function registerList(program: Command): void {
   const cmd = program
@@ -42,7 +43,11 @@ export function registerList(program: Command): void {
         const src = await openFrom(named.spec, rt);
         const filter = projectFilter(opts.include, opts.exclude);
         const projects = (await src.listProjects()).filter((p) => !filter(p)).sort();
-        human(opts, `# ${src.describe()}`);
+        // With --json the listing is the JSON document alone (stdout); stderr keeps only errors.
+        const show = (text: string): void => {
+          if (!opts.json) human(opts, text);
+        };
+        show(`# ${src.describe()}`);
         const errors: { project: string; error: string }[] = [];
         const listed = await mapLimit(projects, opts.concurrency, async (project) => {
           try {
@@ -55,30 +60,36 @@ export function registerList(program: Command): void {
         });
         let files = 0;
         let bytes = 0;
+        let unknown = 0;
         for (const { project, files: fl } of listed) {
           const byVersion = new Map<string, DistFile[]>();
           for (const f of fl) byVersion.set(f.version, [...(byVersion.get(f.version) ?? []), f]);
-          human(opts, `${project}`);
+          show(`${project}`);
           for (const v of [...byVersion.keys()].sort(compareVersions)) {
-            human(opts, `  ${v || "(unknown version)"}`);
+            show(`  ${v || "(unknown version)"}`);
             for (const f of (byVersion.get(v) ?? []).sort((a, b) => a.filename.localeCompare(b.filename))) {
               files++;
               bytes += f.size ?? 0;
+              if (f.size === undefined) unknown++;
               const notes = f.notes
                 ? "  " +
                   Object.entries(f.notes)
                     .map(([k, v]) => `${k}=${v}`)
                     .join(" ")
                 : "";
-              human(
-                opts,
-                `    ${f.filename}  sha256=${f.hashes["sha256"] ?? "(none)"}  size=${f.size ?? "?"}${f.yanked ? "  yanked" : ""}${notes}`,
+              show(
+                `    ${f.filename}  sha256=${f.hashes["sha256"] ?? "(none)"}  size=${f.size ?? "unknown"}${f.yanked ? "  yanked" : ""}${notes}`,
               );
             }
           }
         }
-        for (const e of errors) process.stderr.write(`error: ${e.project}: ${e.error}\n`);
-        human(opts, `${projects.length} projects, ${files} files${bytes ? `, ${formatBytes(bytes)}` : ""}`);
+        for (const e of errors)
+          process.stderr.write(
+            redactText(`pyreg: error: ${e.project} could not be listed: ${e.error}`) + "\n",
+          );
+        show(
+          `${plural(projects.length, "project")}, ${plural(files, "file")}, ${formatTotal(bytes, unknown)}`,
+        );
         if (opts.json) {
           printJson({
             source: { kind: src.kind, description: src.describe() },

@@ -4,13 +4,15 @@ import { errorMessage, PyregError } from "../core/errors.js";
 import type { FileOutcome } from "../core/model.js";
 import { makePlan, planCounts } from "../core/plan.js";
 import { fileJson } from "./list.js";
-import { addFromTo, REGISTRY_HELP, type FromToOptions } from "./plan.js";
+import { formatTotal, plural } from "../core/units.js";
+import { addFromTo, REGISTRY_HELP, runPlanCommand, type FromToOptions } from "./plan.js";
 import { recheckTime, resolveUncertain } from "../core/journal.js";
 import { formatShard, shardSelector } from "../core/shard.js";
 import { chooseMode, Progress } from "./progress.js";
 import { openRunState, resumeCommand, type RunState } from "./report.js";
 import {
   addConnectionOptions,
+  addCreateOptions,
   addSelectionOptions,
   addStateOptions,
   formatBytes,
@@ -52,8 +54,13 @@ export function registerMigrate(program: Command): void {
       REGISTRY_HELP +
         "\n\nExample:\n  pyreg migrate --from https://old.example.com/simple/ --to https://new.example.com/ --to-index https://new.example.com/simple/",
     );
-  addStateOptions(addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true), true).action(
-    async (opts: FromToOptions & StateOptions) => {
+  addCreateOptions(addStateOptions(addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true), true))
+    .option("--dry-run", "only show what would be copied, skipped and refused: the same as pyreg plan")
+    .action(async (opts: FromToOptions & StateOptions & { dryRun?: boolean }) => {
+      if (opts.dryRun) {
+        await runPlanCommand(opts);
+        return;
+      }
       const rt = makeRuntime(opts);
       const abort = new AbortController();
       let state: RunState | undefined;
@@ -144,12 +151,12 @@ export function registerMigrate(program: Command): void {
         }
         if (decision.carried.length) {
           rt.log(
-            `resume: ${decision.carried.length} file(s) failed in an earlier run with a lasting error and are not tried again (--retry-failed tries them)`,
+            `resume: ${plural(decision.carried.length, "file")} failed in an earlier run with a lasting error and are not tried again (--retry-failed tries them)`,
           );
         }
         const pc = planCounts(plan);
         rt.log(
-          `plan: ${pc.copy} to copy (${formatBytes(pc.bytes)}), ${pc.skip} already there, ${pc.conflict} conflicts, ${pc.invalid} invalid, ${pc.filtered} filtered`,
+          `plan: ${pc.copy} to copy (${formatTotal(pc.bytes, pc.unknownSizes)}), ${pc.skip} already there, ${plural(pc.conflict, "conflict")}, ${pc.invalid} invalid, ${pc.filtered} filtered`,
         );
         transferring = true;
         const result: MigrationResult = await runPlan(plan, src, dst, {
@@ -185,8 +192,8 @@ export function registerMigrate(program: Command): void {
         );
         human(
           opts,
-          `migrate: ${c.copied} copied (${formatBytes(c.bytes)}), ${c.skipped} already there, ${c.conflict} conflicts, ${c.failed} failed, ${c.filtered} filtered` +
-            (projectErrors.length ? `, ${projectErrors.length} projects not listed` : ""),
+          `migrate: ${c.copied} copied (${formatBytes(c.bytes)}), ${c.skipped} already there, ${plural(c.conflict, "conflict")}, ${c.failed} failed, ${c.filtered} filtered` +
+            (projectErrors.length ? `, ${plural(projectErrors.length, "project")} not listed` : ""),
         );
         rt.log(`report: ${reportPath} (and report.json)`);
         if (opts.json) {
@@ -224,8 +231,7 @@ export function registerMigrate(program: Command): void {
         state?.close();
         await rt.close();
       }
-    },
-  );
+    });
 }
 
 function formatWait(ms: number): string {

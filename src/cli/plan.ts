@@ -2,10 +2,11 @@ import type { Command } from "commander";
 import { PyregError } from "../core/errors.js";
 import { makePlan, planCounts, type Plan } from "../core/plan.js";
 import { fileJson } from "./list.js";
+import { formatShard, parseShard, shardSelector, type Shard } from "../core/shard.js";
+import { formatTotal, plural } from "../core/units.js";
 import {
   addConnectionOptions,
   addSelectionOptions,
-  formatBytes,
   human,
   makeRuntime,
   openFrom,
@@ -96,8 +97,8 @@ export function printPlan(plan: Plan, opts: CommonOptions): void {
   const c = planCounts(plan);
   human(
     opts,
-    `plan: ${c.copy} to copy (${formatBytes(c.bytes)}), ${c.skip} already there, ${c.conflict} conflicts, ` +
-      `${c.invalid} invalid, ${c.filtered} filtered; ${plan.projects.length} projects` +
+    `plan: ${c.copy} to copy (${formatTotal(c.bytes, c.unknownSizes)}), ${c.skip} already there, ${plural(c.conflict, "conflict")}, ` +
+      `${c.invalid} invalid, ${c.filtered} filtered; ${plural(plan.projects.length, "project")}` +
       (plan.projects.some((p) => p.error)
         ? `, ${plan.projects.filter((p) => p.error).length} could not be listed`
         : ""),
@@ -130,22 +131,33 @@ export function registerPlan(program: Command): void {
         "source lists twice with different digests is invalid. Nothing is downloaded or uploaded.",
     )
     .addHelpText("after", REGISTRY_HELP);
-  addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true).action(async (opts: FromToOptions) => {
-    const rt = makeRuntime(opts);
-    try {
-      const src = await openFrom(opts.from, rt);
-      const dst = await openTo(opts.to, rt);
-      const plan = await makePlan(src, dst, {
-        include: opts.include,
-        exclude: opts.exclude,
-        listConcurrency: opts.concurrency,
-      });
-      printPlan(plan, opts);
-      if (opts.json) printJson(planJson(plan));
-      const c = planCounts(plan);
-      process.exitCode = c.conflict || c.invalid || plan.projects.some((p) => p.error) ? 1 : 0;
-    } finally {
-      await rt.close();
-    }
-  });
+  addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true)
+    .option(
+      "--shard <K/N>",
+      "only the projects of shard K of N, as migrate --shard K/N would take them",
+      parseShard,
+    )
+    .action(runPlanCommand);
+}
+
+/** `pyreg plan`, and `pyreg migrate --dry-run`: reads both indexes, changes nothing. */
+export async function runPlanCommand(opts: FromToOptions & { shard?: Shard | undefined }): Promise<void> {
+  const rt = makeRuntime(opts);
+  try {
+    const src = await openFrom(opts.from, rt);
+    const dst = await openTo(opts.to, rt);
+    if (opts.shard) human(opts, `# shard ${formatShard(opts.shard)}`);
+    const plan = await makePlan(src, dst, {
+      include: opts.include,
+      exclude: opts.exclude,
+      listConcurrency: opts.concurrency,
+      ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
+    });
+    printPlan(plan, opts);
+    if (opts.json) printJson(planJson(plan));
+    const c = planCounts(plan);
+    process.exitCode = c.conflict || c.invalid || plan.projects.some((p) => p.error) ? 1 : 0;
+  } finally {
+    await rt.close();
+  }
 }
