@@ -339,8 +339,23 @@ export function resolveRegistryArg(
   });
 }
 
-export function printJson(value: unknown): void {
-  process.stdout.write(redactText(JSON.stringify(value, null, 2)) + "\n");
+/**
+ * The version of pyreg's --json documents (docs/json-schema.json): every command prints one
+ * object with `version`, `command`, then its result, or `error` when it failed.
+ */
+export const JSON_VERSION = 1;
+
+export type JsonCommand = "list" | "plan" | "migrate" | "verify";
+
+export function printJson(command: JsonCommand | string, body: Record<string, unknown>): void {
+  process.stdout.write(
+    redactText(JSON.stringify({ version: JSON_VERSION, command, ...body }, null, 2)) + "\n",
+  );
+}
+
+/** A registry in --json output: always an object (kind and description). */
+export function endpointJson(r: { kind: string; describe(): string }): { kind: string; description: string } {
+  return { kind: r.kind, description: r.describe() };
 }
 
 export function human(opts: { json: boolean }, text: string): void {

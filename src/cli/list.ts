@@ -9,6 +9,7 @@ import {
   human,
   makeRuntime,
   openFrom,
+  endpointJson,
   printJson,
   resolveRegistryArg,
   type CommonOptions,
@@ -91,8 +92,8 @@ export function registerList(program: Command): void {
           `${plural(projects.length, "project")}, ${plural(files, "file")}, ${formatTotal(bytes, unknown)}`,
         );
         if (opts.json) {
-          printJson({
-            source: { kind: src.kind, description: src.describe() },
+          printJson("list", {
+            source: endpointJson(src),
             projects: listed.map((l) => ({ project: l.project, files: l.files.map(fileJson) })),
             errors,
           });

@@ -20,6 +20,7 @@ import {
   makeRuntime,
   openFrom,
   openTo,
+  endpointJson,
   printJson,
   type StateOptions,
 } from "./common.js";
@@ -197,9 +198,9 @@ export function registerMigrate(program: Command): void {
         );
         rt.log(`report: ${reportPath} (and report.json)`);
         if (opts.json) {
-          printJson({
-            source: plan.source,
-            destination: plan.destination,
+          printJson("migrate", {
+            source: endpointJson(src),
+            destination: endpointJson(dst),
             state: state.dir,
             counts: c,
             outcomes: outcomes.map(outcomeJson),

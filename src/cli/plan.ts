@@ -11,6 +11,7 @@ import {
   makeRuntime,
   openFrom,
   openTo,
+  endpointJson,
   printJson,
   resolveRegistryArg,
   type CommonOptions,
@@ -154,7 +155,8 @@ export async function runPlanCommand(opts: FromToOptions & { shard?: Shard | und
       ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
     });
     printPlan(plan, opts);
-    if (opts.json) printJson(planJson(plan));
+    if (opts.json)
+      printJson("plan", { ...planJson(plan), source: endpointJson(src), destination: endpointJson(dst) });
     const c = planCounts(plan);
     process.exitCode = c.conflict || c.invalid || plan.projects.some((p) => p.error) ? 1 : 0;
   } finally {

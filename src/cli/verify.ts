@@ -20,6 +20,7 @@ import {
   makeRuntime,
   openFrom,
   openTo,
+  endpointJson,
   printJson,
 } from "./common.js";
 
@@ -141,9 +142,9 @@ export function registerVerify(program: Command): void {
             (errors.length ? `; ${errors.length} projects could not be read` : ""),
         );
         if (opts.json) {
-          printJson({
-            source: src.describe(),
-            destination: dst.describe(),
+          printJson("verify", {
+            source: endpointJson(src),
+            destination: endpointJson(dst),
             ok: bad.length === 0 && errors.length === 0,
             counts: {
               files: rows.length,
