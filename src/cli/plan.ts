@@ -2,6 +2,9 @@ import type { Command } from "commander";
 import { PyregError } from "../core/errors.js";
 import { makePlan, planCounts, type Plan } from "../core/plan.js";
 import { fileJson } from "./list.js";
+import { JOURNAL_FILE, Journal, resumeStep, type ResumeStep } from "../core/journal.js";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { formatShard, parseShard, shardSelector, type Shard } from "../core/shard.js";
 import { formatTotal, plural } from "../core/units.js";
 import {
@@ -12,6 +15,8 @@ import {
   openFrom,
   openTo,
   endpointJson,
+  endpointOf,
+  stateDirOf,
   printJson,
   resolveRegistryArg,
   type CommonOptions,
@@ -138,11 +143,76 @@ export function registerPlan(program: Command): void {
       "only the projects of shard K of N, as migrate --shard K/N would take them",
       parseShard,
     )
+    .option(
+      "--state <dir>",
+      "also show what migrate would do on resuming from this state folder (read only: nothing is written)",
+    )
+    .option("--retry-failed", "with --state: as migrate --retry-failed would")
     .action(runPlanCommand);
 }
 
+const RESUME_TEXT: Record<Exclude<ResumeStep, "as-planned">, string> = {
+  carried: "failed earlier with a lasting error: not tried again (--retry-failed tries it)",
+  uncertain:
+    "upload of an interrupted run not confirmed: the index is read again, then it is sent if still missing",
+  landed: "uploaded by an interrupted run, now listed with the source's sha256: recorded as copied",
+  again: "copied earlier, but the destination no longer lists it: copied again",
+};
+
+/** plan --state: what a migrate resuming from this state folder would do (the journal only read). */
+function resumePreview(
+  plan: Plan,
+  opts: FromToOptions & { state: string; retryFailed?: boolean | undefined },
+): Record<string, unknown> {
+  const data = Journal.read(opts.state);
+  const from = endpointOf(opts.from);
+  const to = endpointOf(opts.to);
+  if (data.identity.source.key !== from.key || data.identity.destination.key !== to.key) {
+    throw new PyregError("STATE", `the state folder ${opts.state} belongs to another migration`, {
+      hint: `it is ${data.identity.source.description} -> ${data.identity.destination.description}`,
+    });
+  }
+  const rows = new Map(data.files.map((f) => [`${f.project}\n${f.filename}`, f]));
+  const counts: Record<ResumeStep, number> = {
+    carried: 0,
+    uncertain: 0,
+    landed: 0,
+    again: 0,
+    "as-planned": 0,
+  };
+  const files: { project: string; filename: string; step: ResumeStep }[] = [];
+  for (const p of plan.projects) {
+    for (const e of p.entries) {
+      const step = resumeStep(
+        e.action,
+        rows.get(`${e.file.project}\n${e.file.filename}`),
+        opts.retryFailed ?? false,
+      );
+      counts[step]++;
+      if (step === "as-planned") continue;
+      files.push({ project: e.file.project, filename: e.file.filename, step });
+      human(opts, `resume: ${e.file.filename}: ${RESUME_TEXT[step]}`);
+    }
+  }
+  const last = data.runs[data.runs.length - 1];
+  human(
+    opts,
+    `resume from ${opts.state}` +
+      (last ? ` (last run ${last.id}: ${last.command}, ${last.status})` : "") +
+      `: ${plural(counts.uncertain, "unconfirmed upload")} to re-check, ${counts.landed} landed, ` +
+      `${counts.carried} not tried again, ${counts.again} to copy again`,
+  );
+  return { state: opts.state, counts, files };
+}
+
 /** `pyreg plan`, and `pyreg migrate --dry-run`: reads both indexes, changes nothing. */
-export async function runPlanCommand(opts: FromToOptions & { shard?: Shard | undefined }): Promise<void> {
+export async function runPlanCommand(
+  opts: FromToOptions & {
+    shard?: Shard | undefined;
+    state?: string | undefined;
+    retryFailed?: boolean | undefined;
+  },
+): Promise<void> {
   const rt = makeRuntime(opts);
   try {
     const src = await openFrom(opts.from, rt);
@@ -155,8 +225,17 @@ export async function runPlanCommand(opts: FromToOptions & { shard?: Shard | und
       ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
     });
     printPlan(plan, opts);
+    // The state folder migrate would use: --state, or the default one when a run left it.
+    const defaultState = stateDirOf(opts, opts.from, opts.to);
+    const stateDir = opts.state ?? (existsSync(join(defaultState, JOURNAL_FILE)) ? defaultState : undefined);
+    const resume = stateDir ? resumePreview(plan, { ...opts, state: stateDir }) : undefined;
     if (opts.json)
-      printJson("plan", { ...planJson(plan), source: endpointJson(src), destination: endpointJson(dst) });
+      printJson("plan", {
+        ...planJson(plan),
+        source: endpointJson(src),
+        destination: endpointJson(dst),
+        ...(resume ? { resume } : {}),
+      });
     const c = planCounts(plan);
     process.exitCode = c.conflict || c.invalid || plan.projects.some((p) => p.error) ? 1 : 0;
   } finally {
