@@ -78,8 +78,29 @@ export function nonNegativeInt(name: string, max: number): (v: string) => number
 export const DEFAULT_CONCURRENCY = 8;
 
 /** Options for selecting projects and for output, shared by list/plan/migrate/verify. */
+/**
+ * Help groups (commander's optionsGroup): the options of every command in the same order and
+ * under the same headings, so that plan, migrate and verify read alike.
+ */
+export const HELP_GROUPS = {
+  registries: "Registries:",
+  output: "Output:",
+  selection: "Selection:",
+  state: "State (resume, reports, sharding):",
+  connection: "Connection:",
+  credentials: "Credentials and proxies:",
+  destination: "Destination:",
+  gitlab: "GitLab:",
+  gar: "Google Artifact Registry:",
+} as const;
+
 export function addSelectionOptions(cmd: Command): Command {
   return cmd
+    .optionsGroup(HELP_GROUPS.output)
+    .option("--json", "print a machine-readable result on stdout (human text goes to stderr)")
+    .option("-q, --quiet", "only errors and the final summary on stderr")
+    .option("-v, --verbose", "show each HTTP request on stderr: method, URL (redacted), status, time, retry")
+    .optionsGroup(HELP_GROUPS.selection)
     .addOption(
       new Option("--include <glob>", "only projects whose normalized name matches (repeatable)")
         .argParser(collect)
@@ -89,14 +110,13 @@ export function addSelectionOptions(cmd: Command): Command {
       new Option("--exclude <glob>", "skip projects whose normalized name matches (repeatable)")
         .argParser(collect)
         .default([], "none"),
-    )
-    .option("--json", "print a machine-readable result on stdout (human text goes to stderr)")
-    .option("-q, --quiet", "only errors and the final summary on stderr");
+    );
 }
 
 /** Options for talking to registries. */
 export function addConnectionOptions(cmd: Command, withDestination: boolean): Command {
   cmd
+    .optionsGroup(HELP_GROUPS.connection)
     .option(
       "--concurrency <n>",
       "files (and project listings) in flight at once",
@@ -146,14 +166,14 @@ export function addConnectionOptions(cmd: Command, withDestination: boolean): Co
     )
     .option("--ca-bundle <file>", "trust this CA bundle (PEM) for TLS, e.g. for a self-managed registry")
     .option("--insecure", "do NOT verify TLS certificates (warned; for throw-away tests only)")
-    .option("-v, --verbose", "show each HTTP request on stderr: method, URL (redacted), status, time, retry")
-    .option(
-      "--proxy <url>",
-      "send every request through this proxy (http://[user:password@]host:port); default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY; NO_PROXY applies to both",
-    )
     .option(
       "--allow-foreign-file-hosts",
       "fetch files whose URL is on another host than the index (never with credentials)",
+    )
+    .optionsGroup(HELP_GROUPS.credentials)
+    .option(
+      "--proxy <url>",
+      "send every request through this proxy (http://[user:password@]host:port); default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY; NO_PROXY applies to both",
     )
     .option(
       "--config-file <file>",
@@ -163,18 +183,10 @@ export function addConnectionOptions(cmd: Command, withDestination: boolean): Co
       "--keyring-provider <provider>",
       "subprocess: ask the `keyring` command for passwords (keyring get URL USERNAME), as pip and uv; default: disabled",
       parseKeyringProvider,
-    )
-    .option("--exclude-subgroups", "GitLab group source: leave out the subgroups' projects")
-    .option(
-      "--gitlab-statuses <list>",
-      "GitLab source: package statuses to copy, comma-separated, or 'all' (default: default,deprecated,hidden — what pip can install from GitLab)",
-    )
-    .option(
-      "--gitlab-api <url>",
-      "GitLab: the API root (https://host/prefix/api/v4) when it cannot be found from the URL",
     );
   if (withDestination) {
     cmd
+      .optionsGroup(HELP_GROUPS.destination)
       .option(
         "--to-index <url>",
         "the destination's simple index (default: the upload URL + simple/, or known per registry)",
@@ -186,12 +198,24 @@ export function addConnectionOptions(cmd: Command, withDestination: boolean): Co
         500,
       );
   }
+  cmd
+    .optionsGroup(HELP_GROUPS.gitlab)
+    .option("--exclude-subgroups", "GitLab group source: leave out the subgroups' projects")
+    .option(
+      "--gitlab-statuses <list>",
+      "GitLab source: package statuses to copy, comma-separated, or 'all' (default: default,deprecated,hidden — what pip can install from GitLab)",
+    )
+    .option(
+      "--gitlab-api <url>",
+      "GitLab: the API root (https://host/prefix/api/v4) when it cannot be found from the URL",
+    );
   return cmd;
 }
 
 /** Options that change the destination itself: only for migrate (plan and verify change nothing). */
 export function addCreateOptions(cmd: Command): Command {
   return cmd
+    .optionsGroup(HELP_GROUPS.gar)
     .option(
       "--create-repository",
       "Google Artifact Registry: create the destination repository if it does not exist",
@@ -383,6 +407,7 @@ export const DEFAULT_STATE_DIR = ".pyreg";
 
 export function addStateOptions(cmd: Command, forMigrate: boolean): Command {
   cmd
+    .optionsGroup(HELP_GROUPS.state)
     .option(
       "--state <dir>",
       `state folder: the journal (resume) and report.json/report.md (default: one folder per source/destination pair and shard under ./${DEFAULT_STATE_DIR}/)`,

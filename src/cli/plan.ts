@@ -15,6 +15,7 @@ import {
   openFrom,
   openTo,
   endpointJson,
+  HELP_GROUPS,
   endpointOf,
   stateDirOf,
   printJson,
@@ -31,6 +32,7 @@ export function addFromTo(cmd: Command): Command {
   // Checked in a hook rather than with requiredOption, so that a mistyped flag ("--frm") is
   // reported as unknown instead of as "--from missing".
   return cmd
+    .optionsGroup(HELP_GROUPS.registries)
     .option(
       "--from <source>",
       "where packages are read: a folder, a simple index URL, or KIND+https://... (required)",
@@ -138,6 +140,7 @@ export function registerPlan(program: Command): void {
     )
     .addHelpText("after", REGISTRY_HELP);
   addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true)
+    .optionsGroup(HELP_GROUPS.state)
     .option(
       "--shard <K/N>",
       "only the projects of shard K of N, as migrate --shard K/N would take them",

@@ -72,6 +72,22 @@ describe("commands share their options", () => {
       assert.equal(r.code, 0);
       assert.equal(r.stdout.includes("--create-repository"), has, cmd);
     }
+    // The help is grouped, with the same headings and order in plan, migrate and verify.
+    const headings = (text: string): string[] => text.split("\n").filter((l) => /^[A-Z][^:]*:$/.test(l));
+    const planHelp = (await runCli(["plan", "--help"], { cwd: tmp.path })).stdout;
+    const verifyHelp = (await runCli(["verify", "--help"], { cwd: tmp.path })).stdout;
+    for (const h of [
+      "Registries:",
+      "Output:",
+      "Selection:",
+      "Connection:",
+      "State (resume, reports, sharding):",
+    ]) {
+      assert.ok(headings(planHelp).includes(h), `plan --help: ${h}`);
+      assert.ok(headings(verifyHelp).includes(h), `verify --help: ${h}`);
+    }
+    const stateBlock = planHelp.slice(planHelp.indexOf("State (resume, reports, sharding):"));
+    assert.match(stateBlock.slice(0, stateBlock.indexOf("\n\n")), /--shard <K\/N>[\s\S]*--state <dir>/);
     const r = await runCli(["plan", "--from", "./src", "--to", "./out", "--create-repository"], {
       cwd: tmp.path,
     });
