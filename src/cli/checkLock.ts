@@ -59,7 +59,7 @@ export function registerCheckLock(program: Command): void {
             (c.skipped ? `; ${c.skipped} packages skipped (not from an index)` : "") +
             (result.errors.length ? `; ${result.errors.length} packages could not be read` : ""),
         );
-        if (opts.json) printJson(result);
+        if (opts.json) printJson("check-lock", { ...result });
         process.exitCode = result.ok ? 0 : 1;
       } finally {
         await rt.close();

@@ -1,14 +1,20 @@
 /** What every command shares: options, the HTTP client, opening registries, output streams. */
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Option, type Command } from "commander";
 import { PyregError } from "../core/errors.js";
 import type { Endpoint } from "../core/journal.js";
 import { parseShard, type Shard } from "../core/shard.js";
 import type { Destination, Source } from "../core/model.js";
-import { HttpClient } from "../http/client.js";
+import { HttpClient, type RequestLog } from "../http/client.js";
 import { redactText, redactUserinfo } from "../http/redact.js";
-import { openDestination, openSource } from "../registries/index.js";
+import { proxySettings } from "../http/proxy.js";
+import type { CredentialHints } from "../registries/auth.js";
+import { parseKeyringProvider, type KeyringProvider } from "../registries/keyring.js";
+import { readPypirc, type PypircRepository } from "../registries/pypirc.js";
+import { kindFor, openDestination, openSource } from "../registries/index.js";
+import { looksLikeIndex, withSlash } from "../registries/simple/index.js";
 import { parseSpec } from "../registries/spec.js";
 import type { RegistryContext, RegistryOptions, Side } from "../registries/types.js";
 import { formatBytes } from "../core/units.js";
@@ -24,6 +30,13 @@ export interface CommonOptions extends SelectionFlags {
   allowBrokenArchives?: boolean;
   insecure?: boolean;
   caBundle?: string;
+  proxy?: string;
+  verbose?: boolean;
+  configFile?: string;
+  keyringProvider?: KeyringProvider;
+  /** Set by resolveRegistryArgs when --from / --to named a .pypirc repository. */
+  fromPypirc?: PypircRepository;
+  toPypirc?: PypircRepository;
   timeout: number;
   retries: number;
   deadline: number;
@@ -83,12 +96,29 @@ export interface SelectionFlags {
 }
 
 /**
- * Options for choosing what moves (the rules of src/core/select/) and for output, shared by
- * list/plan/migrate/verify: all selection flags are defined here, in one place.
+ * Help groups (commander's optionsGroup): the options of every command in the same order and
+ * under the same headings, so that plan, migrate and verify read alike.
  */
+export const HELP_GROUPS = {
+  registries: "Registries:",
+  output: "Output:",
+  selection: "Selection:",
+  state: "State (resume, reports, sharding):",
+  connection: "Connection:",
+  credentials: "Credentials and proxies:",
+  destination: "Destination:",
+  gitlab: "GitLab:",
+  gar: "Google Artifact Registry:",
+} as const;
+
 export function addSelectionOptions(cmd: Command): Command {
   const list = (flags: string, text: string): Option => new Option(flags, text).argParser(collect);
   return cmd
+    .optionsGroup(HELP_GROUPS.output)
+    .option("--json", "print a machine-readable result on stdout (human text goes to stderr)")
+    .option("-q, --quiet", "only errors and the final summary on stderr")
+    .option("-v, --verbose", "show each HTTP request on stderr: method, URL (redacted), status, time, retry")
+    .optionsGroup(HELP_GROUPS.selection)
     .addOption(
       list(
         "--include <spec>",
@@ -147,9 +177,7 @@ export function addSelectionOptions(cmd: Command): Command {
         "--requirements <file>",
         "only the files this lock pins: requirements.txt (== pins, --hash), pylock.toml, uv.lock, poetry.lock, pdm.lock (repeatable); a pinned file missing at the source or with another sha256 is a problem (exit 1)",
       ),
-    )
-    .option("--json", "print a machine-readable result on stdout (human text goes to stderr)")
-    .option("-q, --quiet", "only errors and the final summary on stderr");
+    );
 }
 
 /** The selection rules of the flags; a bad value is a usage error naming its option. */
@@ -177,6 +205,7 @@ export async function selectionFrom(opts: SelectionFlags): Promise<Selection> {
 /** Options for talking to registries. */
 export function addConnectionOptions(cmd: Command, withDestination: boolean): Command {
   cmd
+    .optionsGroup(HELP_GROUPS.connection)
     .option(
       "--concurrency <n>",
       "files (and project listings) in flight at once",
@@ -230,6 +259,36 @@ export function addConnectionOptions(cmd: Command, withDestination: boolean): Co
       "--allow-foreign-file-hosts",
       "fetch files whose URL is on another host than the index (never with credentials)",
     )
+    .optionsGroup(HELP_GROUPS.credentials)
+    .option(
+      "--proxy <url>",
+      "send every request through this proxy (http://[user:password@]host:port); default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY; NO_PROXY applies to both",
+    )
+    .option(
+      "--config-file <file>",
+      "the .pypirc to read repository names from, as twine (default: ~/.pypirc)",
+    )
+    .option(
+      "--keyring-provider <provider>",
+      "subprocess: ask the `keyring` command for passwords (keyring get URL USERNAME), as pip and uv; default: disabled",
+      parseKeyringProvider,
+    );
+  if (withDestination) {
+    cmd
+      .optionsGroup(HELP_GROUPS.destination)
+      .option(
+        "--to-index <url>",
+        "the destination's simple index (default: the upload URL + simple/, or known per registry)",
+      )
+      .option(
+        "--verify-delay <ms>",
+        "first pause before reading the destination index again when it does not list an uploaded file yet (doubles; 4 reads)",
+        nonNegativeInt("--verify-delay", 600_000),
+        500,
+      );
+  }
+  cmd
+    .optionsGroup(HELP_GROUPS.gitlab)
     .option("--exclude-subgroups", "GitLab group source: leave out the subgroups' projects")
     .option(
       "--gitlab-statuses <list>",
@@ -239,34 +298,30 @@ export function addConnectionOptions(cmd: Command, withDestination: boolean): Co
       "--gitlab-api <url>",
       "GitLab: the API root (https://host/prefix/api/v4) when it cannot be found from the URL",
     );
-  if (withDestination) {
-    cmd
-      .option(
-        "--to-index <url>",
-        "the destination's simple index (default: the upload URL + simple/, or known per registry)",
-      )
-      .option(
-        "--create-repository",
-        "Google Artifact Registry: create the destination repository if it does not exist",
-      )
-      .option(
-        "--verify-delay <ms>",
-        "first pause before reading the destination index again when it does not list an uploaded file yet (doubles; 4 reads)",
-        nonNegativeInt("--verify-delay", 600_000),
-        500,
-      )
-      .option(
-        "--allow-broken-archives",
-        "folder destination: also copy files whose archive or metadata cannot be read (by default each file is opened and its metadata checked first, as every upload destination does, and a broken one is reported as failed)",
-      )
-      .option("--location <region>", "Google Artifact Registry: location for --create-repository")
-      .option("--description <text>", "Google Artifact Registry: description for --create-repository");
-  }
   return cmd;
+}
+
+/** Options that change the destination itself: only for migrate (plan and verify change nothing). */
+export function addCreateOptions(cmd: Command): Command {
+  return cmd
+    .optionsGroup(HELP_GROUPS.gar)
+    .option(
+      "--create-repository",
+      "Google Artifact Registry: create the destination repository if it does not exist",
+    )
+    .option("--location <region>", "Google Artifact Registry: location for --create-repository")
+    .option("--description <text>", "Google Artifact Registry: description for --create-repository")
+    .optionsGroup(HELP_GROUPS.destination)
+    .option(
+      "--allow-broken-archives",
+      "folder destination: also copy files whose archive or metadata cannot be read (by default each file is opened and its metadata checked first, as every upload destination does, and a broken one is reported as failed)",
+    );
 }
 
 export interface Runtime {
   http: HttpClient;
+  /** Credential sources per side from the command line (.pypirc section, keyring provider). */
+  credentials: Record<Side, CredentialHints>;
   log: (message: string) => void;
   warn: (message: string) => void;
   options: RegistryOptions;
@@ -299,6 +354,22 @@ export function makeRuntime(opts: CommonOptions, env: NodeJS.ProcessEnv = proces
     connectionsPerHost: Math.max(opts.concurrency, 4),
     insecure: opts.insecure ?? false,
     caFile: opts.caBundle,
+    proxy: proxySettings(env, opts.proxy),
+    ...(opts.verbose
+      ? {
+          onRequest: (r: RequestLog) => {
+            const answer = r.status !== undefined ? String(r.status) : `failed (${r.error ?? "error"})`;
+            const extra = [r.retry ? `retry ${r.retry}` : "", r.proxy ? `via ${r.proxy}` : ""].filter(
+              Boolean,
+            );
+            process.stderr.write(
+              redactText(
+                `http: ${r.method} ${r.url} ${answer} ${Math.round(r.ms)} ms${extra.length ? ` (${extra.join(", ")})` : ""}`,
+              ) + "\n",
+            );
+          },
+        }
+      : {}),
     onRetry: (i) => {
       if (!quiet)
         process.stderr.write(
@@ -322,12 +393,18 @@ export function makeRuntime(opts: CommonOptions, env: NodeJS.ProcessEnv = proces
     location: opts.location,
     description: opts.description,
   };
-  void env;
-  return { http, log, warn, options, close: () => http.close() };
+  const hints = (rc: PypircRepository | undefined): CredentialHints => ({
+    keyringProvider: opts.keyringProvider,
+    pypirc: rc
+      ? { username: rc.username, password: rc.password, source: `[${rc.name}] in ${rc.file}` }
+      : undefined,
+  });
+  const credentials = { source: hints(opts.fromPypirc), destination: hints(opts.toPypirc) };
+  return { http, credentials, log, warn, options, close: () => http.close() };
 }
 
 export function context(rt: Runtime, side: Side, env: NodeJS.ProcessEnv = process.env): RegistryContext {
-  return { http: rt.http, side, env, options: rt.options, log: rt.log };
+  return { http: rt.http, side, env, options: rt.options, log: rt.log, credentials: rt.credentials[side] };
 }
 
 export async function openFrom(spec: string, rt: Runtime): Promise<Source> {
@@ -338,8 +415,66 @@ export async function openTo(spec: string, rt: Runtime): Promise<Destination> {
   return openDestination(parseSpec(spec), context(rt, "destination"));
 }
 
-export function printJson(value: unknown): void {
-  process.stdout.write(redactText(JSON.stringify(value, null, 2)) + "\n");
+/** A repository name as twine takes it (`-r NAME`): a word, no path separator, no scheme. */
+const BARE_WORD = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * SOURCE/DESTINATION given as a bare word: an existing folder, or a repository of the .pypirc
+ * (twine's `--repository NAME`), whose URL replaces it; anything else is refused, so that a
+ * mistyped name never becomes a new local folder.
+ */
+export function resolveRegistryArg(
+  raw: string,
+  opts: { configFile?: string | undefined },
+  side: Side,
+  env: NodeJS.ProcessEnv = process.env,
+): { spec: string; pypirc?: PypircRepository } {
+  if (!BARE_WORD.test(raw)) return { spec: raw };
+  const repos = readPypirc(opts.configFile, env);
+  const repo = repos.get(raw);
+  const folder = existsSync(raw);
+  const file = opts.configFile ?? "~/.pypirc";
+  if (repo && folder) {
+    throw new PyregError("USAGE", `"${raw}" is both a folder here and a repository in ${file}`, {
+      hint: `write ./${raw} for the folder, or the repository's URL`,
+    });
+  }
+  if (folder) return { spec: raw };
+  if (repo) {
+    if (!repo.repository) {
+      throw new PyregError("CONFIG", `repository [${raw}] in ${repo.file} has no repository URL`, {
+        hint: `add "repository = https://..." to the [${raw}] section`,
+      });
+    }
+    // A .pypirc names upload URLs. Read as a source, a generic one's index is URL + simple/, the
+    // index pyreg derives for it as a destination; other kinds know their index themselves.
+    const spec = parseSpec(repo.repository);
+    if (side === "source" && spec.url && kindFor(spec).name === "simple" && !looksLikeIndex(spec.url))
+      return { spec: new URL("simple/", withSlash(spec.url.toString())).toString(), pypirc: repo };
+    return { spec: repo.repository, pypirc: repo };
+  }
+  throw new PyregError("USAGE", `"${raw}" is neither an existing folder nor a repository in ${file}`, {
+    hint: `for a new folder write ./${raw}; for a repository, add a [${raw}] section (repository, username, password) listed in [distutils] index-servers of ${file}`,
+  });
+}
+
+/**
+ * The version of pyreg's --json documents (docs/json-schema.json): every command prints one
+ * object with `version`, `command`, then its result, or `error` when it failed.
+ */
+export const JSON_VERSION = 1;
+
+export type JsonCommand = "list" | "plan" | "migrate" | "verify";
+
+export function printJson(command: JsonCommand | string, body: Record<string, unknown>): void {
+  process.stdout.write(
+    redactText(JSON.stringify({ version: JSON_VERSION, command, ...body }, null, 2)) + "\n",
+  );
+}
+
+/** A registry in --json output: always an object (kind and description). */
+export function endpointJson(r: { kind: string; describe(): string }): { kind: string; description: string } {
+  return { kind: r.kind, description: r.describe() };
 }
 
 export function human(opts: { json: boolean }, text: string): void {
@@ -367,6 +502,7 @@ export const DEFAULT_STATE_DIR = ".pyreg";
 
 export function addStateOptions(cmd: Command, forMigrate: boolean): Command {
   cmd
+    .optionsGroup(HELP_GROUPS.state)
     .option(
       "--state <dir>",
       `state folder: the journal (resume) and report.json/report.md (default: one folder per source/destination pair and shard under ./${DEFAULT_STATE_DIR}/)`,

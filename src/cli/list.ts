@@ -6,16 +6,19 @@ import { mapLimit } from "../core/pool.js";
 import {
   addConnectionOptions,
   addSelectionOptions,
-  formatBytes,
   human,
   makeRuntime,
   openFrom,
+  endpointJson,
   printJson,
   selectionFrom,
+  resolveRegistryArg,
   type CommonOptions,
 } from "./common.js";
 import { printSelectionNotes } from "./plan.js";
 import { compareVersions } from "../core/versions.js";
+import { formatTotal, plural } from "../core/units.js";
+import { redactText } from "../http/redact.js";
 
 export function registerList(program: Command): void {
   const cmd = program
@@ -37,9 +40,11 @@ export function registerList(program: Command): void {
   addConnectionOptions(addSelectionOptions(cmd), false).action(
     async (source: string, opts: CommonOptions) => {
       const selection = await selectionFrom(opts);
+      const named = resolveRegistryArg(source, opts, "source");
+      if (named.pypirc) opts.fromPypirc = named.pypirc;
       const rt = makeRuntime(opts);
       try {
-        const src = await openFrom(source, rt);
+        const src = await openFrom(named.spec, rt);
         const all = await src.listProjects();
         const filteredProjects: ({ project: string } & Exclusion)[] = [];
         const projects = all
@@ -50,7 +55,11 @@ export function registerList(program: Command): void {
           })
           .sort();
         const problems: SelectionProblem[] = selection.unlistedPins(new Set(all));
-        human(opts, `# ${src.describe()}`);
+        // With --json the listing is the JSON document alone (stdout); stderr keeps only errors.
+        const show = (text: string): void => {
+          if (!opts.json) human(opts, text);
+        };
+        show(`# ${src.describe()}`);
         const errors: { project: string; error: string }[] = [];
         const listed = await mapLimit(projects, opts.concurrency, async (project) => {
           try {
@@ -70,46 +79,48 @@ export function registerList(program: Command): void {
         });
         let files = 0;
         let bytes = 0;
+        let unknown = 0;
         let left = 0;
         for (const { project, files: fl, filtered } of listed) {
           const byVersion = new Map<string, DistFile[]>();
           for (const f of fl) byVersion.set(f.version, [...(byVersion.get(f.version) ?? []), f]);
           left += filtered.length;
-          human(opts, `${project}`);
+          show(`${project}`);
           for (const v of [...byVersion.keys()].sort(compareVersions)) {
-            human(opts, `  ${v || "(unknown version)"}`);
+            show(`  ${v || "(unknown version)"}`);
             for (const f of (byVersion.get(v) ?? []).sort((a, b) => a.filename.localeCompare(b.filename))) {
               files++;
               bytes += f.size ?? 0;
+              if (f.size === undefined) unknown++;
               const notes = f.notes
                 ? "  " +
                   Object.entries(f.notes)
                     .map(([k, v]) => `${k}=${v}`)
                     .join(" ")
                 : "";
-              human(
-                opts,
-                `    ${f.filename}  sha256=${f.hashes["sha256"] ?? "(none)"}  size=${f.size ?? "?"}${f.yanked ? "  yanked" : ""}${notes}`,
+              show(
+                `    ${f.filename}  sha256=${f.hashes["sha256"] ?? "(none)"}  size=${f.size ?? "unknown"}${f.yanked ? "  yanked" : ""}${notes}`,
               );
             }
           }
           for (const x of filtered.sort((a, b) => a.file.filename.localeCompare(b.file.filename)))
-            if (!opts.quiet) human(opts, `  - ${x.file.filename}  (${x.reason})`);
+            if (!opts.quiet) show(`  - ${x.file.filename}  (${x.reason})`);
         }
-        for (const p of filteredProjects)
-          if (!opts.quiet) human(opts, `- project ${p.project}  (${p.reason})`);
-        for (const e of errors) process.stderr.write(`error: ${e.project}: ${e.error}\n`);
+        for (const p of filteredProjects) if (!opts.quiet) show(`- project ${p.project}  (${p.reason})`);
+        for (const e of errors)
+          process.stderr.write(
+            redactText(`pyreg: error: ${e.project} could not be listed: ${e.error}`) + "\n",
+          );
         printSelectionNotes({ warnings: selection.warnings(), problems });
-        human(
-          opts,
-          `${projects.length} projects, ${files} files${bytes ? `, ${formatBytes(bytes)}` : ""}` +
+        show(
+          `${plural(projects.length, "project")}, ${plural(files, "file")}, ${formatTotal(bytes, unknown)}` +
             (left || filteredProjects.length
-              ? `; left out by the selection: ${left} files, ${filteredProjects.length} projects`
+              ? `; left out by the selection: ${plural(left, "file")}, ${plural(filteredProjects.length, "project")}`
               : ""),
         );
         if (opts.json) {
-          printJson({
-            source: { kind: src.kind, description: src.describe() },
+          printJson("list", {
+            source: endpointJson(src),
             projects: listed.map((l) => ({
               project: l.project,
               files: l.files.map(fileJson),

@@ -6,6 +6,7 @@ import { Command, CommanderError } from "commander";
 import { absolutePath } from "../core/dirs.js";
 import { exitCodeFor, PyregError } from "../core/errors.js";
 import { redactText, registerUrlSecrets } from "../http/redact.js";
+import { printJson } from "./common.js";
 import { PYREG_VERSION } from "../version.js";
 import { registerList } from "./list.js";
 import { registerMigrate } from "./migrate.js";
@@ -28,7 +29,11 @@ export function buildProgram(): Command {
     .version(PYREG_VERSION, "-V, --version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    // One error prefix for every message: commander's own ("error: unknown option ...") included.
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      outputError: (s, write) => write(s.startsWith("error: ") ? `pyreg: ${s}` : s),
+    });
   registerList(program);
   registerPlan(program);
   registerMigrate(program);
@@ -46,18 +51,20 @@ export function buildProgram(): Command {
   return program;
 }
 
-function printError(err: unknown, json: boolean): void {
+/** The command a command line runs (its first word that is not an option), for --json errors. */
+function commandOf(argv: string[]): string {
+  return argv.slice(2).find((a) => !a.startsWith("-")) ?? "pyreg";
+}
+
+function printError(err: unknown, json: boolean, command: string): void {
   if (err instanceof PyregError) {
     process.stderr.write(redactText(`pyreg: error: ${err.message}\n`));
     if (err.hint) process.stderr.write(redactText(`  hint: ${err.hint}\n`));
-    if (json) process.stdout.write(redactText(JSON.stringify({ error: err.toJSON() }, null, 2)) + "\n");
+    if (json) printJson(command, { error: err.toJSON() });
   } else {
     const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(redactText(`pyreg: unexpected error: ${msg}\n`));
-    if (json)
-      process.stdout.write(
-        JSON.stringify({ error: { code: "INTERNAL", message: redactText(String(err)) } }) + "\n",
-      );
+    if (json) printJson(command, { error: { code: "INTERNAL", message: String(err) } });
   }
 }
 
@@ -80,11 +87,16 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      // --help and --version end here with code 0; usage errors were already printed.
+      // --help and --version end here with code 0; usage errors were already printed on stderr,
+      // and under --json they are also a JSON document on stdout.
       process.exitCode = err.exitCode === 0 ? 0 : 2;
+      if (err.exitCode !== 0 && json)
+        printJson(commandOf(argv), {
+          error: { code: "USAGE", message: err.message.replace(/^error: /, "") },
+        });
       return;
     }
-    printError(err, json);
+    printError(err, json, commandOf(argv));
     process.exitCode = exitCodeFor(err);
   }
 }

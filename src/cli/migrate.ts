@@ -4,13 +4,22 @@ import { errorMessage, PyregError } from "../core/errors.js";
 import type { FileOutcome } from "../core/model.js";
 import { makePlan, planCounts } from "../core/plan.js";
 import { fileJson } from "./list.js";
-import { addFromTo, printSelectionNotes, REGISTRY_HELP, selectionRows, type FromToOptions } from "./plan.js";
+import { formatTotal, plural } from "../core/units.js";
+import {
+  addFromTo,
+  printSelectionNotes,
+  REGISTRY_HELP,
+  runPlanCommand,
+  selectionRows,
+  type FromToOptions,
+} from "./plan.js";
 import { recheckTime, resolveUncertain } from "../core/journal.js";
 import { formatShard, shardSelector } from "../core/shard.js";
 import { chooseMode, Progress } from "./progress.js";
 import { openRunState, resumeCommand, type RunState } from "./report.js";
 import {
   addConnectionOptions,
+  addCreateOptions,
   addSelectionOptions,
   addStateOptions,
   formatBytes,
@@ -18,6 +27,7 @@ import {
   makeRuntime,
   openFrom,
   openTo,
+  endpointJson,
   printJson,
   selectionFrom,
   type StateOptions,
@@ -53,8 +63,13 @@ export function registerMigrate(program: Command): void {
       REGISTRY_HELP +
         "\n\nExample:\n  pyreg migrate --from https://old.example.com/simple/ --to https://new.example.com/ --to-index https://new.example.com/simple/",
     );
-  addStateOptions(addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true), true).action(
-    async (opts: FromToOptions & StateOptions) => {
+  addCreateOptions(addStateOptions(addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true), true))
+    .option("--dry-run", "only show what would be copied, skipped and refused: the same as pyreg plan")
+    .action(async (opts: FromToOptions & StateOptions & { dryRun?: boolean }) => {
+      if (opts.dryRun) {
+        await runPlanCommand(opts);
+        return;
+      }
       const selection = await selectionFrom(opts);
       const rt = makeRuntime(opts);
       const abort = new AbortController();
@@ -147,12 +162,12 @@ export function registerMigrate(program: Command): void {
         }
         if (decision.carried.length) {
           rt.log(
-            `resume: ${decision.carried.length} file(s) failed in an earlier run with a lasting error and are not tried again (--retry-failed tries them)`,
+            `resume: ${plural(decision.carried.length, "file")} failed in an earlier run with a lasting error and are not tried again (--retry-failed tries them)`,
           );
         }
         const pc = planCounts(plan);
         rt.log(
-          `plan: ${pc.copy} to copy (${formatBytes(pc.bytes)}), ${pc.skip} already there, ${pc.conflict} conflicts, ${pc.invalid} invalid, ${pc.filtered} filtered`,
+          `plan: ${pc.copy} to copy (${formatTotal(pc.bytes, pc.unknownSizes)}), ${pc.skip} already there, ${plural(pc.conflict, "conflict")}, ${pc.invalid} invalid, ${pc.filtered} filtered`,
         );
         transferring = true;
         const result: MigrationResult = await runPlan(plan, src, dst, {
@@ -188,16 +203,18 @@ export function registerMigrate(program: Command): void {
         );
         human(
           opts,
-          `migrate: ${c.copied} copied (${formatBytes(c.bytes)}), ${c.skipped} already there, ${c.conflict} conflicts, ${c.failed} failed, ${c.filtered} filtered` +
-            (projectErrors.length ? `, ${projectErrors.length} projects not listed` : "") +
-            (plan.filteredProjects.length ? `, ${plan.filteredProjects.length} projects left out` : "") +
-            (plan.problems.length ? `; ${plan.problems.length} pinned file problems` : ""),
+          `migrate: ${c.copied} copied (${formatBytes(c.bytes)}), ${c.skipped} already there, ${plural(c.conflict, "conflict")}, ${c.failed} failed, ${c.filtered} filtered` +
+            (projectErrors.length ? `, ${plural(projectErrors.length, "project")} not listed` : "") +
+            (plan.filteredProjects.length
+              ? `, ${plural(plan.filteredProjects.length, "project")} left out`
+              : "") +
+            (plan.problems.length ? `; ${plural(plan.problems.length, "pinned file problem")}` : ""),
         );
         rt.log(`report: ${reportPath} (and report.json)`);
         if (opts.json) {
-          printJson({
-            source: plan.source,
-            destination: plan.destination,
+          printJson("migrate", {
+            source: endpointJson(src),
+            destination: endpointJson(dst),
             state: state.dir,
             counts: c,
             outcomes: outcomes.map(outcomeJson),
@@ -232,8 +249,7 @@ export function registerMigrate(program: Command): void {
         state?.close();
         await rt.close();
       }
-    },
-  );
+    });
 }
 
 function formatWait(ms: number): string {

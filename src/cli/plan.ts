@@ -2,16 +2,25 @@ import type { Command } from "commander";
 import { PyregError } from "../core/errors.js";
 import { makePlan, planCounts, type Plan } from "../core/plan.js";
 import { fileJson } from "./list.js";
+import { JOURNAL_FILE, Journal, resumeStep, type ResumeStep } from "../core/journal.js";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { formatShard, parseShard, shardSelector, type Shard } from "../core/shard.js";
+import { formatTotal, plural } from "../core/units.js";
 import {
   addConnectionOptions,
   addSelectionOptions,
-  formatBytes,
   human,
   makeRuntime,
   openFrom,
   openTo,
+  endpointJson,
+  HELP_GROUPS,
+  endpointOf,
+  stateDirOf,
   printJson,
   selectionFrom,
+  resolveRegistryArg,
   type CommonOptions,
 } from "./common.js";
 import { redactText } from "../http/redact.js";
@@ -26,6 +35,7 @@ export function addFromTo(cmd: Command): Command {
   // Checked in a hook rather than with requiredOption, so that a mistyped flag ("--frm") is
   // reported as unknown instead of as "--from missing".
   return cmd
+    .optionsGroup(HELP_GROUPS.registries)
     .option(
       "--from <source>",
       "where packages are read: a folder, a simple index URL, or KIND+https://... (required)",
@@ -46,6 +56,17 @@ export function addFromTo(cmd: Command): Command {
           });
         }
       }
+      // Repository names from the .pypirc become their URLs here, before anything uses them.
+      const configFile = command.opts<{ configFile?: string }>().configFile;
+      for (const side of ["from", "to"] as const) {
+        const r = resolveRegistryArg(
+          o[side] as string,
+          { configFile },
+          side === "from" ? "source" : "destination",
+        );
+        command.setOptionValue(side, r.spec);
+        if (r.pypirc) command.setOptionValue(`${side}Pypirc`, r.pypirc);
+      }
     });
 }
 
@@ -59,9 +80,13 @@ Registries (SOURCE / DESTINATION):
   https://LOC-python.pkg.dev/P/R/ Google Artifact Registry (or gar+https://...)
   codeartifact+https://D-O.d.codeartifact.R.amazonaws.com/pypi/REPO/   AWS CodeArtifact
 
+A bare word (--to NAME) is an existing folder or a repository of ~/.pypirc (--config-file), as
+twine's -r NAME; write ./NAME for a new folder.
+
 Credentials: user:password in the URL, PYREG_FROM_USERNAME/PYREG_FROM_PASSWORD and
-PYREG_TO_USERNAME/PYREG_TO_PASSWORD, or ~/.netrc. They are sent only to the host they belong to
-and never printed.
+PYREG_TO_USERNAME/PYREG_TO_PASSWORD, the .pypirc section, ~/.netrc, or the keyring command
+(--keyring-provider subprocess). They are sent only to the host they belong to and never printed.
+Proxies: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY (either case) or --proxy URL.
 
 Exit codes: 0 all done; 1 some files failed, conflicted or are missing (or a --requirements pin is
 missing or different at the source); 2 usage, configuration, authentication or connection error.`;
@@ -84,10 +109,10 @@ export function printPlan(plan: Plan, opts: CommonOptions): void {
   const c = planCounts(plan);
   human(
     opts,
-    `plan: ${c.copy} to copy (${formatBytes(c.bytes)}), ${c.skip} already there, ${c.conflict} conflicts, ` +
-      `${c.invalid} invalid, ${c.filtered} filtered; ${plan.projects.length} projects` +
+    `plan: ${c.copy} to copy (${formatTotal(c.bytes, c.unknownSizes)}), ${c.skip} already there, ${plural(c.conflict, "conflict")}, ` +
+      `${c.invalid} invalid, ${c.filtered} filtered; ${plural(plan.projects.length, "project")}` +
       (plan.filteredProjects.length ? ` (${plan.filteredProjects.length} more left out)` : "") +
-      (plan.problems.length ? `; ${plan.problems.length} pinned file problems` : "") +
+      (plan.problems.length ? `; ${plural(plan.problems.length, "pinned file problem")}` : "") +
       (plan.projects.some((p) => p.error)
         ? `, ${plan.projects.filter((p) => p.error).length} could not be listed`
         : ""),
@@ -154,20 +179,110 @@ export function registerPlan(program: Command): void {
         "source lists twice with different digests is invalid. Nothing is downloaded or uploaded.",
     )
     .addHelpText("after", REGISTRY_HELP);
-  addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true).action(async (opts: FromToOptions) => {
-    const selection = await selectionFrom(opts);
-    const rt = makeRuntime(opts);
-    try {
-      const src = await openFrom(opts.from, rt);
-      const dst = await openTo(opts.to, rt);
-      const plan = await makePlan(src, dst, { selection, listConcurrency: opts.concurrency });
-      printPlan(plan, opts);
-      if (opts.json) printJson(planJson(plan));
-      const c = planCounts(plan);
-      process.exitCode =
-        c.conflict || c.invalid || plan.problems.length || plan.projects.some((p) => p.error) ? 1 : 0;
-    } finally {
-      await rt.close();
+  addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true)
+    .optionsGroup(HELP_GROUPS.state)
+    .option(
+      "--shard <K/N>",
+      "only the projects of shard K of N, as migrate --shard K/N would take them",
+      parseShard,
+    )
+    .option(
+      "--state <dir>",
+      "also show what migrate would do on resuming from this state folder (read only: nothing is written)",
+    )
+    .option("--retry-failed", "with --state: as migrate --retry-failed would")
+    .action(runPlanCommand);
+}
+
+const RESUME_TEXT: Record<Exclude<ResumeStep, "as-planned">, string> = {
+  carried: "failed earlier with a lasting error: not tried again (--retry-failed tries it)",
+  uncertain:
+    "upload of an interrupted run not confirmed: the index is read again, then it is sent if still missing",
+  landed: "uploaded by an interrupted run, now listed with the source's sha256: recorded as copied",
+  again: "copied earlier, but the destination no longer lists it: copied again",
+};
+
+/** plan --state: what a migrate resuming from this state folder would do (the journal only read). */
+function resumePreview(
+  plan: Plan,
+  opts: FromToOptions & { state: string; retryFailed?: boolean | undefined },
+): Record<string, unknown> {
+  const data = Journal.read(opts.state);
+  const from = endpointOf(opts.from);
+  const to = endpointOf(opts.to);
+  if (data.identity.source.key !== from.key || data.identity.destination.key !== to.key) {
+    throw new PyregError("STATE", `the state folder ${opts.state} belongs to another migration`, {
+      hint: `it is ${data.identity.source.description} -> ${data.identity.destination.description}`,
+    });
+  }
+  const rows = new Map(data.files.map((f) => [`${f.project}\n${f.filename}`, f]));
+  const counts: Record<ResumeStep, number> = {
+    carried: 0,
+    uncertain: 0,
+    landed: 0,
+    again: 0,
+    "as-planned": 0,
+  };
+  const files: { project: string; filename: string; step: ResumeStep }[] = [];
+  for (const p of plan.projects) {
+    for (const e of p.entries) {
+      const step = resumeStep(
+        e.action,
+        rows.get(`${e.file.project}\n${e.file.filename}`),
+        opts.retryFailed ?? false,
+      );
+      counts[step]++;
+      if (step === "as-planned") continue;
+      files.push({ project: e.file.project, filename: e.file.filename, step });
+      human(opts, `resume: ${e.file.filename}: ${RESUME_TEXT[step]}`);
     }
-  });
+  }
+  const last = data.runs[data.runs.length - 1];
+  human(
+    opts,
+    `resume from ${opts.state}` +
+      (last ? ` (last run ${last.id}: ${last.command}, ${last.status})` : "") +
+      `: ${plural(counts.uncertain, "unconfirmed upload")} to re-check, ${counts.landed} landed, ` +
+      `${counts.carried} not tried again, ${counts.again} to copy again`,
+  );
+  return { state: opts.state, counts, files };
+}
+
+/** `pyreg plan`, and `pyreg migrate --dry-run`: reads both indexes, changes nothing. */
+export async function runPlanCommand(
+  opts: FromToOptions & {
+    shard?: Shard | undefined;
+    state?: string | undefined;
+    retryFailed?: boolean | undefined;
+  },
+): Promise<void> {
+  const selection = await selectionFrom(opts);
+  const rt = makeRuntime(opts);
+  try {
+    const src = await openFrom(opts.from, rt);
+    const dst = await openTo(opts.to, rt);
+    if (opts.shard) human(opts, `# shard ${formatShard(opts.shard)}`);
+    const plan = await makePlan(src, dst, {
+      selection,
+      listConcurrency: opts.concurrency,
+      ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
+    });
+    printPlan(plan, opts);
+    // The state folder migrate would use: --state, or the default one when a run left it.
+    const defaultState = stateDirOf(opts, opts.from, opts.to);
+    const stateDir = opts.state ?? (existsSync(join(defaultState, JOURNAL_FILE)) ? defaultState : undefined);
+    const resume = stateDir ? resumePreview(plan, { ...opts, state: stateDir }) : undefined;
+    if (opts.json)
+      printJson("plan", {
+        ...planJson(plan),
+        source: endpointJson(src),
+        destination: endpointJson(dst),
+        ...(resume ? { resume } : {}),
+      });
+    const c = planCounts(plan);
+    process.exitCode =
+      c.conflict || c.invalid || plan.problems.length || plan.projects.some((p) => p.error) ? 1 : 0;
+  } finally {
+    await rt.close();
+  }
 }

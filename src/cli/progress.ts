@@ -43,11 +43,21 @@ export interface Counters {
   inFlight: number;
 }
 
+/** Seconds of transfers before an ETA is shown: a rate over less says little. */
+export const ETA_AFTER_SECONDS = 2;
+
+/**
+ * The status line. `elapsedSeconds` counts from the start of the transfers (not from the command's
+ * start: reading the indexes moves no file bytes, and counting it made the first ETA ten times too
+ * long). The ETA needs a rate measured over ETA_AFTER_SECONDS and at least one file done.
+ */
 export function statusText(c: Counters, elapsedSeconds: number): string {
   const rate = c.bytes / Math.max(elapsedSeconds, 0.001);
   const left = c.totalBytes - c.bytes;
   const eta =
-    c.done < c.total && left > 0 && rate > 0 && elapsedSeconds >= 1 ? `, ETA ${formatEta(left / rate)}` : "";
+    c.done < c.total && c.done > 0 && left > 0 && rate > 0 && elapsedSeconds >= ETA_AFTER_SECONDS
+      ? `, ETA ${formatEta(left / rate)}`
+      : "";
   return (
     `${c.done}/${c.total} files, ${formatBytes(c.bytes)}/${formatBytes(c.totalBytes)}, ${formatBytes(rate)}/s${eta}` +
     (c.inFlight ? `, ${c.inFlight} in flight` : "") +
@@ -64,6 +74,10 @@ function formatEta(s: number): string {
 
 type Write = NodeJS.WriteStream["write"];
 
+function key(f: { project: string; filename: string }): string {
+  return `${f.project}/${f.filename}`;
+}
+
 export class Progress {
   readonly counters: Counters = {
     total: 0,
@@ -74,7 +88,11 @@ export class Progress {
     conflicts: 0,
     inFlight: 0,
   };
+  /** Files being downloaded or uploaded (at most --concurrency), and those awaiting verification. */
   private readonly started = new Set<string>();
+  private readonly verifying = new Set<string>();
+  /** When the transfers started (the engine's "start"), for the rate and the ETA. */
+  private transferStart: number | undefined;
   private readonly stream: NodeJS.WriteStream;
   private readonly now: () => number;
   private readonly t0: number;
@@ -124,6 +142,10 @@ export class Progress {
     return (this.now() - this.t0) / 1000;
   }
 
+  private transferSeconds(): number {
+    return (this.now() - (this.transferStart ?? this.t0)) / 1000;
+  }
+
   private clear(): void {
     if (!this.shown) return;
     this.origWrite("\r\x1b[2K");
@@ -134,7 +156,7 @@ export class Progress {
     if (this.stopped) return;
     const cols = this.stream.columns || 80;
     let text = this.planned
-      ? `pyreg: ${statusText(this.counters, this.elapsed())}`
+      ? `pyreg: ${statusText(this.counters, this.transferSeconds())}`
       : `pyreg: reading the indexes… (${Math.floor(this.elapsed())}s)`;
     if (text.length > cols - 1) text = text.slice(0, cols - 2) + "…";
     this.origWrite(`\r\x1b[2K${text}`);
@@ -143,7 +165,7 @@ export class Progress {
 
   private line(): void {
     if (this.stopped || !this.planned) return;
-    this.origWrite(`progress: ${statusText(this.counters, this.elapsed())}\n`);
+    this.origWrite(`progress: ${statusText(this.counters, this.transferSeconds())}\n`);
   }
 
   /** Messages for people: in live mode they go above the status line. */
@@ -156,12 +178,20 @@ export class Progress {
     switch (e.type) {
       case "start":
         this.planned = true;
+        this.transferStart = this.now();
         c.total = e.files;
         c.totalBytes = e.bytes;
         return;
       case "file-start":
-        this.started.add(e.file.filename);
+        this.started.add(key(e.file));
         c.inFlight++;
+        return;
+      case "uploaded":
+        // Its slot is free: the file now waits for its project's verification, which moves no bytes.
+        if (this.started.delete(key(e.file))) {
+          c.inFlight = Math.max(0, c.inFlight - 1);
+          this.verifying.add(key(e.file));
+        }
         return;
       case "bytes":
         c.bytes += e.bytes;
@@ -171,10 +201,10 @@ export class Progress {
         return;
       case "outcome": {
         const o = e.outcome;
-        if (this.started.delete(o.file.filename)) {
+        if (this.started.delete(key(o.file))) {
           c.done++;
           c.inFlight = Math.max(0, c.inFlight - 1);
-        }
+        } else if (this.verifying.delete(key(o.file))) c.done++;
         if (o.kind === "failed") {
           c.failed++;
           this.say(`failed: ${o.file.filename}: ${o.reason}`);

@@ -70,7 +70,12 @@ export function registerRewriteLock(program: Command): void {
         if (opts.json) {
           const { newText: _omit, ...rest } = plan;
           void _omit;
-          printJson({ ...rest, ok: plan.newText !== undefined, written: backup !== undefined, backup });
+          printJson("rewrite-lock", {
+            ...rest,
+            ok: plan.newText !== undefined,
+            written: backup !== undefined,
+            backup,
+          });
         }
         process.exitCode = plan.newText === undefined ? 1 : 0;
       } finally {

@@ -20,6 +20,7 @@ import {
   makeRuntime,
   openFrom,
   openTo,
+  endpointJson,
   printJson,
   selectionFrom,
 } from "./common.js";
@@ -172,9 +173,9 @@ export function registerVerify(program: Command): void {
             (selectionProblems.length ? `; ${selectionProblems.length} pinned file problems` : ""),
         );
         if (opts.json) {
-          printJson({
-            source: src.describe(),
-            destination: dst.describe(),
+          printJson("verify", {
+            source: endpointJson(src),
+            destination: endpointJson(dst),
             ok: bad.length === 0 && errors.length === 0 && selectionProblems.length === 0,
             counts: {
               files: rows.length,

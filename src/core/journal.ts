@@ -24,7 +24,7 @@ import { formatVerification, verificationKey } from "./digests.js";
 import { PyregError } from "./errors.js";
 import type { Destination, DistFile, FileOutcome } from "./model.js";
 import { sha256Of } from "./model.js";
-import { decide, type Plan, type PlanEntry } from "./plan.js";
+import { decide, type Plan, type PlanAction, type PlanEntry } from "./plan.js";
 import { makeDirSync } from "./dirs.js";
 import { FileLock } from "./lock.js";
 
@@ -225,6 +225,38 @@ const PERMANENT_CODES: ReadonlySet<string> = new Set([
   "UPLOAD_REFUSED",
   "CONFLICT",
 ]);
+
+/**
+ * The resume policy for one planned file, given what earlier runs recorded about it (pure, so
+ * that `plan --state` shows what `migrate` would do without writing anything):
+ * - carried: failed earlier with a lasting error, not tried again without --retry-failed (or,
+ *   for a file the index lists, an earlier run read other bytes back than the index lists);
+ * - uncertain: an interrupted upload, not listed: the index is read again before sending;
+ * - landed: an interrupted upload the destination now lists with the right sha256;
+ * - again: copied earlier, but the destination no longer lists it: copied again;
+ * - as-planned: nothing earlier changes the plan's action.
+ */
+export type ResumeStep = "carried" | "uncertain" | "landed" | "again" | "as-planned";
+
+export function resumeStep(
+  action: PlanAction,
+  prev: Pick<FileRow, "state" | "code" | "reason"> | undefined,
+  retryFailed: boolean,
+): ResumeStep {
+  if (!prev) return "as-planned";
+  if (action === "copy") {
+    if (prev.state === "failed" && !retryFailed && isPermanentFailure(prev.code, prev.reason))
+      return "carried";
+    if (UNCERTAIN_STATES.has(prev.state)) return "uncertain";
+    if (prev.state === "verified") return "again";
+  }
+  if (action === "skip") {
+    // Listed with the source's digest, but an earlier run read other bytes back: not evidence.
+    if (prev.state === "failed" && prev.code === "CONTENT_MISMATCH") return "carried";
+    if (UNCERTAIN_STATES.has(prev.state)) return "landed";
+  }
+  return "as-planned";
+}
 
 export function isPermanentFailure(code: string | null, reason: string | null): boolean {
   if (!code || !PERMANENT_CODES.has(code)) return false;
@@ -793,13 +825,10 @@ export class Journal {
         setProject.run(p.project, p.error ?? null, this.runId);
         const entries = p.entries.filter((e) => {
           const prev = this.get(e.file.project, e.file.filename);
+          const step = resumeStep(e.action, prev, opts.retryFailed);
           switch (e.action) {
             case "copy":
-              if (
-                prev?.state === "failed" &&
-                !opts.retryFailed &&
-                isPermanentFailure(prev.code, prev.reason)
-              ) {
+              if (step === "carried" && prev) {
                 carried.push({
                   kind: "failed",
                   file: e.file,
@@ -809,7 +838,7 @@ export class Journal {
                 });
                 return false;
               }
-              if (prev && UNCERTAIN_STATES.has(prev.state)) {
+              if (step === "uncertain") {
                 uncertain.push(e);
                 return true;
               }
@@ -823,7 +852,7 @@ export class Journal {
             case "skip":
               // The destination's index lists the source's digest, but an earlier run read other
               // bytes back from it: the listing is not evidence for this file.
-              if (prev?.state === "failed" && prev.code === "CONTENT_MISMATCH") {
+              if (step === "carried" && prev) {
                 carried.push({
                   kind: "failed",
                   file: e.file,
@@ -832,7 +861,7 @@ export class Journal {
                 });
                 return false;
               }
-              if (prev && UNCERTAIN_STATES.has(prev.state)) {
+              if (step === "landed" && prev) {
                 landed++;
                 this.write(e.file, "verified", {
                   reason: `uploaded in run ${prev.runId} (interrupted before it was verified); the destination lists it with the source's sha256`,

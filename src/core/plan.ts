@@ -206,13 +206,17 @@ export async function makePlan(
   };
 }
 
-export function planCounts(plan: Plan): Record<PlanAction, number> & { files: number; bytes: number } {
-  const c = { copy: 0, skip: 0, conflict: 0, filtered: 0, invalid: 0, files: 0, bytes: 0 };
+export function planCounts(
+  plan: Plan,
+): Record<PlanAction, number> & { files: number; bytes: number; unknownSizes: number } {
+  const c = { copy: 0, skip: 0, conflict: 0, filtered: 0, invalid: 0, files: 0, bytes: 0, unknownSizes: 0 };
   for (const p of plan.projects) {
     for (const e of p.entries) {
       c[e.action]++;
       c.files++;
       if (e.action === "copy") c.bytes += e.file.size ?? 0;
+      // Files to copy whose size the index does not give: shown as unknown, never as 0 B.
+      if (e.action === "copy" && e.file.size === undefined) c.unknownSizes++;
     }
   }
   return c;

@@ -7,10 +7,11 @@ import { Readable, Transform } from "node:stream";
 import { createGunzip, createInflate, createBrotliDecompress } from "node:zlib";
 import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
-import { Agent, request as undiciRequest, type Dispatcher } from "undici";
+import { Agent, Pool, ProxyAgent, request as undiciRequest, type Dispatcher } from "undici";
 import { PyregError } from "../core/errors.js";
 import { authHeader, type CredentialStore, CredentialStore as Store, originOf } from "./credentials.js";
 import { redactText, redactUrl } from "./redact.js";
+import { proxyAuthorization, proxyFor, showProxy, type ProxySettings } from "./proxy.js";
 import {
   DEFAULT_RETRY,
   DEFAULT_TIMEOUTS,
@@ -33,10 +34,30 @@ export interface HttpClientOptions {
   insecure?: boolean;
   caFile?: string | undefined;
   userAgent?: string;
+  /** Proxies (--proxy, HTTPS_PROXY, NO_PROXY...): see proxy.ts. */
+  proxy?: ProxySettings | undefined;
+  /** Called after each attempt (--verbose): the answer's status or the network error, its time. */
+  onRequest?: (info: RequestLog) => void;
   /** Called before sleeping for a retry, for progress/log output. */
   onRetry?: (info: { method: string; url: string; attempt: number; delayMs: number; reason: string }) => void;
   /** Test hook: randomness of the jitter. */
   random?: () => number;
+}
+
+/** One attempt of one request, as --verbose shows it (URL redacted). */
+export interface RequestLog {
+  method: string;
+  url: string;
+  /** The status, or undefined when the attempt failed without an answer. */
+  status?: number | undefined;
+  /** The network error's code when there was no answer. */
+  error?: string | undefined;
+  /** Time to the answer's headers (or to the failure), in milliseconds. */
+  ms: number;
+  /** Retries before this attempt (0 for the first). */
+  retry: number;
+  /** The proxy it went through (redacted), if any. */
+  proxy?: string | undefined;
 }
 
 export interface RequestOptions {
@@ -194,13 +215,64 @@ export class HttpClient {
     // Node's `ca` REPLACES the trusted roots; keep the public ones so that a public source and a
     // self-managed destination (one client serves both) can be used in one run.
     if (opts.caFile) connect["ca"] = [...rootCertificates, readFileSync(opts.caFile, "utf8")];
-    this.agent = new Agent({
+    this.pool = {
       connections: opts.connectionsPerHost ?? 16,
       keepAliveTimeout: 30_000,
       headersTimeout: this.timeouts.headersMs,
       bodyTimeout: this.timeouts.bodyIdleMs,
-      connect,
-    });
+    };
+    this.tls = connect;
+    this.agent = new Agent({ ...this.pool, connect });
+  }
+
+  private readonly pool: {
+    connections: number;
+    keepAliveTimeout: number;
+    headersTimeout: number;
+    bodyTimeout: number;
+  };
+  private readonly tls: Record<string, unknown>;
+  /** One tunnelling agent per proxy URL (HTTPS targets go through CONNECT). */
+  private readonly tunnels = new Map<string, ProxyAgent>();
+
+  /** The proxy a request to this URL goes through, if any. */
+  private routeOf(url: string): { proxy: URL; source: string } | undefined {
+    return this.opts.proxy ? proxyFor(this.opts.proxy, new URL(url)) : undefined;
+  }
+
+  /**
+   * The agent for HTTPS through a proxy: a CONNECT tunnel (RFC 9110 section 9.3.6), then TLS to
+   * the registry with the same trust (--ca-bundle, --insecure) as a direct connection. A proxy that
+   * answers the CONNECT with anything but 200 fails the request with that status (ProxyRefusal).
+   */
+  private tunnelFor(proxy: URL, source: string): ProxyAgent {
+    let agent = this.tunnels.get(proxy.href);
+    if (!agent) {
+      const token = proxyAuthorization(proxy);
+      agent = new ProxyAgent({
+        ...this.pool,
+        uri: proxy.href,
+        ...(token ? { token } : {}),
+        requestTls: this.tls,
+        proxyTls: this.tls,
+        clientFactory: (origin: URL, options: object) => {
+          const client = new Pool(origin, options);
+          const connect = client.connect.bind(client) as (o: unknown) => Promise<Dispatcher.ConnectData>;
+          const checked = async (o: unknown): Promise<Dispatcher.ConnectData> => {
+            const data = await connect(o);
+            if (data.statusCode !== 200) {
+              data.socket.destroy();
+              throw new ProxyRefusal(data.statusCode, proxy, source);
+            }
+            return data;
+          };
+          client.connect = checked as unknown as Pool["connect"];
+          return client;
+        },
+      });
+      this.tunnels.set(proxy.href, agent);
+    }
+    return agent;
   }
 
   get retryPolicy(): RetryPolicy {
@@ -210,14 +282,15 @@ export class HttpClient {
   private destroyed = false;
 
   async close(): Promise<void> {
-    if (!this.destroyed) await this.agent.close();
+    if (!this.destroyed)
+      await Promise.all([this.agent.close(), ...[...this.tunnels.values()].map((t) => t.close())]);
   }
 
   /** Ends every connection at once, requests in flight included (after Ctrl-C). */
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
-    await this.agent.destroy();
+    await Promise.all([this.agent.destroy(), ...[...this.tunnels.values()].map((t) => t.destroy())]);
   }
 
   /**
@@ -365,14 +438,30 @@ export class HttpClient {
       if (!(await this.waitForHost(current, budget)))
         throw this.deadlineError(method, current, options, budget);
       let res: Dispatcher.ResponseData;
+      const started = performance.now();
+      const logAttempt = (status: number | undefined, error?: string): void => {
+        if (!this.opts.onRequest) return;
+        const route = this.routeOf(current);
+        this.opts.onRequest({
+          method,
+          url: redactUrl(current),
+          status,
+          error,
+          ms: performance.now() - started,
+          retry: budget.attempt,
+          proxy: route ? redactUrl(route.proxy).replace(/\/$/, "") : undefined,
+        });
+      };
       try {
         res = await this.send(current, method, options, budget.signal);
       } catch (err) {
+        logAttempt(undefined, networkErrorCode(err) || (err instanceof Error ? err.name : "error"));
         await this.retryOrThrow(err, canRetry, method, current, options, budget, "");
         continue;
       }
       const headers = flatHeaders(res.headers as Record<string, string | string[] | undefined>);
       const status = res.statusCode;
+      logAttempt(status);
 
       if (status >= 300 && status < 400 && headers["location"] && options.followRedirects !== false) {
         res.body.resume();
@@ -489,6 +578,31 @@ export class HttpClient {
     if (typeof options.body === "function") body = options.body();
     else body = options.body;
     if (options.contentLength !== undefined) headers["content-length"] = String(options.contentLength);
+    const route = this.routeOf(url);
+    if (route) {
+      const target = new URL(url);
+      if (target.protocol === "https:") {
+        return await undiciRequest(url, {
+          method: method as Dispatcher.HttpMethod,
+          headers,
+          body: (body ?? null) as Readable | string | Buffer | null,
+          dispatcher: this.tunnelFor(route.proxy, route.source),
+          signal,
+        });
+      }
+      // Plain HTTP goes to the proxy in absolute form (RFC 9112 section 3.2.2), as pip and curl do.
+      const token = proxyAuthorization(route.proxy);
+      if (token) headers["proxy-authorization"] = token;
+      headers["host"] = target.host;
+      return await this.agent.request({
+        origin: route.proxy.origin,
+        path: `${target.protocol}//${target.host}${target.pathname}${target.search}`,
+        method: method as Dispatcher.HttpMethod,
+        headers,
+        body: (body ?? null) as Readable | string | Buffer | null,
+        signal,
+      });
+    }
     return await undiciRequest(url, {
       method: method as Dispatcher.HttpMethod,
       headers,
@@ -523,20 +637,29 @@ export class HttpClient {
     const safeUrl = redactUrl(url);
     const answer = snippet(text);
     const provider = options.anonymous ? undefined : this.credentials.providerFor(url);
+    const route = this.routeOf(url);
+    if (status === 407 && route) return proxyLoginError(route.proxy, route.source, method, safeUrl);
     if (status === 401 || status === 403) {
       const used = provider ? `credentials from ${provider.source} were sent` : "no credentials were sent";
+      // Through a forward proxy, the answer may be the proxy's own: tinyproxy 1.11 answers a wrong
+      // proxy password with 401 (and only a missing one with 407).
+      const through =
+        route && new URL(url).protocol === "http:" ? ` through ${showProxy(route.proxy, route.source)}` : "";
       return new PyregError(
         "AUTH",
-        `${who}: ${status} ${status === 401 ? "Unauthorized" : "Forbidden"} for ${method} ${safeUrl} (${used})`,
+        `${who}: ${status} ${status === 401 ? "Unauthorized" : "Forbidden"} for ${method} ${safeUrl}${through} (${used})`,
         {
           method,
           url: safeUrl,
           status,
           serverAnswer: answer,
           hint:
-            status === 401
-              ? "check the username and password/token for this registry (URL user:password, PYREG_FROM_*/PYREG_TO_* variables, or ~/.netrc)"
-              : "the credentials were accepted but lack permission here; check the token's scopes or the repository's permissions",
+            (status === 401
+              ? "check the username and password/token for this registry (URL user:password, PYREG_FROM_*/PYREG_TO_* variables, a .pypirc section, ~/.netrc, or --keyring-provider subprocess)"
+              : "the credentials were accepted but lack permission here; check the token's scopes or the repository's permissions") +
+            (through
+              ? "; the proxy may be the one refusing: check its user and password (--proxy, HTTP_PROXY, ALL_PROXY)"
+              : ""),
         },
       );
     }
@@ -568,6 +691,37 @@ export class HttpClient {
     const safeUrl = redactUrl(url);
     const who = label ?? "server";
     const msg = redactText(err instanceof Error ? err.message : String(err));
+    const refusal = proxyRefusalIn(err);
+    if (refusal) {
+      // An answer to CONNECT is the proxy's own: 401 there is a refused login as well (tinyproxy 1.11).
+      if (refusal.status === 407 || refusal.status === 401)
+        return proxyLoginError(refusal.proxy, refusal.source, method, safeUrl, refusal.status);
+      return new PyregError(
+        "CONNECTION",
+        `${showProxy(refusal.proxy, refusal.source)} refused to open a tunnel (HTTP ${refusal.status}) for ${method} ${safeUrl}`,
+        {
+          method,
+          url: safeUrl,
+          status: refusal.status,
+          hint: "the proxy does not allow this host or port; ask its administrator, or list the host in NO_PROXY",
+          cause: err,
+        },
+      );
+    }
+    const route = this.routeOf(url);
+    if (route && (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "ECONNREFUSED")) {
+      // A proxied request's first hop is the proxy: these errors are about the proxy, not the registry.
+      return new PyregError(
+        "CONNECTION",
+        `${who}: ${showProxy(route.proxy, route.source)} ${code === "ECONNREFUSED" ? "refused the connection" : "was not found"} for ${method} ${safeUrl}`,
+        {
+          method,
+          url: safeUrl,
+          hint: "check the proxy's host and port (--proxy, HTTPS_PROXY/HTTP_PROXY/ALL_PROXY), or list the registry's host in NO_PROXY",
+          cause: err,
+        },
+      );
+    }
     if (code === "ENOTFOUND" || code === "EAI_AGAIN") {
       return new PyregError("CONNECTION", `${who}: host not found for ${method} ${safeUrl}`, {
         method,
@@ -625,6 +779,49 @@ export class HttpClient {
       },
     );
   }
+}
+
+/** A proxy's answer other than 200 to CONNECT. */
+export class ProxyRefusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly proxy: URL,
+    readonly source: string,
+  ) {
+    super(`proxy answered ${status} to CONNECT`);
+    this.name = "ProxyRefusal";
+  }
+}
+
+function proxyRefusalIn(err: unknown): ProxyRefusal | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
+    if (e instanceof ProxyRefusal) return e;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function proxyLoginError(
+  proxy: URL,
+  source: string,
+  method: string,
+  safeUrl: string,
+  status = 407,
+): PyregError {
+  const sent =
+    proxy.username || proxy.password
+      ? "the proxy's credentials were refused"
+      : "no proxy credentials were given";
+  return new PyregError(
+    "AUTH",
+    `${showProxy(proxy, source)} requires a login: ${status} ${status === 407 ? "Proxy Authentication Required" : "Unauthorized"} for ${method} ${safeUrl} (${sent})`,
+    {
+      method,
+      url: safeUrl,
+      status,
+      hint: "give the proxy's user and password in its URL: --proxy http://USER:PASSWORD@HOST:PORT (or in HTTPS_PROXY/HTTP_PROXY)",
+    },
+  );
 }
 
 function lower(h: Record<string, string>): Record<string, string> {

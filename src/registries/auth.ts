@@ -1,6 +1,8 @@
 /**
  * Basic credentials for a registry, in this order: user:password in the URL, the environment
- * (PYREG_FROM_USERNAME/PASSWORD for the source, PYREG_TO_* for the destination), ~/.netrc.
+ * (PYREG_FROM_USERNAME/PASSWORD for the source, PYREG_TO_* for the destination), the .pypirc
+ * section named by --from/--to, ~/.netrc, then (with --keyring-provider subprocess) the `keyring`
+ * command, asked with the username known so far (URL, PYREG_*_USERNAME, .pypirc).
  * Adapters never read tokens from anywhere else themselves; they receive what this resolves.
  */
 import { readFileSync } from "node:fs";
@@ -9,6 +11,13 @@ import { join } from "node:path";
 import { staticProvider, type CredentialProvider } from "../http/credentials.js";
 import { percentDecode } from "../http/redact.js";
 import type { Side } from "./types.js";
+import { keyringCredentials, type KeyringProvider } from "./keyring.js";
+
+/** Credential sources the command line adds: a .pypirc section, the keyring provider. */
+export interface CredentialHints {
+  pypirc?: { username?: string | undefined; password?: string | undefined; source: string } | undefined;
+  keyringProvider?: KeyringProvider | undefined;
+}
 
 export interface BasicCredentials {
   username: string;
@@ -25,8 +34,9 @@ export function resolveBasicCredentials(
   url: URL,
   side: Side,
   env: NodeJS.ProcessEnv,
+  hints: CredentialHints = {},
 ): BasicCredentials | undefined {
-  if (url.username || url.password) {
+  if (url.password) {
     return {
       username: percentDecode(url.username),
       password: percentDecode(url.password),
@@ -34,13 +44,33 @@ export function resolveBasicCredentials(
     };
   }
   const p = envPrefix(side);
-  const user = env[`${p}_USERNAME`];
+  const user = env[`${p}_USERNAME`] || undefined;
   const pass = env[`${p}_PASSWORD`];
   if (pass !== undefined && pass !== "") {
-    return { username: user ?? "__token__", password: pass, source: `${p}_PASSWORD` };
+    return {
+      username: user ?? (url.username ? decodeURIComponent(url.username) : "__token__"),
+      password: pass,
+      source: `${p}_PASSWORD`,
+    };
+  }
+  const rc = hints.pypirc;
+  if (rc?.password) {
+    return {
+      username: url.username ? decodeURIComponent(url.username) : (user ?? rc.username ?? "__token__"),
+      password: rc.password,
+      source: rc.source,
+    };
   }
   const fromNetrc = netrcLookup(url.hostname, env);
   if (fromNetrc) return { ...fromNetrc, source: "~/.netrc" };
+  const known = url.username ? decodeURIComponent(url.username) : (user ?? rc?.username);
+  // The keyring command gets the environment without pyreg's own secrets, as gcloud does.
+  if (hints.keyringProvider === "subprocess") {
+    const fromKeyring = keyringCredentials(url, known, childEnv(env));
+    if (fromKeyring) return { ...fromKeyring, source: "keyring" };
+  }
+  // A user name alone (https://user@host/): sent with an empty password, as before.
+  if (url.username) return { username: decodeURIComponent(url.username), password: "", source: "the URL" };
   return undefined;
 }
 

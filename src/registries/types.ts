@@ -1,5 +1,6 @@
 /** What every registry kind plugs into: one entry per kind in src/registries/index.ts. */
 import type { HttpClient } from "../http/client.js";
+import type { CredentialHints } from "./auth.js";
 import type { Destination, Source } from "../core/model.js";
 
 export type Side = "source" | "destination";
@@ -30,6 +31,8 @@ export interface RegistryContext {
   side: Side;
   env: NodeJS.ProcessEnv;
   options: RegistryOptions;
+  /** Credential sources from the command line (.pypirc section, keyring provider). */
+  credentials?: CredentialHints | undefined;
   /** Human-readable progress/info line (goes to stderr). */
   log: (message: string) => void;
 }

@@ -22,6 +22,7 @@ import { jsonList, jsonPage, startHostile, type HostileServer } from "../fakes/h
 import { runCli } from "../helpers/cli.js";
 import { startServe, type ServeHandle } from "../helpers/serve.js";
 import { folderDigests, tempDir } from "../helpers/tmp.js";
+import { makeTestTls } from "../helpers/tls.js";
 
 const FAST = FAST_RETRY_ARGS;
 
@@ -534,60 +535,8 @@ describe("TLS", () => {
       await mkdir(srcDir);
       await makeWheel(srcDir, { name: "tls-pkg", version: "1.0" });
       const serve = await startServe(srcDir, { scanTtlMs: 0 });
-      const ca = join(tmp.path, "ca");
-      const o = (args: string[]): void => {
-        execFileSync("openssl", args, { cwd: tmp.path, stdio: "ignore" });
-      };
-      // A CA, and a server certificate for IP 127.0.0.1 signed by it.
-      o([
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        `${ca}.key`,
-        "-out",
-        `${ca}.pem`,
-        "-days",
-        "2",
-        "-subj",
-        "/CN=pyreg test CA",
-      ]);
-      o([
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-      ]);
-      await writeFile(join(tmp.path, "ext.cnf"), "subjectAltName=IP:127.0.0.1\n");
-      o([
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        `${ca}.pem`,
-        "-CAkey",
-        `${ca}.key`,
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-      ]);
-      const tls = {
-        key: await readFile(join(tmp.path, "server.key"), "utf8"),
-        cert: await readFile(join(tmp.path, "server.pem"), "utf8"),
-      };
+      const { caFile, key, cert } = await makeTestTls(tmp.path);
+      const tls = { key, cert };
       const proxy = await startFaultProxy({ target: serve.url, tls });
       try {
         assert.ok(proxy.indexUrl.startsWith("https://127.0.0.1:"));
@@ -596,7 +545,7 @@ describe("TLS", () => {
         assert.equal(plain.code, 2, plain.stderr);
         assert.match(plain.stderr, /TLS verification failed for https:\/\/127\.0\.0\.1:\d+\/simple\//);
         assert.match(plain.stderr, /--ca-bundle/);
-        const trusted = await runCli(["list", proxy.indexUrl, "--json", "--ca-bundle", `${ca}.pem`], {
+        const trusted = await runCli(["list", proxy.indexUrl, "--json", "--ca-bundle", caFile], {
           cwd: tmp.path,
           env,
         });

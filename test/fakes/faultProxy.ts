@@ -81,6 +81,8 @@ export interface LoggedRequest {
   authorization?: string;
   /** When it arrived (Date.now()). */
   at: number;
+  /** Via header as received: set by a forward proxy the request went through (RFC 9110 section 7.6.3). */
+  via?: string;
 }
 
 export interface FaultProxy {
@@ -275,6 +277,7 @@ export async function startFaultProxy(opts: ProxyOptions): Promise<FaultProxy> {
       path,
       at: Date.now(),
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+      ...(req.headers.via ? { via: req.headers.via } : {}),
     };
     log.push(entry);
     const socket = req.socket;

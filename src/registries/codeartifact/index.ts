@@ -175,7 +175,7 @@ async function setUp(
   const url = spec.url;
   if (!url) throw new PyregError("USAGE", `${spec.display} is not a URL`);
   const repo = parseCodeArtifactUrl(url, ctx.env);
-  const basic = resolveBasicCredentials(url, ctx.side, ctx.env);
+  const basic = resolveBasicCredentials(url, ctx.side, ctx.env, ctx.credentials);
   let provider: CredentialProvider;
   if (basic) {
     provider = basicProvider({ ...basic, username: basic.username === "__token__" ? "aws" : basic.username });

@@ -31,7 +31,11 @@ const TMP_DIR = ".pyreg-tmp";
 async function scan(root: string, warn?: (m: string) => void): Promise<Entry[]> {
   const out: Entry[] = [];
   const walk = async (dir: string): Promise<void> => {
-    const entries = await readdir(dir, { withFileTypes: true });
+    const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+      // A destination folder that does not exist yet (made by its first upload) has no files.
+      if (err.code === "ENOENT" && dir === root) return [];
+      throw err;
+    });
     for (const e of entries) {
       if (e.name.startsWith(".")) continue;
       const p = join(dir, e.name);
@@ -246,8 +250,9 @@ export const folderKind: RegistryKind = {
   },
   async openDestination(spec: RegistrySpec, ctx: RegistryContext) {
     const root = spec.path as string;
-    makeDirSync(root, "the destination folder");
-    await ensureDir(root, "destination");
+    // A new folder is made by the first upload (mkdir of its temporary folder), so that plan and
+    // verify, which only read, leave nothing behind; until then it lists no files.
+    if (await stat(root).catch(() => undefined)) await ensureDir(root, "destination");
     return new FolderDestination(root, { allowBrokenArchives: ctx.options.allowBrokenArchives });
   },
 };

@@ -30,7 +30,7 @@ import { z } from "zod";
 import { PyregError, errorMessage } from "../../core/errors.js";
 import type { AuthValue, CredentialProvider } from "../../http/credentials.js";
 import { redactText, registerSecret } from "../../http/redact.js";
-import { childEnv, resolveBasicCredentials } from "../auth.js";
+import { childEnv, resolveBasicCredentials, type CredentialHints } from "../auth.js";
 import type { Side } from "../types.js";
 
 export const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";
@@ -382,8 +382,9 @@ export async function resolveGarCredentials(
   side: Side,
   env: NodeJS.ProcessEnv,
   log: (m: string) => void,
+  hints?: CredentialHints,
 ): Promise<GarCredentials> {
-  const basic = resolveBasicCredentials(url, side, env);
+  const basic = resolveBasicCredentials(url, side, env, hints);
   if (basic) {
     if (basic.username === "oauth2accesstoken") {
       return fromFetcher(

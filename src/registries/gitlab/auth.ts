@@ -22,7 +22,7 @@
  */
 import { originOf, type AuthValue, type CredentialProvider } from "../../http/credentials.js";
 import { registerSecret } from "../../http/redact.js";
-import { resolveBasicCredentials } from "../auth.js";
+import { resolveBasicCredentials, type CredentialHints } from "../auth.js";
 import type { Side } from "../types.js";
 
 export type TokenKind = "personal" | "deploy" | "job" | "unknown" | "none";
@@ -59,8 +59,9 @@ export function resolveGitLabCredentials(
   url: URL,
   side: Side,
   env: NodeJS.ProcessEnv,
+  hints?: CredentialHints,
 ): GitLabCredentials | undefined {
-  const basic = resolveBasicCredentials(url, side, env);
+  const basic = resolveBasicCredentials(url, side, env, hints);
   const make = (username: string, token: string, source: string): GitLabCredentials => {
     const kind = classifyToken(username, token, source);
     const user = kind === "job" ? "gitlab-ci-token" : username || "pyreg";

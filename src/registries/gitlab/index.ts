@@ -168,7 +168,7 @@ export const gitlabKind: RegistryKind = {
 
   async openSource(spec: RegistrySpec, ctx: RegistryContext) {
     const url = requireUrl(spec);
-    const creds = resolveGitLabCredentials(url, ctx.side, ctx.env);
+    const creds = resolveGitLabCredentials(url, ctx.side, ctx.env, ctx.credentials);
     const statuses = statusesFrom(ctx);
     const { target } = await locate(ctx.http, stripCredentials(url), creds, {
       label: "GitLab API",
@@ -199,7 +199,7 @@ export const gitlabKind: RegistryKind = {
 
   async openDestination(spec: RegistrySpec, ctx: RegistryContext) {
     const url = requireUrl(spec);
-    const creds = resolveGitLabCredentials(url, ctx.side, ctx.env);
+    const creds = resolveGitLabCredentials(url, ctx.side, ctx.env, ctx.credentials);
     const { target } = await locate(ctx.http, stripCredentials(url), creds, {
       label: "GitLab API",
       log: ctx.log,

@@ -53,7 +53,7 @@ export function registerBasicCredentials(
   ctx: RegistryContext,
   prefix = credentialPrefix(url),
 ): string | undefined {
-  const creds = resolveBasicCredentials(url, ctx.side, ctx.env);
+  const creds = resolveBasicCredentials(url, ctx.side, ctx.env, ctx.credentials);
   if (!creds) return undefined;
   ctx.http.credentials.add(prefix, basicProvider(creds));
   return creds.source;
@@ -355,7 +355,7 @@ export function parseToIndex(raw: string): URL {
   }
 }
 
-function looksLikeIndex(url: URL): boolean {
+export function looksLikeIndex(url: URL): boolean {
   return /\/\+?simple\/?$/.test(url.pathname);
 }
 
