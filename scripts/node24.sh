@@ -47,5 +47,5 @@ echo "== Node.js 24 ($version): the demo"
 }
 tail -n 3 "$tree/demo.log"
 echo "== Node.js 24 ($version): the core end-to-end tests"
-(cd "$tree" && "$node24" --test dist/test/e2e/core.test.js)
+(cd "$tree" && "$node24" --test --test-reporter=./dist/scripts/testReporter.js dist/test/e2e/core.test.js)
 cd "$root"
