@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: type check + build, lint, format check, then every test (unit and e2e).
+# The whole test suite: type check + build, lint, format check, the demo and the core end-to-end
+# tests on Node.js 24, then every test (unit and e2e) on the machine's Node.js.
 # Real clients and servers judge pyreg's output: python3 with pip, and the Debian packages listed
 # below (installed here when missing and we run as root).
 set -euo pipefail
@@ -55,6 +56,12 @@ npx prettier --check . >/dev/null || {
   echo "format check failed: run 'npm run format'" >&2
   exit 1
 }
+# The second Node.js line: the demo and the core end-to-end tests on Node 24 (scripts/node24.sh).
+if [ "${PYREG_NODE24:-1}" = 0 ]; then
+  echo "== NOT RUN: the Node.js 24 leg (PYREG_NODE24=0)"
+else
+  bash scripts/node24.sh
+fi
 echo "== tests (one line per file; failures in full; PYREG_TEST_REPORTER=spec for every test)"
 files=$(find dist/test -name '*.test.js' | sort)
 start=$SECONDS

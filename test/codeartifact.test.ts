@@ -15,6 +15,7 @@ import { codeartifactKind } from "../src/registries/codeartifact/index.js";
 import { parseSpec } from "../src/registries/spec.js";
 import type { RegistryContext } from "../src/registries/types.js";
 import { FakeCodeArtifact } from "./fakes/codeartifact.js";
+import { runCli } from "./helpers/cli.js";
 import { makeCorpus, type CorpusFile } from "./fixtures/dists.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -169,5 +170,30 @@ describe("CodeArtifact through the real AWS SDK", () => {
     } finally {
       process.env["AWS_SECRET_ACCESS_KEY"] = SECRET;
     }
+  });
+
+  test("pyreg prints no warning of the SDK (its Node.js version notice) and leaves its switch unset", async () => {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NETRC: "/nonexistent",
+      PYREG_CODEARTIFACT_ENDPOINT: fake.url,
+      PYREG_CODEARTIFACT_DOMAIN: "my-domain",
+      PYREG_CODEARTIFACT_DOMAIN_OWNER: "111122223333",
+      PYREG_CODEARTIFACT_REGION: "eu-west-1",
+    };
+    delete env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"];
+    delete env["NODE_NO_WARNINGS"];
+    const r = await runCli(["list", `codeartifact+${fake.url}/pypi/my-repo/`], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /codeartifact/i);
+    assert.doesNotMatch(r.stderr, /AWS SDK|NodeVersionSupportWarning|Warning/, r.stderr);
+    // In this process too (the library): the client is made, and the switch is not left behind.
+    const before = fake.calls.length;
+    await codeartifactKind.openSource!(parseSpec(`codeartifact+${fake.url}/pypi/my-repo/`), {
+      ...ctx({ PYREG_CODEARTIFACT_ENDPOINT: fake.url }),
+      side: "source",
+    });
+    assert.ok(fake.calls.length > before);
+    assert.equal(process.env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"], undefined);
   });
 });

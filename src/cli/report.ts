@@ -25,6 +25,7 @@ import { formatShard } from "../core/shard.js";
 import { redactText } from "../http/redact.js";
 import { PYREG_VERSION } from "../version.js";
 import { letYoungGenerationGrow } from "./gc.js";
+import { invokedAs } from "./invocation.js";
 import { DEFAULT_STATE_DIR, endpointOf, redactArgv, stateDirOf, type StateOptions } from "./common.js";
 
 /** Where --report PATH puts its two files. */
@@ -111,8 +112,9 @@ export function recordedArgv(): string[] {
   return redactArgv(process.argv.slice(2));
 }
 
+/** The command that runs this one again, started the way the user started it (see invokedAs). */
 export function resumeCommand(): string {
-  return ["pyreg", ...recordedArgv()].map(shellQuote).join(" ");
+  return [...invokedAs(), ...recordedArgv()].map(shellQuote).join(" ");
 }
 
 export interface RunState {

@@ -74,13 +74,28 @@ export function awsCredentialSource(env: NodeJS.ProcessEnv): string {
 const sdk = (): Promise<typeof import("@aws-sdk/client-codeartifact")> =>
   import("@aws-sdk/client-codeartifact");
 
+/**
+ * The SDK warns once per process, through process.emitWarning, that its releases after January
+ * 2027 will need Node.js 22 (an 8-line message on Node.js 20, which pyreg supports). AWS documents
+ * AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true to turn it off
+ * (https://github.com/aws/aws-sdk-js-v3/issues/7983); the SDK reads it when a client is created.
+ * It is set for that moment only, unless the user set it, so nothing else in the process changes.
+ */
+const NODE_VERSION_WARNING = "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED";
+
 async function client(repo: CodeArtifactRepository, env: NodeJS.ProcessEnv): Promise<CodeartifactClient> {
   const endpoint = env["PYREG_CODEARTIFACT_ENDPOINT"];
   const { CodeartifactClient } = await sdk();
-  return new CodeartifactClient({
-    ...(repo.region ? { region: repo.region } : {}),
-    ...(endpoint ? { endpoint } : {}),
-  });
+  const given = process.env[NODE_VERSION_WARNING];
+  if (given === undefined) process.env[NODE_VERSION_WARNING] = "true";
+  try {
+    return new CodeartifactClient({
+      ...(repo.region ? { region: repo.region } : {}),
+      ...(endpoint ? { endpoint } : {}),
+    });
+  } finally {
+    if (given === undefined) delete process.env[NODE_VERSION_WARNING];
+  }
 }
 
 function awsError(what: string, source: string, err: unknown): PyregError {

@@ -1,0 +1,166 @@
+/**
+ * The package as users get it: `npm pack` of a clean copy of the project (its prepack and prepare
+ * scripts build it), the tarball installed into an empty prefix without dev dependencies (so
+ * without TypeScript), then a real migration with the installed `pyreg`.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { cp, mkdir, readdir, symlink } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { delimiter, dirname, join } from "node:path";
+import { makeCorpus, type CorpusFile } from "../fixtures/dists.js";
+import { REPO_ROOT } from "../helpers/cli.js";
+import { folderDigests, tempDir } from "../helpers/tmp.js";
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: { ...process.env, NO_COLOR: "1", CI: "true", ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** PATH with this Node first and without the project's node_modules/.bin (no tsc from there). */
+function userPath(extra: string[] = []): string {
+  const dirs = (process.env["PATH"] ?? "").split(delimiter).filter((d) => !d.includes("node_modules"));
+  return [...extra, dirname(process.execPath), ...dirs].join(delimiter);
+}
+
+describe("the npm package", () => {
+  let tmp: { path: string; cleanup(): Promise<void> };
+  let tarball: string;
+  let packed: string[];
+  let prefix: string;
+  let pyreg: string;
+
+  before(async () => {
+    tmp = await tempDir("pyreg-pkg-");
+    // A copy of what a clone holds (no dist/), so packing never touches this checkout's build.
+    const copy = join(tmp.path, "project");
+    await mkdir(copy);
+    for (const entry of [
+      "src",
+      "bin",
+      "docs",
+      "README.md",
+      "package.json",
+      "tsconfig.json",
+      "tsconfig.build.json",
+    ]) {
+      await cp(join(REPO_ROOT, entry), join(copy, entry), { recursive: true });
+    }
+    await symlink(join(REPO_ROOT, "node_modules"), join(copy, "node_modules"));
+    const out = join(tmp.path, "out");
+    await mkdir(out);
+    const p = await run("npm", ["pack", "--json", "--pack-destination", out], { cwd: copy });
+    assert.equal(p.code, 0, p.stderr);
+    const info = JSON.parse(p.stdout.slice(p.stdout.indexOf("["))) as {
+      filename: string;
+      files: { path: string }[];
+    }[];
+    tarball = join(out, info[0]?.filename as string);
+    packed = (info[0]?.files ?? []).map((f) => f.path).sort();
+
+    prefix = join(tmp.path, "prefix");
+    await mkdir(prefix);
+    // Install scripts are left out, and better-sqlite3's native addon is the one `npm ci` built
+    // for this checkout (same package version, same Node.js): no prebuilt binary can be
+    // downloaded here, and building it again costs 75-90 CPU seconds of the suite's budget for a
+    // step this test does not judge (scripts/node24.sh does build it, for Node 24).
+    const i = await run(
+      "npm",
+      [
+        "install",
+        "--omit=dev",
+        "--ignore-scripts",
+        "--prefer-offline",
+        "--no-audit",
+        "--no-fund",
+        "--prefix",
+        prefix,
+        tarball,
+      ],
+      { cwd: tmp.path, env: { PATH: userPath() } },
+    );
+    assert.equal(i.code, 0, i.stderr);
+    await cp(
+      join(REPO_ROOT, "node_modules", "better-sqlite3", "build"),
+      join(prefix, "node_modules", "better-sqlite3", "build"),
+      { recursive: true },
+    );
+    pyreg = join(prefix, "node_modules", ".bin", "pyreg");
+  });
+  after(async () => {
+    await tmp.cleanup();
+  });
+
+  test("the tarball holds the built code, its types and the bin, and no sources, tests or bench", () => {
+    for (const f of [
+      "bin/pyreg",
+      "dist/src/index.js",
+      "dist/src/index.d.ts",
+      "dist/src/cli/main.js",
+      "package.json",
+    ])
+      assert.ok(packed.includes(f), `${f} is in the tarball`);
+    const stray = packed.filter(
+      (f) =>
+        !/^(bin\/pyreg|dist\/src\/.+\.(js|d\.ts)|docs\/[^/]+\.md|README\.md|LICENSE|package\.json)$/.test(f),
+    );
+    assert.deepEqual(stray, [], "nothing else is shipped");
+    assert.ok(!packed.some((f) => f.startsWith("dist/test/") || f.startsWith("dist/bench/")));
+  });
+
+  test("installs without dev dependencies: no TypeScript, and pyreg runs", async () => {
+    assert.ok(existsSync(join(prefix, "node_modules", "pyreg", "dist", "src", "cli", "main.js")));
+    assert.ok(!existsSync(join(prefix, "node_modules", "typescript")), "TypeScript is not installed");
+    const v = await run(pyreg, ["--version"], { cwd: tmp.path, env: { PATH: userPath() } });
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stdout, /^\d+\.\d+\.\d+/);
+    assert.equal(v.stderr, "");
+  });
+
+  test("the installed pyreg migrates a folder to a folder and verifies it", async () => {
+    const srcDir = join(tmp.path, "src");
+    const dstDir = join(tmp.path, "dst");
+    await mkdir(srcDir);
+    await mkdir(dstDir);
+    const corpus: CorpusFile[] = await makeCorpus(srcDir);
+    const env = { PATH: userPath([join(prefix, "node_modules", ".bin")]) };
+    const m = await run("pyreg", ["migrate", "--from", srcDir, "--to", dstDir, "--json"], {
+      cwd: tmp.path,
+      env,
+    });
+    assert.equal(m.code, 0, m.stderr);
+    const out = JSON.parse(m.stdout) as { counts: { copied: number; failed: number } };
+    assert.equal(out.counts.copied, corpus.length);
+    assert.doesNotMatch(m.stderr, /warning/i, "no warning from pyreg or a dependency");
+    const there = await folderDigests(dstDir);
+    assert.deepEqual(
+      [...there.entries()].sort(),
+      corpus.map((f) => [f.filename, f.sha256]).sort(),
+      "the destination holds the source's files, byte for byte",
+    );
+    const v = await run("pyreg", ["verify", "--from", srcDir, "--to", dstDir], { cwd: tmp.path, env });
+    assert.equal(v.code, 0, v.stderr);
+    assert.ok(
+      (await readdir(join(tmp.path, ".pyreg"))).length === 1,
+      "one state folder, in the working folder",
+    );
+  });
+});
