@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { finish } from "./outcome.js";
 import { checkLocks } from "../core/cutover/checkLock.js";
 import { readLockFile } from "../core/lockfiles/index.js";
 import { human, makeRuntime, printJson, type CommonOptions } from "./common.js";
@@ -60,7 +61,7 @@ export function registerCheckLock(program: Command): void {
             (result.errors.length ? `; ${result.errors.length} packages could not be read` : ""),
         );
         if (opts.json) printJson("check-lock", { ...result });
-        process.exitCode = result.ok ? 0 : 1;
+        finish(result.ok ? "ok" : "incomplete");
       } finally {
         await rt.close();
       }

@@ -1,56 +1,39 @@
 /** What every command shares: options, the HTTP client, opening registries, output streams. */
-import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { Option, type Command } from "commander";
 import { PyregError } from "../core/errors.js";
-import type { Endpoint } from "../core/journal.js";
-import { parseShard, type Shard } from "../core/shard.js";
-import type { Destination, Source } from "../core/model.js";
-import { HttpClient, type RequestLog } from "../http/client.js";
-import { redactText, redactUserinfo } from "../http/redact.js";
-import { proxySettings } from "../http/proxy.js";
-import type { CredentialHints } from "../registries/auth.js";
-import { parseKeyringProvider, type KeyringProvider } from "../registries/keyring.js";
+import { parseShard } from "../core/shard.js";
+import { redactText } from "../http/redact.js";
+import { parseKeyringProvider } from "../registries/keyring.js";
 import { readPypirc, type PypircRepository } from "../registries/pypirc.js";
-import { kindFor, openDestination, openSource } from "../registries/index.js";
+import { kindFor } from "../registries/index.js";
 import { looksLikeIndex, withSlash } from "../registries/simple/index.js";
 import { parseSpec } from "../registries/spec.js";
-import type { RegistryContext, RegistryOptions, Side } from "../registries/types.js";
+import type { Side } from "../registries/types.js";
 import { formatBytes } from "../core/units.js";
-import { rulesFrom, Selection } from "../core/select/index.js";
-import { readPins } from "../core/select/locks.js";
+import {
+  DEFAULT_CONCURRENCY,
+  DEFAULT_STATE_DIR,
+  openRuntime,
+  type RunOptions,
+  type Runtime,
+} from "../core/usecases/options.js";
+import type { PyregEvent } from "../core/usecases/events.js";
 
-export interface CommonOptions extends SelectionFlags {
-  concurrency: number;
-  json: boolean;
-  quiet: boolean;
-  toIndex?: string;
-  allowForeignFileHosts?: boolean;
-  allowBrokenArchives?: boolean;
-  insecure?: boolean;
-  caBundle?: string;
-  proxy?: string;
-  verbose?: boolean;
-  configFile?: string;
-  keyringProvider?: KeyringProvider;
-  /** Set by resolveRegistryArgs when --from / --to named a .pypirc repository. */
-  fromPypirc?: PypircRepository;
-  toPypirc?: PypircRepository;
-  timeout: number;
-  retries: number;
-  deadline: number;
-  retryDelay: number;
-  retryMaxDelay: number;
-  maxRetryAfter: number;
-  verifyDelay?: number;
-  excludeSubgroups?: boolean;
-  gitlabStatuses?: string;
-  gitlabApi?: string;
-  createRepository?: boolean;
-  location?: string;
-  description?: string;
-}
+export {
+  context,
+  DEFAULT_CONCURRENCY,
+  DEFAULT_STATE_DIR,
+  endpointOf,
+  openFrom,
+  openTo,
+  redactArgv,
+  selectionFrom,
+  stateDirOf,
+  type Runtime,
+  type SelectionFlags,
+  type StateOptions,
+} from "../core/usecases/options.js";
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
@@ -74,25 +57,6 @@ export function nonNegativeInt(name: string, max: number): (v: string) => number
     }
     return n;
   };
-}
-
-export const DEFAULT_CONCURRENCY = 8;
-
-/** The selection flags as commander parses them (see addSelectionOptions). */
-export interface SelectionFlags {
-  include: string[];
-  exclude: string[];
-  prereleases?: "include" | "exclude";
-  packageTypes?: string[];
-  platforms?: string[];
-  excludePlatforms?: string[];
-  pythonTags?: string[];
-  excludePythonTags?: string[];
-  latest?: number;
-  uploadedSince?: string;
-  uploadedBefore?: string;
-  maxFileSize?: string;
-  requirements?: string[];
 }
 
 /**
@@ -178,28 +142,6 @@ export function addSelectionOptions(cmd: Command): Command {
         "only the files this lock pins: requirements.txt (== pins, --hash), pylock.toml, uv.lock, poetry.lock, pdm.lock (repeatable); a pinned file missing at the source or with another sha256 is a problem (exit 1)",
       ),
     );
-}
-
-/** The selection rules of the flags; a bad value is a usage error naming its option. */
-export async function selectionFrom(opts: SelectionFlags): Promise<Selection> {
-  const locks = opts.requirements?.length ? await readPins(opts.requirements) : undefined;
-  return new Selection(
-    rulesFrom({
-      include: opts.include,
-      exclude: opts.exclude,
-      ...(opts.prereleases ? { prereleases: opts.prereleases } : {}),
-      ...(opts.packageTypes ? { packageTypes: opts.packageTypes } : {}),
-      ...(opts.platforms ? { platforms: opts.platforms } : {}),
-      ...(opts.excludePlatforms ? { excludePlatforms: opts.excludePlatforms } : {}),
-      ...(opts.pythonTags ? { pythonTags: opts.pythonTags } : {}),
-      ...(opts.excludePythonTags ? { excludePythonTags: opts.excludePythonTags } : {}),
-      ...(opts.latest !== undefined ? { latest: opts.latest } : {}),
-      ...(opts.uploadedSince !== undefined ? { uploadedSince: opts.uploadedSince } : {}),
-      ...(opts.uploadedBefore !== undefined ? { uploadedBefore: opts.uploadedBefore } : {}),
-      ...(opts.maxFileSize !== undefined ? { maxFileSize: opts.maxFileSize } : {}),
-      ...(locks ? { pins: locks.pins, lockNotes: locks.notes, requirements: opts.requirements ?? [] } : {}),
-    }),
-  );
 }
 
 /** Options for talking to registries. */
@@ -318,103 +260,6 @@ export function addCreateOptions(cmd: Command): Command {
     );
 }
 
-export interface Runtime {
-  http: HttpClient;
-  /** Credential sources per side from the command line (.pypirc section, keyring provider). */
-  credentials: Record<Side, CredentialHints>;
-  log: (message: string) => void;
-  warn: (message: string) => void;
-  options: RegistryOptions;
-  close(): Promise<void>;
-}
-
-export function makeRuntime(opts: CommonOptions, env: NodeJS.ProcessEnv = process.env): Runtime {
-  const quiet = opts.quiet;
-  const log = (m: string): void => {
-    if (!quiet) process.stderr.write(redactText(m) + "\n");
-  };
-  const warn = (m: string): void => {
-    process.stderr.write("warning: " + redactText(m) + "\n");
-  };
-  if (opts.insecure)
-    warn("--insecure: TLS certificates are NOT verified; anyone on the path can read and change the traffic");
-  const http = new HttpClient({
-    retry: {
-      retries: opts.retries,
-      baseDelayMs: opts.retryDelay ?? 250,
-      maxDelayMs: opts.retryMaxDelay ?? 15_000,
-      maxRetryAfterMs: (opts.maxRetryAfter ?? 120) * 1000,
-    },
-    timeouts: {
-      connectMs: Math.min(opts.timeout, 30) * 1000,
-      headersMs: opts.timeout * 1000,
-      bodyIdleMs: opts.timeout * 1000,
-      deadlineMs: (opts.deadline ?? 300) * 1000,
-    },
-    connectionsPerHost: Math.max(opts.concurrency, 4),
-    insecure: opts.insecure ?? false,
-    caFile: opts.caBundle,
-    proxy: proxySettings(env, opts.proxy),
-    ...(opts.verbose
-      ? {
-          onRequest: (r: RequestLog) => {
-            const answer = r.status !== undefined ? String(r.status) : `failed (${r.error ?? "error"})`;
-            const extra = [r.retry ? `retry ${r.retry}` : "", r.proxy ? `via ${r.proxy}` : ""].filter(
-              Boolean,
-            );
-            process.stderr.write(
-              redactText(
-                `http: ${r.method} ${r.url} ${answer} ${Math.round(r.ms)} ms${extra.length ? ` (${extra.join(", ")})` : ""}`,
-              ) + "\n",
-            );
-          },
-        }
-      : {}),
-    onRetry: (i) => {
-      if (!quiet)
-        process.stderr.write(
-          redactText(
-            `retrying ${i.method} ${i.url} in ${Math.round(i.delayMs)} ms (${i.reason}, attempt ${i.attempt})`,
-          ) + "\n",
-        );
-    },
-  });
-  const options: RegistryOptions = {
-    toIndex: opts.toIndex,
-    allowForeignFileHosts: opts.allowForeignFileHosts,
-    allowBrokenArchives: opts.allowBrokenArchives,
-    excludeSubgroups: opts.excludeSubgroups,
-    gitlabStatuses: opts.gitlabStatuses
-      ?.split(",")
-      .map((s) => s.trim())
-      .filter(Boolean),
-    gitlabApi: opts.gitlabApi,
-    createRepository: opts.createRepository,
-    location: opts.location,
-    description: opts.description,
-  };
-  const hints = (rc: PypircRepository | undefined): CredentialHints => ({
-    keyringProvider: opts.keyringProvider,
-    pypirc: rc
-      ? { username: rc.username, password: rc.password, source: `[${rc.name}] in ${rc.file}` }
-      : undefined,
-  });
-  const credentials = { source: hints(opts.fromPypirc), destination: hints(opts.toPypirc) };
-  return { http, credentials, log, warn, options, close: () => http.close() };
-}
-
-export function context(rt: Runtime, side: Side, env: NodeJS.ProcessEnv = process.env): RegistryContext {
-  return { http: rt.http, side, env, options: rt.options, log: rt.log, credentials: rt.credentials[side] };
-}
-
-export async function openFrom(spec: string, rt: Runtime): Promise<Source> {
-  return openSource(parseSpec(spec), context(rt, "source"));
-}
-
-export async function openTo(spec: string, rt: Runtime): Promise<Destination> {
-  return openDestination(parseSpec(spec), context(rt, "destination"));
-}
-
 /** A repository name as twine takes it (`-r NAME`): a word, no path separator, no scheme. */
 const BARE_WORD = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -484,21 +329,39 @@ export function human(opts: { json: boolean }, text: string): void {
 
 export { formatBytes };
 
-/** Options of the state folder (journal and reports, issue 6), for migrate and verify. */
-export interface StateOptions {
-  state?: string;
-  resetState?: boolean;
-  report?: string;
-  shard?: Shard;
-  retryFailed?: boolean;
-  recheckWait?: number;
-  /** migrate --verify-content */
-  verifyContent?: boolean;
-  /** verify --content */
-  content?: boolean;
+export interface CommonOptions extends RunOptions {
+  json: boolean;
+  quiet: boolean;
 }
 
-export const DEFAULT_STATE_DIR = ".pyreg";
+/** The CLI's rendering of the runtime's events: messages, retries, and --verbose's requests, on stderr. */
+export function renderRuntimeEvent(opts: { quiet?: boolean }, e: PyregEvent): void {
+  if (e.type === "log") {
+    if (!opts.quiet) process.stderr.write(e.message + "\n");
+  } else if (e.type === "warning") {
+    process.stderr.write("warning: " + e.message + "\n");
+  } else if (e.type === "http-retry") {
+    if (!opts.quiet)
+      process.stderr.write(
+        redactText(
+          `retrying ${e.method} ${e.url} in ${Math.round(e.delayMs)} ms (${e.reason}, attempt ${e.attempt})`,
+        ) + "\n",
+      );
+  } else if (e.type === "http-request") {
+    const r = e.request;
+    const answer = r.status !== undefined ? String(r.status) : `failed (${r.error ?? "error"})`;
+    const extra = [r.retry ? `retry ${r.retry}` : "", r.proxy ? `via ${r.proxy}` : ""].filter(Boolean);
+    process.stderr.write(
+      redactText(
+        `http: ${r.method} ${r.url} ${answer} ${Math.round(r.ms)} ms${extra.length ? ` (${extra.join(", ")})` : ""}`,
+      ) + "\n",
+    );
+  }
+}
+
+export function makeRuntime(opts: CommonOptions, env: NodeJS.ProcessEnv = process.env): Runtime {
+  return openRuntime(opts, (e) => renderRuntimeEvent(opts, e), env);
+}
 
 export function addStateOptions(cmd: Command, forMigrate: boolean): Command {
   cmd
@@ -553,70 +416,4 @@ function nonNegativeSeconds(name: string): (v: string) => number {
     }
     return n;
   };
-}
-
-/**
- * The state folder: --state DIR, or by default one folder per source/destination pair (and shard)
- * under ./.pyreg/, so that migrations of several pairs from one working directory (or one CI
- * workspace) never share, or fight over, a journal. The folder name shows the pair and ends with a
- * hash of both identities.
- */
-export function stateDirOf(opts: StateOptions, from: string, to: string): string {
-  if (opts.state) return opts.state;
-  const a = endpointOf(from);
-  const b = endpointOf(to);
-  const hash = createHash("sha256").update(`${a.key}\n${b.key}`).digest("hex").slice(0, 10);
-  const shard = opts.shard ? `-shard-${opts.shard.index}-of-${opts.shard.count}` : "";
-  return join(DEFAULT_STATE_DIR, `${slug(a.key)}-to-${slug(b.key)}-${hash}${shard}`);
-}
-
-function slug(key: string): string {
-  const body = key.replace(/^[a-z0-9-]+\+[a-z]+:\/\//, "").replace(/^[a-z0-9-]+:/, "");
-  const parts = body.split(/[/\\]+/).filter(Boolean);
-  // The host (URLs) or the last folder name (paths): enough to recognize it, short enough to read.
-  const pick =
-    /^https?:/.test(key) || key.includes("+http") ? (parts[0] ?? "") : (parts[parts.length - 1] ?? "");
-  return (
-    pick
-      .toLowerCase()
-      .replace(/[^a-z0-9.]+/g, "-")
-      .replace(/^-+|-+$/g, "")
-      .slice(0, 40) || "root"
-  );
-}
-
-/**
- * A registry's stable identity for the journal: kind + URL without credentials, query or fragment
- * (so a new password or token is the same registry), or the absolute folder path.
- */
-export function endpointOf(raw: string): Endpoint {
-  const spec = parseSpec(raw);
-  if (spec.url) {
-    const u = new URL(spec.url.toString());
-    u.username = "";
-    u.password = "";
-    u.search = "";
-    u.hash = "";
-    const path = u.pathname.endsWith("/") ? u.pathname : `${u.pathname}/`;
-    return {
-      key: `${spec.forcedKind ?? "url"}+${u.protocol}//${u.host.toLowerCase()}${path}`,
-      description: spec.display,
-    };
-  }
-  return { key: `${spec.forcedKind ?? "folder"}:${spec.path ?? spec.raw}`, description: spec.display };
-}
-
-/** The command line as recorded in journals and reports: every credential replaced by ***. */
-export function redactArgv(argv: readonly string[]): string[] {
-  return argv.map((arg) => {
-    const eq = /^(--[a-z-]+=)(.*)$/s.exec(arg);
-    const [prefix, value] = eq ? [eq[1] as string, eq[2] as string] : ["", arg];
-    // userinfo (user:password@ or token@, split at the last @ as pip does) and secret-looking query
-    // parameters; the rest kept as typed.
-    const v = redactUserinfo(value, true).replace(
-      /([?&][^=&\s]*(?:token|key|secret|password|signature|credential)[^=&\s]*=)[^&\s]*/gi,
-      "$1***",
-    );
-    return prefix + redactText(v);
-  });
 }

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { finish } from "./outcome.js";
 import { errorMessage, isFatal } from "../core/errors.js";
 import type { Exclusion, SelectionProblem } from "../core/select/index.js";
 import type { DistFile } from "../core/model.js";
@@ -132,7 +133,7 @@ export function registerList(program: Command): void {
             errors,
           });
         }
-        process.exitCode = errors.length || problems.length ? 1 : 0;
+        finish(errors.length || problems.length ? "incomplete" : "ok");
       } finally {
         await rt.close();
       }

@@ -7,6 +7,7 @@ import { absolutePath } from "../core/dirs.js";
 import { exitCodeFor, PyregError } from "../core/errors.js";
 import { redactText, registerUrlSecrets } from "../http/redact.js";
 import { printJson } from "./common.js";
+import { setHardExit, takeOutcome } from "./outcome.js";
 import { PYREG_VERSION } from "../version.js";
 import { registerList } from "./list.js";
 import { registerMigrate } from "./migrate.js";
@@ -68,6 +69,11 @@ function printError(err: unknown, json: boolean, command: string): void {
   }
 }
 
+/** The exit code of a command that ended without an error: the one mapping of outcomes. */
+export function exitCodeOfOutcome(outcome: "ok" | "incomplete" | "interrupted"): number {
+  return outcome === "ok" ? 0 : outcome === "incomplete" ? 1 : 130;
+}
+
 export async function main(argv: string[]): Promise<void> {
   // Credentials typed in URLs are known as secrets before anything is printed or recorded.
   registerUrlSecrets(argv);
@@ -78,6 +84,8 @@ export async function main(argv: string[]): Promise<void> {
       throw err;
     });
   }
+  setHardExit((code) => process.exit(code));
+  takeOutcome();
   const program = buildProgram();
   const json = argv.includes("--json");
   try {
@@ -85,6 +93,8 @@ export async function main(argv: string[]): Promise<void> {
     // registry) is unreachable. Said once, clearly, before anything is opened.
     if (!argv.some((a) => /^(-h|--help|-V|--version|help)$/.test(a))) absolutePath(".");
     await program.parseAsync(argv);
+    const outcome = takeOutcome();
+    if (outcome) process.exitCode = exitCodeOfOutcome(outcome);
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version end here with code 0; usage errors were already printed on stderr,

@@ -1,22 +1,18 @@
 import type { Command } from "commander";
-import { runPlan, type MigrationResult } from "../core/engine.js";
-import { errorMessage, PyregError } from "../core/errors.js";
+import type { EngineEvent } from "../core/engine.js";
+import { PyregError } from "../core/errors.js";
 import type { FileOutcome } from "../core/model.js";
-import { makePlan, planCounts } from "../core/plan.js";
+import { plural } from "../core/units.js";
+import type { PyregEvent } from "../core/usecases/events.js";
+import { migrate, summarize, type MigrateData } from "../core/usecases/migrate.js";
+import type { Tagged } from "../core/usecases/result.js";
+import { redactText } from "../http/redact.js";
+import { letYoungGenerationGrow } from "./gc.js";
 import { fileJson } from "./list.js";
-import { formatTotal, plural } from "../core/units.js";
-import {
-  addFromTo,
-  printSelectionNotes,
-  REGISTRY_HELP,
-  runPlanCommand,
-  selectionRows,
-  type FromToOptions,
-} from "./plan.js";
-import { recheckTime, resolveUncertain } from "../core/journal.js";
-import { formatShard, shardSelector } from "../core/shard.js";
+import { finish, onInterrupt } from "./outcome.js";
+import { addFromTo, REGISTRY_HELP, runPlanCommand, type FromToOptions } from "./plan.js";
 import { chooseMode, Progress } from "./progress.js";
-import { openRunState, resumeCommand, type RunState } from "./report.js";
+import { recordedArgv, resumeCommand } from "./report.js";
 import {
   addConnectionOptions,
   addCreateOptions,
@@ -25,22 +21,13 @@ import {
   formatBytes,
   human,
   makeRuntime,
-  openFrom,
-  openTo,
-  endpointJson,
   printJson,
+  renderRuntimeEvent,
   selectionFrom,
   type StateOptions,
 } from "./common.js";
 
-export function summarize(outcomes: FileOutcome[]): Record<FileOutcome["kind"], number> & { bytes: number } {
-  const c = { copied: 0, skipped: 0, conflict: 0, failed: 0, filtered: 0, bytes: 0 };
-  for (const o of outcomes) {
-    c[o.kind]++;
-    if (o.kind === "copied") c.bytes += o.bytes;
-  }
-  return c;
-}
+export { summarize };
 
 export function outcomeJson(o: FileOutcome): Record<string, unknown> {
   const { file, kind, ...rest } = o;
@@ -72,188 +59,92 @@ export function registerMigrate(program: Command): void {
       }
       const selection = await selectionFrom(opts);
       const rt = makeRuntime(opts);
-      const abort = new AbortController();
-      let state: RunState | undefined;
       let transferring = false;
-      const onSigint = (): void => {
-        if (abort.signal.aborted) {
-          // The journal is committed after every step: files in flight stay "uploading" (uncertain)
-          // and the next run re-checks them against the destination before sending anything.
-          process.stderr.write(
-            `\nstopped at once; to resume, run the same command again:\n  ${resumeCommand()}\n`,
-          );
-          process.exit(130);
-        }
+      const interrupts = onInterrupt({
         // Before the transfers start there is nothing in flight to finish.
-        process.stderr.write(
+        first: () =>
           transferring
             ? "\ninterrupted: finishing the files in flight (Ctrl-C again to quit at once)\n"
             : "\ninterrupted\n",
-        );
-        abort.abort();
-      };
-      process.on("SIGINT", onSigint);
-      process.on("SIGTERM", onSigint);
+        // The journal is committed after every step: files in flight stay "uploading" (uncertain)
+        // and the next run re-checks them against the destination before sending anything.
+        second: () => `\nstopped at once; to resume, run the same command again:\n  ${resumeCommand()}\n`,
+      });
       const progress = new Progress({ quiet: opts.quiet, mode: chooseMode(opts), other: process.stdout });
-      let counts: Record<string, number> = {};
+      let result: Tagged<MigrateData>;
       try {
-        state = openRunState(opts, "migrate");
-        const journal = state.journal;
-        const src = await openFrom(opts.from, rt);
-        const dst = await openTo(opts.to, rt);
-        journal.describeRun(src.describe(), dst.describe());
-        rt.log(
-          `from ${src.describe()}\nto   ${dst.describe()}` +
-            (opts.shard ? `\nshard ${formatShard(opts.shard)}` : "") +
-            `\nstate ${state.dir}`,
-        );
-        // Ctrl-C while the indexes are read, or while waiting to re-check, stops at once: this run
-        // has uploaded nothing yet. The work left behind fails on the closed connections.
-        const interruptible = async <T>(work: Promise<T>, phase: string): Promise<T> => {
-          const message = `interrupted while ${phase}; nothing was uploaded`;
-          const interruption = new PyregError("INTERRUPTED", message, { hint: resumeHint() });
-          let stop = (): void => undefined;
-          const stopped = new Promise<never>((_, reject) => {
-            stop = () => reject(interruption);
-          });
-          if (abort.signal.aborted) stop();
-          else abort.signal.addEventListener("abort", stop, { once: true });
-          try {
-            return await Promise.race([work, stopped]);
-          } catch (err) {
-            if (err === interruption) {
-              state?.finish("interrupted", message, {});
-              await rt.http.destroy();
-            }
-            throw err;
-          } finally {
-            abort.signal.removeEventListener("abort", stop);
-          }
-        };
-        const planned = await interruptible(
-          makePlan(src, dst, {
-            selection,
-            listConcurrency: opts.concurrency,
-            ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
-          }),
-          "reading the indexes",
-        );
-        printSelectionNotes(planned);
-        journal.recordSelection(selectionRows(planned));
-        const decision = journal.applyPlan(planned, { retryFailed: opts.retryFailed ?? false });
-        let plan = decision.plan;
-        if (decision.landed)
-          rt.log(`resume: ${decision.landed} file(s) uploaded by an interrupted run are at the destination`);
-        if (decision.uncertain.length) {
-          // Not before the earlier attempts' deadlines: until then one of them may still land.
-          const at = recheckTime(decision.uncertain, journal, (opts.recheckWait ?? 5) * 1000);
-          rt.log(
-            `resume: ${decision.uncertain.length} file(s) whose upload was not confirmed are not listed at the destination; reading its index again in ${formatWait(at - Date.now())} before sending them` +
-              (at > Date.now() + (opts.recheckWait ?? 5) * 1000
-                ? " (when the earlier upload's request deadline has passed)"
-                : ""),
-          );
-          const r = await interruptible(
-            resolveUncertain(plan, decision.uncertain, dst, journal, at),
-            "re-checking the files of an interrupted run",
-          );
-          plan = r.plan;
-          rt.log(`resume: ${r.landed} found after the re-check, ${r.resent} to upload again`);
-        }
-        if (decision.carried.length) {
-          rt.log(
-            `resume: ${plural(decision.carried.length, "file")} failed in an earlier run with a lasting error and are not tried again (--retry-failed tries them)`,
-          );
-        }
-        const pc = planCounts(plan);
-        rt.log(
-          `plan: ${pc.copy} to copy (${formatTotal(pc.bytes, pc.unknownSizes)}), ${pc.skip} already there, ${plural(pc.conflict, "conflict")}, ${pc.invalid} invalid, ${pc.filtered} filtered`,
-        );
-        transferring = true;
-        const result: MigrationResult = await runPlan(plan, src, dst, {
-          concurrency: opts.concurrency,
-          verifyDelayMs: opts.verifyDelay,
-          verifyContent: opts.verifyContent ?? false,
-          signal: abort.signal,
-          // The attempt's deadline goes with the mark: a resumed run waits for it before resending.
-          beforeUpload: (file) => journal.markUploading(file, Date.now() + rt.http.requestDeadlineMs),
+        result = await migrate({
+          ...opts,
+          selection,
+          runtime: rt,
+          signal: interrupts.signal,
+          argv: recordedArgv(),
+          beforeReport: letYoungGenerationGrow,
+          resumeHint: resumeHint(),
           onEvent: (e) => {
-            if (e.type === "downloaded") journal.mark(e.file, "downloaded");
-            // Answered: the attempt cannot land any later, a resumed run need not wait for it.
-            else if (e.type === "uploaded") journal.mark(e.file, "uploaded", { uploadDeadline: Date.now() });
-            else if (e.type === "attempt-over") journal.endAttempt(e.file);
-            else if (e.type === "outcome") journal.recordOutcome(e.outcome);
-            progress.onEvent(e);
+            if (e.type === "phase") transferring = e.phase === "transferring";
+            else if (e.type === "problem") process.stderr.write(redactText(`problem: ${e.message}`) + "\n");
+            else if (isEngineEvent(e)) progress.onEvent(e);
+            else renderRuntimeEvent(opts, e);
           },
         });
-        progress.stop(true);
-        const outcomes = [...decision.carried, ...result.outcomes];
-        for (const o of decision.carried)
-          if (o.kind === "failed") process.stderr.write(`failed: ${o.file.filename}: ${o.reason}\n`);
-        const c = summarize(outcomes);
-        counts = { ...c };
-        const projectErrors = plan.projects.filter((p) => p.error);
-        for (const p of projectErrors)
-          process.stderr.write(`failed: project ${p.project} could not be listed: ${p.error}\n`);
-        const stoppedBy = result.stopped;
-        const reportPath = state.finish(
-          stoppedBy ? (stoppedBy.error ? "failed" : "interrupted") : "done",
-          stoppedBy?.reason,
-          { ...counts, projectErrors: projectErrors.length, selectionProblems: plan.problems.length },
-        );
-        human(
-          opts,
-          `migrate: ${c.copied} copied (${formatBytes(c.bytes)}), ${c.skipped} already there, ${plural(c.conflict, "conflict")}, ${c.failed} failed, ${c.filtered} filtered` +
-            (projectErrors.length ? `, ${plural(projectErrors.length, "project")} not listed` : "") +
-            (plan.filteredProjects.length
-              ? `, ${plural(plan.filteredProjects.length, "project")} left out`
-              : "") +
-            (plan.problems.length ? `; ${plural(plan.problems.length, "pinned file problem")}` : ""),
-        );
-        rt.log(`report: ${reportPath} (and report.json)`);
-        if (opts.json) {
-          printJson("migrate", {
-            source: endpointJson(src),
-            destination: endpointJson(dst),
-            state: state.dir,
-            counts: c,
-            outcomes: outcomes.map(outcomeJson),
-            projectErrors: projectErrors.map((p) => ({ project: p.project, error: p.error })),
-            filteredProjects: plan.filteredProjects,
-            warnings: plan.warnings,
-            problems: plan.problems,
-            ...(stoppedBy ? { stopped: stoppedBy.reason } : {}),
-          });
-        }
-        if (stoppedBy) {
-          if (stoppedBy.error) throw stoppedBy.error;
-          throw new PyregError("INTERRUPTED", "interrupted before the migration finished", {
-            hint: resumeHint(),
-          });
-        }
-        process.exitCode = c.failed || c.conflict || projectErrors.length || plan.problems.length ? 1 : 0;
       } catch (err) {
         progress.stop();
-        const e = err instanceof PyregError ? err : new PyregError("HTTP", errorMessage(err), { cause: err });
-        if (state && e.code !== "INTERRUPTED") {
-          try {
-            state.finish("failed", e.message, counts);
-          } catch {
-            // The report is secondary to the error being shown.
-          }
-        }
-        throw e;
+        throw err;
       } finally {
-        process.off("SIGINT", onSigint);
-        process.off("SIGTERM", onSigint);
-        state?.close();
+        interrupts.release();
         await rt.close();
       }
+      if (!result.outcomes) {
+        // Stopped before the transfers (an error, or an interruption while planning).
+        progress.stop();
+        if (result.status === "error") throw result.error;
+        if (result.status === "interrupted")
+          throw new PyregError("INTERRUPTED", result.message, { hint: result.hint });
+      }
+      progress.stop(true);
+      const { counts: c, outcomes, plan, projectErrors } = result as MigrateData;
+      for (const o of (result as MigrateData).carried)
+        if (o.kind === "failed") process.stderr.write(`failed: ${o.file.filename}: ${o.reason}\n`);
+      for (const p of projectErrors)
+        process.stderr.write(`failed: project ${p.project} could not be listed: ${p.error}\n`);
+      human(
+        opts,
+        `migrate: ${c.copied} copied (${formatBytes(c.bytes)}), ${c.skipped} already there, ${plural(c.conflict, "conflict")}, ${c.failed} failed, ${c.filtered} filtered` +
+          (projectErrors.length ? `, ${plural(projectErrors.length, "project")} not listed` : "") +
+          (plan.filteredProjects.length
+            ? `, ${plural(plan.filteredProjects.length, "project")} left out`
+            : "") +
+          (plan.problems.length ? `; ${plural(plan.problems.length, "pinned file problem")}` : ""),
+      );
+      renderRuntimeEvent(opts, {
+        type: "log",
+        message: redactText(`report: ${(result as MigrateData).reportPath} (and report.json)`),
+      });
+      if (opts.json) {
+        const d = result as MigrateData;
+        printJson("migrate", {
+          source: d.source,
+          destination: d.destination,
+          state: d.state,
+          counts: c,
+          outcomes: outcomes.map(outcomeJson),
+          projectErrors: projectErrors.map((p) => ({ project: p.project, error: p.error })),
+          filteredProjects: plan.filteredProjects,
+          warnings: plan.warnings,
+          problems: plan.problems,
+          ...(d.stopped ? { stopped: d.stopped } : {}),
+        });
+      }
+      if (result.status === "error") throw result.error;
+      if (result.status === "interrupted")
+        throw new PyregError("INTERRUPTED", result.message, { hint: resumeHint() });
+      finish(result.status);
     });
 }
 
-function formatWait(ms: number): string {
-  return `${Math.max(0, Math.ceil(ms / 100) / 10)}s`;
+function isEngineEvent(e: PyregEvent): e is EngineEvent {
+  return !["log", "warning", "problem", "http-retry", "http-request", "phase"].includes(e.type);
 }
 
 function resumeHint(): string {

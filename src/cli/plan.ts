@@ -1,4 +1,7 @@
 import type { Command } from "commander";
+import { finish } from "./outcome.js";
+import { selectionRows } from "../core/usecases/migrate.js";
+export { selectionRows };
 import { PyregError } from "../core/errors.js";
 import { makePlan, planCounts, type Plan } from "../core/plan.js";
 import { fileJson } from "./list.js";
@@ -24,7 +27,6 @@ import {
   type CommonOptions,
 } from "./common.js";
 import { redactText } from "../http/redact.js";
-import type { SelectionRow } from "../core/journal.js";
 
 export interface FromToOptions extends CommonOptions {
   from: string;
@@ -123,27 +125,6 @@ export function printPlan(plan: Plan, opts: CommonOptions): void {
 export function printSelectionNotes(plan: Pick<Plan, "warnings" | "problems">): void {
   for (const w of plan.warnings) process.stderr.write(redactText(`warning: ${w}`) + "\n");
   for (const p of plan.problems) process.stderr.write(redactText(`problem: ${p.reason}`) + "\n");
-}
-
-/** The plan's selection notes as the journal keeps them for the report. */
-export function selectionRows(
-  plan: Pick<Plan, "warnings" | "problems" | "filteredProjects">,
-): Omit<SelectionRow, "runId">[] {
-  return [
-    ...plan.warnings.map((text) => ({ kind: "warning" as const, project: null, filename: null, text })),
-    ...plan.problems.map((p) => ({
-      kind: "problem" as const,
-      project: p.project,
-      filename: p.filename ?? null,
-      text: p.reason,
-    })),
-    ...plan.filteredProjects.map((p) => ({
-      kind: "filtered-project" as const,
-      project: p.project,
-      filename: null,
-      text: p.reason,
-    })),
-  ];
 }
 
 export function planJson(plan: Plan): Record<string, unknown> {
@@ -280,8 +261,11 @@ export async function runPlanCommand(
         ...(resume ? { resume } : {}),
       });
     const c = planCounts(plan);
-    process.exitCode =
-      c.conflict || c.invalid || plan.problems.length || plan.projects.some((p) => p.error) ? 1 : 0;
+    finish(
+      c.conflict || c.invalid || plan.problems.length || plan.projects.some((p) => p.error)
+        ? "incomplete"
+        : "ok",
+    );
   } finally {
     await rt.close();
   }

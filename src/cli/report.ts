@@ -2,109 +2,31 @@
  * `pyreg report` and the state folder's bookkeeping shared by migrate and verify (issue 6): open the
  * journal for this source/destination pair, record the run, and write report.json / report.md.
  */
-import {
-  accessSync,
-  closeSync,
-  constants,
-  existsSync,
-  openSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from "node:fs";
-import { dirname, join } from "node:path";
+import { finish } from "./outcome.js";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
-import { absolutePath } from "../core/dirs.js";
-import { lockDestination, type DestinationLock } from "../core/destinationLock.js";
 import { PyregError } from "../core/errors.js";
-import { Journal, JOURNAL_FILE, type JournalData, type RunStatus } from "../core/journal.js";
-import { buildReport, renderJsonPieces, renderMarkdown, shellQuote, type Report } from "../core/report.js";
-import { formatShard } from "../core/shard.js";
-import { redactText } from "../http/redact.js";
+import { Journal, JOURNAL_FILE, type JournalData } from "../core/journal.js";
+import { buildReport, renderJsonPieces, renderMarkdown, shellQuote } from "../core/report.js";
 import { PYREG_VERSION } from "../version.js";
 import { letYoungGenerationGrow } from "./gc.js";
 import { invokedAs } from "./invocation.js";
-import { DEFAULT_STATE_DIR, endpointOf, redactArgv, stateDirOf, type StateOptions } from "./common.js";
+import { DEFAULT_STATE_DIR, redactArgv } from "./common.js";
+import {
+  openRunState as openState,
+  redactedBatches,
+  reportPaths,
+  writeReport,
+  checkReportPath,
+  type RunState,
+} from "../core/usecases/state.js";
 
-/** Where --report PATH puts its two files. */
-export function reportPaths(path: string): { json: string; md: string } {
-  if (/\.json$/i.test(path)) return { json: path, md: path.replace(/\.json$/i, ".md") };
-  if (/\.md$/i.test(path)) return { md: path, json: path.replace(/\.md$/i, ".json") };
-  return { json: `${path}.json`, md: `${path}.md` };
-}
+export { redactedBatches, reportPaths, writeReport, checkReportPath, type RunState };
 
-/**
- * Joins a report's pieces into batches of about 1 MiB, each redacted on its own. A batch ends only
- * where a piece ends, and no piece splits a JSON string value, so no secret is cut in two.
- */
-export function* redactedBatches(pieces: Iterable<string>, size = 1 << 20): Generator<string> {
-  let batch: string[] = [];
-  let length = 0;
-  for (const piece of pieces) {
-    batch.push(piece);
-    length += piece.length;
-    if (length >= size) {
-      yield redactText(batch.join(""));
-      batch = [];
-      length = 0;
-    }
-  }
-  if (length) yield redactText(batch.join(""));
-}
-
-function writeAtomic(path: string, pieces: Iterable<string>): void {
-  // Written beside and renamed, so a reader (or a kill) never sees half a report.
-  const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.tmp`);
-  const fd = openSync(tmp, "w");
-  try {
-    try {
-      for (const batch of redactedBatches(pieces)) writeSync(fd, batch);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
-/** --report PATH: both files must be writable where they go (their folder exists and is a folder). */
-export function checkReportPath(path: string): void {
-  for (const file of Object.values(reportPaths(path))) {
-    const abs = absolutePath(file);
-    const dir = dirname(abs);
-    let isDir = false;
-    try {
-      isDir = statSync(dir).isDirectory();
-    } catch {
-      isDir = false;
-    }
-    if (!isDir) {
-      throw new PyregError("CONFIG", `--report ${path}: the folder ${dir} does not exist`, {
-        hint: `create it first, or give --report a path in an existing folder`,
-      });
-    }
-    try {
-      accessSync(dir, constants.W_OK);
-    } catch {
-      throw new PyregError("CONFIG", `--report ${path}: the folder ${dir} is not writable`, {
-        hint: "give --report a path in a folder you can write to",
-      });
-    }
-    if (existsSync(abs) && !statSync(abs).isFile()) {
-      throw new PyregError("CONFIG", `--report ${path}: ${abs} exists and is not a file`, {
-        hint: "give --report a file path",
-      });
-    }
-  }
-}
-
-export function writeReport(report: Report, paths: { json: string; md: string }): void {
-  writeAtomic(paths.json, renderJsonPieces(report));
-  writeAtomic(paths.md, [renderMarkdown(report)]);
+/** Opens the state folder as the CLI does: this command line recorded, the heap let grow for reports. */
+export function openRunState(opts: Parameters<typeof openState>[0], command: "migrate" | "verify"): RunState {
+  return openState({ ...opts, argv: recordedArgv(), beforeReport: letYoungGenerationGrow }, command);
 }
 
 /** The command line of this process, as recorded (secrets redacted). */
@@ -115,68 +37,6 @@ export function recordedArgv(): string[] {
 /** The command that runs this one again, started the way the user started it (see invokedAs). */
 export function resumeCommand(): string {
   return [...invokedAs(), ...recordedArgv()].map(shellQuote).join(" ");
-}
-
-export interface RunState {
-  journal: Journal;
-  dir: string;
-  /** Ends the run in the journal and writes the reports; returns where the Markdown report is. */
-  finish(status: RunStatus, message: string | undefined, counts: Record<string, number>): string;
-  close(): void;
-}
-
-/** Opens the state folder for a migrate or verify run (fails with exit 2 when it is another pair's). */
-export function openRunState(
-  opts: StateOptions & { from: string; to: string },
-  command: "migrate" | "verify",
-): RunState {
-  const dir = stateDirOf(opts, opts.from, opts.to);
-  // Checked before anything is read or sent: a report that cannot be written is a configuration
-  // error now, not a raw ENOENT after the whole run.
-  if (opts.report) checkReportPath(opts.report);
-  const journal = Journal.open(
-    dir,
-    {
-      source: endpointOf(opts.from),
-      destination: endpointOf(opts.to),
-      shard: opts.shard ? formatShard(opts.shard) : undefined,
-    },
-    { reset: opts.resetState ?? false },
-  );
-  let destinationLock: DestinationLock | undefined;
-  try {
-    if (command === "migrate")
-      destinationLock = lockDestination(journal.identity.destination, opts.shard, absolutePath(dir, "STATE"));
-    journal.startRun({
-      command,
-      argv: recordedArgv(),
-      version: PYREG_VERSION,
-      source: journal.identity.source.description,
-      destination: journal.identity.destination.description,
-    });
-  } catch (err) {
-    destinationLock?.release();
-    journal.close();
-    throw err;
-  }
-  let finished = false;
-  return {
-    journal,
-    dir,
-    finish(status, message, counts) {
-      if (!finished) journal.endRun(status, message === undefined ? undefined : redactText(message), counts);
-      finished = true;
-      letYoungGenerationGrow();
-      const report = buildReport([journal.data()], PYREG_VERSION);
-      writeReport(report, { json: join(dir, "report.json"), md: join(dir, "report.md") });
-      if (opts.report) writeReport(report, reportPaths(opts.report));
-      return join(dir, "report.md");
-    },
-    close() {
-      journal.close();
-      destinationLock?.release();
-    },
-  };
 }
 
 /** Without --state: ./.pyreg itself, or its one per-pair folder; several → ask which. */
@@ -259,13 +119,14 @@ export function registerReport(program: Command): void {
         );
       }
       const t = report.totals.byOutcome;
-      process.exitCode =
+      finish(
         t.failed.files ||
-        t.conflict.files ||
-        t.uncertain.files ||
-        t.pending.files ||
-        report.missingShards.length
-          ? 1
-          : 0;
+          t.conflict.files ||
+          t.uncertain.files ||
+          t.pending.files ||
+          report.missingShards.length
+          ? "incomplete"
+          : "ok",
+      );
     });
 }

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { finish } from "./outcome.js";
 import { planRewrite } from "../core/cutover/rewriteLock.js";
 import { writeRewrittenLock } from "../core/cutover/writeLock.js";
 import { readLockFile } from "../core/lockfiles/index.js";
@@ -77,7 +78,7 @@ export function registerRewriteLock(program: Command): void {
             backup,
           });
         }
-        process.exitCode = plan.newText === undefined ? 1 : 0;
+        finish(plan.newText === undefined ? "incomplete" : "ok");
       } finally {
         await rt.close();
       }

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { finish } from "./outcome.js";
 import { errorMessage, isFatal } from "../core/errors.js";
 import type { SelectionProblem } from "../core/select/index.js";
 import { compareDigests, decisiveDigest, verificationKey, type Verification } from "../core/digests.js";
@@ -226,7 +227,7 @@ export function registerVerify(program: Command): void {
           filtered: filteredFiles.length,
         });
         rt.log(`report: ${reportPath} (and report.json)`);
-        process.exitCode = failed ? 1 : 0;
+        finish(failed ? "incomplete" : "ok");
       } catch (err) {
         if (state) {
           try {

@@ -1,0 +1,26 @@
+/** What a use-case reports while it runs (the CLI renders these; a library user may too). */
+import type { EngineEvent } from "../engine.js";
+import type { RequestLog } from "../../http/client.js";
+
+export type PyregEvent =
+  /** A line for people: what is being read, resume decisions, the plan's counts, where the report is. */
+  | { type: "log"; message: string }
+  /** Something the user should know about even with --quiet. */
+  | { type: "warning"; message: string }
+  /** A pinned file (--requirements) missing at the source or with another sha256. */
+  | { type: "problem"; message: string }
+  /** An HTTP request is tried again after a pause. */
+  | { type: "http-retry"; method: string; url: string; delayMs: number; reason: string; attempt: number }
+  /** With `verbose`: one HTTP request answered (or failed), URL not yet redacted. */
+  | { type: "http-request"; request: RequestLog }
+  /** migrate's phase: reading the indexes, re-checking an interrupted run's files, transferring. */
+  | { type: "phase"; phase: "planning" | "rechecking" | "transferring" }
+  /** The engine's events: start, file-start, bytes, downloaded, uploaded, outcome, retry. */
+  | EngineEvent;
+
+export interface RunControl {
+  /** Progress and messages. */
+  onEvent?: ((e: PyregEvent) => void) | undefined;
+  /** Stops the run: migrate finishes the files in flight, records the run and resolves "interrupted". */
+  signal?: AbortSignal | undefined;
+}

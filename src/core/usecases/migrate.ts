@@ -1,0 +1,247 @@
+/**
+ * migrate as a use-case: plan, resume decisions (re-checking an interrupted run's unconfirmed
+ * uploads), transfers, journal and reports. Progress and messages go to `onEvent`; `signal` stops
+ * it (files in flight are finished, the run is recorded as interrupted).
+ */
+import { runPlan, type MigrationResult } from "../engine.js";
+import { errorMessage, PyregError } from "../errors.js";
+import type { FileOutcome } from "../model.js";
+import { makePlan, planCounts, type Plan, type ProjectPlan } from "../plan.js";
+import { recheckTime, resolveUncertain, type SelectionRow } from "../journal.js";
+import { formatShard, shardSelector } from "../shard.js";
+import { formatTotal, plural } from "../units.js";
+import type { Selection } from "../select/index.js";
+import type { RunControl } from "./events.js";
+import {
+  openFrom,
+  openRuntime,
+  openTo,
+  selectionFrom,
+  type RunOptions,
+  type Runtime,
+  type StateOptions,
+} from "./options.js";
+import { tagged, type Tagged } from "./result.js";
+import { openRunState, type RunState } from "./state.js";
+
+export interface MigrateOptions extends RunOptions, StateOptions, RunControl {
+  from: string;
+  to: string;
+  /** The selection rules (default: built from the selection options). */
+  selection?: Selection | undefined;
+  /** The command line recorded in the journal (redacted). */
+  argv?: readonly string[] | undefined;
+  /** Called before a report is built. */
+  beforeReport?: (() => void) | undefined;
+  /** How to resume, added to an interruption's error. */
+  resumeHint?: string | undefined;
+  /** An already opened runtime (the CLI's); default: one opened from these options, closed at the end. */
+  runtime?: Runtime | undefined;
+}
+
+export type MigrateCounts = Record<FileOutcome["kind"], number> & { bytes: number };
+
+export interface MigrateData {
+  source: { kind: string; description: string };
+  destination: { kind: string; description: string };
+  /** The state folder. */
+  state: string;
+  counts: MigrateCounts;
+  outcomes: FileOutcome[];
+  /** Files that failed in an earlier run with a lasting error, not tried again (in `outcomes` too). */
+  carried: FileOutcome[];
+  projectErrors: ProjectPlan[];
+  plan: Plan;
+  /** report.md in the state folder. */
+  reportPath: string;
+  /** Why the transfers stopped early (interruption or a fatal error). */
+  stopped?: string | undefined;
+}
+
+export function summarize(outcomes: FileOutcome[]): MigrateCounts {
+  const c = { copied: 0, skipped: 0, conflict: 0, failed: 0, filtered: 0, bytes: 0 };
+  for (const o of outcomes) {
+    c[o.kind]++;
+    if (o.kind === "copied") c.bytes += o.bytes;
+  }
+  return c;
+}
+
+/** The plan's selection notes as the journal keeps them for the report. */
+export function selectionRows(
+  plan: Pick<Plan, "warnings" | "problems" | "filteredProjects">,
+): Omit<SelectionRow, "runId">[] {
+  return [
+    ...plan.warnings.map((text) => ({ kind: "warning" as const, project: null, filename: null, text })),
+    ...plan.problems.map((p) => ({
+      kind: "problem" as const,
+      project: p.project,
+      filename: p.filename ?? null,
+      text: p.reason,
+    })),
+    ...plan.filteredProjects.map((p) => ({
+      kind: "filtered-project" as const,
+      project: p.project,
+      filename: null,
+      text: p.reason,
+    })),
+  ];
+}
+
+function formatWait(ms: number): string {
+  return `${Math.max(0, Math.ceil(ms / 100) / 10)}s`;
+}
+
+/** Copies the selected files from `from` to `to`; resolves with a tagged result. */
+export async function migrate(opts: MigrateOptions): Promise<Tagged<MigrateData>> {
+  return tagged(() => run(opts));
+}
+
+async function run(opts: MigrateOptions): Promise<Tagged<MigrateData>> {
+  const emit = (e: Parameters<NonNullable<RunControl["onEvent"]>>[0]): void => opts.onEvent?.(e);
+  const selection = opts.selection ?? (await selectionFrom(opts));
+  const rt = opts.runtime ?? openRuntime(opts, emit);
+  const signal = opts.signal ?? new AbortController().signal;
+  const resumeHint =
+    opts.resumeHint ??
+    "to resume, run migrate again with the same options (files already copied are skipped)";
+  let state: RunState | undefined;
+  let counts: Record<string, number> = {};
+  try {
+    state = openRunState(opts, "migrate");
+    const journal = state.journal;
+    const src = await openFrom(opts.from, rt);
+    const dst = await openTo(opts.to, rt);
+    journal.describeRun(src.describe(), dst.describe());
+    rt.log(
+      `from ${src.describe()}\nto   ${dst.describe()}` +
+        (opts.shard ? `\nshard ${formatShard(opts.shard)}` : "") +
+        `\nstate ${state.dir}`,
+    );
+    // An interruption while the indexes are read, or while waiting to re-check, stops at once: this
+    // run has uploaded nothing yet. The work left behind fails on the closed connections.
+    const interruptible = async <T>(work: Promise<T>, phase: string): Promise<T> => {
+      const message = `interrupted while ${phase}; nothing was uploaded`;
+      const interruption = new PyregError("INTERRUPTED", message, { hint: resumeHint });
+      let stop = (): void => undefined;
+      const stopped = new Promise<never>((_, reject) => {
+        stop = () => reject(interruption);
+      });
+      if (signal.aborted) stop();
+      else signal.addEventListener("abort", stop, { once: true });
+      try {
+        return await Promise.race([work, stopped]);
+      } catch (err) {
+        if (err === interruption) {
+          state?.finish("interrupted", message, {});
+          await rt.http.destroy();
+        }
+        throw err;
+      } finally {
+        signal.removeEventListener("abort", stop);
+      }
+    };
+    emit({ type: "phase", phase: "planning" });
+    const planned = await interruptible(
+      makePlan(src, dst, {
+        selection,
+        listConcurrency: opts.concurrency,
+        ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
+      }),
+      "reading the indexes",
+    );
+    for (const w of planned.warnings) emit({ type: "warning", message: w });
+    for (const p of planned.problems) emit({ type: "problem", message: p.reason });
+    journal.recordSelection(selectionRows(planned));
+    const decision = journal.applyPlan(planned, { retryFailed: opts.retryFailed ?? false });
+    let plan = decision.plan;
+    if (decision.landed)
+      rt.log(`resume: ${decision.landed} file(s) uploaded by an interrupted run are at the destination`);
+    if (decision.uncertain.length) {
+      // Not before the earlier attempts' deadlines: until then one of them may still land.
+      const at = recheckTime(decision.uncertain, journal, (opts.recheckWait ?? 5) * 1000);
+      rt.log(
+        `resume: ${decision.uncertain.length} file(s) whose upload was not confirmed are not listed at the destination; reading its index again in ${formatWait(at - Date.now())} before sending them` +
+          (at > Date.now() + (opts.recheckWait ?? 5) * 1000
+            ? " (when the earlier upload's request deadline has passed)"
+            : ""),
+      );
+      emit({ type: "phase", phase: "rechecking" });
+      const r = await interruptible(
+        resolveUncertain(plan, decision.uncertain, dst, journal, at),
+        "re-checking the files of an interrupted run",
+      );
+      plan = r.plan;
+      rt.log(`resume: ${r.landed} found after the re-check, ${r.resent} to upload again`);
+    }
+    if (decision.carried.length) {
+      rt.log(
+        `resume: ${plural(decision.carried.length, "file")} failed in an earlier run with a lasting error and are not tried again (--retry-failed tries them)`,
+      );
+    }
+    const pc = planCounts(plan);
+    rt.log(
+      `plan: ${pc.copy} to copy (${formatTotal(pc.bytes, pc.unknownSizes)}), ${pc.skip} already there, ${plural(pc.conflict, "conflict")}, ${pc.invalid} invalid, ${pc.filtered} filtered`,
+    );
+    emit({ type: "phase", phase: "transferring" });
+    const result: MigrationResult = await runPlan(plan, src, dst, {
+      concurrency: opts.concurrency,
+      verifyDelayMs: opts.verifyDelay,
+      verifyContent: opts.verifyContent ?? false,
+      signal,
+      // The attempt's deadline goes with the mark: a resumed run waits for it before resending.
+      beforeUpload: (file) => journal.markUploading(file, Date.now() + rt.http.requestDeadlineMs),
+      onEvent: (e) => {
+        if (e.type === "downloaded") journal.mark(e.file, "downloaded");
+        // Answered: the attempt cannot land any later, a resumed run need not wait for it.
+        else if (e.type === "uploaded") journal.mark(e.file, "uploaded", { uploadDeadline: Date.now() });
+        else if (e.type === "attempt-over") journal.endAttempt(e.file);
+        else if (e.type === "outcome") journal.recordOutcome(e.outcome);
+        emit(e);
+      },
+    });
+    const outcomes = [...decision.carried, ...result.outcomes];
+    const c = summarize(outcomes);
+    counts = { ...c };
+    const projectErrors = plan.projects.filter((p) => p.error);
+    const stoppedBy = result.stopped;
+    const reportPath = state.finish(
+      stoppedBy ? (stoppedBy.error ? "failed" : "interrupted") : "done",
+      stoppedBy?.reason,
+      { ...counts, projectErrors: projectErrors.length, selectionProblems: plan.problems.length },
+    );
+    const data: MigrateData = {
+      source: { kind: src.kind, description: src.describe() },
+      destination: { kind: dst.kind, description: dst.describe() },
+      state: state.dir,
+      counts: c,
+      outcomes,
+      carried: decision.carried,
+      projectErrors,
+      plan,
+      reportPath,
+      ...(stoppedBy ? { stopped: stoppedBy.reason } : {}),
+    };
+    if (stoppedBy) {
+      if (stoppedBy.error instanceof PyregError) return { status: "error", error: stoppedBy.error, ...data };
+      // Not pyreg's error: a bug, thrown as it is.
+      if (stoppedBy.error !== undefined) throw stoppedBy.error;
+      return { status: "interrupted", message: "interrupted before the migration finished", ...data };
+    }
+    const incomplete = c.failed || c.conflict || projectErrors.length || plan.problems.length;
+    return { status: incomplete ? "incomplete" : "ok", ...data };
+  } catch (err) {
+    const interrupted = err instanceof PyregError && err.code === "INTERRUPTED";
+    if (state && !interrupted) {
+      try {
+        state.finish("failed", errorMessage(err), counts);
+      } catch {
+        // The report is secondary to the error being shown.
+      }
+    }
+    throw err;
+  } finally {
+    state?.close();
+    if (!opts.runtime) await rt.close();
+  }
+}

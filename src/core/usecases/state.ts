@@ -1,0 +1,173 @@
+/**
+ * The state folder shared by migrate and verify: open the journal for this source/destination
+ * pair, record the run, and write report.json / report.md.
+ */
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
+import { absolutePath } from "../dirs.js";
+import { lockDestination, type DestinationLock } from "../destinationLock.js";
+import { PyregError } from "../errors.js";
+import { Journal, type RunStatus } from "../journal.js";
+import { buildReport, renderJsonPieces, renderMarkdown, type Report } from "../report.js";
+import { formatShard } from "../shard.js";
+import { redactText } from "../../http/redact.js";
+import { PYREG_VERSION } from "../../version.js";
+import { endpointOf, redactArgv, stateDirOf, type StateOptions } from "./options.js";
+
+/** Where --report PATH puts its two files. */
+export function reportPaths(path: string): { json: string; md: string } {
+  if (/\.json$/i.test(path)) return { json: path, md: path.replace(/\.json$/i, ".md") };
+  if (/\.md$/i.test(path)) return { md: path, json: path.replace(/\.md$/i, ".json") };
+  return { json: `${path}.json`, md: `${path}.md` };
+}
+
+/**
+ * Joins a report's pieces into batches of about 1 MiB, each redacted on its own. A batch ends only
+ * where a piece ends, and no piece splits a JSON string value, so no secret is cut in two.
+ */
+export function* redactedBatches(pieces: Iterable<string>, size = 1 << 20): Generator<string> {
+  let batch: string[] = [];
+  let length = 0;
+  for (const piece of pieces) {
+    batch.push(piece);
+    length += piece.length;
+    if (length >= size) {
+      yield redactText(batch.join(""));
+      batch = [];
+      length = 0;
+    }
+  }
+  if (length) yield redactText(batch.join(""));
+}
+
+function writeAtomic(path: string, pieces: Iterable<string>): void {
+  // Written beside and renamed, so a reader (or a kill) never sees half a report.
+  const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.tmp`);
+  const fd = openSync(tmp, "w");
+  try {
+    try {
+      for (const batch of redactedBatches(pieces)) writeSync(fd, batch);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** --report PATH: both files must be writable where they go (their folder exists and is a folder). */
+export function checkReportPath(path: string): void {
+  for (const file of Object.values(reportPaths(path))) {
+    const abs = absolutePath(file);
+    const dir = dirname(abs);
+    let isDir = false;
+    try {
+      isDir = statSync(dir).isDirectory();
+    } catch {
+      isDir = false;
+    }
+    if (!isDir) {
+      throw new PyregError("CONFIG", `--report ${path}: the folder ${dir} does not exist`, {
+        hint: `create it first, or give --report a path in an existing folder`,
+      });
+    }
+    try {
+      accessSync(dir, constants.W_OK);
+    } catch {
+      throw new PyregError("CONFIG", `--report ${path}: the folder ${dir} is not writable`, {
+        hint: "give --report a path in a folder you can write to",
+      });
+    }
+    if (existsSync(abs) && !statSync(abs).isFile()) {
+      throw new PyregError("CONFIG", `--report ${path}: ${abs} exists and is not a file`, {
+        hint: "give --report a file path",
+      });
+    }
+  }
+}
+
+export function writeReport(report: Report, paths: { json: string; md: string }): void {
+  writeAtomic(paths.json, renderJsonPieces(report));
+  writeAtomic(paths.md, [renderMarkdown(report)]);
+}
+
+export interface RunState {
+  journal: Journal;
+  dir: string;
+  /** Ends the run in the journal and writes the reports; returns where the Markdown report is. */
+  finish(status: RunStatus, message: string | undefined, counts: Record<string, number>): string;
+  close(): void;
+}
+
+/** Opens the state folder for a migrate or verify run (fails with exit 2 when it is another pair's). */
+export function openRunState(
+  opts: StateOptions & {
+    from: string;
+    to: string;
+    /** The command line recorded in the journal (redacted; default: the command and --from/--to). */
+    argv?: readonly string[] | undefined;
+    /** Called before a report is built (the CLI lets V8's young generation grow for it). */
+    beforeReport?: (() => void) | undefined;
+  },
+  command: "migrate" | "verify",
+): RunState {
+  const dir = stateDirOf(opts, opts.from, opts.to);
+  // Checked before anything is read or sent: a report that cannot be written is a configuration
+  // error now, not a raw ENOENT after the whole run.
+  if (opts.report) checkReportPath(opts.report);
+  const journal = Journal.open(
+    dir,
+    {
+      source: endpointOf(opts.from),
+      destination: endpointOf(opts.to),
+      shard: opts.shard ? formatShard(opts.shard) : undefined,
+    },
+    { reset: opts.resetState ?? false },
+  );
+  let destinationLock: DestinationLock | undefined;
+  try {
+    if (command === "migrate")
+      destinationLock = lockDestination(journal.identity.destination, opts.shard, absolutePath(dir, "STATE"));
+    journal.startRun({
+      command,
+      argv: opts.argv ? [...opts.argv] : redactArgv([command, "--from", opts.from, "--to", opts.to]),
+      version: PYREG_VERSION,
+      source: journal.identity.source.description,
+      destination: journal.identity.destination.description,
+    });
+  } catch (err) {
+    destinationLock?.release();
+    journal.close();
+    throw err;
+  }
+  let finished = false;
+  return {
+    journal,
+    dir,
+    finish(status, message, counts) {
+      if (!finished) journal.endRun(status, message === undefined ? undefined : redactText(message), counts);
+      finished = true;
+      opts.beforeReport?.();
+      const report = buildReport([journal.data()], PYREG_VERSION);
+      writeReport(report, { json: join(dir, "report.json"), md: join(dir, "report.md") });
+      if (opts.report) writeReport(report, reportPaths(opts.report));
+      return join(dir, "report.md");
+    },
+    close() {
+      journal.close();
+      destinationLock?.release();
+    },
+  };
+}
