@@ -337,9 +337,9 @@ export interface CommonOptions extends RunOptions {
 /** The CLI's rendering of the runtime's events: messages, retries, and --verbose's requests, on stderr. */
 export function renderRuntimeEvent(opts: { quiet?: boolean }, e: PyregEvent): void {
   if (e.type === "log") {
-    if (!opts.quiet) process.stderr.write(e.message + "\n");
+    if (!opts.quiet) process.stderr.write(redactText(e.message) + "\n");
   } else if (e.type === "warning") {
-    process.stderr.write("warning: " + e.message + "\n");
+    process.stderr.write(redactText("warning: " + e.message) + "\n");
   } else if (e.type === "http-retry") {
     if (!opts.quiet)
       process.stderr.write(

@@ -1,17 +1,16 @@
 import type { Command } from "commander";
 import { finish } from "./outcome.js";
-import { errorMessage, isFatal } from "../core/errors.js";
-import type { Exclusion, SelectionProblem } from "../core/select/index.js";
+import { PyregError } from "../core/errors.js";
 import type { DistFile } from "../core/model.js";
-import { mapLimit } from "../core/pool.js";
+import { list, type ListData } from "../core/usecases/list.js";
+import type { Tagged } from "../core/usecases/result.js";
 import {
   addConnectionOptions,
   addSelectionOptions,
   human,
   makeRuntime,
-  openFrom,
-  endpointJson,
   printJson,
+  renderRuntimeEvent,
   selectionFrom,
   resolveRegistryArg,
   type CommonOptions,
@@ -44,99 +43,80 @@ export function registerList(program: Command): void {
       const named = resolveRegistryArg(source, opts, "source");
       if (named.pypirc) opts.fromPypirc = named.pypirc;
       const rt = makeRuntime(opts);
+      let result: Tagged<ListData>;
       try {
-        const src = await openFrom(named.spec, rt);
-        const all = await src.listProjects();
-        const filteredProjects: ({ project: string } & Exclusion)[] = [];
-        const projects = all
-          .filter((p) => {
-            const out = selection.project(p);
-            if (out) filteredProjects.push({ project: p, ...out });
-            return !out;
-          })
-          .sort();
-        const problems: SelectionProblem[] = selection.unlistedPins(new Set(all));
-        // With --json the listing is the JSON document alone (stdout); stderr keeps only errors.
-        const show = (text: string): void => {
-          if (!opts.json) human(opts, text);
-        };
-        show(`# ${src.describe()}`);
-        const errors: { project: string; error: string }[] = [];
-        const listed = await mapLimit(projects, opts.concurrency, async (project) => {
-          try {
-            const every = await src.listFiles(project);
-            const chosen = selection.files(project, every);
-            problems.push(...chosen.problems);
-            return {
-              project,
-              files: every.filter((f) => !chosen.filtered.has(f)),
-              filtered: [...chosen.filtered].map(([f, why]) => ({ file: f, ...why })),
-            };
-          } catch (err) {
-            if (isFatal(err)) throw err;
-            errors.push({ project, error: errorMessage(err) });
-            return { project, files: [] as DistFile[], filtered: [] };
-          }
+        result = await list({
+          ...opts,
+          from: named.spec,
+          selection,
+          runtime: rt,
+          onEvent: (e) => renderRuntimeEvent(opts, e),
         });
-        let files = 0;
-        let bytes = 0;
-        let unknown = 0;
-        let left = 0;
-        for (const { project, files: fl, filtered } of listed) {
-          const byVersion = new Map<string, DistFile[]>();
-          for (const f of fl) byVersion.set(f.version, [...(byVersion.get(f.version) ?? []), f]);
-          left += filtered.length;
-          show(`${project}`);
-          for (const v of [...byVersion.keys()].sort(compareVersions)) {
-            show(`  ${v || "(unknown version)"}`);
-            for (const f of (byVersion.get(v) ?? []).sort((a, b) => a.filename.localeCompare(b.filename))) {
-              files++;
-              bytes += f.size ?? 0;
-              if (f.size === undefined) unknown++;
-              const notes = f.notes
-                ? "  " +
-                  Object.entries(f.notes)
-                    .map(([k, v]) => `${k}=${v}`)
-                    .join(" ")
-                : "";
-              show(
-                `    ${f.filename}  sha256=${f.hashes["sha256"] ?? "(none)"}  size=${f.size ?? "unknown"}${f.yanked ? "  yanked" : ""}${notes}`,
-              );
-            }
-          }
-          for (const x of filtered.sort((a, b) => a.file.filename.localeCompare(b.file.filename)))
-            if (!opts.quiet) show(`  - ${x.file.filename}  (${x.reason})`);
-        }
-        for (const p of filteredProjects) if (!opts.quiet) show(`- project ${p.project}  (${p.reason})`);
-        for (const e of errors)
-          process.stderr.write(
-            redactText(`pyreg: error: ${e.project} could not be listed: ${e.error}`) + "\n",
-          );
-        printSelectionNotes({ warnings: selection.warnings(), problems });
-        show(
-          `${plural(projects.length, "project")}, ${plural(files, "file")}, ${formatTotal(bytes, unknown)}` +
-            (left || filteredProjects.length
-              ? `; left out by the selection: ${plural(left, "file")}, ${plural(filteredProjects.length, "project")}`
-              : ""),
-        );
-        if (opts.json) {
-          printJson("list", {
-            source: endpointJson(src),
-            projects: listed.map((l) => ({
-              project: l.project,
-              files: l.files.map(fileJson),
-              filtered: l.filtered.map((x) => ({ ...fileJson(x.file), rule: x.rule, reason: x.reason })),
-            })),
-            filteredProjects,
-            warnings: selection.warnings(),
-            problems,
-            errors,
-          });
-        }
-        finish(errors.length || problems.length ? "incomplete" : "ok");
       } finally {
         await rt.close();
       }
+      if (result.status === "error") throw result.error;
+      if (result.status === "interrupted") throw new PyregError("INTERRUPTED", result.message);
+      const { projects: listed, filteredProjects, problems, errors } = result;
+      // With --json the listing is the JSON document alone (stdout); stderr keeps only errors.
+      const show = (text: string): void => {
+        if (!opts.json) human(opts, text);
+      };
+      show(`# ${result.source.description}`);
+      let files = 0;
+      let bytes = 0;
+      let unknown = 0;
+      let left = 0;
+      for (const { project, files: fl, filtered } of listed) {
+        const byVersion = new Map<string, DistFile[]>();
+        for (const f of fl) byVersion.set(f.version, [...(byVersion.get(f.version) ?? []), f]);
+        left += filtered.length;
+        show(`${project}`);
+        for (const v of [...byVersion.keys()].sort(compareVersions)) {
+          show(`  ${v || "(unknown version)"}`);
+          for (const f of (byVersion.get(v) ?? []).sort((a, b) => a.filename.localeCompare(b.filename))) {
+            files++;
+            bytes += f.size ?? 0;
+            if (f.size === undefined) unknown++;
+            const notes = f.notes
+              ? "  " +
+                Object.entries(f.notes)
+                  .map(([k, v]) => `${k}=${v}`)
+                  .join(" ")
+              : "";
+            show(
+              `    ${f.filename}  sha256=${f.hashes["sha256"] ?? "(none)"}  size=${f.size ?? "unknown"}${f.yanked ? "  yanked" : ""}${notes}`,
+            );
+          }
+        }
+        for (const x of filtered.sort((a, b) => a.file.filename.localeCompare(b.file.filename)))
+          if (!opts.quiet) show(`  - ${x.file.filename}  (${x.reason})`);
+      }
+      for (const p of filteredProjects) if (!opts.quiet) show(`- project ${p.project}  (${p.reason})`);
+      for (const e of errors)
+        process.stderr.write(redactText(`pyreg: error: ${e.project} could not be listed: ${e.error}`) + "\n");
+      printSelectionNotes({ warnings: result.warnings, problems });
+      show(
+        `${plural(listed.length, "project")}, ${plural(files, "file")}, ${formatTotal(bytes, unknown)}` +
+          (left || filteredProjects.length
+            ? `; left out by the selection: ${plural(left, "file")}, ${plural(filteredProjects.length, "project")}`
+            : ""),
+      );
+      if (opts.json) {
+        printJson("list", {
+          source: result.source,
+          projects: listed.map((l) => ({
+            project: l.project,
+            files: l.files.map(fileJson),
+            filtered: l.filtered.map((x) => ({ ...fileJson(x.file), rule: x.rule, reason: x.reason })),
+          })),
+          filteredProjects,
+          warnings: result.warnings,
+          problems,
+          errors,
+        });
+      }
+      finish(result.status);
     },
   );
 }

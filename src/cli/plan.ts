@@ -3,25 +3,21 @@ import { finish } from "./outcome.js";
 import { selectionRows } from "../core/usecases/migrate.js";
 export { selectionRows };
 import { PyregError } from "../core/errors.js";
-import { makePlan, planCounts, type Plan } from "../core/plan.js";
+import { planCounts, type Plan } from "../core/plan.js";
 import { fileJson } from "./list.js";
-import { JOURNAL_FILE, Journal, resumeStep, type ResumeStep } from "../core/journal.js";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { formatShard, parseShard, shardSelector, type Shard } from "../core/shard.js";
+import type { ResumeStep } from "../core/journal.js";
+import { formatShard, parseShard, type Shard } from "../core/shard.js";
 import { formatTotal, plural } from "../core/units.js";
+import { plan, type PlanData } from "../core/usecases/plan.js";
+import type { Tagged } from "../core/usecases/result.js";
 import {
   addConnectionOptions,
   addSelectionOptions,
   human,
   makeRuntime,
-  openFrom,
-  openTo,
-  endpointJson,
   HELP_GROUPS,
-  endpointOf,
-  stateDirOf,
   printJson,
+  renderRuntimeEvent,
   selectionFrom,
   resolveRegistryArg,
   type CommonOptions,
@@ -183,52 +179,6 @@ const RESUME_TEXT: Record<Exclude<ResumeStep, "as-planned">, string> = {
   again: "copied earlier, but the destination no longer lists it: copied again",
 };
 
-/** plan --state: what a migrate resuming from this state folder would do (the journal only read). */
-function resumePreview(
-  plan: Plan,
-  opts: FromToOptions & { state: string; retryFailed?: boolean | undefined },
-): Record<string, unknown> {
-  const data = Journal.read(opts.state);
-  const from = endpointOf(opts.from);
-  const to = endpointOf(opts.to);
-  if (data.identity.source.key !== from.key || data.identity.destination.key !== to.key) {
-    throw new PyregError("STATE", `the state folder ${opts.state} belongs to another migration`, {
-      hint: `it is ${data.identity.source.description} -> ${data.identity.destination.description}`,
-    });
-  }
-  const rows = new Map(data.files.map((f) => [`${f.project}\n${f.filename}`, f]));
-  const counts: Record<ResumeStep, number> = {
-    carried: 0,
-    uncertain: 0,
-    landed: 0,
-    again: 0,
-    "as-planned": 0,
-  };
-  const files: { project: string; filename: string; step: ResumeStep }[] = [];
-  for (const p of plan.projects) {
-    for (const e of p.entries) {
-      const step = resumeStep(
-        e.action,
-        rows.get(`${e.file.project}\n${e.file.filename}`),
-        opts.retryFailed ?? false,
-      );
-      counts[step]++;
-      if (step === "as-planned") continue;
-      files.push({ project: e.file.project, filename: e.file.filename, step });
-      human(opts, `resume: ${e.file.filename}: ${RESUME_TEXT[step]}`);
-    }
-  }
-  const last = data.runs[data.runs.length - 1];
-  human(
-    opts,
-    `resume from ${opts.state}` +
-      (last ? ` (last run ${last.id}: ${last.command}, ${last.status})` : "") +
-      `: ${plural(counts.uncertain, "unconfirmed upload")} to re-check, ${counts.landed} landed, ` +
-      `${counts.carried} not tried again, ${counts.again} to copy again`,
-  );
-  return { state: opts.state, counts, files };
-}
-
 /** `pyreg plan`, and `pyreg migrate --dry-run`: reads both indexes, changes nothing. */
 export async function runPlanCommand(
   opts: FromToOptions & {
@@ -239,34 +189,39 @@ export async function runPlanCommand(
 ): Promise<void> {
   const selection = await selectionFrom(opts);
   const rt = makeRuntime(opts);
+  let result: Tagged<PlanData>;
   try {
-    const src = await openFrom(opts.from, rt);
-    const dst = await openTo(opts.to, rt);
-    if (opts.shard) human(opts, `# shard ${formatShard(opts.shard)}`);
-    const plan = await makePlan(src, dst, {
-      selection,
-      listConcurrency: opts.concurrency,
-      ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
-    });
-    printPlan(plan, opts);
-    // The state folder migrate would use: --state, or the default one when a run left it.
-    const defaultState = stateDirOf(opts, opts.from, opts.to);
-    const stateDir = opts.state ?? (existsSync(join(defaultState, JOURNAL_FILE)) ? defaultState : undefined);
-    const resume = stateDir ? resumePreview(plan, { ...opts, state: stateDir }) : undefined;
-    if (opts.json)
-      printJson("plan", {
-        ...planJson(plan),
-        source: endpointJson(src),
-        destination: endpointJson(dst),
-        ...(resume ? { resume } : {}),
-      });
-    const c = planCounts(plan);
-    finish(
-      c.conflict || c.invalid || plan.problems.length || plan.projects.some((p) => p.error)
-        ? "incomplete"
-        : "ok",
-    );
+    result = await plan({ ...opts, selection, runtime: rt, onEvent: (e) => renderRuntimeEvent(opts, e) });
   } finally {
     await rt.close();
   }
+  if (result.status === "interrupted") throw new PyregError("INTERRUPTED", result.message);
+  if (!result.plan) {
+    if (result.status === "error") throw result.error;
+    return;
+  }
+  if (opts.shard) human(opts, `# shard ${formatShard(opts.shard)}`);
+  printPlan(result.plan, opts);
+  const resume = result.resume;
+  if (resume) {
+    for (const f of resume.files) human(opts, `resume: ${f.filename}: ${RESUME_TEXT[f.step as Exclude<ResumeStep, "as-planned">]}`);
+    const last = resume.lastRun;
+    const counts = resume.counts;
+    human(
+      opts,
+      `resume from ${resume.state}` +
+        (last ? ` (last run ${last.id}: ${last.command}, ${last.status})` : "") +
+        `: ${plural(counts.uncertain, "unconfirmed upload")} to re-check, ${counts.landed} landed, ` +
+        `${counts.carried} not tried again, ${counts.again} to copy again`,
+    );
+  }
+  if (result.status === "error") throw result.error;
+  if (opts.json)
+    printJson("plan", {
+      ...planJson(result.plan),
+      source: result.source,
+      destination: result.destination,
+      ...(resume ? { resume: { state: resume.state, counts: resume.counts, files: resume.files } } : {}),
+    });
+  finish(result.status);
 }

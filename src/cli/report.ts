@@ -3,16 +3,13 @@
  * journal for this source/destination pair, record the run, and write report.json / report.md.
  */
 import { finish } from "./outcome.js";
-import { existsSync, readdirSync } from "node:fs";
-import { join } from "node:path";
+import { report } from "../core/usecases/report.js";
 import type { Command } from "commander";
 import { PyregError } from "../core/errors.js";
-import { Journal, JOURNAL_FILE, type JournalData } from "../core/journal.js";
-import { buildReport, renderJsonPieces, renderMarkdown, shellQuote } from "../core/report.js";
-import { PYREG_VERSION } from "../version.js";
+import { renderJsonPieces, renderMarkdown, shellQuote } from "../core/report.js";
 import { letYoungGenerationGrow } from "./gc.js";
 import { invokedAs } from "./invocation.js";
-import { DEFAULT_STATE_DIR, redactArgv } from "./common.js";
+import { redactArgv } from "./common.js";
 import {
   openRunState as openState,
   redactedBatches,
@@ -39,27 +36,7 @@ export function resumeCommand(): string {
   return [...invokedAs(), ...recordedArgv()].map(shellQuote).join(" ");
 }
 
-/** Without --state: ./.pyreg itself, or its one per-pair folder; several → ask which. */
-function defaultReportDir(): string {
-  if (existsSync(join(DEFAULT_STATE_DIR, JOURNAL_FILE))) return DEFAULT_STATE_DIR;
-  const found = existsSync(DEFAULT_STATE_DIR)
-    ? readdirSync(DEFAULT_STATE_DIR)
-        .map((d) => join(DEFAULT_STATE_DIR, d))
-        .filter((d) => existsSync(join(d, JOURNAL_FILE)))
-        .sort()
-    : [];
-  if (found.length === 1) return found[0] as string;
-  if (!found.length) {
-    throw new PyregError("STATE", `no journal under ./${DEFAULT_STATE_DIR}/`, {
-      hint: "run pyreg report in the folder migrate ran in, or give --state DIR",
-    });
-  }
-  throw new PyregError("USAGE", `./${DEFAULT_STATE_DIR}/ holds the journals of ${found.length} migrations`, {
-    hint: `choose one with --state:\n  ${found.join("\n  ")}\n(shards of one migration: --merge DIR...)`,
-  });
-}
-
-interface ReportOptions {
+interface ReportCliOptions {
   state?: string;
   merge?: string[];
   format: "md" | "json";
@@ -97,36 +74,18 @@ export function registerReport(program: Command): void {
       "after",
       "\nExamples:\n  pyreg report --state .pyreg\n  pyreg report --merge shard-1 shard-2 shard-3 --report merged",
     )
-    .action((opts: ReportOptions) => {
-      if (opts.merge && opts.state) {
-        throw new PyregError("USAGE", "give either --state DIR or --merge DIR..., not both");
-      }
-      if (opts.report) checkReportPath(opts.report);
-      letYoungGenerationGrow();
-      const dirs = opts.merge ?? [opts.state ?? defaultReportDir()];
-      const journals: JournalData[] = dirs.map((d) => Journal.read(d));
-      const report = buildReport(journals, PYREG_VERSION);
-      if (!opts.merge) {
-        const dir = dirs[0] as string;
-        writeReport(report, { json: join(dir, "report.json"), md: join(dir, "report.md") });
-      }
-      if (opts.report) writeReport(report, reportPaths(opts.report));
-      const pieces = opts.format === "json" ? renderJsonPieces(report) : [renderMarkdown(report)];
+    .action(async (opts: ReportCliOptions) => {
+      const result = await report({ ...opts, beforeReport: letYoungGenerationGrow });
+      if (result.status === "error") throw result.error;
+      if (result.status === "interrupted") throw new PyregError("INTERRUPTED", result.message);
+      const built = result.report;
+      const pieces = opts.format === "json" ? renderJsonPieces(built) : [renderMarkdown(built)];
       for (const batch of redactedBatches(pieces)) process.stdout.write(batch);
-      if (report.missingShards.length) {
+      if (built.missingShards.length) {
         process.stderr.write(
-          `warning: no journal for shard ${report.missingShards.join(", ")}: the report covers only part of the migration\n`,
+          `warning: no journal for shard ${built.missingShards.join(", ")}: the report covers only part of the migration\n`,
         );
       }
-      const t = report.totals.byOutcome;
-      finish(
-        t.failed.files ||
-          t.conflict.files ||
-          t.uncertain.files ||
-          t.pending.files ||
-          report.missingShards.length
-          ? "incomplete"
-          : "ok",
-      );
+      finish(result.status);
     });
 }

@@ -1,88 +1,27 @@
 import type { Command } from "commander";
-import { finish } from "./outcome.js";
-import { errorMessage, isFatal } from "../core/errors.js";
-import type { SelectionProblem } from "../core/select/index.js";
-import { compareDigests, decisiveDigest, verificationKey, type Verification } from "../core/digests.js";
-import { digestStream } from "../core/hash.js";
-import type { Destination, Source } from "../core/model.js";
-import { collapseDuplicates } from "../core/plan.js";
-import { mapLimit } from "../core/pool.js";
+import { PyregError } from "../core/errors.js";
+import { verificationKey } from "../core/digests.js";
+import type { Tagged } from "../core/usecases/result.js";
+import { verify, type VerifyData } from "../core/usecases/verify.js";
+import { redactText } from "../http/redact.js";
+import { letYoungGenerationGrow } from "./gc.js";
 import { fileJson } from "./list.js";
-import { addFromTo, printSelectionNotes, REGISTRY_HELP, selectionRows, type FromToOptions } from "./plan.js";
-import type { DistFile } from "../core/model.js";
-import { shardSelector } from "../core/shard.js";
-import { openRunState, type RunState } from "./report.js";
+import { finish } from "./outcome.js";
+import { addFromTo, REGISTRY_HELP, type FromToOptions } from "./plan.js";
+import { recordedArgv } from "./report.js";
 import {
   addConnectionOptions,
   addSelectionOptions,
   addStateOptions,
-  type StateOptions,
   human,
   makeRuntime,
-  openFrom,
-  openTo,
-  endpointJson,
   printJson,
+  renderRuntimeEvent,
   selectionFrom,
+  type StateOptions,
 } from "./common.js";
 
-export type VerifyStatus = "ok" | "missing" | "different" | "unverifiable";
-
-interface Checked {
-  status: VerifyStatus;
-  detail: string;
-  verification?: Verification | undefined;
-}
-
-/**
- * One file: its listing at the destination is compared with the source's (the strongest digest
- * both publish); where that cannot decide (no shared digest stronger than md5), or with
- * --content, the file is downloaded from the destination and hashed; the source's bytes are read
- * too when the source publishes no decisive digest.
- */
-async function checkOne(
-  src: Source,
-  dst: Destination,
-  f: DistFile,
-  d: DistFile | undefined,
-  content: boolean,
-): Promise<Checked> {
-  if (!d) return { status: "missing", detail: "not at the destination" };
-  const c = compareDigests(f.hashes, d.hashes);
-  if (c.result === "different")
-    return {
-      status: "different",
-      detail: `destination ${c.digest} ${c.have} ≠ source ${c.want}`,
-      verification: { by: "index", digest: c.digest },
-    };
-  if (c.result === "same" && !content)
-    return { status: "ok", detail: "", verification: { by: "index", digest: c.digest } };
-  if (!dst.open)
-    return {
-      status: "unverifiable",
-      detail: "no digest in common with the source, and this destination cannot be read back",
-    };
-  try {
-    const theirs = decisiveDigest(f.hashes);
-    const names = theirs ? [theirs.name] : ["sha256"];
-    const have = await digestStream(await dst.open(d), names);
-    // Without a decisive digest from the source, its own bytes are the reference.
-    const want = theirs ? f.hashes : await digestStream(await src.open(f), names);
-    const cc = compareDigests(want, have);
-    if (cc.result === "same")
-      return { status: "ok", detail: "", verification: { by: "content", digest: cc.digest } };
-    if (cc.result === "different")
-      return {
-        status: "different",
-        detail: `the destination serves bytes with ${cc.digest} ${cc.have} ≠ source ${cc.want}`,
-        verification: { by: "content", digest: cc.digest },
-      };
-    return { status: "unverifiable", detail: "no digest could be computed" };
-  } catch (err) {
-    if (isFatal(err)) throw err;
-    return { status: "unverifiable", detail: `could not read the file to check it: ${errorMessage(err)}` };
-  }
-}
+export type { VerifyStatus } from "../core/usecases/verify.js";
 
 export function registerVerify(program: Command): void {
   const cmd = program
@@ -102,145 +41,69 @@ export function registerVerify(program: Command): void {
     async (opts: FromToOptions & StateOptions) => {
       const selection = await selectionFrom(opts);
       const rt = makeRuntime(opts);
-      let state: RunState | undefined;
+      let result: Tagged<VerifyData>;
       try {
-        state = openRunState(opts, "verify");
-        const src = await openFrom(opts.from, rt);
-        const dst = await openTo(opts.to, rt);
-        state.journal.describeRun(src.describe(), dst.describe());
-        // A destination whose index lists the digest the client sent (GitLab) is always read back.
-        const content = opts.content === true || dst.indexEchoesClientDigest === true;
-        const inShard = opts.shard ? shardSelector(opts.shard) : () => true;
-        const allProjects = await src.listProjects();
-        const filteredProjects: { project: string; reason: string; rule: string }[] = [];
-        const projects = allProjects
-          .filter((p) => {
-            if (!inShard(p)) return false;
-            const out = selection.project(p);
-            if (out) filteredProjects.push({ project: p, ...out });
-            return !out;
-          })
-          .sort();
-        const selectionProblems: SelectionProblem[] = selection.unlistedPins(new Set(allProjects), inShard);
-        const filteredFiles: (ReturnType<typeof fileJson> & { rule: string; reason: string })[] = [];
-        const rows: ({
-          file: ReturnType<typeof fileJson>;
-          source: DistFile;
-        } & Checked)[] = [];
-        const errors: { project: string; error: string }[] = [];
-        await mapLimit(projects, opts.concurrency, async (project) => {
-          try {
-            const [listed, there] = await Promise.all([src.listFiles(project), dst.listFiles(project)]);
-            const { files: unique, problems } = collapseDuplicates(
-              listed.filter((f) => !f.notes?.["filtered"]),
-            );
-            for (const p of problems)
-              rows.push({ file: fileJson(p.file), source: p.file, status: "unverifiable", detail: p.reason });
-            // Exactly the selected files are checked; the others are listed as left out, with their rule.
-            const chosen = selection.files(project, unique);
-            selectionProblems.push(...chosen.problems);
-            const files = unique.filter((f) => {
-              const out = chosen.filtered.get(f);
-              if (out) filteredFiles.push({ ...fileJson(f), ...out });
-              return !out;
-            });
-            await mapLimit(files, 4, async (f) => {
-              const r = await checkOne(src, dst, f, there.get(f.filename), content);
-              rows.push({ file: fileJson(f), source: f, ...r });
-            });
-          } catch (err) {
-            if (isFatal(err)) throw err;
-            errors.push({ project, error: errorMessage(err) });
-          }
+        result = await verify({
+          ...opts,
+          selection,
+          runtime: rt,
+          argv: recordedArgv(),
+          beforeReport: letYoungGenerationGrow,
+          onEvent: (e) => {
+            if (e.type === "problem") process.stderr.write(redactText(`problem: ${e.message}`) + "\n");
+            else renderRuntimeEvent(opts, e);
+          },
         });
-        rows.sort((a, b) => String(a.file["filename"]).localeCompare(String(b.file["filename"])));
-        filteredFiles.sort((a, b) => String(a["filename"]).localeCompare(String(b["filename"])));
-        const notes = { warnings: selection.warnings(), problems: selectionProblems };
-        printSelectionNotes(notes);
-        const bad = rows.filter((r) => r.status !== "ok");
-        for (const r of bad)
-          human(opts, `${r.status.padEnd(12)} ${String(r.file["filename"])}  (${r.detail})`);
-        for (const e of errors) human(opts, `error        project ${e.project}: ${e.error}`);
-        human(
-          opts,
-          `verify: ${rows.length - bad.length} of ${rows.length} files at the destination with the same bytes` +
-            (bad.length
-              ? `; ${bad.filter((r) => r.status === "missing").length} missing, ${bad.filter((r) => r.status === "different").length} different, ${bad.filter((r) => r.status === "unverifiable").length} unverifiable`
-              : "") +
-            (errors.length ? `; ${errors.length} projects could not be read` : "") +
-            (filteredFiles.length || filteredProjects.length
-              ? `; left out by the selection: ${filteredFiles.length} files, ${filteredProjects.length} projects`
-              : "") +
-            (selectionProblems.length ? `; ${selectionProblems.length} pinned file problems` : ""),
-        );
-        if (opts.json) {
-          printJson("verify", {
-            source: endpointJson(src),
-            destination: endpointJson(dst),
-            ok: bad.length === 0 && errors.length === 0 && selectionProblems.length === 0,
-            counts: {
-              files: rows.length,
-              ok: rows.length - bad.length,
-              missing: bad.filter((r) => r.status === "missing").length,
-              different: bad.filter((r) => r.status === "different").length,
-              unverifiable: bad.filter((r) => r.status === "unverifiable").length,
-            },
-            problems: bad.map((r) => ({ ...r.file, status: r.status, detail: r.detail })),
-            verifiedBy: Object.fromEntries(
-              [...new Set(rows.map((r) => verificationKey(r.verification)).filter((k) => k !== null))].map(
-                (k) => [k, rows.filter((r) => verificationKey(r.verification) === k).length],
-              ),
-            ),
-            errors,
-            filtered: filteredFiles,
-            filteredProjects,
-            warnings: notes.warnings,
-            selectionProblems,
-          });
-        }
-        state.journal.recordChecks(
-          rows.map((r) => ({
-            project: r.source.project,
-            filename: r.source.filename,
-            version: r.source.version,
-            status: r.status,
-            detail: r.detail,
-            verification: verificationKey(r.verification),
-          })),
-        );
-        state.journal.recordSelection([
-          ...selectionRows({ ...notes, filteredProjects }),
-          ...filteredFiles.map((f) => ({
-            kind: "filtered-file" as const,
-            project: String(f["project"]),
-            filename: String(f["filename"]),
-            text: f.reason,
-          })),
-        ]);
-        const failed = bad.length || errors.length || selectionProblems.length;
-        const reportPath = state.finish(failed ? "failed" : "done", undefined, {
-          files: rows.length,
-          ok: rows.length - bad.length,
-          problems: bad.length,
-          projectErrors: errors.length,
-          selectionProblems: selectionProblems.length,
-          filtered: filteredFiles.length,
-        });
-        rt.log(`report: ${reportPath} (and report.json)`);
-        finish(failed ? "incomplete" : "ok");
-      } catch (err) {
-        if (state) {
-          try {
-            state.finish("failed", errorMessage(err), {});
-          } catch {
-            // The error itself matters more than the report.
-          }
-        }
-        throw err;
       } finally {
-        state?.close();
         await rt.close();
       }
+      if (result.status === "error") throw result.error;
+      if (result.status === "interrupted") throw new PyregError("INTERRUPTED", result.message);
+      const { rows, bad, errors, filteredFiles, filteredProjects, selectionProblems } = result;
+      for (const r of bad) human(opts, `${r.status.padEnd(12)} ${r.source.filename}  (${r.detail})`);
+      for (const e of errors) human(opts, `error        project ${e.project}: ${e.error}`);
+      human(
+        opts,
+        `verify: ${rows.length - bad.length} of ${rows.length} files at the destination with the same bytes` +
+          (bad.length
+            ? `; ${bad.filter((r) => r.status === "missing").length} missing, ${bad.filter((r) => r.status === "different").length} different, ${bad.filter((r) => r.status === "unverifiable").length} unverifiable`
+            : "") +
+          (errors.length ? `; ${errors.length} projects could not be read` : "") +
+          (filteredFiles.length || filteredProjects.length
+            ? `; left out by the selection: ${filteredFiles.length} files, ${filteredProjects.length} projects`
+            : "") +
+          (selectionProblems.length ? `; ${selectionProblems.length} pinned file problems` : ""),
+      );
+      if (opts.json) {
+        printJson("verify", {
+          source: result.source,
+          destination: result.destination,
+          ok: bad.length === 0 && errors.length === 0 && selectionProblems.length === 0,
+          counts: {
+            files: rows.length,
+            ok: rows.length - bad.length,
+            missing: bad.filter((r) => r.status === "missing").length,
+            different: bad.filter((r) => r.status === "different").length,
+            unverifiable: bad.filter((r) => r.status === "unverifiable").length,
+          },
+          problems: bad.map((r) => ({ ...fileJson(r.source), status: r.status, detail: r.detail })),
+          verifiedBy: Object.fromEntries(
+            [...new Set(rows.map((r) => verificationKey(r.verification)).filter((k) => k !== null))].map(
+              (k) => [k, rows.filter((r) => verificationKey(r.verification) === k).length],
+            ),
+          ),
+          errors,
+          filtered: filteredFiles.map((f) => ({ ...fileJson(f.file), rule: f.rule, reason: f.reason })),
+          filteredProjects,
+          warnings: result.warnings,
+          selectionProblems,
+        });
+      }
+      renderRuntimeEvent(opts, {
+        type: "log",
+        message: redactText(`report: ${result.reportPath} (and report.json)`),
+      });
+      finish(result.status);
     },
   );
 }

@@ -8,6 +8,7 @@ import {
   constants,
   existsSync,
   openSync,
+  readdirSync,
   renameSync,
   rmSync,
   statSync,
@@ -17,12 +18,12 @@ import { dirname, join } from "node:path";
 import { absolutePath } from "../dirs.js";
 import { lockDestination, type DestinationLock } from "../destinationLock.js";
 import { PyregError } from "../errors.js";
-import { Journal, type RunStatus } from "../journal.js";
+import { Journal, JOURNAL_FILE, type RunStatus } from "../journal.js";
 import { buildReport, renderJsonPieces, renderMarkdown, type Report } from "../report.js";
 import { formatShard } from "../shard.js";
 import { redactText } from "../../http/redact.js";
 import { PYREG_VERSION } from "../../version.js";
-import { endpointOf, redactArgv, stateDirOf, type StateOptions } from "./options.js";
+import { DEFAULT_STATE_DIR, endpointOf, redactArgv, stateDirOf, type StateOptions } from "./options.js";
 
 /** Where --report PATH puts its two files. */
 export function reportPaths(path: string): { json: string; md: string } {
@@ -171,3 +172,24 @@ export function openRunState(
     },
   };
 }
+
+/** Without --state: ./.pyreg itself, or its one per-pair folder; several → ask which. */
+export function defaultReportDir(): string {
+  if (existsSync(join(DEFAULT_STATE_DIR, JOURNAL_FILE))) return DEFAULT_STATE_DIR;
+  const found = existsSync(DEFAULT_STATE_DIR)
+    ? readdirSync(DEFAULT_STATE_DIR)
+        .map((d) => join(DEFAULT_STATE_DIR, d))
+        .filter((d) => existsSync(join(d, JOURNAL_FILE)))
+        .sort()
+    : [];
+  if (found.length === 1) return found[0] as string;
+  if (!found.length) {
+    throw new PyregError("STATE", `no journal under ./${DEFAULT_STATE_DIR}/`, {
+      hint: "run pyreg report in the folder migrate ran in, or give --state DIR",
+    });
+  }
+  throw new PyregError("USAGE", `./${DEFAULT_STATE_DIR}/ holds the journals of ${found.length} migrations`, {
+    hint: `choose one with --state:\n  ${found.join("\n  ")}\n(shards of one migration: --merge DIR...)`,
+  });
+}
+

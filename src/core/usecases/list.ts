@@ -1,0 +1,86 @@
+/** list as a use-case: the projects, versions and files of a registry, with the selection applied. */
+import { errorMessage, isFatal } from "../errors.js";
+import type { DistFile } from "../model.js";
+import { mapLimit } from "../pool.js";
+import type { Exclusion, Selection, SelectionProblem } from "../select/index.js";
+import type { RunControl } from "./events.js";
+import { openFrom, openRuntime, selectionFrom, type RunOptions, type Runtime } from "./options.js";
+import { tagged, type Tagged } from "./result.js";
+
+export interface ListOptions extends RunOptions, RunControl {
+  /** The registry to list (a folder, an index URL, or KIND+URL). */
+  from: string;
+  /** The selection rules (default: built from the selection options). */
+  selection?: Selection | undefined;
+  /** An already opened runtime (the CLI's); default: one opened from these options, closed at the end. */
+  runtime?: Runtime | undefined;
+}
+
+export interface ListedProject {
+  project: string;
+  /** The selected files. */
+  files: DistFile[];
+  /** The files the selection left out, with the rule and why. */
+  filtered: ({ file: DistFile } & Exclusion)[];
+}
+
+export interface ListData {
+  source: { kind: string; description: string };
+  projects: ListedProject[];
+  filteredProjects: ({ project: string } & Exclusion)[];
+  warnings: string[];
+  problems: SelectionProblem[];
+  /** Projects that could not be listed. */
+  errors: { project: string; error: string }[];
+}
+
+/** Lists a registry; "incomplete" when a project could not be listed or a pinned file is a problem. */
+export async function list(opts: ListOptions): Promise<Tagged<ListData>> {
+  return tagged(() => run(opts));
+}
+
+async function run(opts: ListOptions): Promise<Tagged<ListData>> {
+  const selection = opts.selection ?? (await selectionFrom(opts));
+  const rt = opts.runtime ?? openRuntime(opts, (e) => opts.onEvent?.(e));
+  try {
+    const src = await openFrom(opts.from, rt);
+    const all = await src.listProjects();
+    const filteredProjects: ({ project: string } & Exclusion)[] = [];
+    const projects = all
+      .filter((p) => {
+        const out = selection.project(p);
+        if (out) filteredProjects.push({ project: p, ...out });
+        return !out;
+      })
+      .sort();
+    const problems: SelectionProblem[] = selection.unlistedPins(new Set(all));
+    const errors: { project: string; error: string }[] = [];
+    const listed = await mapLimit(projects, opts.concurrency, async (project): Promise<ListedProject> => {
+      try {
+        const every = await src.listFiles(project);
+        const chosen = selection.files(project, every);
+        problems.push(...chosen.problems);
+        return {
+          project,
+          files: every.filter((f) => !chosen.filtered.has(f)),
+          filtered: [...chosen.filtered].map(([f, why]) => ({ file: f, ...why })),
+        };
+      } catch (err) {
+        if (isFatal(err)) throw err;
+        errors.push({ project, error: errorMessage(err) });
+        return { project, files: [], filtered: [] };
+      }
+    });
+    return {
+      status: errors.length || problems.length ? "incomplete" : "ok",
+      source: { kind: src.kind, description: src.describe() },
+      projects: listed,
+      filteredProjects,
+      warnings: selection.warnings(),
+      problems,
+      errors,
+    };
+  } finally {
+    if (!opts.runtime) await rt.close();
+  }
+}
