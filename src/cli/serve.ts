@@ -1,10 +1,8 @@
 /** `pyreg serve DIR`: the local registry (src/server) from the command line. */
-import { readFile, stat } from "node:fs/promises";
 import type { Command } from "commander";
-import { absolutePath, makeDirSync } from "../core/dirs.js";
-import { PyregError, errorMessage } from "../core/errors.js";
-import { DEFAULT_MAX_UPLOAD_BYTES, startServer, type RunningServer } from "../server/index.js";
-import type { BasicCredentials } from "../server/auth.js";
+import { PyregError } from "../core/errors.js";
+import { parseCredentials, serve } from "../core/usecases/serve.js";
+import { DEFAULT_MAX_UPLOAD_BYTES } from "../server/index.js";
 
 export interface ServeOptions {
   host: string;
@@ -32,94 +30,26 @@ function parseMb(v: string): number {
   return n;
 }
 
-/** `USER:PASSWORD` → credentials (the password may contain ":"). */
-export function parseCredentials(text: string, where: string): BasicCredentials {
-  const colon = text.indexOf(":");
-  const username = colon < 0 ? "" : text.slice(0, colon);
-  const password = colon < 0 ? "" : text.slice(colon + 1);
-  if (!username || !password) {
-    throw new PyregError("USAGE", `${where} must be USER:PASSWORD with both parts non-empty`);
-  }
-  return { username, password };
-}
-
-async function credentialsFrom(opts: ServeOptions): Promise<BasicCredentials | undefined> {
-  if (opts.auth !== undefined && opts.authFile !== undefined) {
-    throw new PyregError("USAGE", "give --auth or --auth-file, not both");
-  }
-  if (opts.auth !== undefined) return parseCredentials(opts.auth, "--auth");
-  if (opts.authFile !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(opts.authFile, "utf8");
-    } catch (err) {
-      throw new PyregError("CONFIG", `cannot read --auth-file ${opts.authFile}: ${errorMessage(err)}`);
-    }
-    const line = text.split(/\r?\n/).find((l) => l.trim() !== "");
-    return parseCredentials(line?.trim() ?? "", `the first line of ${opts.authFile}`);
-  }
-  return undefined;
-}
-
-/** Creates DIR when missing; refuses a DIR that exists but is not a folder. */
-async function prepareRoot(dir: string): Promise<{ root: string; created: boolean }> {
-  const root = absolutePath(dir);
-  const st = await stat(root).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "ENOENT") return undefined;
-    throw new PyregError("CONFIG", `cannot use ${root}: ${err.message}`);
-  });
-  if (st && !st.isDirectory()) {
-    throw new PyregError("CONFIG", `${root} is not a folder`, {
-      hint: "give the folder that holds (or will hold) the distribution files",
-    });
-  }
-  if (!st) makeDirSync(root, "the served folder");
-  return { root, created: !st };
-}
+export { parseCredentials };
 
 function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || host.startsWith("127.");
 }
 
 export async function runServe(dir: string, opts: ServeOptions): Promise<void> {
-  const auth = await credentialsFrom(opts);
-  if (opts.authReads && !auth) throw new PyregError("USAGE", "--auth-reads needs --auth or --auth-file");
-  const { root, created } = await prepareRoot(dir);
   const out = (line: string): void => void process.stdout.write(line + "\n");
-  let server: RunningServer;
-  try {
-    server = await startServer({
-      root,
-      host: opts.host,
-      port: opts.port,
-      ...(auth ? { auth } : {}),
-      authReads: opts.authReads ?? false,
-      htmlOnly: opts.htmlOnly ?? false,
-      maxUploadBytes: opts.maxUploadMb
-        ? Math.floor(opts.maxUploadMb * 1024 * 1024)
-        : DEFAULT_MAX_UPLOAD_BYTES,
-      log: (line) => {
-        if (opts.quiet && !line.startsWith("warning") && !line.startsWith("error")) return;
-        process.stderr.write(line + "\n");
-      },
-    });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "EADDRINUSE") {
-      throw new PyregError("CONFIG", `port ${opts.port} on ${opts.host} is already in use`, {
-        hint: "choose another port with --port, or --port 0 for any free one",
-      });
-    }
-    if (code === "EACCES") {
-      throw new PyregError("CONFIG", `not allowed to listen on port ${opts.port} on ${opts.host}`, {
-        hint: "ports below 1024 need privileges; use --port 8080 or higher",
-      });
-    }
-    if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") {
-      throw new PyregError("CONFIG", `cannot listen on ${opts.host}: no such local address`);
-    }
-    throw err;
-  }
+  const result = await serve(dir, {
+    ...opts,
+    onEvent: (e) => {
+      if (e.type !== "log") return;
+      if (opts.quiet && !e.message.startsWith("warning") && !e.message.startsWith("error")) return;
+      process.stderr.write(e.message + "\n");
+    },
+  });
+  if (result.status === "error") throw result.error;
+  if (result.status === "interrupted") throw new PyregError("INTERRUPTED", result.message);
+  const { root, created, server } = result;
+  const auth = result.username !== undefined ? { username: result.username } : undefined;
   if (created) out(`Created ${root}`);
   out(`pyreg serve: serving ${root}`);
   out(`  index  (pip):   ${server.url}simple/`);
@@ -145,7 +75,7 @@ export async function runServe(dir: string, opts: ServeOptions): Promise<void> {
       process.off("SIGINT", stop);
       process.off("SIGTERM", stop);
       process.stderr.write(`${signal}: stopping\n`);
-      void server.close().then(done);
+      void result.close().then(done);
     };
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
