@@ -1,10 +1,19 @@
 /** list as a use-case: the projects, versions and files of a registry, with the selection applied. */
 import { errorMessage, isFatal } from "../errors.js";
-import type { DistFile } from "../model.js";
+import type { DistFile, Source } from "../model.js";
 import { mapLimit } from "../pool.js";
 import type { Exclusion, Selection, SelectionProblem } from "../select/index.js";
 import type { RunControl } from "./events.js";
-import { openFrom, openRuntime, selectionFrom, type RunOptions, type Runtime } from "./options.js";
+import {
+  openFrom,
+  openRuntime,
+  selectionFrom,
+  untilAborted,
+  withDefaults,
+  type RunOptions,
+  type WithDefaults,
+  type Runtime,
+} from "./options.js";
 import { tagged, type Tagged } from "./result.js";
 
 export interface ListOptions extends RunOptions, RunControl {
@@ -35,42 +44,52 @@ export interface ListData {
 }
 
 /** Lists a registry; "incomplete" when a project could not be listed or a pinned file is a problem. */
-export async function list(opts: ListOptions): Promise<Tagged<ListData>> {
-  return tagged(() => run(opts));
+export async function list(opts: WithDefaults<ListOptions>): Promise<Tagged<ListData>> {
+  return tagged(() => run(withDefaults<ListOptions>(opts)));
 }
 
 async function run(opts: ListOptions): Promise<Tagged<ListData>> {
   const selection = opts.selection ?? (await selectionFrom(opts));
   const rt = opts.runtime ?? openRuntime(opts, (e) => opts.onEvent?.(e));
   try {
-    const src = await openFrom(opts.from, rt);
-    const all = await src.listProjects();
-    const filteredProjects: ({ project: string } & Exclusion)[] = [];
-    const projects = all
-      .filter((p) => {
-        const out = selection.project(p);
-        if (out) filteredProjects.push({ project: p, ...out });
-        return !out;
-      })
-      .sort();
-    const problems: SelectionProblem[] = selection.unlistedPins(new Set(all));
-    const errors: { project: string; error: string }[] = [];
-    const listed = await mapLimit(projects, opts.concurrency, async (project): Promise<ListedProject> => {
-      try {
-        const every = await src.listFiles(project);
-        const chosen = selection.files(project, every);
-        problems.push(...chosen.problems);
-        return {
-          project,
-          files: every.filter((f) => !chosen.filtered.has(f)),
-          filtered: [...chosen.filtered].map(([f, why]) => ({ file: f, ...why })),
-        };
-      } catch (err) {
-        if (isFatal(err)) throw err;
-        errors.push({ project, error: errorMessage(err) });
-        return { project, files: [], filtered: [] };
-      }
-    });
+    const work = async (): Promise<Omit<ListData, "source"> & { src: Source }> => {
+      const src = await openFrom(opts.from, rt);
+      const all = await src.listProjects();
+      const filteredProjects: ({ project: string } & Exclusion)[] = [];
+      const projects = all
+        .filter((p) => {
+          const out = selection.project(p);
+          if (out) filteredProjects.push({ project: p, ...out });
+          return !out;
+        })
+        .sort();
+      const problems: SelectionProblem[] = selection.unlistedPins(new Set(all));
+      const errors: { project: string; error: string }[] = [];
+      const listed = await mapLimit(projects, opts.concurrency, async (project): Promise<ListedProject> => {
+        try {
+          const every = await src.listFiles(project);
+          const chosen = selection.files(project, every);
+          problems.push(...chosen.problems);
+          return {
+            project,
+            files: every.filter((f) => !chosen.filtered.has(f)),
+            filtered: [...chosen.filtered].map(([f, why]) => ({ file: f, ...why })),
+          };
+        } catch (err) {
+          if (isFatal(err)) throw err;
+          errors.push({ project, error: errorMessage(err) });
+          return { project, files: [], filtered: [] };
+        }
+      });
+      return { src, projects: listed, filteredProjects, warnings: [], problems, errors };
+    };
+    const {
+      src,
+      projects: listed,
+      filteredProjects,
+      problems,
+      errors,
+    } = await untilAborted(work(), opts.signal, rt);
     return {
       status: errors.length || problems.length ? "incomplete" : "ok",
       source: { kind: src.kind, description: src.describe() },

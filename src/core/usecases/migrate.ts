@@ -17,7 +17,9 @@ import {
   openRuntime,
   openTo,
   selectionFrom,
+  withDefaults,
   type RunOptions,
+  type WithDefaults,
   type Runtime,
   type StateOptions,
 } from "./options.js";
@@ -93,8 +95,8 @@ function formatWait(ms: number): string {
 }
 
 /** Copies the selected files from `from` to `to`; resolves with a tagged result. */
-export async function migrate(opts: MigrateOptions): Promise<Tagged<MigrateData>> {
-  return tagged(() => run(opts));
+export async function migrate(opts: WithDefaults<MigrateOptions>): Promise<Tagged<MigrateData>> {
+  return tagged(() => run(withDefaults<MigrateOptions>(opts)));
 }
 
 async function run(opts: MigrateOptions): Promise<Tagged<MigrateData>> {

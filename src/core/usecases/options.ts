@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { PyregError } from "../errors.js";
 import type { Endpoint } from "../journal.js";
 import type { Shard } from "../shard.js";
 import type { Destination, Source } from "../model.js";
@@ -255,4 +256,59 @@ export function redactArgv(argv: readonly string[]): string[] {
     );
     return prefix + redactText(v);
   });
+}
+
+/**
+ * Runs `work` until the signal is aborted: then the connections are closed at once (the work left
+ * behind fails on them) and an INTERRUPTED error is thrown, which the use-case resolves as
+ * "interrupted".
+ */
+export async function untilAborted<T>(
+  work: Promise<T>,
+  signal: AbortSignal | undefined,
+  rt: Runtime,
+): Promise<T> {
+  if (!signal) return work;
+  const interruption = new PyregError("INTERRUPTED", "interrupted");
+  let stop = (): void => undefined;
+  const stopped = new Promise<never>((_, reject) => {
+    stop = () => reject(interruption);
+  });
+  if (signal.aborted) stop();
+  else signal.addEventListener("abort", stop, { once: true });
+  try {
+    return await Promise.race([work, stopped]);
+  } catch (err) {
+    if (err === interruption) {
+      work.catch(() => undefined);
+      await rt.http.destroy();
+    }
+    throw err;
+  } finally {
+    signal.removeEventListener("abort", stop);
+  }
+}
+
+/** The defaults of the options a library caller may leave out (the CLI's defaults). */
+export const RUN_DEFAULTS = {
+  concurrency: DEFAULT_CONCURRENCY,
+  timeout: 60,
+  deadline: 300,
+  retries: 5,
+  retryDelay: 250,
+  retryMaxDelay: 15_000,
+  maxRetryAfter: 120,
+  include: [] as string[],
+  exclude: [] as string[],
+};
+
+type Defaulted = keyof typeof RUN_DEFAULTS;
+
+/** A use-case's options as a library caller gives them: those with a default may be left out. */
+export type WithDefaults<T extends RunOptions> = Omit<T, Defaulted> & Partial<Pick<RunOptions, Defaulted>>;
+
+/** Fills in the defaults of the options left out (or undefined). */
+export function withDefaults<T extends RunOptions>(opts: WithDefaults<T>): T {
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  return { ...RUN_DEFAULTS, ...given } as unknown as T;
 }

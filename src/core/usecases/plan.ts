@@ -17,7 +17,10 @@ import {
   openTo,
   selectionFrom,
   stateDirOf,
+  untilAborted,
+  withDefaults,
   type RunOptions,
+  type WithDefaults,
   type Runtime,
 } from "./options.js";
 import { tagged, type Tagged } from "./result.js";
@@ -53,21 +56,28 @@ export interface PlanData {
 }
 
 /** Plans a migration; "incomplete" when a file conflicts or is invalid, a project could not be listed, or a pinned file is a problem. */
-export async function plan(opts: PlanOptions): Promise<Tagged<PlanData>> {
-  return tagged(() => run(opts));
+export async function plan(opts: WithDefaults<PlanOptions>): Promise<Tagged<PlanData>> {
+  return tagged(() => run(withDefaults<PlanOptions>(opts)));
 }
 
 async function run(opts: PlanOptions): Promise<Tagged<PlanData>> {
   const selection = opts.selection ?? (await selectionFrom(opts));
   const rt = opts.runtime ?? openRuntime(opts, (e) => opts.onEvent?.(e));
   try {
-    const src = await openFrom(opts.from, rt);
-    const dst = await openTo(opts.to, rt);
-    const planned = await makePlan(src, dst, {
-      selection,
-      listConcurrency: opts.concurrency,
-      ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
-    });
+    const { src, dst, planned } = await untilAborted(
+      (async () => {
+        const src = await openFrom(opts.from, rt);
+        const dst = await openTo(opts.to, rt);
+        const planned = await makePlan(src, dst, {
+          selection,
+          listConcurrency: opts.concurrency,
+          ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
+        });
+        return { src, dst, planned };
+      })(),
+      opts.signal,
+      rt,
+    );
     const data: PlanData = {
       source: { kind: src.kind, description: src.describe() },
       destination: { kind: dst.kind, description: dst.describe() },
@@ -85,7 +95,8 @@ async function run(opts: PlanOptions): Promise<Tagged<PlanData>> {
       }
     }
     const c = planCounts(planned);
-    const incomplete = c.conflict || c.invalid || planned.problems.length || planned.projects.some((p) => p.error);
+    const incomplete =
+      c.conflict || c.invalid || planned.problems.length || planned.projects.some((p) => p.error);
     return { status: incomplete ? "incomplete" : "ok", ...data };
   } finally {
     if (!opts.runtime) await rt.close();
@@ -106,11 +117,21 @@ function resumePreview(
     });
   }
   const rows = new Map(data.files.map((f) => [`${f.project}\n${f.filename}`, f]));
-  const counts: Record<ResumeStep, number> = { carried: 0, uncertain: 0, landed: 0, again: 0, "as-planned": 0 };
+  const counts: Record<ResumeStep, number> = {
+    carried: 0,
+    uncertain: 0,
+    landed: 0,
+    again: 0,
+    "as-planned": 0,
+  };
   const files: { project: string; filename: string; step: ResumeStep }[] = [];
   for (const p of plan.projects) {
     for (const e of p.entries) {
-      const step = resumeStep(e.action, rows.get(`${e.file.project}\n${e.file.filename}`), opts.retryFailed ?? false);
+      const step = resumeStep(
+        e.action,
+        rows.get(`${e.file.project}\n${e.file.filename}`),
+        opts.retryFailed ?? false,
+      );
       counts[step]++;
       if (step !== "as-planned") files.push({ project: e.file.project, filename: e.file.filename, step });
     }

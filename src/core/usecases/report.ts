@@ -42,7 +42,11 @@ export async function report(opts: ReportOptions = {}): Promise<Tagged<ReportDat
     if (opts.report) writeReport(built, reportPaths(opts.report));
     const t = built.totals.byOutcome;
     const incomplete =
-      t.failed.files || t.conflict.files || t.uncertain.files || t.pending.files || built.missingShards.length;
+      t.failed.files ||
+      t.conflict.files ||
+      t.uncertain.files ||
+      t.pending.files ||
+      built.missingShards.length;
     return { status: incomplete ? "incomplete" : "ok", report: built, dirs };
   });
 }

@@ -50,7 +50,9 @@ export function parseCredentials(text: string, where: string): BasicCredentials 
   return { username, password };
 }
 
-async function credentialsFrom(opts: Pick<ServeOptions, "auth" | "authFile">): Promise<BasicCredentials | undefined> {
+async function credentialsFrom(
+  opts: Pick<ServeOptions, "auth" | "authFile">,
+): Promise<BasicCredentials | undefined> {
   if (opts.auth !== undefined && opts.authFile !== undefined) {
     throw new PyregError("USAGE", "give --auth or --auth-file, not both");
   }
@@ -101,7 +103,9 @@ export async function serve(dir: string, opts: ServeOptions = {}): Promise<Tagge
         ...(auth ? { auth } : {}),
         authReads: opts.authReads ?? false,
         htmlOnly: opts.htmlOnly ?? false,
-        maxUploadBytes: opts.maxUploadMb ? Math.floor(opts.maxUploadMb * 1024 * 1024) : DEFAULT_MAX_UPLOAD_BYTES,
+        maxUploadBytes: opts.maxUploadMb
+          ? Math.floor(opts.maxUploadMb * 1024 * 1024)
+          : DEFAULT_MAX_UPLOAD_BYTES,
         log: (line) => opts.onEvent?.({ type: "log", message: line }),
       });
     } catch (err) {

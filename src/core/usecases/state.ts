@@ -192,4 +192,3 @@ export function defaultReportDir(): string {
     hint: `choose one with --state:\n  ${found.join("\n  ")}\n(shards of one migration: --merge DIR...)`,
   });
 }
-

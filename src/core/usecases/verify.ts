@@ -3,7 +3,7 @@
  * (compared by the listings' strongest shared digest, or by reading the file back). The run and its
  * checks are recorded in the state folder's journal and report.
  */
-import { errorMessage, isFatal } from "../errors.js";
+import { errorMessage, isFatal, PyregError } from "../errors.js";
 import type { SelectionProblem, Selection } from "../select/index.js";
 import { compareDigests, decisiveDigest, verificationKey, type Verification } from "../digests.js";
 import { digestStream } from "../hash.js";
@@ -18,7 +18,10 @@ import {
   openRuntime,
   openTo,
   selectionFrom,
+  untilAborted,
+  withDefaults,
   type RunOptions,
+  type WithDefaults,
   type Runtime,
   type StateOptions,
 } from "./options.js";
@@ -113,8 +116,8 @@ export interface VerifyData {
 }
 
 /** Checks the selected source files at the destination; resolves with a tagged result. */
-export async function verify(opts: VerifyOptions): Promise<Tagged<VerifyData>> {
-  return tagged(() => run(opts));
+export async function verify(opts: WithDefaults<VerifyOptions>): Promise<Tagged<VerifyData>> {
+  return tagged(() => run(withDefaults<VerifyOptions>(opts)));
 }
 
 async function run(opts: VerifyOptions): Promise<Tagged<VerifyData>> {
@@ -123,48 +126,58 @@ async function run(opts: VerifyOptions): Promise<Tagged<VerifyData>> {
   let state: RunState | undefined;
   try {
     state = openRunState(opts, "verify");
-    const src = await openFrom(opts.from, rt);
-    const dst = await openTo(opts.to, rt);
-    state.journal.describeRun(src.describe(), dst.describe());
-    // A destination whose index lists the digest the client sent (GitLab) is always read back.
-    const content = opts.content === true || dst.indexEchoesClientDigest === true;
-    const inShard = opts.shard ? shardSelector(opts.shard) : () => true;
-    const allProjects = await src.listProjects();
-    const filteredProjects: { project: string; reason: string; rule: string }[] = [];
-    const projects = allProjects
-      .filter((p) => {
-        if (!inShard(p)) return false;
-        const out = selection.project(p);
-        if (out) filteredProjects.push({ project: p, ...out });
-        return !out;
-      })
-      .sort();
-    const selectionProblems: SelectionProblem[] = selection.unlistedPins(new Set(allProjects), inShard);
-    const filteredFiles: { file: DistFile; rule: string; reason: string }[] = [];
-    const rows: ({ source: DistFile } & Checked)[] = [];
-    const errors: { project: string; error: string }[] = [];
-    await mapLimit(projects, opts.concurrency, async (project) => {
-      try {
-        const [listed, there] = await Promise.all([src.listFiles(project), dst.listFiles(project)]);
-        const { files: unique, problems } = collapseDuplicates(listed.filter((f) => !f.notes?.["filtered"]));
-        for (const p of problems) rows.push({ source: p.file, status: "unverifiable", detail: p.reason });
-        // Exactly the selected files are checked; the others are listed as left out, with their rule.
-        const chosen = selection.files(project, unique);
-        selectionProblems.push(...chosen.problems);
-        const files = unique.filter((f) => {
-          const out = chosen.filtered.get(f);
-          if (out) filteredFiles.push({ file: f, ...out });
-          return !out;
+    const st = state;
+    const { src, dst, filteredProjects, selectionProblems, filteredFiles, rows, errors } = await untilAborted(
+      (async () => {
+        const src = await openFrom(opts.from, rt);
+        const dst = await openTo(opts.to, rt);
+        st.journal.describeRun(src.describe(), dst.describe());
+        // A destination whose index lists the digest the client sent (GitLab) is always read back.
+        const content = opts.content === true || dst.indexEchoesClientDigest === true;
+        const inShard = opts.shard ? shardSelector(opts.shard) : () => true;
+        const allProjects = await src.listProjects();
+        const filteredProjects: { project: string; reason: string; rule: string }[] = [];
+        const projects = allProjects
+          .filter((p) => {
+            if (!inShard(p)) return false;
+            const out = selection.project(p);
+            if (out) filteredProjects.push({ project: p, ...out });
+            return !out;
+          })
+          .sort();
+        const selectionProblems: SelectionProblem[] = selection.unlistedPins(new Set(allProjects), inShard);
+        const filteredFiles: { file: DistFile; rule: string; reason: string }[] = [];
+        const rows: ({ source: DistFile } & Checked)[] = [];
+        const errors: { project: string; error: string }[] = [];
+        await mapLimit(projects, opts.concurrency, async (project) => {
+          try {
+            const [listed, there] = await Promise.all([src.listFiles(project), dst.listFiles(project)]);
+            const { files: unique, problems } = collapseDuplicates(
+              listed.filter((f) => !f.notes?.["filtered"]),
+            );
+            for (const p of problems) rows.push({ source: p.file, status: "unverifiable", detail: p.reason });
+            // Exactly the selected files are checked; the others are listed as left out, with their rule.
+            const chosen = selection.files(project, unique);
+            selectionProblems.push(...chosen.problems);
+            const files = unique.filter((f) => {
+              const out = chosen.filtered.get(f);
+              if (out) filteredFiles.push({ file: f, ...out });
+              return !out;
+            });
+            await mapLimit(files, 4, async (f) => {
+              const r = await checkOne(src, dst, f, there.get(f.filename), content);
+              rows.push({ source: f, ...r });
+            });
+          } catch (err) {
+            if (isFatal(err)) throw err;
+            errors.push({ project, error: errorMessage(err) });
+          }
         });
-        await mapLimit(files, 4, async (f) => {
-          const r = await checkOne(src, dst, f, there.get(f.filename), content);
-          rows.push({ source: f, ...r });
-        });
-      } catch (err) {
-        if (isFatal(err)) throw err;
-        errors.push({ project, error: errorMessage(err) });
-      }
-    });
+        return { src, dst, filteredProjects, selectionProblems, filteredFiles, rows, errors };
+      })(),
+      opts.signal,
+      rt,
+    );
     rows.sort((a, b) => a.source.filename.localeCompare(b.source.filename));
     filteredFiles.sort((a, b) => a.file.filename.localeCompare(b.file.filename));
     const warnings = selection.warnings();
@@ -215,7 +228,8 @@ async function run(opts: VerifyOptions): Promise<Tagged<VerifyData>> {
   } catch (err) {
     if (state) {
       try {
-        state.finish("failed", errorMessage(err), {});
+        const interrupted = err instanceof PyregError && err.code === "INTERRUPTED";
+        state.finish(interrupted ? "interrupted" : "failed", errorMessage(err), {});
       } catch {
         // The error itself matters more than the report.
       }
