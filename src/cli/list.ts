@@ -45,9 +45,8 @@ export function registerList(program: Command): void {
       const rt = makeRuntime(opts);
       let result: Tagged<ListData>;
       try {
-        result = await list({
+        result = await list(named.spec, {
           ...opts,
-          from: named.spec,
           selection,
           runtime: rt,
           onEvent: (e) => renderRuntimeEvent(opts, e),

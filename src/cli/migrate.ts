@@ -73,7 +73,7 @@ export function registerMigrate(program: Command): void {
       const progress = new Progress({ quiet: opts.quiet, mode: chooseMode(opts), other: process.stdout });
       let result: Tagged<MigrateData>;
       try {
-        result = await migrate({
+        result = await migrate(opts.from, opts.to, {
           ...opts,
           selection,
           runtime: rt,
@@ -119,7 +119,7 @@ export function registerMigrate(program: Command): void {
       );
       renderRuntimeEvent(opts, {
         type: "log",
-        message: redactText(`report: ${(result as MigrateData).reportPath} (and report.json)`),
+        message: redactText(`report: ${(result as MigrateData).report} (and report.json)`),
       });
       if (opts.json) {
         const d = result as MigrateData;

@@ -191,7 +191,12 @@ export async function runPlanCommand(
   const rt = makeRuntime(opts);
   let result: Tagged<PlanData>;
   try {
-    result = await plan({ ...opts, selection, runtime: rt, onEvent: (e) => renderRuntimeEvent(opts, e) });
+    result = await plan(opts.from, opts.to, {
+      ...opts,
+      selection,
+      runtime: rt,
+      onEvent: (e) => renderRuntimeEvent(opts, e),
+    });
   } finally {
     await rt.close();
   }
@@ -204,7 +209,8 @@ export async function runPlanCommand(
   printPlan(result.plan, opts);
   const resume = result.resume;
   if (resume) {
-    for (const f of resume.files) human(opts, `resume: ${f.filename}: ${RESUME_TEXT[f.step as Exclude<ResumeStep, "as-planned">]}`);
+    for (const f of resume.files)
+      human(opts, `resume: ${f.filename}: ${RESUME_TEXT[f.step as Exclude<ResumeStep, "as-planned">]}`);
     const last = resume.lastRun;
     const counts = resume.counts;
     human(

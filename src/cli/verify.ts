@@ -43,7 +43,7 @@ export function registerVerify(program: Command): void {
       const rt = makeRuntime(opts);
       let result: Tagged<VerifyData>;
       try {
-        result = await verify({
+        result = await verify(opts.from, opts.to, {
           ...opts,
           selection,
           runtime: rt,
@@ -101,7 +101,7 @@ export function registerVerify(program: Command): void {
       }
       renderRuntimeEvent(opts, {
         type: "log",
-        message: redactText(`report: ${result.reportPath} (and report.json)`),
+        message: redactText(`report: ${result.report} (and report.json)`),
       });
       finish(result.status);
     },

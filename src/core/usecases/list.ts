@@ -17,8 +17,6 @@ import {
 import { tagged, type Tagged } from "./result.js";
 
 export interface ListOptions extends RunOptions, RunControl {
-  /** The registry to list (a folder, an index URL, or KIND+URL). */
-  from: string;
   /** The selection rules (default: built from the selection options). */
   selection?: Selection | undefined;
   /** An already opened runtime (the CLI's); default: one opened from these options, closed at the end. */
@@ -44,11 +42,11 @@ export interface ListData {
 }
 
 /** Lists a registry; "incomplete" when a project could not be listed or a pinned file is a problem. */
-export async function list(opts: WithDefaults<ListOptions>): Promise<Tagged<ListData>> {
-  return tagged(() => run(withDefaults<ListOptions>(opts)));
+export async function list(source: string, opts: WithDefaults<ListOptions> = {}): Promise<Tagged<ListData>> {
+  return tagged(() => run({ ...withDefaults<ListOptions>(opts), from: source }));
 }
 
-async function run(opts: ListOptions): Promise<Tagged<ListData>> {
+async function run(opts: ListOptions & { from: string }): Promise<Tagged<ListData>> {
   const selection = opts.selection ?? (await selectionFrom(opts));
   const rt = opts.runtime ?? openRuntime(opts, (e) => opts.onEvent?.(e));
   try {

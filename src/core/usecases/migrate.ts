@@ -27,8 +27,6 @@ import { tagged, type Tagged } from "./result.js";
 import { openRunState, type RunState } from "./state.js";
 
 export interface MigrateOptions extends RunOptions, StateOptions, RunControl {
-  from: string;
-  to: string;
   /** The selection rules (default: built from the selection options). */
   selection?: Selection | undefined;
   /** The command line recorded in the journal (redacted). */
@@ -55,7 +53,7 @@ export interface MigrateData {
   projectErrors: ProjectPlan[];
   plan: Plan;
   /** report.md in the state folder. */
-  reportPath: string;
+  report: string;
   /** Why the transfers stopped early (interruption or a fatal error). */
   stopped?: string | undefined;
 }
@@ -95,11 +93,15 @@ function formatWait(ms: number): string {
 }
 
 /** Copies the selected files from `from` to `to`; resolves with a tagged result. */
-export async function migrate(opts: WithDefaults<MigrateOptions>): Promise<Tagged<MigrateData>> {
-  return tagged(() => run(withDefaults<MigrateOptions>(opts)));
+export async function migrate(
+  from: string,
+  to: string,
+  opts: WithDefaults<MigrateOptions> = {},
+): Promise<Tagged<MigrateData>> {
+  return tagged(() => run({ ...withDefaults<MigrateOptions>(opts), from, to }));
 }
 
-async function run(opts: MigrateOptions): Promise<Tagged<MigrateData>> {
+async function run(opts: MigrateOptions & { from: string; to: string }): Promise<Tagged<MigrateData>> {
   const emit = (e: Parameters<NonNullable<RunControl["onEvent"]>>[0]): void => opts.onEvent?.(e);
   const selection = opts.selection ?? (await selectionFrom(opts));
   const rt = opts.runtime ?? openRuntime(opts, emit);
@@ -221,7 +223,7 @@ async function run(opts: MigrateOptions): Promise<Tagged<MigrateData>> {
       carried: decision.carried,
       projectErrors,
       plan,
-      reportPath,
+      report: reportPath,
       ...(stoppedBy ? { stopped: stoppedBy.reason } : {}),
     };
     if (stoppedBy) {

@@ -26,8 +26,6 @@ import {
 import { tagged, type Tagged } from "./result.js";
 
 export interface PlanOptions extends RunOptions, RunControl {
-  from: string;
-  to: string;
   shard?: Shard | undefined;
   /** Also show what a migrate resuming from this state folder would do (default: migrate's, when a run left it). */
   state?: string | undefined;
@@ -52,15 +50,21 @@ export interface PlanData {
   source: { kind: string; description: string };
   destination: { kind: string; description: string };
   plan: Plan;
+  /** Files per action, bytes to copy, and files to copy of unknown size. */
+  counts: ReturnType<typeof planCounts>;
   resume?: ResumePreview | undefined;
 }
 
 /** Plans a migration; "incomplete" when a file conflicts or is invalid, a project could not be listed, or a pinned file is a problem. */
-export async function plan(opts: WithDefaults<PlanOptions>): Promise<Tagged<PlanData>> {
-  return tagged(() => run(withDefaults<PlanOptions>(opts)));
+export async function plan(
+  from: string,
+  to: string,
+  opts: WithDefaults<PlanOptions> = {},
+): Promise<Tagged<PlanData>> {
+  return tagged(() => run({ ...withDefaults<PlanOptions>(opts), from, to }));
 }
 
-async function run(opts: PlanOptions): Promise<Tagged<PlanData>> {
+async function run(opts: PlanOptions & { from: string; to: string }): Promise<Tagged<PlanData>> {
   const selection = opts.selection ?? (await selectionFrom(opts));
   const rt = opts.runtime ?? openRuntime(opts, (e) => opts.onEvent?.(e));
   try {
@@ -82,6 +86,7 @@ async function run(opts: PlanOptions): Promise<Tagged<PlanData>> {
       source: { kind: src.kind, description: src.describe() },
       destination: { kind: dst.kind, description: dst.describe() },
       plan: planned,
+      counts: planCounts(planned),
     };
     // The state folder migrate would use: the one given, or the default one when a run left it.
     const defaultState = stateDirOf(opts, opts.from, opts.to);
@@ -94,7 +99,7 @@ async function run(opts: PlanOptions): Promise<Tagged<PlanData>> {
         throw err;
       }
     }
-    const c = planCounts(planned);
+    const c = data.counts;
     const incomplete =
       c.conflict || c.invalid || planned.problems.length || planned.projects.some((p) => p.error);
     return { status: incomplete ? "incomplete" : "ok", ...data };

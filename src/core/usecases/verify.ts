@@ -87,8 +87,6 @@ async function checkOne(
 }
 
 export interface VerifyOptions extends RunOptions, StateOptions, RunControl {
-  from: string;
-  to: string;
   /** The selection rules (default: built from the selection options). */
   selection?: Selection | undefined;
   /** The command line recorded in the journal (redacted). */
@@ -111,16 +109,21 @@ export interface VerifyData {
   filteredProjects: { project: string; reason: string; rule: string }[];
   warnings: string[];
   selectionProblems: SelectionProblem[];
+  counts: { files: number; ok: number; missing: number; different: number; unverifiable: number };
   /** report.md in the state folder. */
-  reportPath: string;
+  report: string;
 }
 
 /** Checks the selected source files at the destination; resolves with a tagged result. */
-export async function verify(opts: WithDefaults<VerifyOptions>): Promise<Tagged<VerifyData>> {
-  return tagged(() => run(withDefaults<VerifyOptions>(opts)));
+export async function verify(
+  from: string,
+  to: string,
+  opts: WithDefaults<VerifyOptions> = {},
+): Promise<Tagged<VerifyData>> {
+  return tagged(() => run({ ...withDefaults<VerifyOptions>(opts), from, to }));
 }
 
-async function run(opts: VerifyOptions): Promise<Tagged<VerifyData>> {
+async function run(opts: VerifyOptions & { from: string; to: string }): Promise<Tagged<VerifyData>> {
   const selection = opts.selection ?? (await selectionFrom(opts));
   const rt = opts.runtime ?? openRuntime(opts, (e) => opts.onEvent?.(e));
   let state: RunState | undefined;
@@ -223,7 +226,14 @@ async function run(opts: VerifyOptions): Promise<Tagged<VerifyData>> {
       filteredProjects,
       warnings,
       selectionProblems,
-      reportPath,
+      counts: {
+        files: rows.length,
+        ok: rows.length - bad.length,
+        missing: bad.filter((r) => r.status === "missing").length,
+        different: bad.filter((r) => r.status === "different").length,
+        unverifiable: bad.filter((r) => r.status === "unverifiable").length,
+      },
+      report: reportPath,
     };
   } catch (err) {
     if (state) {
