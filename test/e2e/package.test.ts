@@ -6,7 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { cp, mkdir, readdir, symlink } from "node:fs/promises";
+import { cp, mkdir, readdir, symlink, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { makeCorpus, type CorpusFile } from "../fixtures/dists.js";
@@ -162,5 +162,73 @@ describe("the npm package", () => {
       (await readdir(join(tmp.path, ".pyreg"))).length === 1,
       "one state folder, in the working folder",
     );
+  });
+
+  test("a TypeScript program compiles against the package's types and migrates, then verifies", async () => {
+    const app = join(tmp.path, "app");
+    await mkdir(app);
+    await symlink(join(prefix, "node_modules"), join(app, "node_modules"));
+    await writeFile(join(app, "package.json"), JSON.stringify({ type: "module" }));
+    await writeFile(
+      join(app, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          target: "ES2022",
+          module: "NodeNext",
+          moduleResolution: "NodeNext",
+          strict: true,
+          outDir: "out",
+          // @types/node is the program's own dev dependency; pyreg's types need nothing else.
+          typeRoots: [join(REPO_ROOT, "node_modules", "@types")],
+          types: ["node"],
+        },
+        files: ["main.ts"],
+      }),
+    );
+    await writeFile(
+      join(app, "main.ts"),
+      `import { migrate, verify, PyregError, type PyregEvent } from "pyreg";
+
+const [from, to, state] = process.argv.slice(2) as [string, string, string];
+const seen = new Set<PyregEvent["type"]>();
+const m = await migrate(from, to, { state, onEvent: (e) => seen.add(e.type) });
+if (m.status !== "ok") throw new Error("migrate: " + m.status);
+const copied: number = m.counts.copied;
+const v = await verify(from, to, { state });
+if (v.status !== "ok") throw new Error("verify: " + v.status);
+const missing = await migrate(from + "-missing", to, { state: state + "-2" });
+const code = missing.status === "error" && missing.error instanceof PyregError ? missing.error.code : "none";
+console.log(JSON.stringify({ copied, outcomes: m.outcomes.length, checked: v.counts.files, ok: v.counts.ok, events: [...seen].sort(), missing: missing.status, code }));
+`,
+    );
+    const tsc = join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
+    const c = await run(process.execPath, [tsc, "-p", "tsconfig.json"], { cwd: app });
+    assert.equal(c.code, 0, c.stdout + c.stderr);
+    const srcDir = join(tmp.path, "lib-src");
+    const dstDir = join(tmp.path, "lib-dst");
+    await mkdir(srcDir);
+    await mkdir(dstDir);
+    const corpus = await makeCorpus(srcDir);
+    const r = await run(
+      process.execPath,
+      [join(app, "out", "main.js"), srcDir, dstDir, join(tmp.path, "lib-state")],
+      {
+        cwd: app,
+      },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, "", "nothing printed by the library");
+    const out = JSON.parse(r.stdout) as Record<string, unknown>;
+    assert.deepEqual(out, {
+      copied: corpus.length,
+      outcomes: corpus.length,
+      checked: corpus.length,
+      ok: corpus.length,
+      events: ["bytes", "downloaded", "file-start", "log", "outcome", "phase", "start", "uploaded"],
+      missing: "error",
+      code: out["code"],
+    });
+    assert.match(String(out["code"]), /^[A-Z_]+$/);
+    assert.notEqual(out["code"], "none");
   });
 });
