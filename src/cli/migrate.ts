@@ -168,6 +168,8 @@ export function registerMigrate(program: Command): void {
             else if (e.type === "uploaded") journal.mark(e.file, "uploaded", { uploadDeadline: Date.now() });
             else if (e.type === "attempt-over") journal.endAttempt(e.file);
             else if (e.type === "outcome") journal.recordOutcome(e.outcome);
+            else if (e.type === "unsent")
+              journal.mark(e.file, "planned", { reason: `not attempted: the run stopped on ${e.reason}` });
             progress.onEvent(e);
           },
         });
@@ -176,7 +178,12 @@ export function registerMigrate(program: Command): void {
         for (const o of decision.carried)
           if (o.kind === "failed") process.stderr.write(`failed: ${o.file.filename}: ${o.reason}\n`);
         const c = summarize(outcomes);
-        counts = { ...c };
+        // Files the plan wanted copied that reached no outcome: the run stopped before them.
+        const reached = new Set(result.outcomes.map((o) => `${o.file.project}\0${o.file.filename}`));
+        const notAttempted = plan.projects
+          .flatMap((p) => p.entries)
+          .filter((e) => e.action === "copy" && !reached.has(`${e.file.project}\0${e.file.filename}`)).length;
+        counts = { ...c, notAttempted };
         const projectErrors = plan.projects.filter((p) => p.error);
         for (const p of projectErrors)
           process.stderr.write(`failed: project ${p.project} could not be listed: ${p.error}\n`);
@@ -189,6 +196,7 @@ export function registerMigrate(program: Command): void {
         human(
           opts,
           `migrate: ${c.copied} copied (${formatBytes(c.bytes)}), ${c.skipped} already there, ${c.conflict} conflicts, ${c.failed} failed, ${c.filtered} filtered` +
+            (notAttempted ? `, ${notAttempted} not attempted` : "") +
             (projectErrors.length ? `, ${projectErrors.length} projects not listed` : "") +
             (plan.filteredProjects.length ? `, ${plan.filteredProjects.length} projects left out` : "") +
             (plan.problems.length ? `; ${plan.problems.length} pinned file problems` : ""),
@@ -199,7 +207,7 @@ export function registerMigrate(program: Command): void {
             source: plan.source,
             destination: plan.destination,
             state: state.dir,
-            counts: c,
+            counts: { ...c, notAttempted },
             outcomes: outcomes.map(outcomeJson),
             projectErrors: projectErrors.map((p) => ({ project: p.project, error: p.error })),
             filteredProjects: plan.filteredProjects,

@@ -4,6 +4,7 @@
  */
 import type { Readable } from "node:stream";
 import type { Verification } from "./digests.js";
+import type { FailureClass } from "./errors.js";
 
 export interface DistFile {
   /** Normalized project name (PEP 503). */
@@ -118,7 +119,14 @@ export type FileOutcome =
     }
   | { kind: "skipped"; file: DistFile; reason: string; verification?: Verification | undefined }
   | { kind: "conflict"; file: DistFile; reason: string; destinationSha256?: string | undefined }
-  | { kind: "failed"; file: DistFile; reason: string; code: string; serverAnswer?: string | undefined }
+  | {
+      kind: "failed";
+      file: DistFile;
+      reason: string;
+      code: string;
+      class: FailureClass;
+      serverAnswer?: string | undefined;
+    }
   /** rule: the selection rule that left the file out, when one did (not an adapter's own filter). */
   | { kind: "filtered"; file: DistFile; reason: string; rule?: string | undefined };
 
