@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { errorMessage, isFatal } from "../core/errors.js";
 import type { Exclusion, SelectionProblem } from "../core/select/index.js";
+import { checkProjectPages } from "../core/plan.js";
 import type { DistFile } from "../core/model.js";
 import { mapLimit } from "../core/pool.js";
 import {
@@ -52,6 +53,7 @@ export function registerList(program: Command): void {
         const problems: SelectionProblem[] = selection.unlistedPins(new Set(all));
         human(opts, `# ${src.describe()}`);
         const errors: { project: string; error: string }[] = [];
+        const thrown: unknown[] = [];
         const listed = await mapLimit(projects, opts.concurrency, async (project) => {
           try {
             const every = await src.listFiles(project);
@@ -64,10 +66,12 @@ export function registerList(program: Command): void {
             };
           } catch (err) {
             if (isFatal(err)) throw err;
+            thrown.push(err);
             errors.push({ project, error: errorMessage(err) });
             return { project, files: [] as DistFile[], filtered: [] };
           }
         });
+        await checkProjectPages(src, thrown, projects.length);
         let files = 0;
         let bytes = 0;
         let left = 0;
@@ -105,7 +109,8 @@ export function registerList(program: Command): void {
           `${projects.length} projects, ${files} files${bytes ? `, ${formatBytes(bytes)}` : ""}` +
             (left || filteredProjects.length
               ? `; left out by the selection: ${left} files, ${filteredProjects.length} projects`
-              : ""),
+              : "") +
+            (errors.length ? `; ${errors.length} projects could not be listed` : ""),
         );
         if (opts.json) {
           printJson({

@@ -209,6 +209,7 @@ export function registerReport(program: Command): void {
         t.conflict.files ||
         t.uncertain.files ||
         t.pending.files ||
+        report.projects.some((p) => p.error) ||
         report.missingShards.length
           ? 1
           : 0;

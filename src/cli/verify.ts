@@ -4,7 +4,7 @@ import type { SelectionProblem } from "../core/select/index.js";
 import { compareDigests, decisiveDigest, verificationKey, type Verification } from "../core/digests.js";
 import { digestStream } from "../core/hash.js";
 import type { Destination, Source } from "../core/model.js";
-import { collapseDuplicates } from "../core/plan.js";
+import { checkProjectPages, collapseDuplicates } from "../core/plan.js";
 import { mapLimit } from "../core/pool.js";
 import { fileJson } from "./list.js";
 import { addFromTo, printSelectionNotes, REGISTRY_HELP, selectionRows, type FromToOptions } from "./plan.js";
@@ -126,6 +126,7 @@ export function registerVerify(program: Command): void {
           source: DistFile;
         } & Checked)[] = [];
         const errors: { project: string; error: string }[] = [];
+        const thrown: unknown[] = [];
         await mapLimit(projects, opts.concurrency, async (project) => {
           try {
             const [listed, there] = await Promise.all([src.listFiles(project), dst.listFiles(project)]);
@@ -148,9 +149,12 @@ export function registerVerify(program: Command): void {
             });
           } catch (err) {
             if (isFatal(err)) throw err;
+            thrown.push(err);
             errors.push({ project, error: errorMessage(err) });
           }
         });
+        await checkProjectPages(src, thrown, projects.length);
+        state.journal.recordProjects(errors);
         rows.sort((a, b) => String(a.file["filename"]).localeCompare(String(b.file["filename"])));
         filteredFiles.sort((a, b) => String(a["filename"]).localeCompare(String(b["filename"])));
         const notes = { warnings: selection.warnings(), problems: selectionProblems };

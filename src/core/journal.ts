@@ -865,6 +865,16 @@ export class Journal {
     return { plan: { ...plan, projects }, uncertain, carried, landed };
   }
 
+  /** Records the projects a `verify` run could not read (a migrate records its plan's in applyPlan). */
+  recordProjects(errors: readonly { project: string; error: string }[]): void {
+    const set = this.db.prepare(
+      "INSERT INTO projects (project, error, run_id) VALUES (?, ?, ?) ON CONFLICT (project) DO UPDATE SET error = excluded.error, run_id = excluded.run_id",
+    );
+    this.db.transaction(() => {
+      for (const e of errors) set.run(e.project, e.error, this.runId);
+    })();
+  }
+
   /** Records one `verify` run's per-file results. */
   recordChecks(rows: Omit<CheckRow, "runId">[]): void {
     const ins = this.db.prepare(

@@ -41,10 +41,15 @@ export interface Source {
   describe(): string;
   /** Normalized names of every project. */
   listProjects(): Promise<string[]>;
-  /** Every file of every version of one project. An unknown project yields an empty list. */
+  /**
+   * Every file of every version of one project this source listed. A project it lists but cannot
+   * show (its page answers 404) is an error, never an empty list.
+   */
   listFiles(project: string): Promise<DistFile[]>;
   /** A stream of the file's bytes. */
   open(file: DistFile): Promise<Readable>;
+  /** The URL this source was probably meant to be, when its own answers say it is not an index. */
+  suggestIndex?(): Promise<string | undefined>;
   close?(): Promise<void>;
 }
 

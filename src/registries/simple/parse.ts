@@ -242,7 +242,18 @@ export function parseProjectListJson(text: string, url: string, warn?: (m: strin
     throw malformed(url, "the project list is not valid JSON");
   }
   const version = (data as { meta?: { "api-version"?: unknown } } | null)?.meta?.["api-version"];
-  if (typeof version === "string") checkApiVersion(version, url, warn);
+  // devpi-server answers GET /USER/INDEX/ with its JSON API ({"type": "indexconfig", "result":
+  // {"projects": [...], ...}}; devpi docs, "JSON API" / "Getting index information"), not with the
+  // simple API, which it serves under /USER/INDEX/+simple/ only.
+  const devpi = (data as { result?: { projects?: unknown } } | null)?.result?.projects;
+  if (typeof version !== "string" && devpi !== undefined) {
+    throw notAnIndex(url, "it is devpi's JSON API for an index, whose simple index is under +simple/", {
+      hint: `give devpi's simple index ${redactUrl(new URL("+simple/", url.endsWith("/") ? url : url + "/").toString())}, or the devpi+ form devpi+${redactUrl(url)}`,
+    });
+  }
+  // PEP 691: a JSON index says so in meta.api-version; JSON without it is some other API.
+  if (typeof version !== "string") throw notAnIndex(url, "its JSON has no PEP 691 meta.api-version");
+  checkApiVersion(version, url, warn);
   const parsed = jsonProjectList.safeParse(data);
   if (!parsed.success) throw malformed(url, `unexpected project list (${zodProblem(parsed.error)})`);
   return [...new Set(parsed.data.projects.map((p) => normalizeName(p.name)))];
@@ -312,10 +323,12 @@ function toDistFile(
 }
 
 /** A page that is not a simple index at all (a web page, a file listing, another API). */
-export function notAnIndex(url: string, why: string): PyregError {
+export function notAnIndex(url: string, why: string, opts: { hint?: string } = {}): PyregError {
   return new PyregError("NOT_AN_INDEX", `${redactUrl(url)} is not a simple index: ${why}`, {
     url: redactUrl(url),
-    hint: "give the URL of a PEP 503/691 simple index (usually ending in /simple/; devpi: /USER/INDEX/+simple/)",
+    hint:
+      opts.hint ??
+      "give the URL of a PEP 503/691 simple index (usually ending in /simple/; devpi: /USER/INDEX/+simple/)",
   });
 }
 

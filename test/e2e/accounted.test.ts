@@ -1,0 +1,176 @@
+/**
+ * Nothing dropped in silence: every project a source lists, every run and every odd source ends
+ * in a state the output, the exit code and the report agree on. Through the real CLI against
+ * real servers: nginx serving static files (a static PEP 503 index, and other servers' answers
+ * reproduced as files), pyreg serve, and small loopback servers where a header must be seen.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { makeWheel } from "../fixtures/dists.js";
+import { runCli } from "../helpers/cli.js";
+import { startServe } from "../helpers/serve.js";
+import { startStaticSite, type StaticSite } from "../helpers/staticIndex.js";
+import { tempDir } from "../helpers/tmp.js";
+
+const sha = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
+
+interface Wheel {
+  filename: string;
+  data: Buffer;
+}
+
+async function wheel(dir: string, name: string, version: string): Promise<Wheel> {
+  const path = await makeWheel(dir, { name, version });
+  return { filename: basename(path), data: await readFile(path) };
+}
+
+/** A PEP 503 project page linking the given files (relative URLs, sha256 fragments). */
+function projectPage(files: Wheel[], extra = ""): string {
+  return (
+    `<!DOCTYPE html><html><body>\n` +
+    files
+      .map((f) => `<a href="../../files/${f.filename}#sha256=${sha(f.data)}"${extra}>${f.filename}</a><br>`)
+      .join("\n") +
+    `\n</body></html>\n`
+  );
+}
+
+function projectList(names: string[]): string {
+  return `<!DOCTYPE html><html><body>\n${names.map((n) => `<a href="${n}/">${n}</a><br>`).join("\n")}\n</body></html>\n`;
+}
+
+describe("case 1: a project the source lists but whose page fails is a project error", () => {
+  let tmp: { path: string; cleanup(): Promise<void> };
+  let site: StaticSite;
+  let good: Wheel;
+
+  before(async () => {
+    tmp = await tempDir();
+    good = await wheel(join(tmp.path, "w"), "good-pkg", "1.0");
+    // A static index (files on disk behind nginx) that lists ghost-pkg, whose page is missing.
+    site = await startStaticSite({
+      "/simple/": projectList(["good-pkg", "ghost-pkg"]),
+      "/simple/good-pkg/": projectPage([good]),
+      [`/files/${good.filename}`]: { body: good.data, contentType: "application/octet-stream" },
+    });
+  });
+  after(async () => {
+    await site.close();
+    await tmp.cleanup();
+  });
+
+  test("list names ghost-pkg with its 404 and exits 1", async () => {
+    const r = await runCli(["list", `${site.url}simple/`]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /ghost-pkg.*404/);
+    assert.match(r.stdout, /1 projects could not be listed/);
+  });
+
+  test("migrate exits 1, names ghost-pkg, and its report is not a success", async () => {
+    const dst = join(tmp.path, "dst");
+    const state = join(tmp.path, "state");
+    const r = await runCli(["migrate", "--from", `${site.url}simple/`, "--to", dst, "--state", state]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /project ghost-pkg could not be listed/);
+    assert.match(r.stdout, /1 projects not listed/);
+    assert.ok(existsSync(join(dst, good.filename)), "the good project is still copied");
+    const md = await readFile(join(state, "report.md"), "utf8");
+    assert.match(md, /ghost-pkg.*404/);
+    assert.match(md, /\*\*Result:\*\* NOT complete/);
+
+    const v = await runCli(["verify", "--from", `${site.url}simple/`, "--to", dst, "--state", state]);
+    assert.equal(v.code, 1, v.stdout + v.stderr);
+    assert.match(v.stdout, /error +project ghost-pkg: .*404/);
+    const rep = await runCli(["report", "--state", state]);
+    assert.equal(rep.code, 1, rep.stderr);
+    assert.match(rep.stdout, /ghost-pkg.*could not be listed/);
+  });
+});
+
+describe("case 1 (devpi, pypiserver) and case 2: what is not an index is refused with a hint", () => {
+  let tmp: { path: string; cleanup(): Promise<void> };
+  let site: StaticSite;
+  let good: Wheel;
+
+  before(async () => {
+    tmp = await tempDir();
+    good = await wheel(join(tmp.path, "w"), "good-pkg", "1.0");
+    site = await startStaticSite({
+      // devpi-server answers GET /USER/INDEX/ with its JSON API (devpi docs, "JSON API": the
+      // "indexconfig" result lists the index's projects) and 404 for /USER/INDEX/NAME/; the simple
+      // API is under /USER/INDEX/+simple/ (devpi-server's views.py, "+simple" routes).
+      "/root/dev/": {
+        contentType: "application/json",
+        body: JSON.stringify({
+          type: "indexconfig",
+          result: { type: "stage", bases: [], volatile: true, projects: ["good-pkg", "other-pkg"] },
+        }),
+      },
+      "/root/dev/+simple/": projectList(["good-pkg"]),
+      "/root/dev/+simple/good-pkg/": projectPage([good]),
+      // pypiserver's /packages/ is a listing of the stored files (pypiserver README, "/packages/"
+      // route in pypiserver/_app.py), not a project list; its index is /simple/.
+      "/packages/": `<html><head><title>Index of packages</title></head><body><h1>Index of packages</h1>\n<a href="${good.filename}">${good.filename}</a><br>\n<a href="other_pkg-2.0-py3-none-any.whl">other_pkg-2.0-py3-none-any.whl</a><br>\n</body></html>`,
+      "/simple/": projectList(["good-pkg"]),
+      "/simple/good-pkg/": projectPage([good]),
+      [`/files/${good.filename}`]: { body: good.data, contentType: "application/octet-stream" },
+      // An ordinary intranet page.
+      "/intranet/": `<html><body><h1>Welcome</h1><a href="/about">about us</a> <a href="https://wiki.example/">the wiki</a></body></html>`,
+      // An index whose project pages are all missing: the URL is not the index itself.
+      "/mirror/": projectList(["a-pkg", "b-pkg", "c-pkg"]),
+      "/mirror/+simple/": projectList(["good-pkg"]),
+    });
+  });
+  after(async () => {
+    await site.close();
+    await tmp.cleanup();
+  });
+
+  test("devpi's index root (JSON API) is refused with the +simple/ URL to use", async () => {
+    const r = await runCli(["migrate", "--from", `${site.url}root/dev/`, "--to", join(tmp.path, "d1")]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /not a simple index/);
+    assert.ok(r.stderr.includes(`${site.url}root/dev/+simple/`), r.stderr);
+    assert.ok(!existsSync(join(tmp.path, "d1", good.filename)));
+  });
+
+  test("pypiserver's /packages/ file listing is refused, pointing at /simple/", async () => {
+    const r = await runCli(["list", `${site.url}packages/`]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /not a simple index.*distribution file/);
+    assert.ok(r.stderr.includes(`${site.url}simple/`), r.stderr);
+  });
+
+  test("an intranet page is not an index (no 'about us' project)", async () => {
+    const r = await runCli(["list", `${site.url}intranet/`]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /"about us" is not a project name/);
+    assert.doesNotMatch(r.stdout, /about us/);
+  });
+
+  test("most project pages missing: stop with exit 2 and the index probably meant", async () => {
+    const r = await runCli(["migrate", "--from", `${site.url}mirror/`, "--to", join(tmp.path, "d2")]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /3 of the 3 projects .* have no page there \(404\)/);
+    assert.ok(r.stderr.includes(`${site.url}mirror/+simple/`), r.stderr);
+  });
+
+  test("pyreg serve's root is not its index: the hint names /simple/", async () => {
+    const root = join(tmp.path, "serve");
+    await mkdir(root, { recursive: true });
+    await writeFile(join(root, good.filename), good.data);
+    const srv = await startServe(root, { scanTtlMs: 0 });
+    try {
+      const r = await runCli(["list", srv.url]);
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.doesNotMatch(r.stdout, /^simple$/m);
+      assert.ok(r.stderr.includes(srv.indexUrl), r.stderr);
+    } finally {
+      await srv.close();
+    }
+  });
+});
