@@ -82,10 +82,12 @@ export function registerMigrate(program: Command): void {
       const progress = new Progress({ quiet: opts.quiet, mode: chooseMode(opts), other: process.stdout });
       let counts: Record<string, number> = {};
       try {
-        state = openRunState(opts, "migrate");
-        const journal = state.journal;
+        // Both ends are opened (and their URLs or folders checked) before the state folder is
+        // made: a command that fails validation leaves nothing behind.
         const src = await openFrom(opts.from, rt);
         const dst = await openTo(opts.to, rt);
+        state = openRunState(opts, "migrate");
+        const journal = state.journal;
         journal.describeRun(src.describe(), dst.describe());
         rt.log(
           `from ${src.describe()}\nto   ${dst.describe()}` +

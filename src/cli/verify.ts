@@ -102,9 +102,10 @@ export function registerVerify(program: Command): void {
       const rt = makeRuntime(opts);
       let state: RunState | undefined;
       try {
-        state = openRunState(opts, "verify");
+        // Opened before the state folder is made: a command that fails validation leaves nothing.
         const src = await openFrom(opts.from, rt);
         const dst = await openTo(opts.to, rt);
+        state = openRunState(opts, "verify");
         state.journal.describeRun(src.describe(), dst.describe());
         // A destination whose index lists the digest the client sent (GitLab) is always read back.
         const content = opts.content === true || dst.indexEchoesClientDigest === true;

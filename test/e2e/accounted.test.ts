@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
+import { createServer } from "node:http";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { makeWheel } from "../fixtures/dists.js";
@@ -171,6 +172,155 @@ describe("case 1 (devpi, pypiserver) and case 2: what is not an index is refused
       assert.ok(r.stderr.includes(srv.indexUrl), r.stderr);
     } finally {
       await srv.close();
+    }
+  });
+});
+
+describe("case 3: a run that failed never reads as success; validation leaves no state", () => {
+  let tmp: { path: string; cleanup(): Promise<void> };
+  let srcDir: string;
+
+  before(async () => {
+    tmp = await tempDir();
+    srcDir = join(tmp.path, "src");
+    await wheel(srcDir, "alpha", "1.0");
+  });
+  after(() => tmp.cleanup());
+
+  test("--from ./nope and --to ./a-file: exit 2, a clear error, no state folder", async () => {
+    const cwd = join(tmp.path, "cwd1");
+    await mkdir(cwd);
+    await writeFile(join(cwd, "a-file"), "not a folder");
+    const r1 = await runCli(["migrate", "--from", "./nope", "--to", "./dst"], { cwd });
+    assert.equal(r1.code, 2, r1.stderr);
+    assert.match(r1.stderr, /source folder .*nope does not exist/);
+    const r2 = await runCli(["migrate", "--from", srcDir, "--to", "./a-file"], { cwd });
+    assert.equal(r2.code, 2, r2.stderr);
+    assert.match(r2.stderr, /a-file is a file, not a folder/);
+    assert.doesNotMatch(r2.stderr, /EEXIST/);
+    assert.ok(!existsSync(join(cwd, ".pyreg")), "no state folder left behind");
+    assert.ok(!existsSync(join(cwd, "dst")));
+  });
+
+  test("a run that fails while listing leaves a report that says so", async () => {
+    const cwd = join(tmp.path, "cwd2");
+    await mkdir(cwd);
+    // A port nothing listens on (taken from a server that is then closed).
+    const gone = await startStaticSite({});
+    const url = `${gone.url}simple/`;
+    await gone.close();
+    const r = await runCli(["migrate", "--from", url, "--to", "./dst", "--state", "st"], { cwd });
+    assert.equal(r.code, 2, r.stderr);
+    const md = await readFile(join(cwd, "st", "report.md"), "utf8");
+    assert.match(md, /\*\*Result:\*\* NOT complete: the latest migrate run \(run 1\) failed/);
+    assert.doesNotMatch(md, /every file is at the destination/);
+    assert.doesNotMatch(md, /None: every file was copied/);
+    const rep = await runCli(["report", "--state", "st"], { cwd });
+    assert.equal(rep.code, 1, "the report's exit code agrees with its result");
+  });
+
+  test("pyreg report with several journals lists them and names --state", async () => {
+    const cwd = join(tmp.path, "cwd3");
+    await mkdir(cwd);
+    for (const d of ["d1", "d2"]) {
+      const r = await runCli(["migrate", "--from", srcDir, "--to", d], { cwd });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const rep = await runCli(["report"], { cwd });
+    assert.equal(rep.code, 2, rep.stderr);
+    assert.match(rep.stderr, /--state/);
+    assert.match(rep.stderr, /from .*src to .*d1, last run: migrate done/);
+    assert.match(rep.stderr, /from .*src to .*d2, last run: migrate done/);
+  });
+});
+
+describe("cases 4 and 7: refused credentials stop the run; errors point the right way", () => {
+  let tmp: { path: string; cleanup(): Promise<void> };
+  let srcDir: string;
+
+  before(async () => {
+    tmp = await tempDir();
+    srcDir = join(tmp.path, "src");
+    await wheel(srcDir, "alpha", "1.0");
+    await wheel(srcDir, "beta", "2.0");
+  });
+  after(() => tmp.cleanup());
+
+  test("401 from the destination: exit 2, files not attempted (not uncertain), next run does not wait", async () => {
+    const dst = await startServe(join(tmp.path, "dst"), { scanTtlMs: 0, auth: { username: "u", password: "right" } });
+    const state = join(tmp.path, "st401");
+    const args = ["migrate", "--from", srcDir, "--to", dst.url, "--state", state, "--recheck-wait", "0"];
+    try {
+      const r = await runCli(args);
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stderr, /401/);
+      assert.match(r.stdout, /2 not attempted/);
+      const report = JSON.parse(await readFile(join(state, "report.json"), "utf8")) as {
+        files: { filename: string; outcome: string; reason: string }[];
+        result: { complete: boolean };
+      };
+      assert.equal(report.result.complete, false);
+      assert.deepEqual(
+        report.files.map((f) => f.outcome),
+        ["pending", "pending"],
+      );
+      const md = await readFile(join(state, "report.md"), "utf8");
+      assert.match(md, /not attempted/);
+      assert.doesNotMatch(md, /uncertain/);
+
+      const again = await runCli(args, { env: { PYREG_TO_USERNAME: "u", PYREG_TO_PASSWORD: "wrong" } });
+      assert.equal(again.code, 2, again.stdout + again.stderr);
+      assert.doesNotMatch(again.stderr, /not confirmed/);
+
+      const ok = await runCli(args, { env: { PYREG_TO_USERNAME: "u", PYREG_TO_PASSWORD: "right" } });
+      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+      assert.equal(dst.server.uploads, 2);
+    } finally {
+      await dst.close();
+    }
+  });
+
+  test("403 to a wrong password (pypiserver's answer) is not called 'accepted but lacking permission'", async () => {
+    // pypiserver answers 403 (not 401) to a wrong password; its index lists nothing yet.
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        if (req.method === "POST") {
+          res.writeHead(403, { "content-type": "text/plain" });
+          res.end("Forbidden");
+        } else {
+          res.writeHead(404);
+          res.end();
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const r = await runCli(
+        ["migrate", "--from", srcDir, "--to", `http://u:wrong@127.0.0.1:${port}/`, "--state", join(tmp.path, "st403")],
+        {},
+      );
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stderr, /403/);
+      assert.match(r.stderr, /refused these credentials/);
+      assert.doesNotMatch(r.stderr, /were accepted/);
+    } finally {
+      server.close();
+    }
+  });
+
+  test("https:// to a plain HTTP server says so, and does not suggest --insecure", async () => {
+    const site = await startStaticSite({ "/simple/": projectList([]) });
+    try {
+      const https = site.url.replace("http://", "https://");
+      const r = await runCli(["list", `${https}simple/`, "--retries", "0"]);
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stderr, /does not speak TLS/);
+      assert.ok(r.stderr.includes(`${site.url}simple/`), r.stderr);
+      assert.doesNotMatch(r.stderr, /--insecure/);
+    } finally {
+      await site.close();
     }
   });
 });

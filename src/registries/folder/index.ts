@@ -211,6 +211,12 @@ export const folderKind: RegistryKind = {
   },
   async openDestination(spec: RegistrySpec) {
     const root = spec.path as string;
+    const st = await stat(root).catch(() => undefined);
+    if (st && !st.isDirectory()) {
+      throw new PyregError("CONFIG", `destination ${root} is a file, not a folder`, {
+        hint: "give a folder (it is created when missing), or a registry URL",
+      });
+    }
     await mkdir(root, { recursive: true });
     await ensureDir(root, "destination");
     return new FolderDestination(root);
