@@ -324,3 +324,131 @@ describe("cases 4 and 7: refused credentials stop the run; errors point the righ
     }
   });
 });
+
+describe("case 8: credentials go only below the path they were given for", () => {
+  test("two credential sets on one host; a third path gets none", async () => {
+    const tmp = await tempDir();
+    const w = await wheel(join(tmp.path, "w"), "pkg", "1.0");
+    const seen: { method: string; path: string; auth: string }[] = [];
+    let stored: { filename: string; sha256: string } | undefined;
+    const basic = (u: string, p: string): string => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
+    // One host: team-a's index (the source), team-b's upload endpoint and index (the
+    // destination), and the source's file stored under /team-c/.
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const path = req.url ?? "/";
+        seen.push({ method: req.method ?? "", path, auth: req.headers.authorization ?? "" });
+        const html = (body: string): void => {
+          res.writeHead(200, { "content-type": "text/html" });
+          res.end(`<!DOCTYPE html><html><body>${body}</body></html>`);
+        };
+        if (path === "/team-a/simple/") return html(`<a href="pkg/">pkg</a>`);
+        if (path === "/team-a/simple/pkg/")
+          return html(`<a href="/team-c/files/${w.filename}#sha256=${sha(w.data)}">${w.filename}</a>`);
+        if (path === `/team-c/files/${w.filename}`) {
+          res.writeHead(200, { "content-type": "application/octet-stream" });
+          return res.end(w.data);
+        }
+        if (path === "/team-b/" && req.method === "POST") {
+          const body = Buffer.concat(chunks).toString("latin1");
+          const digest = /name="sha256_digest"\r\n\r\n([0-9a-f]{64})/.exec(body)?.[1] ?? "";
+          const filename = /filename="([^"]+)"/.exec(body)?.[1] ?? "";
+          stored = { filename, sha256: digest };
+          res.writeHead(200);
+          return res.end("OK");
+        }
+        if (path === "/team-b/simple/pkg/")
+          return html(stored ? `<a href="/team-b/files/${stored.filename}#sha256=${stored.sha256}">${stored.filename}</a>` : "");
+        res.writeHead(404);
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const host = `127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const r = await runCli([
+        "migrate",
+        "--from",
+        `http://alice:pa@${host}/team-a/simple/`,
+        "--to",
+        `http://bob:pb@${host}/team-b/`,
+        "--state",
+        join(tmp.path, "st"),
+      ]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.ok(seen.length >= 5, JSON.stringify(seen));
+      for (const s of seen) {
+        const want = s.path.startsWith("/team-a/")
+          ? basic("alice", "pa")
+          : s.path.startsWith("/team-b/")
+            ? basic("bob", "pb")
+            : "";
+        assert.equal(s.auth, want, `${s.method} ${s.path}`);
+      }
+      assert.ok(seen.some((s) => s.path.startsWith("/team-c/")), "the file was fetched");
+    } finally {
+      server.close();
+      await tmp.cleanup();
+    }
+  });
+});
+
+describe("case 9: netrc and index HTML read as pip reads them", () => {
+  test("a quoted netrc password after a macdef and comments reaches the registry", async () => {
+    const tmp = await tempDir();
+    const want = `Basic ${Buffer.from("me:two words").toString("base64")}`;
+    const server = createServer((req, res) => {
+      if (req.headers.authorization !== want) {
+        res.writeHead(401, { "www-authenticate": 'Basic realm="x"' });
+        return res.end();
+      }
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end(`<!DOCTYPE html><html><body><a href="pkg/">pkg</a></body></html>`);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const netrc = join(tmp.path, "netrc");
+      await writeFile(
+        netrc,
+        `# credentials for the test registry\nmacdef init\nmachine 127.0.0.1 login macro password nope\n\n` +
+          `machine 127.0.0.1 # the registry\n  login me\n  password "two words"\n`,
+      );
+      const r = await runCli(["list", `http://127.0.0.1:${port}/simple/`, "--retries", "0"], {
+        env: { NETRC: netrc },
+      });
+      // The project list is read with the right credentials (pkg's page is not served: exit 1).
+      assert.doesNotMatch(r.stderr, /401/);
+      assert.match(r.stdout, /^pkg$/m);
+    } finally {
+      server.close();
+      await tmp.cleanup();
+    }
+  });
+
+  test("a link inside an HTML comment is not a file", async () => {
+    const tmp = await tempDir();
+    const w = await wheel(join(tmp.path, "w"), "pkg", "1.0");
+    const site = await startStaticSite({
+      "/simple/": projectList(["pkg"]),
+      "/simple/pkg/":
+        `<html><body><!-- <a href="../../files/pkg-0.9.tar.gz">pkg-0.9.tar.gz</a> -->\n` +
+        `<a href="../../files/${w.filename}#sha256=${sha(w.data)}">${w.filename}</a></body></html>`,
+      [`/files/${w.filename}`]: { body: w.data, contentType: "application/octet-stream" },
+    });
+    try {
+      const r = await runCli(["list", `${site.url}simple/`, "--json"]);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { projects: { files: { filename: string }[] }[] };
+      assert.deepEqual(
+        out.projects.flatMap((p) => p.files.map((f) => f.filename)),
+        [w.filename],
+      );
+    } finally {
+      await site.close();
+      await tmp.cleanup();
+    }
+  });
+});
