@@ -69,6 +69,8 @@ function journal(files: FileRow[], shard?: string): JournalData {
     ],
     checks: [],
     selection: [],
+    ignored: [],
+    warnings: [],
   };
 }
 

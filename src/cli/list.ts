@@ -51,6 +51,7 @@ export function registerList(program: Command): void {
           })
           .sort();
         const problems: SelectionProblem[] = selection.unlistedPins(new Set(all));
+        const ignored = (await src.ignored?.()) ?? [];
         human(opts, `# ${src.describe()}`);
         const errors: { project: string; error: string }[] = [];
         const thrown: unknown[] = [];
@@ -102,6 +103,7 @@ export function registerList(program: Command): void {
         }
         for (const p of filteredProjects)
           if (!opts.quiet) human(opts, `- project ${p.project}  (${p.reason})`);
+        for (const i of ignored) human(opts, `ignored: ${i.name}  (${i.reason})`);
         for (const e of errors) process.stderr.write(`error: ${e.project}: ${e.error}\n`);
         printSelectionNotes({ warnings: selection.warnings(), problems });
         human(
@@ -110,7 +112,8 @@ export function registerList(program: Command): void {
             (left || filteredProjects.length
               ? `; left out by the selection: ${left} files, ${filteredProjects.length} projects`
               : "") +
-            (errors.length ? `; ${errors.length} projects could not be listed` : ""),
+            (errors.length ? `; ${errors.length} projects could not be listed` : "") +
+            (ignored.length ? `; ${ignored.length} files ignored (not distributions)` : ""),
         );
         if (opts.json) {
           printJson({
@@ -124,6 +127,7 @@ export function registerList(program: Command): void {
             warnings: selection.warnings(),
             problems,
             errors,
+            ignored,
           });
         }
         process.exitCode = errors.length || problems.length ? 1 : 0;

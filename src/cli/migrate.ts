@@ -127,6 +127,13 @@ export function registerMigrate(program: Command): void {
         );
         printSelectionNotes(planned);
         journal.recordSelection(selectionRows(planned));
+        journal.recordIgnored(planned.ignored ?? []);
+        if (planned.ignored?.length) {
+          const names = planned.ignored.slice(0, 5).map((i) => i.name);
+          rt.log(
+            `ignored: ${planned.ignored.length} file(s) at the source are not distributions: ${names.join(", ")}${planned.ignored.length > 5 ? ", …" : ""} (listed in the report)`,
+          );
+        }
         const decision = journal.applyPlan(planned, { retryFailed: opts.retryFailed ?? false });
         let plan = decision.plan;
         if (decision.landed)
@@ -199,6 +206,7 @@ export function registerMigrate(program: Command): void {
           opts,
           `migrate: ${c.copied} copied (${formatBytes(c.bytes)}), ${c.skipped} already there, ${c.conflict} conflicts, ${c.failed} failed, ${c.filtered} filtered` +
             (notAttempted ? `, ${notAttempted} not attempted` : "") +
+            (planned.ignored?.length ? `, ${planned.ignored.length} ignored (not distributions)` : "") +
             (projectErrors.length ? `, ${projectErrors.length} projects not listed` : "") +
             (plan.filteredProjects.length ? `, ${plan.filteredProjects.length} projects left out` : "") +
             (plan.problems.length ? `; ${plan.problems.length} pinned file problems` : ""),
@@ -215,6 +223,7 @@ export function registerMigrate(program: Command): void {
             filteredProjects: plan.filteredProjects,
             warnings: plan.warnings,
             problems: plan.problems,
+            ignored: planned.ignored ?? [],
             ...(stoppedBy ? { stopped: stoppedBy.reason } : {}),
           });
         }

@@ -160,6 +160,10 @@ export interface JournalData {
   checks: CheckRow[];
   /** What the selection rules of the latest run said (warnings, problems, what was left out). */
   selection: SelectionRow[];
+  /** Files at the source that are not distributions, as the latest run found them. */
+  ignored: { name: string; reason: string }[];
+  /** What each run warned about (a pattern that matched nothing...). */
+  warnings: { runId: number; text: string }[];
 }
 
 /**
@@ -197,6 +201,8 @@ CREATE TABLE IF NOT EXISTS history (
   id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, project TEXT NOT NULL,
   filename TEXT NOT NULL, state TEXT NOT NULL, detail TEXT, at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS projects (project TEXT PRIMARY KEY, error TEXT, run_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS ignored (name TEXT PRIMARY KEY, reason TEXT NOT NULL, run_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS warnings (run_id INTEGER NOT NULL, text TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checks (
   project TEXT NOT NULL, filename TEXT NOT NULL, version TEXT NOT NULL, status TEXT NOT NULL,
   detail TEXT NOT NULL, run_id INTEGER NOT NULL, verification TEXT, PRIMARY KEY (project, filename));
@@ -405,7 +411,18 @@ function readAll(db: Database.Database, dir: string, identity: Identity, current
     : [];
   const lastRun = runs[runs.length - 1]?.id;
   const selection = rows.filter((r) => r.runId === lastRun);
-  return { dir, identity, runs, files, projects, checks, selection };
+  const has = (table: string): boolean =>
+    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
+  // Journals written before these tables existed have neither.
+  const ignored = has("ignored")
+    ? (db.prepare("SELECT name, reason FROM ignored ORDER BY name").all() as { name: string; reason: string }[])
+    : [];
+  const warnings = has("warnings")
+    ? (
+        db.prepare("SELECT run_id, text FROM warnings ORDER BY rowid").all() as { run_id: number; text: string }[]
+      ).map((w) => ({ runId: w.run_id, text: w.text }))
+    : [];
+  return { dir, identity, runs, files, projects, checks, selection, ignored, warnings };
 }
 
 /** What applying a plan to the journal decided for this run. */
@@ -863,6 +880,22 @@ export class Journal {
       });
     })();
     return { plan: { ...plan, projects }, uncertain, carried, landed };
+  }
+
+  /** The source's files that are not distributions, as this run found them (replaces the last list). */
+  recordIgnored(list: readonly { name: string; reason: string }[]): void {
+    const ins = this.db.prepare("INSERT OR REPLACE INTO ignored (name, reason, run_id) VALUES (?, ?, ?)");
+    this.db.transaction(() => {
+      this.db.prepare("DELETE FROM ignored").run();
+      for (const i of list) ins.run(i.name, i.reason, this.runId);
+    })();
+  }
+
+  recordWarnings(texts: readonly string[]): void {
+    const ins = this.db.prepare("INSERT INTO warnings (run_id, text) VALUES (?, ?)");
+    this.db.transaction(() => {
+      for (const t of texts) ins.run(this.runId, t);
+    })();
   }
 
   /** Records the projects a `verify` run could not read (a migrate records its plan's in applyPlan). */

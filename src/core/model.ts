@@ -48,6 +48,8 @@ export interface Source {
   listFiles(project: string): Promise<DistFile[]>;
   /** A stream of the file's bytes. */
   open(file: DistFile): Promise<Readable>;
+  /** Files found at the source that are not distributions it lists, with why (folders). */
+  ignored?(): Promise<{ name: string; reason: string }[]>;
   /** The URL this source was probably meant to be, when its own answers say it is not an index. */
   suggestIndex?(): Promise<string | undefined>;
   close?(): Promise<void>;

@@ -39,6 +39,8 @@ export interface Plan {
   warnings: string[];
   /** Pinned files (--requirements) missing at the source or with another sha256. */
   problems: SelectionProblem[];
+  /** Files the source holds that are not copied, with why (e.g. a README in a folder). */
+  ignored?: { name: string; reason: string }[];
 }
 
 export interface PlanOptions {
@@ -219,6 +221,7 @@ export async function makePlan(
     return plan;
   });
   await checkProjectPages(source, errors, kept.length);
+  const ignored = (await source.ignored?.()) ?? [];
   return {
     source: source.describe(),
     destination: destination.describe(),
@@ -226,6 +229,7 @@ export async function makePlan(
     filteredProjects,
     warnings: selection.warnings(),
     problems,
+    ignored,
   };
 }
 

@@ -143,6 +143,10 @@ export interface Report {
    * every shard) ended "done" and no file, project or shard is left without its copy.
    */
   result: { complete: boolean; reasons: string[] };
+  /** Files at the source that are not distributions (not copied), with why. */
+  ignored: { name: string; reason: string }[];
+  /** Warnings of the latest run (of each shard). */
+  warnings: string[];
 }
 
 function runLabel(id: number, shard: string | null, merged: boolean): string {
@@ -358,6 +362,11 @@ export function buildReport(journals: JournalData[], version: string): Report {
       lastEnd: ends[ends.length - 1] ?? null,
     },
     result: { complete: reasons.length === 0, reasons },
+    ignored: journals.flatMap((j) => j.ignored ?? []),
+    warnings: journals.flatMap((j) => {
+      const lastRun = j.runs[j.runs.length - 1]?.id;
+      return (j.warnings ?? []).filter((w) => w.runId === lastRun).map((w) => w.text);
+    }),
   };
 }
 
@@ -503,6 +512,12 @@ export function renderMarkdown(r: Report): string {
     "",
   );
 
+  if (r.warnings.length) {
+    out.push("## Warnings", "");
+    for (const w of r.warnings) out.push(`- ${cell(w)}`);
+    out.push("");
+  }
+
   out.push("## Summary", "");
   out.push(
     table(
@@ -641,6 +656,19 @@ export function renderMarkdown(r: Report): string {
           cell(f.serverAnswer, 200),
           f.run,
         ]),
+      ),
+      "",
+    );
+  }
+
+  if (r.ignored.length) {
+    out.push("## Ignored at the source", "");
+    out.push(`${r.ignored.length} file(s) at the source are not distributions and were not copied:`, "");
+    out.push(
+      table(
+        ["File", "Why"],
+        ["l", "l"],
+        r.ignored.map((i) => [cell(i.name), cell(i.reason)]),
       ),
       "",
     );

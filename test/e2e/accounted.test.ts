@@ -452,3 +452,52 @@ describe("case 9: netrc and index HTML read as pip reads them", () => {
     }
   });
 });
+
+describe("case 5: every input file and every pattern is accounted for", () => {
+  let tmp: { path: string; cleanup(): Promise<void> };
+  let srcDir: string;
+
+  before(async () => {
+    tmp = await tempDir();
+    srcDir = join(tmp.path, "src");
+    await wheel(srcDir, "alpha", "1.0");
+    await writeFile(join(srcDir, "README.txt"), "how to install\n");
+    await writeFile(join(srcDir, "alpha-0.9-py2.7.egg"), "an old egg");
+  });
+  after(() => tmp.cleanup());
+
+  test("a README and an egg in a folder source are named in list, plan and the report", async () => {
+    const l = await runCli(["list", srcDir, "--json"]);
+    assert.equal(l.code, 0, l.stderr);
+    const listed = JSON.parse(l.stdout) as { ignored: { name: string; reason: string }[] };
+    assert.deepEqual(listed.ignored.map((i) => i.name).sort(), ["README.txt", "alpha-0.9-py2.7.egg"]);
+    assert.match(listed.ignored.find((i) => i.name.endsWith(".egg"))?.reason ?? "", /legacy format: an egg/);
+
+    const p = await runCli(["plan", "--from", srcDir, "--to", join(tmp.path, "dst")]);
+    assert.equal(p.code, 0, p.stderr);
+    assert.match(p.stdout, /ignored +README\.txt/);
+    assert.match(p.stdout, /2 files at the source ignored/);
+
+    const state = join(tmp.path, "st");
+    const m = await runCli(["migrate", "--from", srcDir, "--to", join(tmp.path, "dst"), "--state", state]);
+    assert.equal(m.code, 0, m.stderr);
+    assert.match(m.stdout, /2 ignored \(not distributions\)/);
+    const md = await readFile(join(state, "report.md"), "utf8");
+    assert.match(md, /## Ignored at the source/);
+    assert.match(md, /README\.txt/);
+    assert.match(md, /alpha-0\.9-py2\.7\.egg \| legacy format/);
+  });
+
+  test("--include that matches nothing is a warning in text, JSON and the report", async () => {
+    const state = join(tmp.path, "st2");
+    const args = ["--from", srcDir, "--to", join(tmp.path, "dst2"), "--include", "alpah"];
+    const m = await runCli(["migrate", ...args, "--state", state, "--json"]);
+    assert.match(m.stderr, /warning: --include alpah matches none of the source's 1 projects/);
+    const out = JSON.parse(m.stdout) as { warnings: string[] };
+    assert.deepEqual(out.warnings, ["--include alpah matches none of the source's 1 projects"]);
+    const md = await readFile(join(state, "report.md"), "utf8");
+    assert.match(md, /## Warnings\n\n- --include alpah matches none/);
+    const l = await runCli(["list", srcDir, "--include", "alpah"]);
+    assert.match(l.stderr, /warning: --include alpah matches none/);
+  });
+});

@@ -26,9 +26,34 @@ interface Entry {
 
 const TMP_DIR = ".pyreg-tmp";
 
+/**
+ * Formats older tools wrote that no current upload API takes (PyPI refuses eggs since August 2023
+ * and bdist_wininst/bdist_msi since their removal from setuptools; PEP 527 deprecated them all).
+ */
+const LEGACY_FORMATS: readonly [RegExp, string][] = [
+  [/\.egg$/i, "an egg (bdist_egg)"],
+  [/\.exe$/i, "a Windows installer (bdist_wininst)"],
+  [/\.msi$/i, "an MSI installer (bdist_msi)"],
+];
+
+/** Why a file below a folder source is not one of its distributions. */
+export function ignoredReason(name: string): string {
+  const legacy = LEGACY_FORMATS.find(([re]) => re.test(name));
+  if (legacy)
+    return `legacy format: ${legacy[1]}; registries no longer take it (PEP 527), so it is not copied`;
+  return "not a wheel or sdist filename";
+}
+
+interface Scan {
+  entries: Entry[];
+  /** Files that are not distributions, relative to the root. */
+  ignored: { name: string; reason: string }[];
+}
+
 /** Every distribution file below root (hidden folders and symlinks are skipped). */
-async function scan(root: string, warn?: (m: string) => void): Promise<Entry[]> {
+async function scan(root: string): Promise<Scan> {
   const out: Entry[] = [];
+  const ignored: Scan["ignored"] = [];
   const walk = async (dir: string): Promise<void> => {
     const entries = await readdir(dir, { withFileTypes: true });
     for (const e of entries) {
@@ -38,8 +63,7 @@ async function scan(root: string, warn?: (m: string) => void): Promise<Entry[]> 
       else if (e.isFile()) {
         const parsed = parseFilename(e.name);
         if (!parsed) {
-          if (!/\.(metadata|asc|txt|json|html|md)$/i.test(e.name))
-            warn?.(`ignoring ${relative(root, p)}: not a wheel or sdist name`);
+          ignored.push({ name: relative(root, p), reason: ignoredReason(e.name) });
           continue;
         }
         const st = await stat(p);
@@ -56,7 +80,8 @@ async function scan(root: string, warn?: (m: string) => void): Promise<Entry[]> 
     }
   };
   await walk(root);
-  return out;
+  ignored.sort((a, b) => a.name.localeCompare(b.name));
+  return { entries: out, ignored };
 }
 
 /** sha256 per (path, size, mtime), so listing twice does not hash twice. */
@@ -98,7 +123,7 @@ async function ensureDir(path: string, side: string): Promise<void> {
 
 export class FolderSource implements Source {
   readonly kind = "folder";
-  private entries: Promise<Entry[]> | undefined;
+  private scanned: Promise<Scan> | undefined;
   constructor(
     readonly root: string,
     private readonly warn?: (m: string) => void,
@@ -106,9 +131,14 @@ export class FolderSource implements Source {
   describe(): string {
     return `folder ${this.root}`;
   }
-  private all(): Promise<Entry[]> {
-    this.entries ??= scan(this.root, this.warn);
-    return this.entries;
+  private async all(): Promise<Entry[]> {
+    this.scanned ??= scan(this.root);
+    return (await this.scanned).entries;
+  }
+  /** Every file below the folder that is not a distribution, with why (listed in every output). */
+  async ignored(): Promise<{ name: string; reason: string }[]> {
+    this.scanned ??= scan(this.root);
+    return (await this.scanned).ignored;
   }
   async listProjects(): Promise<string[]> {
     return [...new Set((await this.all()).map((e) => e.project))].sort();
@@ -142,7 +172,7 @@ export class FolderDestination implements Destination {
     return `folder ${this.root}`;
   }
   private byProject(): Promise<Map<string, Entry[]>> {
-    this.entries ??= scan(this.root).then((list) => {
+    this.entries ??= scan(this.root).then(({ entries: list }) => {
       const m = new Map<string, Entry[]>();
       for (const e of list) m.set(e.project, [...(m.get(e.project) ?? []), e]);
       return m;
