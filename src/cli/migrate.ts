@@ -7,6 +7,7 @@ import { fileJson } from "./list.js";
 import { addFromTo, printSelectionNotes, REGISTRY_HELP, selectionRows, type FromToOptions } from "./plan.js";
 import { recheckTime, resolveUncertain } from "../core/journal.js";
 import { formatShard, shardSelector } from "../core/shard.js";
+import { yankHowTo } from "../core/yank.js";
 import { chooseMode, Progress } from "./progress.js";
 import { openRunState, resumeCommand, type RunState } from "./report.js";
 import {
@@ -186,6 +187,18 @@ export function registerMigrate(program: Command): void {
         const outcomes = [...decision.carried, ...result.outcomes];
         for (const o of decision.carried)
           if (o.kind === "failed") process.stderr.write(`failed: ${o.file.filename}: ${o.reason}\n`);
+        // A yank the destination could not take (PEP 592 has no field in the upload form): the
+        // files are installable there until yanked by hand, so they are named with how.
+        const yankByHand = dst.keepsYanked
+          ? []
+          : result.outcomes.filter((o) => o.kind === "copied" && o.file.yanked).map((o) => o.file.filename);
+        const lateWarnings = yankByHand.length
+          ? [
+              `${yankByHand.length} file(s) are yanked at the source but not at the destination (the upload form cannot carry a yank): ${yankByHand.join(", ")}; ${yankHowTo(dst.kind)}`,
+            ]
+          : [];
+        for (const w of lateWarnings) rt.warn(w);
+        journal.recordWarnings(lateWarnings);
         const c = summarize(outcomes);
         // Files the plan wanted copied that reached no outcome: the run stopped before them.
         const reached = new Set(result.outcomes.map((o) => `${o.file.project}\0${o.file.filename}`));
@@ -221,7 +234,7 @@ export function registerMigrate(program: Command): void {
             outcomes: outcomes.map(outcomeJson),
             projectErrors: projectErrors.map((p) => ({ project: p.project, error: p.error })),
             filteredProjects: plan.filteredProjects,
-            warnings: plan.warnings,
+            warnings: [...plan.warnings, ...lateWarnings],
             problems: plan.problems,
             ignored: planned.ignored ?? [],
             ...(stoppedBy ? { stopped: stoppedBy.reason } : {}),

@@ -82,6 +82,18 @@ async function checkOne(
   }
 }
 
+/** PEP 592: the same bytes, yanked at one end and installable at the other, are not the same file. */
+function yankChecked(f: DistFile, d: DistFile | undefined, r: Checked): Checked {
+  if (r.status !== "ok" || !d || Boolean(f.yanked) === Boolean(d.yanked)) return r;
+  return {
+    ...r,
+    status: "different",
+    detail: f.yanked
+      ? `yanked at the source${f.yanked === true ? "" : ` (${f.yanked})`}, not at the destination`
+      : "yanked at the destination, not at the source",
+  };
+}
+
 export function registerVerify(program: Command): void {
   const cmd = program
     .command("verify")
@@ -145,7 +157,11 @@ export function registerVerify(program: Command): void {
               return !out;
             });
             await mapLimit(files, 4, async (f) => {
-              const r = await checkOne(src, dst, f, there.get(f.filename), content);
+              const r = yankChecked(
+                f,
+                there.get(f.filename),
+                await checkOne(src, dst, f, there.get(f.filename), content),
+              );
               rows.push({ file: fileJson(f), source: f, ...r });
             });
           } catch (err) {

@@ -111,6 +111,8 @@ export interface Destination {
   readonly indexDigests?: readonly string[] | undefined;
   /** Reads a file back from the destination (content verification), from its listing. */
   open?(file: DistFile): Promise<Readable>;
+  /** It stores a source file's yanked status (PEP 592); the upload protocol cannot carry it. */
+  readonly keepsYanked?: boolean;
   /** Drop cached listings (after an upload) so the next listFiles reads the index again. */
   invalidate?(project: string): void;
   close?(): Promise<void>;

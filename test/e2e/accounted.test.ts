@@ -13,6 +13,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { makeWheel } from "../fixtures/dists.js";
 import { runCli } from "../helpers/cli.js";
+import { pip } from "../helpers/pip.js";
 import { startServe } from "../helpers/serve.js";
 import { startStaticSite, type StaticSite } from "../helpers/staticIndex.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -499,5 +500,76 @@ describe("case 5: every input file and every pattern is accounted for", () => {
     assert.match(md, /## Warnings\n\n- --include alpah matches none/);
     const l = await runCli(["list", srcDir, "--include", "alpah"]);
     assert.match(l.stderr, /warning: --include alpah matches none/);
+  });
+});
+
+describe("case 6: a file yanked at the source stays yanked, or is named to be yanked by hand", () => {
+  let tmp: { path: string; cleanup(): Promise<void> };
+  let site: StaticSite;
+  let v1: Wheel;
+  let v2: Wheel;
+
+  before(async () => {
+    tmp = await tempDir();
+    v1 = await wheel(join(tmp.path, "w"), "yk-pkg", "1.0");
+    v2 = await wheel(join(tmp.path, "w"), "yk-pkg", "2.0");
+    const link = (f: Wheel, extra = ""): string =>
+      `<a href="../../files/${f.filename}#sha256=${sha(f.data)}"${extra}>${f.filename}</a><br>`;
+    site = await startStaticSite({
+      "/simple/": projectList(["yk-pkg"]),
+      // PEP 592: data-yanked marks 2.0 as yanked, with its reason.
+      "/simple/yk-pkg/": `<html><body>${link(v1)}${link(v2, ' data-yanked="broken build"')}</body></html>`,
+      [`/files/${v1.filename}`]: { body: v1.data, contentType: "application/octet-stream" },
+      [`/files/${v2.filename}`]: { body: v2.data, contentType: "application/octet-stream" },
+    });
+  });
+  after(async () => {
+    await site.close();
+    await tmp.cleanup();
+  });
+
+  test("a folder destination keeps it, and pyreg serve of that folder serves it yanked (pip skips it)", async () => {
+    const dst = join(tmp.path, "folder");
+    const r = await runCli(["migrate", "--from", `${site.url}simple/`, "--to", dst, "--state", join(tmp.path, "s1")]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal((await readFile(join(dst, `${v2.filename}.yanked`), "utf8")).trim(), "broken build");
+    const l = await runCli(["list", dst, "--json"]);
+    const listed = JSON.parse(l.stdout) as { projects: { files: { filename: string; yanked?: unknown }[] }[] };
+    const files = listed.projects.flatMap((p) => p.files);
+    assert.equal(files.find((f) => f.filename === v2.filename)?.yanked, "broken build");
+    assert.equal(files.find((f) => f.filename === v1.filename)?.yanked, undefined);
+
+    const srv = await startServe(dst, { scanTtlMs: 0 });
+    try {
+      const res = await fetch(`${srv.indexUrl}yk-pkg/`, { headers: { accept: "application/vnd.pypi.simple.v1+json" } });
+      const page = (await res.json()) as { files: { filename: string; yanked: unknown }[] };
+      assert.equal(page.files.find((f) => f.filename === v2.filename)?.yanked, "broken build");
+      // Real pip: the yanked 2.0 is not chosen for an unpinned requirement.
+      const out = join(tmp.path, "dl");
+      await pip(["download", "--no-deps", "--index-url", srv.indexUrl, "--dest", out, "yk-pkg"]);
+      assert.ok(existsSync(join(out, v1.filename)), "pip chose 1.0, not the yanked 2.0");
+      assert.ok(!existsSync(join(out, v2.filename)));
+    } finally {
+      await srv.close();
+    }
+  });
+
+  test("an upload destination: the summary and report name the file to yank by hand; verify reports it", async () => {
+    const srv = await startServe(join(tmp.path, "up"), { scanTtlMs: 0 });
+    const state = join(tmp.path, "s2");
+    try {
+      const r = await runCli(["migrate", "--from", `${site.url}simple/`, "--to", srv.url, "--state", state]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const warned = new RegExp(`1 file\\(s\\) are yanked at the source but not at the destination.*${v2.filename.replace(/\./g, "\\.")}`);
+      assert.match(r.stderr, warned);
+      const md = await readFile(join(state, "report.md"), "utf8");
+      assert.match(md, /## Warnings/);
+      assert.match(md, warned);
+      const v = await runCli(["verify", "--from", `${site.url}simple/`, "--to", srv.url, "--state", state]);
+      assert.equal(v.code, 1, v.stdout + v.stderr);
+      assert.match(v.stdout, /yanked at the source \(broken build\), not at the destination/);
+    } finally {
+      await srv.close();
+    }
   });
 });

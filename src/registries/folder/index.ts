@@ -10,7 +10,8 @@ import { join, relative } from "node:path";
 import type { Readable } from "node:stream";
 import { PyregError } from "../../core/errors.js";
 import { sha256File } from "../../core/hash.js";
-import type { Destination, DistFile, LocalDist, Source, UploadResult } from "../../core/model.js";
+import type { CoreMetadata, Destination, DistFile, LocalDist, Source, UploadResult } from "../../core/model.js";
+import { readYank, writeYank, YANK_SUFFIX } from "../../core/yank.js";
 import { checkSafeFilename, parseFilename } from "../../core/names.js";
 import type { RegistryContext, RegistryKind, RegistrySpec } from "../types.js";
 
@@ -62,6 +63,9 @@ async function scan(root: string): Promise<Scan> {
       if (e.isDirectory()) await walk(p);
       else if (e.isFile()) {
         const parsed = parseFilename(e.name);
+        // A yank marker (see core/yank.ts) belongs to the file it names.
+        if (!parsed && e.name.endsWith(YANK_SUFFIX) && parseFilename(e.name.slice(0, -YANK_SUFFIX.length)))
+          continue;
         if (!parsed) {
           ignored.push({ name: relative(root, p), reason: ignoredReason(e.name) });
           continue;
@@ -97,7 +101,9 @@ async function cachedSha256(e: Entry): Promise<string> {
 }
 
 async function toDistFile(e: Entry): Promise<DistFile> {
+  const yanked = await readYank(e.path);
   return {
+    ...(yanked !== undefined ? { yanked } : {}),
     project: e.project,
     displayName: e.displayName,
     version: e.version,
@@ -166,6 +172,8 @@ export class FolderSource implements Source {
 export class FolderDestination implements Destination {
   readonly kind = "folder";
   readonly needsMetadata = false;
+  /** A yanked file is written with its yank marker (core/yank.ts). */
+  readonly keepsYanked = true;
   private entries: Promise<Map<string, Entry[]>> | undefined;
   constructor(readonly root: string) {}
   describe(): string {
@@ -190,7 +198,7 @@ export class FolderDestination implements Destination {
   }
   /** The folder is its own index: uploads below record what they wrote, so nothing to drop. */
   invalidate(): void {}
-  async upload(file: LocalDist): Promise<UploadResult> {
+  async upload(file: LocalDist, _meta?: CoreMetadata, source?: DistFile): Promise<UploadResult> {
     checkSafeFilename(file.filename);
     const tmpDir = join(this.root, TMP_DIR);
     await mkdir(tmpDir, { recursive: true });
@@ -211,6 +219,7 @@ export class FolderDestination implements Destination {
       await unlink(tmp).catch(() => undefined);
     }
     const final = join(this.root, file.filename);
+    if (source?.yanked) await writeYank(final, source.yanked);
     const parsed = parseFilename(file.filename);
     if (parsed && this.entries) {
       const st = await stat(final);
