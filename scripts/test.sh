@@ -38,6 +38,7 @@ need "/usr/share/python-wheels/pip-*.whl" python3-pip-whl "Debian's own pip, in 
 need strace strace "watches which programs pyreg starts and what it gives them"
 need poetry python3-poetry "makes real poetry.lock files, installs through print-settings' settings, publishes to pyreg serve"
 need pdm python3-pdm "makes real pdm.lock files, installs through print-settings' settings, publishes to pyreg serve"
+need nginx nginx "a plain web server that serves static indexes and other servers' answers as files"
 if [ ${#missing[@]} -gt 0 ]; then
   echo "the tests need these Debian packages: ${missing[*]}" >&2
   echo "install them with: sudo apt-get install ${missing[*]%% (*}" >&2

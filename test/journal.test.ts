@@ -179,7 +179,10 @@ describe("journal", () => {
     // The class is set where the error is created; the policy reads the class, never the text.
     const cls = (e: PyregError): boolean => retriedNextRun(e.class);
     assert.equal(cls(new PyregError("BAD_METADATA", "x")), false);
-    assert.equal(cls(new PyregError("HASH_MISMATCH", "f.whl: sha256 aa does not match the source's bb")), false);
+    assert.equal(
+      cls(new PyregError("HASH_MISMATCH", "f.whl: sha256 aa does not match the source's bb")),
+      false,
+    );
     assert.equal(cls(new PyregError("INCOMPLETE", "f.whl: got 10 bytes, the source lists 20")), true);
     assert.equal(cls(new PyregError("UPLOAD_REFUSED", "refused", { status: 400 })), false);
     assert.equal(cls(new PyregError("UPLOAD_REFUSED", "refused", { status: 503 })), true);
@@ -194,8 +197,20 @@ describe("journal", () => {
     const flaky = dist("pkg-b", "2.0", "e".repeat(64));
     const j = Journal.open(dir, ID);
     start(j);
-    j.recordOutcome({ kind: "failed", file: bad, reason: "metadata Version 1 ≠ 2", code: "BAD_METADATA", class: "lasting" });
-    j.recordOutcome({ kind: "failed", file: flaky, reason: "timed out", code: "TIMEOUT", class: "transient" });
+    j.recordOutcome({
+      kind: "failed",
+      file: bad,
+      reason: "metadata Version 1 ≠ 2",
+      code: "BAD_METADATA",
+      class: "lasting",
+    });
+    j.recordOutcome({
+      kind: "failed",
+      file: flaky,
+      reason: "timed out",
+      code: "TIMEOUT",
+      class: "transient",
+    });
     start(j);
     const plan = planOf([
       { file: bad, action: "copy" },

@@ -45,7 +45,11 @@ describe("netrc: read as Python's netrc module reads it", () => {
       try {
         const file = join(tmp.path, "netrc");
         writeFileSync(file, text);
-        const want = python(PY_NETRC, file + "\n") as { error?: boolean; hosts?: Record<string, string[]>; macros?: string[] };
+        const want = python(PY_NETRC, file + "\n") as {
+          error?: boolean;
+          hosts?: Record<string, string[]>;
+          macros?: string[];
+        };
         let got: typeof want;
         try {
           const n = parseNetrc(text);
@@ -105,7 +109,12 @@ const PAGES: Record<string, string> = {
 describe("simple-index HTML: the links Python's html.parser finds", () => {
   for (const [name, html] of Object.entries(PAGES)) {
     test(name, () => {
-      const want = python(PY_LINKS, html) as { href: string; yanked: string | null; rp: string | null; text: string }[];
+      const want = python(PY_LINKS, html) as {
+        href: string;
+        yanked: string | null;
+        rp: string | null;
+        text: string;
+      }[];
       const page = parseProjectPageHtml(html, "https://idx.example/simple/pkg/", "pkg");
       assert.deepEqual(
         page.files.map((f) => f.filename),

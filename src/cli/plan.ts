@@ -92,7 +92,9 @@ export function printPlan(plan: Plan, opts: CommonOptions): void {
       (plan.projects.some((p) => p.error)
         ? `, ${plan.projects.filter((p) => p.error).length} could not be listed`
         : "") +
-      (plan.ignored?.length ? `; ${plan.ignored.length} files at the source ignored (not distributions)` : ""),
+      (plan.ignored?.length
+        ? `; ${plan.ignored.length} files at the source ignored (not distributions)`
+        : ""),
   );
 }
 

@@ -415,11 +415,17 @@ function readAll(db: Database.Database, dir: string, identity: Identity, current
     db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
   // Journals written before these tables existed have neither.
   const ignored = has("ignored")
-    ? (db.prepare("SELECT name, reason FROM ignored ORDER BY name").all() as { name: string; reason: string }[])
+    ? (db.prepare("SELECT name, reason FROM ignored ORDER BY name").all() as {
+        name: string;
+        reason: string;
+      }[])
     : [];
   const warnings = has("warnings")
     ? (
-        db.prepare("SELECT run_id, text FROM warnings ORDER BY rowid").all() as { run_id: number; text: string }[]
+        db.prepare("SELECT run_id, text FROM warnings ORDER BY rowid").all() as {
+          run_id: number;
+          text: string;
+        }[]
       ).map((w) => ({ runId: w.run_id, text: w.text }))
     : [];
   return { dir, identity, runs, files, projects, checks, selection, ignored, warnings };

@@ -159,7 +159,11 @@ export function collapseDuplicates(files: readonly DistFile[]): {
  * (devpi's /USER/INDEX/ instead of its +simple/, a file listing...): stop before doing anything,
  * with the URL it probably meant, instead of reporting every project as an error.
  */
-export async function checkProjectPages(source: Source, errors: readonly unknown[], listed: number): Promise<void> {
+export async function checkProjectPages(
+  source: Source,
+  errors: readonly unknown[],
+  listed: number,
+): Promise<void> {
   const notFound = errors.filter((e) => e instanceof PyregError && e.status === 404).length;
   if (listed < 2 || notFound * 2 <= listed) return;
   const better = await source.suggestIndex?.().catch(() => undefined);

@@ -315,19 +315,28 @@ export function buildReport(journals: JournalData[], version: string): Report {
     if (!lastMigrate) reasons.push(`no migrate run${where} is recorded`);
     else if (lastMigrate.status !== "done") {
       const what =
-        lastMigrate.status === "running" ? "is still running" : lastMigrate.status === "killed" ? "was killed" : lastMigrate.status;
+        lastMigrate.status === "running"
+          ? "is still running"
+          : lastMigrate.status === "killed"
+            ? "was killed"
+            : lastMigrate.status;
       reasons.push(
         `the latest migrate run${where} (run ${lastMigrate.id}) ${what}${lastMigrate.message ? `: ${lastMigrate.message}` : ""}`,
       );
     }
   }
-  const notDone = (["failed", "conflict", "uncertain", "pending"] as const).filter((o) => totals.byOutcome[o].files);
-  for (const o of notDone) reasons.push(`${totals.byOutcome[o].files} file(s) ${o === "pending" ? "not attempted" : o}`);
+  const notDone = (["failed", "conflict", "uncertain", "pending"] as const).filter(
+    (o) => totals.byOutcome[o].files,
+  );
+  for (const o of notDone)
+    reasons.push(`${totals.byOutcome[o].files} file(s) ${o === "pending" ? "not attempted" : o}`);
   const projectsWithErrors = projects.filter((p) => p.error).length;
   if (projectsWithErrors) reasons.push(`${projectsWithErrors} project(s) could not be listed`);
   if (missingShards.length) reasons.push(`no journal for shard ${missingShards.join(", ")}`);
   if (verification && verification.problems.length)
-    reasons.push(`the latest verify found ${verification.problems.length} file(s) not at the destination as at the source`);
+    reasons.push(
+      `the latest verify found ${verification.problems.length} file(s) not at the destination as at the source`,
+    );
   if (selection.problems.length)
     reasons.push(`${selection.problems.length} pinned file problem(s) at the source`);
 

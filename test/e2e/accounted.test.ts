@@ -248,7 +248,10 @@ describe("cases 4 and 7: refused credentials stop the run; errors point the righ
   after(() => tmp.cleanup());
 
   test("401 from the destination: exit 2, files not attempted (not uncertain), next run does not wait", async () => {
-    const dst = await startServe(join(tmp.path, "dst"), { scanTtlMs: 0, auth: { username: "u", password: "right" } });
+    const dst = await startServe(join(tmp.path, "dst"), {
+      scanTtlMs: 0,
+      auth: { username: "u", password: "right" },
+    });
     const state = join(tmp.path, "st401");
     const args = ["migrate", "--from", srcDir, "--to", dst.url, "--state", state, "--recheck-wait", "0"];
     try {
@@ -299,7 +302,15 @@ describe("cases 4 and 7: refused credentials stop the run; errors point the righ
     const port = (server.address() as { port: number }).port;
     try {
       const r = await runCli(
-        ["migrate", "--from", srcDir, "--to", `http://u:wrong@127.0.0.1:${port}/`, "--state", join(tmp.path, "st403")],
+        [
+          "migrate",
+          "--from",
+          srcDir,
+          "--to",
+          `http://u:wrong@127.0.0.1:${port}/`,
+          "--state",
+          join(tmp.path, "st403"),
+        ],
         {},
       );
       assert.equal(r.code, 2, r.stdout + r.stderr);
@@ -361,7 +372,11 @@ describe("case 8: credentials go only below the path they were given for", () =>
           return res.end("OK");
         }
         if (path === "/team-b/simple/pkg/")
-          return html(stored ? `<a href="/team-b/files/${stored.filename}#sha256=${stored.sha256}">${stored.filename}</a>` : "");
+          return html(
+            stored
+              ? `<a href="/team-b/files/${stored.filename}#sha256=${stored.sha256}">${stored.filename}</a>`
+              : "",
+          );
         res.writeHead(404);
         res.end();
       });
@@ -388,7 +403,10 @@ describe("case 8: credentials go only below the path they were given for", () =>
             : "";
         assert.equal(s.auth, want, `${s.method} ${s.path}`);
       }
-      assert.ok(seen.some((s) => s.path.startsWith("/team-c/")), "the file was fetched");
+      assert.ok(
+        seen.some((s) => s.path.startsWith("/team-c/")),
+        "the file was fetched",
+      );
     } finally {
       server.close();
       await tmp.cleanup();
@@ -530,18 +548,30 @@ describe("case 6: a file yanked at the source stays yanked, or is named to be ya
 
   test("a folder destination keeps it, and pyreg serve of that folder serves it yanked (pip skips it)", async () => {
     const dst = join(tmp.path, "folder");
-    const r = await runCli(["migrate", "--from", `${site.url}simple/`, "--to", dst, "--state", join(tmp.path, "s1")]);
+    const r = await runCli([
+      "migrate",
+      "--from",
+      `${site.url}simple/`,
+      "--to",
+      dst,
+      "--state",
+      join(tmp.path, "s1"),
+    ]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal((await readFile(join(dst, `${v2.filename}.yanked`), "utf8")).trim(), "broken build");
     const l = await runCli(["list", dst, "--json"]);
-    const listed = JSON.parse(l.stdout) as { projects: { files: { filename: string; yanked?: unknown }[] }[] };
+    const listed = JSON.parse(l.stdout) as {
+      projects: { files: { filename: string; yanked?: unknown }[] }[];
+    };
     const files = listed.projects.flatMap((p) => p.files);
     assert.equal(files.find((f) => f.filename === v2.filename)?.yanked, "broken build");
     assert.equal(files.find((f) => f.filename === v1.filename)?.yanked, undefined);
 
     const srv = await startServe(dst, { scanTtlMs: 0 });
     try {
-      const res = await fetch(`${srv.indexUrl}yk-pkg/`, { headers: { accept: "application/vnd.pypi.simple.v1+json" } });
+      const res = await fetch(`${srv.indexUrl}yk-pkg/`, {
+        headers: { accept: "application/vnd.pypi.simple.v1+json" },
+      });
       const page = (await res.json()) as { files: { filename: string; yanked: unknown }[] };
       assert.equal(page.files.find((f) => f.filename === v2.filename)?.yanked, "broken build");
       // Real pip: the yanked 2.0 is not chosen for an unpinned requirement.
@@ -560,7 +590,9 @@ describe("case 6: a file yanked at the source stays yanked, or is named to be ya
     try {
       const r = await runCli(["migrate", "--from", `${site.url}simple/`, "--to", srv.url, "--state", state]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
-      const warned = new RegExp(`1 file\\(s\\) are yanked at the source but not at the destination.*${v2.filename.replace(/\./g, "\\.")}`);
+      const warned = new RegExp(
+        `1 file\\(s\\) are yanked at the source but not at the destination.*${v2.filename.replace(/\./g, "\\.")}`,
+      );
       assert.match(r.stderr, warned);
       const md = await readFile(join(state, "report.md"), "utf8");
       assert.match(md, /## Warnings/);

@@ -5,6 +5,7 @@
  * scripts/test.sh when missing; a test that needs it fails (never skips) without it.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { createServer, request } from "node:http";
 import { dirname, join } from "node:path";
@@ -107,7 +108,9 @@ export async function startStaticSite(files: Record<string, StaticFile | string>
     ].join("\n"),
   );
   let stderr = "";
-  const child = spawn("nginx", ["-c", conf, "-p", tmp.path], { stdio: ["ignore", "ignore", "pipe"] });
+  // Debian puts nginx in /usr/sbin, which a non-root PATH may lack.
+  const bin = existsSync("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx";
+  const child = spawn(bin, ["-c", conf, "-p", tmp.path], { stdio: ["ignore", "ignore", "pipe"] });
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   await new Promise<void>((resolve, reject) => {

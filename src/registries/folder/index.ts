@@ -10,7 +10,14 @@ import { join, relative } from "node:path";
 import type { Readable } from "node:stream";
 import { PyregError } from "../../core/errors.js";
 import { sha256File } from "../../core/hash.js";
-import type { CoreMetadata, Destination, DistFile, LocalDist, Source, UploadResult } from "../../core/model.js";
+import type {
+  CoreMetadata,
+  Destination,
+  DistFile,
+  LocalDist,
+  Source,
+  UploadResult,
+} from "../../core/model.js";
 import { readYank, writeYank, YANK_SUFFIX } from "../../core/yank.js";
 import { checkSafeFilename, parseFilename } from "../../core/names.js";
 import type { RegistryContext, RegistryKind, RegistrySpec } from "../types.js";
