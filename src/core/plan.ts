@@ -7,7 +7,7 @@ import { errorMessage, isFatal, PyregError } from "./errors.js";
 import { compareDigests, decisiveDigest } from "./digests.js";
 import { rulesFrom, Selection, type SelectionProblem } from "./select/index.js";
 import type { Destination, DistFile, Source } from "./model.js";
-import { checkSafeFilename, parseFilename } from "./names.js";
+import { checkSafeFilename, legacyFormatReason, parseFilename } from "./names.js";
 import { mapLimit } from "./pool.js";
 
 export type PlanAction = "copy" | "skip" | "conflict" | "filtered" | "invalid";
@@ -66,7 +66,11 @@ export function decide(file: DistFile, dest: Map<string, DistFile>): PlanEntry {
   }
   const parsed = parseFilename(file.filename);
   if (!parsed)
-    return { file, action: "invalid", reason: `${file.filename} is not a wheel or sdist filename` };
+    return {
+      file,
+      action: "invalid",
+      reason: legacyFormatReason(file.filename) ?? `${file.filename} is not a wheel or sdist filename`,
+    };
   if (parsed.project !== file.project) {
     return {
       file,

@@ -507,6 +507,33 @@ describe("case 5: every input file and every pattern is accounted for", () => {
     assert.match(md, /alpha-0\.9-py2\.7\.egg \| legacy format/);
   });
 
+  test("an egg an index lists is reported with why it is not copied", async () => {
+    const w = await wheel(join(tmp.path, "w"), "alpha", "1.0");
+    const egg = "alpha-0.9-py2.7.egg";
+    const site = await startStaticSite({
+      "/simple/": projectList(["alpha"]),
+      "/simple/alpha/": `<html><body><a href="../../files/${w.filename}#sha256=${sha(w.data)}">${w.filename}</a><a href="../../files/${egg}">${egg}</a></body></html>`,
+      [`/files/${w.filename}`]: { body: w.data, contentType: "application/octet-stream" },
+    });
+    try {
+      const state = join(tmp.path, "st-egg");
+      const m = await runCli([
+        "migrate",
+        "--from",
+        `${site.url}simple/`,
+        "--to",
+        join(tmp.path, "dst-egg"),
+        "--state",
+        state,
+      ]);
+      assert.equal(m.code, 1, m.stdout + m.stderr);
+      const md = await readFile(join(state, "report.md"), "utf8");
+      assert.match(md, /alpha-0\.9-py2\.7\.egg \| failed \(BAD_FILENAME\) \| legacy format: an egg/);
+    } finally {
+      await site.close();
+    }
+  });
+
   test("--include that matches nothing is a warning in text, JSON and the report", async () => {
     const state = join(tmp.path, "st2");
     const args = ["--from", srcDir, "--to", join(tmp.path, "dst2"), "--include", "alpah"];

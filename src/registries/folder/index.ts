@@ -19,7 +19,7 @@ import type {
   UploadResult,
 } from "../../core/model.js";
 import { readYank, writeYank, YANK_SUFFIX } from "../../core/yank.js";
-import { checkSafeFilename, parseFilename } from "../../core/names.js";
+import { checkSafeFilename, legacyFormatReason, parseFilename } from "../../core/names.js";
 import type { RegistryContext, RegistryKind, RegistrySpec } from "../types.js";
 
 interface Entry {
@@ -34,22 +34,9 @@ interface Entry {
 
 const TMP_DIR = ".pyreg-tmp";
 
-/**
- * Formats older tools wrote that no current upload API takes (PyPI refuses eggs since August 2023
- * and bdist_wininst/bdist_msi since their removal from setuptools; PEP 527 deprecated them all).
- */
-const LEGACY_FORMATS: readonly [RegExp, string][] = [
-  [/\.egg$/i, "an egg (bdist_egg)"],
-  [/\.exe$/i, "a Windows installer (bdist_wininst)"],
-  [/\.msi$/i, "an MSI installer (bdist_msi)"],
-];
-
 /** Why a file below a folder source is not one of its distributions. */
 export function ignoredReason(name: string): string {
-  const legacy = LEGACY_FORMATS.find(([re]) => re.test(name));
-  if (legacy)
-    return `legacy format: ${legacy[1]}; registries no longer take it (PEP 527), so it is not copied`;
-  return "not a wheel or sdist filename";
+  return legacyFormatReason(name) ?? "not a wheel or sdist filename";
 }
 
 interface Scan {
