@@ -7,12 +7,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { PyregError } from "../src/core/errors.js";
 import Database from "better-sqlite3";
-import {
-  Journal,
-  recheckTime,
-  resolveUncertain,
-  type Identity,
-} from "../src/core/journal.js";
+import { Journal, recheckTime, resolveUncertain, type Identity } from "../src/core/journal.js";
 import { retriedNextRun } from "../src/core/failure.js";
 import type { Destination, DistFile } from "../src/core/model.js";
 import type { Plan, PlanAction } from "../src/core/plan.js";

@@ -604,7 +604,13 @@ export async function runPlan(
       else if (e.action === "filtered")
         record({ kind: "filtered", file: e.file, reason: e.reason, ...(e.rule ? { rule: e.rule } : {}) });
       else if (e.action === "invalid")
-        record({ kind: "failed", file: e.file, reason: e.reason, code: e.code ?? "BAD_FILENAME", class: "lasting" });
+        record({
+          kind: "failed",
+          file: e.file,
+          reason: e.reason,
+          code: e.code ?? "BAD_FILENAME",
+          class: "lasting",
+        });
     }
     const toCopy = p.entries.filter((e) => e.action === "copy");
     const results = await Promise.all(toCopy.map((e) => pool.run(() => copyOne(e))));

@@ -877,7 +877,11 @@ export class Journal {
                 this.write(e.file, "filtered", { reason: e.reason });
               return true;
             case "invalid":
-              this.write(e.file, "failed", { reason: e.reason, code: e.code ?? "BAD_FILENAME", class: "lasting" });
+              this.write(e.file, "failed", {
+                reason: e.reason,
+                code: e.code ?? "BAD_FILENAME",
+                class: "lasting",
+              });
               return true;
           }
           return true;
