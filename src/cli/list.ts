@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { errorMessage, isFatal } from "../core/errors.js";
 import type { Exclusion, SelectionProblem } from "../core/select/index.js";
+import { checkProjectPages } from "../core/plan.js";
 import type { DistFile } from "../core/model.js";
 import { mapLimit } from "../core/pool.js";
 import {
@@ -55,12 +56,14 @@ export function registerList(program: Command): void {
           })
           .sort();
         const problems: SelectionProblem[] = selection.unlistedPins(new Set(all));
+        const ignored = (await src.ignored?.()) ?? [];
         // With --json the listing is the JSON document alone (stdout); stderr keeps only errors.
         const show = (text: string): void => {
           if (!opts.json) human(opts, text);
         };
         show(`# ${src.describe()}`);
         const errors: { project: string; error: string }[] = [];
+        const thrown: unknown[] = [];
         const listed = await mapLimit(projects, opts.concurrency, async (project) => {
           try {
             const every = await src.listFiles(project);
@@ -73,10 +76,12 @@ export function registerList(program: Command): void {
             };
           } catch (err) {
             if (isFatal(err)) throw err;
+            thrown.push(err);
             errors.push({ project, error: errorMessage(err) });
             return { project, files: [] as DistFile[], filtered: [] };
           }
         });
+        await checkProjectPages(src, thrown, projects.length);
         let files = 0;
         let bytes = 0;
         let unknown = 0;
@@ -107,6 +112,7 @@ export function registerList(program: Command): void {
             if (!opts.quiet) show(`  - ${x.file.filename}  (${x.reason})`);
         }
         for (const p of filteredProjects) if (!opts.quiet) show(`- project ${p.project}  (${p.reason})`);
+        for (const i of ignored) show(`ignored: ${i.name}  (${i.reason})`);
         for (const e of errors)
           process.stderr.write(
             redactText(`pyreg: error: ${e.project} could not be listed: ${e.error}`) + "\n",
@@ -116,7 +122,9 @@ export function registerList(program: Command): void {
           `${plural(projects.length, "project")}, ${plural(files, "file")}, ${formatTotal(bytes, unknown)}` +
             (left || filteredProjects.length
               ? `; left out by the selection: ${plural(left, "file")}, ${plural(filteredProjects.length, "project")}`
-              : ""),
+              : "") +
+            (errors.length ? `; ${plural(errors.length, "project")} could not be listed` : "") +
+            (ignored.length ? `; ${plural(ignored.length, "file")} ignored (not distributions)` : ""),
         );
         if (opts.json) {
           printJson("list", {
@@ -130,6 +138,7 @@ export function registerList(program: Command): void {
             warnings: selection.warnings(),
             problems,
             errors,
+            ignored,
           });
         }
         process.exitCode = errors.length || problems.length ? 1 : 0;

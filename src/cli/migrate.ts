@@ -15,6 +15,7 @@ import {
 } from "./plan.js";
 import { recheckTime, resolveUncertain } from "../core/journal.js";
 import { formatShard, shardSelector } from "../core/shard.js";
+import { yankHowTo } from "../core/yank.js";
 import { chooseMode, Progress } from "./progress.js";
 import { openRunState, resumeCommand, type RunState } from "./report.js";
 import {
@@ -97,10 +98,12 @@ export function registerMigrate(program: Command): void {
       const progress = new Progress({ quiet: opts.quiet, mode: chooseMode(opts), other: process.stdout });
       let counts: Record<string, number> = {};
       try {
-        state = openRunState(opts, "migrate");
-        const journal = state.journal;
+        // Both ends are opened (and their URLs or folders checked) before the state folder is
+        // made: a command that fails validation leaves nothing behind.
         const src = await openFrom(opts.from, rt);
         const dst = await openTo(opts.to, rt);
+        state = openRunState(opts, "migrate");
+        const journal = state.journal;
         journal.describeRun(src.describe(), dst.describe());
         rt.log(
           `from ${src.describe()}\nto   ${dst.describe()}` +
@@ -140,6 +143,13 @@ export function registerMigrate(program: Command): void {
         );
         printSelectionNotes(planned);
         journal.recordSelection(selectionRows(planned));
+        journal.recordIgnored(planned.ignored ?? []);
+        if (planned.ignored?.length) {
+          const names = planned.ignored.slice(0, 5).map((i) => i.name);
+          rt.log(
+            `ignored: ${planned.ignored.length} file(s) at the source are not distributions: ${names.join(", ")}${planned.ignored.length > 5 ? ", …" : ""} (listed in the report)`,
+          );
+        }
         const decision = journal.applyPlan(planned, { retryFailed: opts.retryFailed ?? false });
         let plan = decision.plan;
         if (decision.landed)
@@ -183,6 +193,8 @@ export function registerMigrate(program: Command): void {
             else if (e.type === "uploaded") journal.mark(e.file, "uploaded", { uploadDeadline: Date.now() });
             else if (e.type === "attempt-over") journal.endAttempt(e.file);
             else if (e.type === "outcome") journal.recordOutcome(e.outcome);
+            else if (e.type === "unsent")
+              journal.mark(e.file, "planned", { reason: `not attempted: the run stopped on ${e.reason}` });
             progress.onEvent(e);
           },
         });
@@ -190,8 +202,25 @@ export function registerMigrate(program: Command): void {
         const outcomes = [...decision.carried, ...result.outcomes];
         for (const o of decision.carried)
           if (o.kind === "failed") process.stderr.write(`failed: ${o.file.filename}: ${o.reason}\n`);
+        // A yank the destination could not take (PEP 592 has no field in the upload form): the
+        // files are installable there until yanked by hand, so they are named with how.
+        const yankByHand = dst.keepsYanked
+          ? []
+          : result.outcomes.filter((o) => o.kind === "copied" && o.file.yanked).map((o) => o.file.filename);
+        const lateWarnings = yankByHand.length
+          ? [
+              `${yankByHand.length} file(s) are yanked at the source but not at the destination (the upload form cannot carry a yank): ${yankByHand.join(", ")}; ${yankHowTo(dst.kind)}`,
+            ]
+          : [];
+        for (const w of lateWarnings) rt.warn(w);
+        journal.recordWarnings(lateWarnings);
         const c = summarize(outcomes);
-        counts = { ...c };
+        // Files the plan wanted copied that reached no outcome: the run stopped before them.
+        const reached = new Set(result.outcomes.map((o) => `${o.file.project}\0${o.file.filename}`));
+        const notAttempted = plan.projects
+          .flatMap((p) => p.entries)
+          .filter((e) => e.action === "copy" && !reached.has(`${e.file.project}\0${e.file.filename}`)).length;
+        counts = { ...c, notAttempted };
         const projectErrors = plan.projects.filter((p) => p.error);
         for (const p of projectErrors)
           process.stderr.write(`failed: project ${p.project} could not be listed: ${p.error}\n`);
@@ -204,6 +233,8 @@ export function registerMigrate(program: Command): void {
         human(
           opts,
           `migrate: ${c.copied} copied (${formatBytes(c.bytes)}), ${c.skipped} already there, ${plural(c.conflict, "conflict")}, ${c.failed} failed, ${c.filtered} filtered` +
+            (notAttempted ? `, ${notAttempted} not attempted` : "") +
+            (planned.ignored?.length ? `, ${planned.ignored.length} ignored (not distributions)` : "") +
             (projectErrors.length ? `, ${plural(projectErrors.length, "project")} not listed` : "") +
             (plan.filteredProjects.length
               ? `, ${plural(plan.filteredProjects.length, "project")} left out`
@@ -216,12 +247,13 @@ export function registerMigrate(program: Command): void {
             source: endpointJson(src),
             destination: endpointJson(dst),
             state: state.dir,
-            counts: c,
+            counts: { ...c, notAttempted },
             outcomes: outcomes.map(outcomeJson),
             projectErrors: projectErrors.map((p) => ({ project: p.project, error: p.error })),
             filteredProjects: plan.filteredProjects,
-            warnings: plan.warnings,
+            warnings: [...plan.warnings, ...lateWarnings],
             problems: plan.problems,
+            ignored: planned.ignored ?? [],
             ...(stoppedBy ? { stopped: stoppedBy.reason } : {}),
           });
         }

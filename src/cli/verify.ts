@@ -4,7 +4,7 @@ import type { SelectionProblem } from "../core/select/index.js";
 import { compareDigests, decisiveDigest, verificationKey, type Verification } from "../core/digests.js";
 import { digestStream } from "../core/hash.js";
 import type { Destination, Source } from "../core/model.js";
-import { collapseDuplicates } from "../core/plan.js";
+import { checkProjectPages, collapseDuplicates } from "../core/plan.js";
 import { mapLimit } from "../core/pool.js";
 import { fileJson } from "./list.js";
 import { addFromTo, printSelectionNotes, REGISTRY_HELP, selectionRows, type FromToOptions } from "./plan.js";
@@ -83,6 +83,18 @@ async function checkOne(
   }
 }
 
+/** PEP 592: the same bytes, yanked at one end and installable at the other, are not the same file. */
+function yankChecked(f: DistFile, d: DistFile | undefined, r: Checked): Checked {
+  if (r.status !== "ok" || !d || Boolean(f.yanked) === Boolean(d.yanked)) return r;
+  return {
+    ...r,
+    status: "different",
+    detail: f.yanked
+      ? `yanked at the source${f.yanked === true ? "" : ` (${f.yanked})`}, not at the destination`
+      : "yanked at the destination, not at the source",
+  };
+}
+
 export function registerVerify(program: Command): void {
   const cmd = program
     .command("verify")
@@ -103,9 +115,10 @@ export function registerVerify(program: Command): void {
       const rt = makeRuntime(opts);
       let state: RunState | undefined;
       try {
-        state = openRunState(opts, "verify");
+        // Opened before the state folder is made: a command that fails validation leaves nothing.
         const src = await openFrom(opts.from, rt);
         const dst = await openTo(opts.to, rt);
+        state = openRunState(opts, "verify");
         state.journal.describeRun(src.describe(), dst.describe());
         // A destination whose index lists the digest the client sent (GitLab) is always read back.
         const content = opts.content === true || dst.indexEchoesClientDigest === true;
@@ -127,6 +140,7 @@ export function registerVerify(program: Command): void {
           source: DistFile;
         } & Checked)[] = [];
         const errors: { project: string; error: string }[] = [];
+        const thrown: unknown[] = [];
         await mapLimit(projects, opts.concurrency, async (project) => {
           try {
             const [listed, there] = await Promise.all([src.listFiles(project), dst.listFiles(project)]);
@@ -144,14 +158,21 @@ export function registerVerify(program: Command): void {
               return !out;
             });
             await mapLimit(files, 4, async (f) => {
-              const r = await checkOne(src, dst, f, there.get(f.filename), content);
+              const r = yankChecked(
+                f,
+                there.get(f.filename),
+                await checkOne(src, dst, f, there.get(f.filename), content),
+              );
               rows.push({ file: fileJson(f), source: f, ...r });
             });
           } catch (err) {
             if (isFatal(err)) throw err;
+            thrown.push(err);
             errors.push({ project, error: errorMessage(err) });
           }
         });
+        await checkProjectPages(src, thrown, projects.length);
+        state.journal.recordProjects(errors);
         rows.sort((a, b) => String(a.file["filename"]).localeCompare(String(b.file["filename"])));
         filteredFiles.sort((a, b) => String(a["filename"]).localeCompare(String(b["filename"])));
         const notes = { warnings: selection.warnings(), problems: selectionProblems };
