@@ -77,6 +77,28 @@ export async function startStaticSite(files: Record<string, StaticFile | string>
       `    location = ${path} { default_type "${file.contentType ?? "text/html"}"; try_files /${stored} =404; }`,
     );
   }
+  return startNginx(tmp, root, [...locations, `    location / { return 404; }`]);
+}
+
+/**
+ * Serves the folder `root` as it is on disk, as a plain web server serves a static site: a folder
+ * URL answers its index.html, a file its bytes, anything else 404. Files changed in `root` are
+ * served changed at once (nothing is cached in the server's configuration).
+ */
+export async function startStaticFolder(root: string): Promise<StaticSite> {
+  const tmp = await tempDir("pyreg-static-");
+  return startNginx(tmp, root, [
+    "    index index.html;",
+    "    types { text/html html; application/octet-stream whl gz zip; }",
+    "    default_type application/octet-stream;",
+  ]);
+}
+
+async function startNginx(
+  tmp: { path: string; cleanup(): Promise<void> },
+  root: string,
+  serverLines: string[],
+): Promise<StaticSite> {
   const port = await freePort();
   const conf = join(tmp.path, "nginx.conf");
   await mkdir(dirname(conf), { recursive: true });
@@ -91,6 +113,7 @@ export async function startStaticSite(files: Record<string, StaticFile | string>
       "events { worker_connections 64; }",
       "http {",
       "  access_log off;",
+      "  sendfile off;",
       `  client_body_temp_path ${tmp.path}/body;`,
       `  proxy_temp_path ${tmp.path}/proxy;`,
       `  fastcgi_temp_path ${tmp.path}/fastcgi;`,
@@ -100,8 +123,7 @@ export async function startStaticSite(files: Record<string, StaticFile | string>
       `  server {`,
       `    listen 127.0.0.1:${port};`,
       `    root ${root};`,
-      ...locations,
-      `    location / { return 404; }`,
+      ...serverLines,
       "  }",
       "}",
       "",
