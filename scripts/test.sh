@@ -40,6 +40,7 @@ need strace strace "watches which programs pyreg starts and what it gives them"
 need poetry python3-poetry "makes real poetry.lock files, installs through print-settings' settings, publishes to pyreg serve"
 need pdm python3-pdm "makes real pdm.lock files, installs through print-settings' settings, publishes to pyreg serve"
 need tinyproxy tinyproxy "a real forward proxy for the proxy tests"
+need nginx nginx "a plain web server that serves static indexes and other servers' answers as files"
 if [ ${#missing[@]} -gt 0 ]; then
   echo "the tests need these Debian packages: ${missing[*]}" >&2
   echo "install them with: sudo apt-get install ${missing[*]%% (*}" >&2

@@ -7,13 +7,8 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { PyregError } from "../src/core/errors.js";
 import Database from "better-sqlite3";
-import {
-  isPermanentFailure,
-  Journal,
-  recheckTime,
-  resolveUncertain,
-  type Identity,
-} from "../src/core/journal.js";
+import { Journal, recheckTime, resolveUncertain, type Identity } from "../src/core/journal.js";
+import { retriedNextRun } from "../src/core/failure.js";
 import type { Destination, DistFile } from "../src/core/model.js";
 import type { Plan, PlanAction } from "../src/core/plan.js";
 import { redactArgv } from "../src/cli/common.js";
@@ -173,24 +168,41 @@ describe("journal", () => {
   });
 
   test("--retry-failed: lasting failures are carried over unless asked; passing ones always retried", () => {
-    assert.equal(isPermanentFailure("BAD_METADATA", "x"), true);
+    // The class is set where the error is created; the policy reads the class, never the text.
+    const cls = (e: PyregError): boolean => retriedNextRun(e.class);
+    assert.equal(cls(new PyregError("BAD_METADATA", "x")), false);
     assert.equal(
-      isPermanentFailure("HASH_MISMATCH", "f.whl: sha256 aa does not match the source's bb"),
-      true,
+      cls(new PyregError("HASH_MISMATCH", "f.whl: sha256 aa does not match the source's bb")),
+      false,
     );
-    assert.equal(isPermanentFailure("HASH_MISMATCH", "f.whl: got 10 bytes, the source lists 20"), false);
-    assert.equal(isPermanentFailure("UPLOAD_REFUSED", "destination refused x: HTTP 400 bad"), true);
-    assert.equal(isPermanentFailure("UPLOAD_REFUSED", "destination refused x: HTTP 503 busy"), false);
-    assert.equal(isPermanentFailure("TIMEOUT", "x"), false);
-    assert.equal(isPermanentFailure("NOT_LISTED", "x"), false);
+    assert.equal(cls(new PyregError("INCOMPLETE", "f.whl: got 10 bytes, the source lists 20")), true);
+    assert.equal(cls(new PyregError("UPLOAD_REFUSED", "refused", { status: 400 })), false);
+    assert.equal(cls(new PyregError("UPLOAD_REFUSED", "refused", { status: 503 })), true);
+    assert.equal(cls(new PyregError("UPLOAD_REFUSED", "refused", { status: 429 })), true);
+    assert.equal(cls(new PyregError("TIMEOUT", "x")), true);
+    assert.equal(cls(new PyregError("NOT_LISTED", "x")), true);
+    // A message that reads like a 5xx does not make a 400 transient.
+    assert.equal(cls(new PyregError("UPLOAD_REFUSED", "HTTP 503 in the text", { status: 400 })), false);
 
     const dir = join(tmp.path, "retry");
     const bad = dist("pkg-b", "1.0");
     const flaky = dist("pkg-b", "2.0", "e".repeat(64));
     const j = Journal.open(dir, ID);
     start(j);
-    j.recordOutcome({ kind: "failed", file: bad, reason: "metadata Version 1 ≠ 2", code: "BAD_METADATA" });
-    j.recordOutcome({ kind: "failed", file: flaky, reason: "timed out", code: "TIMEOUT" });
+    j.recordOutcome({
+      kind: "failed",
+      file: bad,
+      reason: "metadata Version 1 ≠ 2",
+      code: "BAD_METADATA",
+      class: "lasting",
+    });
+    j.recordOutcome({
+      kind: "failed",
+      file: flaky,
+      reason: "timed out",
+      code: "TIMEOUT",
+      class: "transient",
+    });
     start(j);
     const plan = planOf([
       { file: bad, action: "copy" },

@@ -24,6 +24,7 @@ function row(p: Partial<FileRow> & { filename: string; state: FileRow["state"] }
     sha256: "a".repeat(64),
     reason: null,
     code: null,
+    class: null,
     serverAnswer: null,
     destinationSha256: null,
     notCarried: null,
@@ -68,6 +69,8 @@ function journal(files: FileRow[], shard?: string): JournalData {
     ],
     checks: [],
     selection: [],
+    ignored: [],
+    warnings: [],
   };
 }
 
@@ -313,7 +316,7 @@ describe("progress", () => {
     assert.ok((out[1] ?? "").startsWith("\r\x1b[2Kpyreg: 0/2 files"), out[1]);
     p.onEvent({
       type: "outcome",
-      outcome: { kind: "failed", file: file("a.whl"), reason: "boom", code: "HTTP" },
+      outcome: { kind: "failed", file: file("a.whl"), reason: "boom", code: "HTTP", class: "transient" },
     });
     const i = out.indexOf("failed: a.whl: boom\n");
     assert.ok(i > 0);

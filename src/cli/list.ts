@@ -56,7 +56,7 @@ export function registerList(program: Command): void {
       }
       if (result.status === "error") throw result.error;
       if (result.status === "interrupted") throw new PyregError("INTERRUPTED", result.message);
-      const { projects: listed, filteredProjects, problems, errors } = result;
+      const { projects: listed, filteredProjects, problems, errors, ignored } = result;
       // With --json the listing is the JSON document alone (stdout); stderr keeps only errors.
       const show = (text: string): void => {
         if (!opts.json) human(opts, text);
@@ -92,6 +92,7 @@ export function registerList(program: Command): void {
           if (!opts.quiet) show(`  - ${x.file.filename}  (${x.reason})`);
       }
       for (const p of filteredProjects) if (!opts.quiet) show(`- project ${p.project}  (${p.reason})`);
+      for (const i of ignored) show(`ignored: ${i.name}  (${i.reason})`);
       for (const e of errors)
         process.stderr.write(redactText(`pyreg: error: ${e.project} could not be listed: ${e.error}`) + "\n");
       printSelectionNotes({ warnings: result.warnings, problems });
@@ -99,7 +100,9 @@ export function registerList(program: Command): void {
         `${plural(listed.length, "project")}, ${plural(files, "file")}, ${formatTotal(bytes, unknown)}` +
           (left || filteredProjects.length
             ? `; left out by the selection: ${plural(left, "file")}, ${plural(filteredProjects.length, "project")}`
-            : ""),
+            : "") +
+          (errors.length ? `; ${plural(errors.length, "project")} could not be listed` : "") +
+          (ignored.length ? `; ${plural(ignored.length, "file")} ignored (not distributions)` : ""),
       );
       if (opts.json) {
         printJson("list", {
@@ -113,6 +116,7 @@ export function registerList(program: Command): void {
           warnings: result.warnings,
           problems,
           errors,
+          ignored,
         });
       }
       finish(result.status);

@@ -103,7 +103,8 @@ export function registerMigrate(program: Command): void {
           throw new PyregError("INTERRUPTED", result.message, { hint: result.hint });
       }
       progress.stop(true);
-      const { counts: c, outcomes, plan, projectErrors } = result as MigrateData;
+      const d = result as MigrateData;
+      const { counts: c, outcomes, plan, projectErrors } = d;
       for (const o of (result as MigrateData).carried)
         if (o.kind === "failed") process.stderr.write(`failed: ${o.file.filename}: ${o.reason}\n`);
       for (const p of projectErrors)
@@ -111,6 +112,8 @@ export function registerMigrate(program: Command): void {
       human(
         opts,
         `migrate: ${c.copied} copied (${formatBytes(c.bytes)}), ${c.skipped} already there, ${plural(c.conflict, "conflict")}, ${c.failed} failed, ${c.filtered} filtered` +
+          (d.notAttempted ? `, ${d.notAttempted} not attempted` : "") +
+          (d.ignored.length ? `, ${d.ignored.length} ignored (not distributions)` : "") +
           (projectErrors.length ? `, ${plural(projectErrors.length, "project")} not listed` : "") +
           (plan.filteredProjects.length
             ? `, ${plural(plan.filteredProjects.length, "project")} left out`
@@ -122,17 +125,17 @@ export function registerMigrate(program: Command): void {
         message: redactText(`report: ${(result as MigrateData).report} (and report.json)`),
       });
       if (opts.json) {
-        const d = result as MigrateData;
         printJson("migrate", {
           source: d.source,
           destination: d.destination,
           state: d.state,
-          counts: c,
+          counts: { ...c, notAttempted: d.notAttempted },
           outcomes: outcomes.map(outcomeJson),
           projectErrors: projectErrors.map((p) => ({ project: p.project, error: p.error })),
           filteredProjects: plan.filteredProjects,
-          warnings: plan.warnings,
+          warnings: [...plan.warnings, ...d.lateWarnings],
           problems: plan.problems,
+          ignored: d.ignored,
           ...(d.stopped ? { stopped: d.stopped } : {}),
         });
       }

@@ -103,6 +103,7 @@ export function printPlan(plan: Plan, opts: CommonOptions): void {
     }
   }
   for (const f of plan.filteredProjects) human(opts, `- project  ${f.project}  (${f.reason})`);
+  for (const i of plan.ignored ?? []) human(opts, `- ignored  ${i.name}  (${i.reason})`);
   printSelectionNotes(plan);
   const c = planCounts(plan);
   human(
@@ -113,6 +114,9 @@ export function printPlan(plan: Plan, opts: CommonOptions): void {
       (plan.problems.length ? `; ${plural(plan.problems.length, "pinned file problem")}` : "") +
       (plan.projects.some((p) => p.error)
         ? `, ${plan.projects.filter((p) => p.error).length} could not be listed`
+        : "") +
+      (plan.ignored?.length
+        ? `; ${plan.ignored.length} files at the source ignored (not distributions)`
         : ""),
   );
 }
@@ -141,6 +145,7 @@ export function planJson(plan: Plan): Record<string, unknown> {
     filteredProjects: plan.filteredProjects,
     warnings: plan.warnings,
     problems: plan.problems,
+    ignored: plan.ignored ?? [],
   };
 }
 

@@ -18,7 +18,8 @@ import {
   formatVerification,
   type Verification,
 } from "./digests.js";
-import { errorMessage, isFatal, PyregError } from "./errors.js";
+import { classOf, errorMessage, isFatal, PyregError } from "./errors.js";
+import { FAILURE_POLICY } from "./failure.js";
 import { MultiHash } from "./hash.js";
 import { checkMetadataMatchesFilename, readCoreMetadata } from "./metadata.js";
 import type { CoreMetadata, Destination, DistFile, FileOutcome, LocalDist, Source } from "./model.js";
@@ -41,7 +42,9 @@ export type EngineEvent =
   | { type: "attempt-over"; file: DistFile }
   | { type: "outcome"; outcome: FileOutcome }
   /** A download fetched again, or an upload sent again (stage says which). */
-  | { type: "retry"; stage: "download" | "upload"; file: DistFile; reason: string };
+  | { type: "retry"; stage: "download" | "upload"; file: DistFile; reason: string }
+  /** The run stopped on an answer that proves this file was not stored (credentials refused). */
+  | { type: "unsent"; file: DistFile; reason: string };
 
 export interface EngineOptions {
   concurrency: number;
@@ -72,14 +75,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 class Stop extends Error {}
 
 /**
- * Whole-file download attempts. The HTTP client retries only until the headers of a streamed
- * file; a body cut short or bytes that do not match the index are fetched again here (downloads
- * are idempotent). Three attempts keep a file's failure chance tiny on a flaky network (issue 7
- * soak: 20% of requests faulted).
- */
-const DOWNLOAD_ATTEMPTS = 3;
-
-/**
  * Sends of one upload. A send is repeated only after an ambiguous failure (no answer, 5xx, 408,
  * 429) AND a readable destination index that still does not list the file, so a repeat can never
  * store a file twice; three sends keep a file's failure chance small on a flaky network.
@@ -88,8 +83,8 @@ const UPLOAD_SENDS = 3;
 
 /**
  * Whether a failed upload may nevertheless have been stored (the connection dropped, no answer in
- * time, a server error) or may be sent again (429, 408). Any other 4xx is an answer: the file was
- * refused, and sending it again would get the same answer.
+ * time, a server error) or may be sent again (429, 408): a transient failure. Any other answer
+ * (4xx) refused the file, and sending it again would get the same answer.
  */
 /** Temporary folders are named pyreg-run-PID-XXXXXX: the owner's pid says when one is left over. */
 const TMP_PREFIX = "pyreg-run-";
@@ -117,13 +112,7 @@ async function removeDeadRunsTemp(base: string): Promise<void> {
 }
 
 function isAmbiguousUploadError(err: unknown): boolean {
-  if (!(err instanceof PyregError)) return true;
-  // Rate limited or "request timeout": not stored, and worth sending again (the client already
-  // paused the host for a 429's Retry-After).
-  if (err.status === 429 || err.status === 408) return true;
-  if (err.code === "TIMEOUT" || err.code === "HTTP") return err.status === undefined || err.status >= 500;
-  if (err.code === "UPLOAD_REFUSED") return err.status === undefined || err.status >= 500;
-  return false;
+  return classOf(err) === "transient";
 }
 
 /**
@@ -400,16 +389,8 @@ export async function runPlan(
           );
           break;
         } catch (err) {
-          // Bytes that do not match the source's sha256 are fetched once more, then the file
-          // fails (issue 2); a transfer cut short gets DOWNLOAD_ATTEMPTS.
-          const limit = err instanceof PyregError && err.code === "HASH_MISMATCH" ? 2 : DOWNLOAD_ATTEMPTS;
-          if (
-            isFatal(err) ||
-            attempt >= limit ||
-            (err instanceof PyregError && ["UNSAFE_URL", "NOT_FOUND", "AUTH"].includes(err.code))
-          ) {
-            throw err;
-          }
+          // How often a download is tried is the failure policy's, by the error's class.
+          if (isFatal(err) || attempt >= FAILURE_POLICY[classOf(err)].downloadAttempts) throw err;
           // File-level retry (pnpm's tarball fetcher): a cut or corrupted download is fetched again.
           emit({ type: "retry", stage: "download", file, reason: errorMessage(err) });
           await unlink(tmp).catch(() => undefined);
@@ -518,8 +499,10 @@ export async function runPlan(
       };
     } catch (err) {
       if (err instanceof Stop) return undefined;
-      if (isFatal(err)) {
+      if (isFatal(err) || FAILURE_POLICY[classOf(err)].stopsRun) {
         stopped ??= { reason: errorMessage(err), error: err };
+        // A refusal of the credentials is an answer: this file was not stored.
+        if (classOf(err) === "auth") emit({ type: "unsent", file, reason: errorMessage(err) });
         return undefined;
       }
       const e = err instanceof PyregError ? err : undefined;
@@ -528,6 +511,7 @@ export async function runPlan(
         file,
         reason: errorMessage(err),
         code: e?.code ?? "ERROR",
+        class: classOf(err),
         ...(e?.serverAnswer ? { serverAnswer: e.serverAnswer } : {}),
       });
       return undefined;
@@ -555,6 +539,7 @@ export async function runPlan(
             file: u.entry.file,
             reason: `uploaded, but the destination index could not be read to verify it: ${errorMessage(err)}`,
             code: "NOT_LISTED",
+            class: "uncertain",
           });
         }
         return;
@@ -584,6 +569,7 @@ export async function runPlan(
             ? `the destination answered "${u.answer ?? "exists"}" but its index does not list the file`
             : "uploaded, but the destination index does not list it",
         code: "NOT_LISTED",
+        class: "uncertain",
         ...(u.answer ? { serverAnswer: u.answer } : {}),
       });
       return;
@@ -597,6 +583,7 @@ export async function runPlan(
         file,
         reason: `uploaded and listed, but its bytes could not be read back to check them: ${errorMessage(err)}`,
         code: err instanceof PyregError && isFatal(err) ? err.code : "NOT_LISTED",
+        class: "uncertain",
       });
       return;
     }
@@ -615,6 +602,8 @@ export async function runPlan(
           `the destination lists ${file.filename}, but the bytes it serves have sha256 ${r.have}, ` +
           `not the ${u.local.sha256} sent: its index does not describe what it stores`,
         code: "CONTENT_MISMATCH",
+        // What the destination stores is not known: every run looks again.
+        class: "uncertain",
       });
     } else if (u.via === "exists") {
       record({
@@ -647,7 +636,13 @@ export async function runPlan(
       else if (e.action === "filtered")
         record({ kind: "filtered", file: e.file, reason: e.reason, ...(e.rule ? { rule: e.rule } : {}) });
       else if (e.action === "invalid")
-        record({ kind: "failed", file: e.file, reason: e.reason, code: e.code ?? "BAD_FILENAME" });
+        record({
+          kind: "failed",
+          file: e.file,
+          reason: e.reason,
+          code: e.code ?? "BAD_FILENAME",
+          class: "lasting",
+        });
     }
     const toCopy = p.entries.filter((e) => e.action === "copy");
     const results = await Promise.all(toCopy.map((e) => pool.run(() => copyOne(e))));

@@ -12,6 +12,8 @@ export type ErrorCode =
   | "NOT_FOUND"
   | "HTTP"
   | "MALFORMED_INDEX"
+  /** The URL answers, but with something that is not a simple index (a web page, another API). */
+  | "NOT_AN_INDEX"
   | "UNSUPPORTED_API_VERSION"
   | "HASH_MISMATCH"
   /** Fewer (or more) bytes than the index lists: most often a transfer cut short. */
@@ -30,7 +32,56 @@ export type ErrorCode =
   | "STATE"
   | "INTERRUPTED";
 
+/**
+ * What a failure means for what comes next, decided where the error is created (never from its
+ * message): the one policy that reads it is src/core/failure.ts.
+ * - transient: the moment (a timeout, a reset, 5xx, 408/429): trying again may succeed.
+ * - lasting: a fact about the file or the registry's rules (bad archive, 404, 400): the same
+ *   answer every time.
+ * - auth: the registry refused the credentials or their permission (401/403).
+ * - conflict: the destination holds other bytes under the name.
+ * - uncertain: an upload's effect is unknown (sent, never confirmed).
+ */
+export type FailureClass = "transient" | "lasting" | "auth" | "conflict" | "uncertain";
+
+/** The class an HTTP status means (RFC 9110 section 15; 408 and 429 ask to come back later). */
+export function classOfStatus(status: number): FailureClass {
+  if (status === 401 || status === 403) return "auth";
+  if (status === 408 || status === 429 || status >= 500) return "transient";
+  if (status === 409) return "conflict";
+  return "lasting";
+}
+
+/** The class of an error created without one: what its code means when nothing more is known. */
+const CLASS_OF_CODE: Record<ErrorCode, FailureClass> = {
+  USAGE: "lasting",
+  CONFIG: "lasting",
+  AUTH: "auth",
+  CONNECTION: "transient",
+  TIMEOUT: "transient",
+  NOT_FOUND: "lasting",
+  HTTP: "transient",
+  MALFORMED_INDEX: "lasting",
+  NOT_AN_INDEX: "lasting",
+  UNSUPPORTED_API_VERSION: "lasting",
+  HASH_MISMATCH: "lasting",
+  INCOMPLETE: "transient",
+  BAD_ARCHIVE: "lasting",
+  BAD_METADATA: "lasting",
+  BAD_FILENAME: "lasting",
+  UNSAFE_URL: "lasting",
+  UPLOAD_REFUSED: "lasting",
+  CONFLICT: "conflict",
+  NOT_LISTED: "uncertain",
+  DUPLICATE_LISTING: "lasting",
+  CONTENT_MISMATCH: "uncertain",
+  STATE: "lasting",
+  INTERRUPTED: "transient",
+};
+
 export interface PyregErrorInit {
+  /** Defaults to what the HTTP status means, else to what the code means (CLASS_OF_CODE). */
+  class?: FailureClass | undefined;
   hint?: string | undefined;
   method?: string | undefined;
   url?: string | undefined;
@@ -47,6 +98,7 @@ export class PyregError extends Error {
   readonly url: string | undefined;
   readonly status: number | undefined;
   readonly serverAnswer: string | undefined;
+  readonly class: FailureClass;
 
   constructor(code: ErrorCode, message: string, init: PyregErrorInit = {}) {
     super(message, init.cause === undefined ? undefined : { cause: init.cause });
@@ -57,11 +109,13 @@ export class PyregError extends Error {
     this.url = init.url;
     this.status = init.status;
     this.serverAnswer = init.serverAnswer;
+    this.class = init.class ?? (init.status !== undefined ? classOfStatus(init.status) : CLASS_OF_CODE[code]);
   }
 
   toJSON(): Record<string, unknown> {
     return {
       code: this.code,
+      class: this.class,
       message: this.message,
       ...(this.hint ? { hint: this.hint } : {}),
       ...(this.method ? { method: this.method } : {}),
@@ -90,7 +144,12 @@ export function isFatal(err: unknown): boolean {
 export function exitCodeFor(err: unknown): number {
   if (err instanceof PyregError) {
     if (err.code === "INTERRUPTED") return 130;
-    return FATAL.has(err.code) || err.code === "NOT_FOUND" || err.code === "MALFORMED_INDEX" ? 2 : 1;
+    return FATAL.has(err.code) ||
+      err.code === "NOT_FOUND" ||
+      err.code === "MALFORMED_INDEX" ||
+      err.code === "NOT_AN_INDEX"
+      ? 2
+      : 1;
   }
   return 2;
 }
@@ -98,4 +157,9 @@ export function exitCodeFor(err: unknown): number {
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/** The class of any thrown value: a PyregError's own, else transient (an unexpected accident). */
+export function classOf(err: unknown): FailureClass {
+  return err instanceof PyregError ? err.class : "transient";
 }

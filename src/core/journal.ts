@@ -21,7 +21,8 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { formatVerification, verificationKey } from "./digests.js";
-import { PyregError } from "./errors.js";
+import { PyregError, type FailureClass } from "./errors.js";
+import { isFailureClass, retriedNextRun } from "./failure.js";
 import type { Destination, DistFile, FileOutcome } from "./model.js";
 import { sha256Of } from "./model.js";
 import { decide, type Plan, type PlanAction, type PlanEntry } from "./plan.js";
@@ -84,6 +85,8 @@ export interface FileRow {
   state: FileState;
   reason: string | null;
   code: string | null;
+  /** The failure's class (transient, lasting, auth, conflict, uncertain), read by src/core/failure.ts. */
+  class: FailureClass | null;
   serverAnswer: string | null;
   destinationSha256: string | null;
   notCarried: NotCarried | null;
@@ -150,6 +153,10 @@ export interface JournalData {
   checks: CheckRow[];
   /** What the selection rules of the latest run said (warnings, problems, what was left out). */
   selection: SelectionRow[];
+  /** Files at the source that are not distributions, as the latest run found them. */
+  ignored: { name: string; reason: string }[];
+  /** What each run warned about (a pattern that matched nothing...). */
+  warnings: { runId: number; text: string }[];
 }
 
 /**
@@ -178,7 +185,7 @@ CREATE TABLE IF NOT EXISTS runs (
   started_at TEXT NOT NULL, ended_at TEXT, status TEXT NOT NULL, message TEXT, counts TEXT);
 CREATE TABLE IF NOT EXISTS files (
   project TEXT NOT NULL, filename TEXT NOT NULL, version TEXT NOT NULL,
-  size INTEGER, sha256 TEXT, state TEXT NOT NULL, reason TEXT, code TEXT, server_answer TEXT,
+  size INTEGER, sha256 TEXT, state TEXT NOT NULL, reason TEXT, code TEXT, class TEXT, server_answer TEXT,
   destination_sha256 TEXT, not_carried TEXT, run_id INTEGER NOT NULL, first_run_id INTEGER NOT NULL,
   upload_attempts INTEGER NOT NULL DEFAULT 0, bytes INTEGER, seconds REAL, updated_at TEXT NOT NULL,
   verification TEXT, upload_deadline TEXT,
@@ -187,6 +194,8 @@ CREATE TABLE IF NOT EXISTS history (
   id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, project TEXT NOT NULL,
   filename TEXT NOT NULL, state TEXT NOT NULL, detail TEXT, at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS projects (project TEXT PRIMARY KEY, error TEXT, run_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS ignored (name TEXT PRIMARY KEY, reason TEXT NOT NULL, run_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS warnings (run_id INTEGER NOT NULL, text TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checks (
   project TEXT NOT NULL, filename TEXT NOT NULL, version TEXT NOT NULL, status TEXT NOT NULL,
   detail TEXT NOT NULL, run_id INTEGER NOT NULL, verification TEXT, PRIMARY KEY (project, filename));
@@ -199,6 +208,8 @@ const ADDED_COLUMNS: readonly [table: string, column: string, type: string][] = 
   ["files", "verification", "TEXT"],
   ["files", "upload_deadline", "TEXT"],
   ["checks", "verification", "TEXT"],
+  // The failure's class (src/core/failure.ts); empty in older journals: such a failure is retried.
+  ["files", "class", "TEXT"],
 ];
 
 function addMissingColumns(db: Database.Database): void {
@@ -209,22 +220,6 @@ function addMissingColumns(db: Database.Database): void {
     if (!have) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
   }
 }
-
-/**
- * Failures that are facts about the file or the destination's rules, not about the moment: trying
- * them again gives the same answer, so a resumed run carries them over unless --retry-failed.
- * Everything else (timeouts, 5xx, resets, "not listed yet") is tried again by every run.
- */
-const PERMANENT_CODES: ReadonlySet<string> = new Set([
-  "HASH_MISMATCH",
-  "BAD_ARCHIVE",
-  "BAD_METADATA",
-  "BAD_FILENAME",
-  "UNSAFE_URL",
-  "NOT_FOUND",
-  "UPLOAD_REFUSED",
-  "CONFLICT",
-]);
 
 /**
  * The resume policy for one planned file, given what earlier runs recorded about it (pure, so
@@ -240,13 +235,13 @@ export type ResumeStep = "carried" | "uncertain" | "landed" | "again" | "as-plan
 
 export function resumeStep(
   action: PlanAction,
-  prev: Pick<FileRow, "state" | "code" | "reason"> | undefined,
+  prev: Pick<FileRow, "state" | "code" | "class"> | undefined,
   retryFailed: boolean,
 ): ResumeStep {
   if (!prev) return "as-planned";
   if (action === "copy") {
-    if (prev.state === "failed" && !retryFailed && isPermanentFailure(prev.code, prev.reason))
-      return "carried";
+    // The failure policy decides by the class the error was given when it was made.
+    if (prev.state === "failed" && !retryFailed && !retriedNextRun(prev.class)) return "carried";
     if (UNCERTAIN_STATES.has(prev.state)) return "uncertain";
     if (prev.state === "verified") return "again";
   }
@@ -256,15 +251,6 @@ export function resumeStep(
     if (UNCERTAIN_STATES.has(prev.state)) return "landed";
   }
   return "as-planned";
-}
-
-export function isPermanentFailure(code: string | null, reason: string | null): boolean {
-  if (!code || !PERMANENT_CODES.has(code)) return false;
-  // A registry that failed (5xx) or asked us to slow down (408/429) may take the file later.
-  if (code === "UPLOAD_REFUSED" && /HTTP (5\d\d|408|429)\b/.test(reason ?? "")) return false;
-  // Fewer bytes than the index lists is most often a transfer cut short, not other bytes.
-  if (code === "HASH_MISMATCH" && /got \d+ bytes, the source lists \d+/.test(reason ?? "")) return false;
-  return true;
 }
 
 export function notCarriedOf(f: DistFile): NotCarried | null {
@@ -298,6 +284,7 @@ interface RawFileRow {
   state: string;
   reason: string | null;
   code: string | null;
+  class?: string | null;
   server_answer: string | null;
   destination_sha256: string | null;
   not_carried: string | null;
@@ -321,6 +308,7 @@ function fileRow(r: RawFileRow): FileRow {
     state: r.state as FileState,
     reason: r.reason,
     code: r.code,
+    class: isFailureClass(r.class) ? r.class : null,
     serverAnswer: r.server_answer,
     destinationSha256: r.destination_sha256,
     notCarried: r.not_carried ? (JSON.parse(r.not_carried) as NotCarried) : null,
@@ -448,7 +436,24 @@ function readAll(db: Database.Database, dir: string, identity: Identity, current
     : [];
   const lastRun = runs[runs.length - 1]?.id;
   const selection = rows.filter((r) => r.runId === lastRun);
-  return { dir, identity, runs, files, projects, checks, selection };
+  const has = (table: string): boolean =>
+    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
+  // Journals written before these tables existed have neither.
+  const ignored = has("ignored")
+    ? (db.prepare("SELECT name, reason FROM ignored ORDER BY name").all() as {
+        name: string;
+        reason: string;
+      }[])
+    : [];
+  const warnings = has("warnings")
+    ? (
+        db.prepare("SELECT run_id, text FROM warnings ORDER BY rowid").all() as {
+          run_id: number;
+          text: string;
+        }[]
+      ).map((w) => ({ runId: w.run_id, text: w.text }))
+    : [];
+  return { dir, identity, runs, files, projects, checks, selection, ignored, warnings };
 }
 
 /** What applying a plan to the journal decided for this run. */
@@ -466,6 +471,7 @@ export interface ResumeDecision {
 export interface StateDetail {
   reason?: string | null | undefined;
   code?: string | null | undefined;
+  class?: FailureClass | null | undefined;
   serverAnswer?: string | null | undefined;
   destinationSha256?: string | null | undefined;
   bytes?: number | undefined;
@@ -643,15 +649,15 @@ export class Journal {
     const notCarried = notCarriedOf(file);
     // Prepared once: preparing it for every state change cost about 0.3 ms a time.
     (this.upsertStmt ??= this.db.prepare(
-      `INSERT INTO files (project, filename, version, size, sha256, state, reason, code, server_answer,
+      `INSERT INTO files (project, filename, version, size, sha256, state, reason, code, class, server_answer,
            destination_sha256, not_carried, run_id, first_run_id, upload_attempts, bytes, seconds, updated_at,
            verification, upload_deadline)
-         VALUES (@project, @filename, @version, @size, @sha256, @state, @reason, @code, @answer, @dsha,
+         VALUES (@project, @filename, @version, @size, @sha256, @state, @reason, @code, @class, @answer, @dsha,
            @notCarried, @run, @run, @attempt, @bytes, @seconds, @at, @verification, @deadline)
          ON CONFLICT (project, filename) DO UPDATE SET
            version = excluded.version, size = COALESCE(excluded.size, files.size),
            sha256 = COALESCE(excluded.sha256, files.sha256), state = excluded.state,
-           reason = excluded.reason, code = excluded.code, server_answer = excluded.server_answer,
+           reason = excluded.reason, code = excluded.code, class = excluded.class, server_answer = excluded.server_answer,
            destination_sha256 = excluded.destination_sha256, not_carried = excluded.not_carried,
            run_id = excluded.run_id, upload_attempts = files.upload_attempts + excluded.upload_attempts,
            bytes = COALESCE(excluded.bytes, files.bytes), seconds = COALESCE(excluded.seconds, files.seconds),
@@ -666,6 +672,7 @@ export class Journal {
       state,
       reason: detail.reason ?? null,
       code: detail.code ?? null,
+      class: detail.class ?? null,
       answer: detail.serverAnswer ?? null,
       dsha: detail.destinationSha256 ?? null,
       notCarried: notCarried ? JSON.stringify(notCarried) : null,
@@ -793,7 +800,12 @@ export class Journal {
         return;
       case "failed":
         if (prev?.state === "failed" && prev.reason === o.reason && prev.runId === this.runId) return;
-        this.mark(o.file, "failed", { reason: o.reason, code: o.code, serverAnswer: o.serverAnswer });
+        this.mark(o.file, "failed", {
+          reason: o.reason,
+          code: o.code,
+          class: o.class,
+          serverAnswer: o.serverAnswer,
+        });
         return;
       case "filtered":
         if (prev?.state === "verified" || prev?.state === "skipped") return;
@@ -833,6 +845,7 @@ export class Journal {
                   kind: "failed",
                   file: e.file,
                   code: prev.code ?? "ERROR",
+                  class: prev.class ?? "lasting",
                   reason: `failed in run ${prev.runId}, not tried again (--retry-failed does): ${prev.reason ?? ""}`,
                   serverAnswer: prev.serverAnswer ?? undefined,
                 });
@@ -857,6 +870,7 @@ export class Journal {
                   kind: "failed",
                   file: e.file,
                   code: "CONTENT_MISMATCH",
+                  class: prev.class ?? "uncertain",
                   reason: `run ${prev.runId} read other bytes back from the destination than its index lists: ${prev.reason ?? ""}`,
                 });
                 return false;
@@ -888,7 +902,11 @@ export class Journal {
                 this.write(e.file, "filtered", { reason: e.reason });
               return true;
             case "invalid":
-              this.write(e.file, "failed", { reason: e.reason, code: e.code ?? "BAD_FILENAME" });
+              this.write(e.file, "failed", {
+                reason: e.reason,
+                code: e.code ?? "BAD_FILENAME",
+                class: "lasting",
+              });
               return true;
           }
           return true;
@@ -897,6 +915,32 @@ export class Journal {
       });
     })();
     return { plan: { ...plan, projects }, uncertain, carried, landed };
+  }
+
+  /** The source's files that are not distributions, as this run found them (replaces the last list). */
+  recordIgnored(list: readonly { name: string; reason: string }[]): void {
+    const ins = this.db.prepare("INSERT OR REPLACE INTO ignored (name, reason, run_id) VALUES (?, ?, ?)");
+    this.db.transaction(() => {
+      this.db.prepare("DELETE FROM ignored").run();
+      for (const i of list) ins.run(i.name, i.reason, this.runId);
+    })();
+  }
+
+  recordWarnings(texts: readonly string[]): void {
+    const ins = this.db.prepare("INSERT INTO warnings (run_id, text) VALUES (?, ?)");
+    this.db.transaction(() => {
+      for (const t of texts) ins.run(this.runId, t);
+    })();
+  }
+
+  /** Records the projects a `verify` run could not read (a migrate records its plan's in applyPlan). */
+  recordProjects(errors: readonly { project: string; error: string }[]): void {
+    const set = this.db.prepare(
+      "INSERT INTO projects (project, error, run_id) VALUES (?, ?, ?) ON CONFLICT (project) DO UPDATE SET error = excluded.error, run_id = excluded.run_id",
+    );
+    this.db.transaction(() => {
+      for (const e of errors) set.run(e.project, e.error, this.runId);
+    })();
   }
 
   /** Records one `verify` run's per-file results. */

@@ -4,6 +4,7 @@
  */
 import type { Readable } from "node:stream";
 import type { Verification } from "./digests.js";
+import type { FailureClass } from "./errors.js";
 
 export interface DistFile {
   /** Normalized project name (PEP 503). */
@@ -40,10 +41,17 @@ export interface Source {
   describe(): string;
   /** Normalized names of every project. */
   listProjects(): Promise<string[]>;
-  /** Every file of every version of one project. An unknown project yields an empty list. */
+  /**
+   * Every file of every version of one project this source listed. A project it lists but cannot
+   * show (its page answers 404) is an error, never an empty list.
+   */
   listFiles(project: string): Promise<DistFile[]>;
   /** A stream of the file's bytes. */
   open(file: DistFile): Promise<Readable>;
+  /** Files found at the source that are not distributions it lists, with why (folders). */
+  ignored?(): Promise<{ name: string; reason: string }[]>;
+  /** The URL this source was probably meant to be, when its own answers say it is not an index. */
+  suggestIndex?(): Promise<string | undefined>;
   close?(): Promise<void>;
 }
 
@@ -103,6 +111,8 @@ export interface Destination {
   readonly indexDigests?: readonly string[] | undefined;
   /** Reads a file back from the destination (content verification), from its listing. */
   open?(file: DistFile): Promise<Readable>;
+  /** It stores a source file's yanked status (PEP 592); the upload protocol cannot carry it. */
+  readonly keepsYanked?: boolean;
   /** Drop cached listings (after an upload) so the next listFiles reads the index again. */
   invalidate?(project: string): void;
   close?(): Promise<void>;
@@ -118,7 +128,14 @@ export type FileOutcome =
     }
   | { kind: "skipped"; file: DistFile; reason: string; verification?: Verification | undefined }
   | { kind: "conflict"; file: DistFile; reason: string; destinationSha256?: string | undefined }
-  | { kind: "failed"; file: DistFile; reason: string; code: string; serverAnswer?: string | undefined }
+  | {
+      kind: "failed";
+      file: DistFile;
+      reason: string;
+      code: string;
+      class: FailureClass;
+      serverAnswer?: string | undefined;
+    }
   /** rule: the selection rule that left the file out, when one did (not an adapter's own filter). */
   | { kind: "filtered"; file: DistFile; reason: string; rule?: string | undefined };
 

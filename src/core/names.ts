@@ -97,3 +97,21 @@ export function uploadFileType(p: ParsedFilename): { filetype: string; pyversion
   if (p.kind === "wheel") return { filetype: "bdist_wheel", pyversion: p.pythonTag ?? "" };
   return { filetype: "sdist", pyversion: "source" };
 }
+
+/**
+ * Formats older tools wrote that no current upload API takes (PyPI refuses eggs since August 2023
+ * and bdist_wininst/bdist_msi since their removal from setuptools; PEP 527 deprecated them all).
+ */
+const LEGACY_FORMATS: readonly [RegExp, string][] = [
+  [/\.egg$/i, "an egg (bdist_egg)"],
+  [/\.exe$/i, "a Windows installer (bdist_wininst)"],
+  [/\.msi$/i, "an MSI installer (bdist_msi)"],
+];
+
+/** Why a legacy distribution file is not copied, or undefined for any other name. */
+export function legacyFormatReason(filename: string): string | undefined {
+  const legacy = LEGACY_FORMATS.find(([re]) => re.test(filename));
+  return legacy
+    ? `legacy format: ${legacy[1]}; registries no longer take it (PEP 527), so it is not copied`
+    : undefined;
+}

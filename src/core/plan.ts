@@ -3,11 +3,11 @@
  * sent (DESIGN.md practice 6). Same filename + same digest → skip; same filename + other digest →
  * conflict (never overwritten); absent → copy. Digests are compared as src/core/digests.ts says.
  */
-import { errorMessage, isFatal } from "./errors.js";
+import { errorMessage, isFatal, PyregError } from "./errors.js";
 import { compareDigests, decisiveDigest } from "./digests.js";
 import { rulesFrom, Selection, type SelectionProblem } from "./select/index.js";
 import type { Destination, DistFile, Source } from "./model.js";
-import { checkSafeFilename, parseFilename } from "./names.js";
+import { checkSafeFilename, legacyFormatReason, parseFilename } from "./names.js";
 import { mapLimit } from "./pool.js";
 
 export type PlanAction = "copy" | "skip" | "conflict" | "filtered" | "invalid";
@@ -39,6 +39,8 @@ export interface Plan {
   warnings: string[];
   /** Pinned files (--requirements) missing at the source or with another sha256. */
   problems: SelectionProblem[];
+  /** Files the source holds that are not copied, with why (e.g. a README in a folder). */
+  ignored?: { name: string; reason: string }[];
 }
 
 export interface PlanOptions {
@@ -64,7 +66,11 @@ export function decide(file: DistFile, dest: Map<string, DistFile>): PlanEntry {
   }
   const parsed = parseFilename(file.filename);
   if (!parsed)
-    return { file, action: "invalid", reason: `${file.filename} is not a wheel or sdist filename` };
+    return {
+      file,
+      action: "invalid",
+      reason: legacyFormatReason(file.filename) ?? `${file.filename} is not a wheel or sdist filename`,
+    };
   if (parsed.project !== file.project) {
     return {
       file,
@@ -152,6 +158,30 @@ export function collapseDuplicates(files: readonly DistFile[]): {
   return { files: out, problems };
 }
 
+/**
+ * When most of the projects a source lists have no page (404), the URL is not the index itself
+ * (devpi's /USER/INDEX/ instead of its +simple/, a file listing...): stop before doing anything,
+ * with the URL it probably meant, instead of reporting every project as an error.
+ */
+export async function checkProjectPages(
+  source: Source,
+  errors: readonly unknown[],
+  listed: number,
+): Promise<void> {
+  const notFound = errors.filter((e) => e instanceof PyregError && e.status === 404).length;
+  if (listed < 2 || notFound * 2 <= listed) return;
+  const better = await source.suggestIndex?.().catch(() => undefined);
+  throw new PyregError(
+    "NOT_AN_INDEX",
+    `${notFound} of the ${listed} projects ${source.describe()} lists have no page there (404): it is probably not the index itself`,
+    {
+      hint: better
+        ? `did you mean ${better} ?`
+        : "give the simple index's own URL (usually …/simple/; devpi: …/USER/INDEX/+simple/ or devpi+https://…/USER/INDEX/)",
+    },
+  );
+}
+
 export async function makePlan(
   source: Source,
   destination: Destination,
@@ -170,6 +200,7 @@ export async function makePlan(
     else kept.push(p);
   }
   problems.push(...selection.unlistedPins(new Set(all), opts.select));
+  const errors: unknown[] = [];
   const projects = await mapLimit(kept, opts.listConcurrency ?? 16, async (project) => {
     let plan: ProjectPlan;
     try {
@@ -191,11 +222,14 @@ export async function makePlan(
       };
     } catch (err) {
       if (isFatal(err)) throw err;
+      errors.push(err);
       plan = { project, entries: [], error: errorMessage(err) };
     }
     opts.onProject?.(plan);
     return plan;
   });
+  await checkProjectPages(source, errors, kept.length);
+  const ignored = (await source.ignored?.()) ?? [];
   return {
     source: source.describe(),
     destination: destination.describe(),
@@ -203,6 +237,7 @@ export async function makePlan(
     filteredProjects,
     warnings: selection.warnings(),
     problems,
+    ignored,
   };
 }
 

@@ -27,7 +27,7 @@ const OUTCOME_HELP: Record<Outcome, string> = {
   failed: "not copied; see the reason",
   filtered: "left out on purpose (e.g. a GitLab package status)",
   uncertain: "an upload was started and not confirmed; the next migrate re-checks it",
-  pending: "planned, not done yet (the run stopped first)",
+  pending: "not attempted: planned, and the run stopped before it (the next migrate does it)",
 };
 
 export function outcomeOf(state: FileState): Outcome {
@@ -138,6 +138,15 @@ export interface Report {
     filteredProjects: { project: string | null; text: string }[];
     filteredFiles: { project: string | null; filename: string | null; text: string }[];
   };
+  /**
+   * Derived from what happened, never assumed: complete only when the latest migrate run (of
+   * every shard) ended "done" and no file, project or shard is left without its copy.
+   */
+  result: { complete: boolean; reasons: string[] };
+  /** Files at the source that are not distributions (not copied), with why. */
+  ignored: { name: string; reason: string }[];
+  /** Warnings of the latest run (of each shard). */
+  warnings: string[];
 }
 
 function runLabel(id: number, shard: string | null, merged: boolean): string {
@@ -299,6 +308,38 @@ export function buildReport(journals: JournalData[], version: string): Report {
       .map((n) => ({ project: n.project, filename: n.filename, text: n.text })),
   };
 
+  const reasons: string[] = [];
+  for (const j of journals) {
+    const where = merged && j.identity.shard ? ` of shard ${j.identity.shard}` : "";
+    const lastMigrate = [...j.runs].reverse().find((r) => r.command === "migrate");
+    if (!lastMigrate) reasons.push(`no migrate run${where} is recorded`);
+    else if (lastMigrate.status !== "done") {
+      const what =
+        lastMigrate.status === "running"
+          ? "is still running"
+          : lastMigrate.status === "killed"
+            ? "was killed"
+            : lastMigrate.status;
+      reasons.push(
+        `the latest migrate run${where} (run ${lastMigrate.id}) ${what}${lastMigrate.message ? `: ${lastMigrate.message}` : ""}`,
+      );
+    }
+  }
+  const notDone = (["failed", "conflict", "uncertain", "pending"] as const).filter(
+    (o) => totals.byOutcome[o].files,
+  );
+  for (const o of notDone)
+    reasons.push(`${totals.byOutcome[o].files} file(s) ${o === "pending" ? "not attempted" : o}`);
+  const projectsWithErrors = projects.filter((p) => p.error).length;
+  if (projectsWithErrors) reasons.push(`${projectsWithErrors} project(s) could not be listed`);
+  if (missingShards.length) reasons.push(`no journal for shard ${missingShards.join(", ")}`);
+  if (verification && verification.problems.length)
+    reasons.push(
+      `the latest verify found ${verification.problems.length} file(s) not at the destination as at the source`,
+    );
+  if (selection.problems.length)
+    reasons.push(`${selection.problems.length} pinned file problem(s) at the source`);
+
   const last = runs[runs.length - 1];
   const ends = runs
     .map((r) => r.endedAt)
@@ -329,6 +370,12 @@ export function buildReport(journals: JournalData[], version: string): Report {
       firstStart: runs[0]?.startedAt ?? null,
       lastEnd: ends[ends.length - 1] ?? null,
     },
+    result: { complete: reasons.length === 0, reasons },
+    ignored: journals.flatMap((j) => j.ignored ?? []),
+    warnings: journals.flatMap((j) => {
+      const lastRun = j.runs[j.runs.length - 1]?.id;
+      return (j.warnings ?? []).filter((w) => w.runId === lastRun).map((w) => w.text);
+    }),
   };
 }
 
@@ -457,14 +504,7 @@ function table(head: string[], align: ("l" | "r")[], rows: (string | number)[][]
 
 export function renderMarkdown(r: Report): string {
   const out: string[] = [];
-  const complete =
-    r.totals.byOutcome.failed.files +
-      r.totals.byOutcome.conflict.files +
-      r.totals.byOutcome.uncertain.files +
-      r.totals.byOutcome.pending.files ===
-      0 &&
-    r.projects.every((p) => !p.error) &&
-    r.selection.problems.length === 0;
+  const complete = r.result.complete;
   out.push(`# pyreg migration report`, "");
   out.push(`- **Source:** ${cell(r.source.description)}`);
   out.push(`- **Destination:** ${cell(r.destination.description)}`);
@@ -474,12 +514,18 @@ export function renderMarkdown(r: Report): string {
   out.push(`- **pyreg:** ${r.tool.version}; report generated ${r.generatedAt}`);
   out.push(`- **Command (latest run):** \`${r.command.replace(/`/g, "'")}\``);
   out.push(
-    `- **Result:** ${complete ? "every file is at the destination with the source's sha256, or was left out on purpose" : "NOT complete: see the files below"}`,
+    `- **Result:** ${complete ? "every file is at the destination with the source's sha256, or was left out on purpose" : `NOT complete: ${cell(r.result.reasons.join("; "), 600)}`}`,
   );
   out.push(
     `- **Time:** ${formatSeconds(r.durations.runsSeconds)} over ${r.runs.length} run(s), ${r.durations.firstStart ?? "—"} to ${r.durations.lastEnd ?? "—"}`,
     "",
   );
+
+  if (r.warnings.length) {
+    out.push("## Warnings", "");
+    for (const w of r.warnings) out.push(`- ${cell(w)}`);
+    out.push("");
+  }
 
   out.push("## Summary", "");
   out.push(
@@ -600,7 +646,13 @@ export function renderMarkdown(r: Report): string {
   );
 
   out.push("## Files not copied", "");
-  if (!r.problems.length) out.push("None: every file was copied by this migration.", "");
+  if (!r.problems.length)
+    out.push(
+      complete
+        ? "None: every file was copied by this migration."
+        : "None recorded: no file reached an outcome (see the result above).",
+      "",
+    );
   else {
     out.push(
       table(
@@ -613,6 +665,19 @@ export function renderMarkdown(r: Report): string {
           cell(f.serverAnswer, 200),
           f.run,
         ]),
+      ),
+      "",
+    );
+  }
+
+  if (r.ignored.length) {
+    out.push("## Ignored at the source", "");
+    out.push(`${r.ignored.length} file(s) at the source are not distributions and were not copied:`, "");
+    out.push(
+      table(
+        ["File", "Why"],
+        ["l", "l"],
+        r.ignored.map((i) => [cell(i.name), cell(i.reason)]),
       ),
       "",
     );

@@ -654,9 +654,13 @@ export class HttpClient {
           status,
           serverAnswer: answer,
           hint:
+            // A 403 is not proof that the credentials were right: pypiserver (and others) answer
+            // 403 to a wrong password, so both causes are named.
             (status === 401
               ? "check the username and password/token for this registry (URL user:password, PYREG_FROM_*/PYREG_TO_* variables, a .pypirc section, ~/.netrc, or --keyring-provider subprocess)"
-              : "the credentials were accepted but lack permission here; check the token's scopes or the repository's permissions") +
+              : provider
+                ? "the registry refused these credentials here: check the username and password/token, then that they may read/upload at this URL (the token's scopes, the repository's permissions)"
+                : "the registry refused the request without credentials: give them (URL user:password, PYREG_FROM_*/PYREG_TO_* variables, a .pypirc section, ~/.netrc, or --keyring-provider subprocess)") +
             (through
               ? "; the proxy may be the one refusing: check its user and password (--proxy, HTTP_PROXY, ALL_PROXY)"
               : ""),
@@ -737,6 +741,22 @@ export class HttpClient {
         hint: "is the registry running, and is the port right?",
         cause: err,
       });
+    }
+    // OpenSSL's answer when the other side's first bytes are not a TLS record: an HTTP server
+    // answering in plain text (or a proxy port). No certificate was ever looked at.
+    if (PLAIN_HTTP_CODES.has(code)) {
+      const plain = new URL(url);
+      plain.protocol = "http:";
+      return new PyregError(
+        "CONNECTION",
+        `${who}: ${originOf(url)} does not speak TLS (it answered in plain HTTP) for ${method} ${safeUrl}`,
+        {
+          method,
+          url: safeUrl,
+          hint: `this server speaks plain http: use ${redactUrl(plain.toString())} (or check the port)`,
+          cause: err,
+        },
+      );
     }
     if (/CERT|SSL|TLS|self[- ]signed|unable to verify/i.test(code + " " + msg)) {
       return new PyregError("CONNECTION", `${who}: TLS verification failed for ${safeUrl}: ${msg}`, {
@@ -831,6 +851,13 @@ function lower(h: Record<string, string>): Record<string, string> {
 }
 
 const errCode = networkErrorCode;
+
+/** Node's codes for a TLS handshake that got non-TLS bytes back (OpenSSL "wrong version number"). */
+const PLAIN_HTTP_CODES: ReadonlySet<string> = new Set([
+  "ERR_SSL_WRONG_VERSION_NUMBER",
+  "ERR_SSL_PACKET_LENGTH_TOO_LONG",
+  "ERR_SSL_HTTP_REQUEST",
+]);
 
 /** Codes of a connection the registry accepted and then dropped. */
 const RESET_CODES: ReadonlySet<string> = new Set([

@@ -1,6 +1,7 @@
 /**
- * Credentials belong to one origin (scheme + host + port) and are attached only to requests to
- * that origin, so a redirect or a file URL on another host never receives them.
+ * Credentials belong to one origin (scheme + host + port) and one path prefix on it, and are
+ * attached only to requests below that prefix, so a redirect or a file URL on another host, or
+ * another path of the same host, never receives them.
  */
 import { registerSecret } from "./redact.js";
 
@@ -45,12 +46,16 @@ export class CredentialStore {
     this.byOrigin.set(origin, list);
   }
 
-  /** The provider for this URL: longest matching path prefix on the same origin, else any on it. */
+  /**
+   * The provider for this URL: the longest registered path prefix on the same origin, or none.
+   * This is pip's rule for index credentials (per origin, longest index URL prefix first); a path
+   * no registry was given for gets nothing, even on the same host (`/team-b/` never receives the
+   * credentials given for `/team-a/simple/`).
+   */
   providerFor(url: string | URL): CredentialProvider | undefined {
     const u = new URL(String(url));
     const list = this.byOrigin.get(`${u.protocol}//${u.host}`);
-    if (!list || list.length === 0) return undefined;
-    return (list.find((e) => u.pathname.startsWith(e.prefix)) ?? list[list.length - 1])?.provider;
+    return list?.find((e) => u.pathname.startsWith(e.prefix))?.provider;
   }
 }
 

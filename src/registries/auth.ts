@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { staticProvider, type CredentialProvider } from "../http/credentials.js";
 import { percentDecode } from "../http/redact.js";
 import type { Side } from "./types.js";
+import { PyregError } from "../core/errors.js";
+import { netrcAuthenticators, NetrcParseError, parseNetrc } from "./netrc.js";
 import { keyringCredentials, type KeyringProvider } from "./keyring.js";
 
 /** Credential sources the command line adds: a .pypirc section, the keyring provider. */
@@ -100,7 +102,10 @@ export function stripCredentials(url: URL): URL {
   return u;
 }
 
-/** Minimal netrc reader: machine/default, login, password tokens (man 5 netrc). */
+/**
+ * The credentials ~/.netrc (or $NETRC) gives a host, read as Python's netrc module reads it (see
+ * ./netrc.ts). A file that does not parse is an error naming it, not a silent "no credentials".
+ */
 export function netrcLookup(
   host: string,
   env: NodeJS.ProcessEnv,
@@ -112,22 +117,15 @@ export function netrcLookup(
   } catch {
     return undefined;
   }
-  const tokens = text.split(/\s+/).filter(Boolean);
-  let current: { machine: string | null; login?: string; password?: string } | undefined;
-  const entries: { machine: string | null; login?: string; password?: string }[] = [];
-  for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i];
-    if (t === "machine") {
-      current = { machine: tokens[++i] ?? "" };
-      entries.push(current);
-    } else if (t === "default") {
-      current = { machine: null };
-      entries.push(current);
-    } else if (t === "login" && current) current.login = tokens[++i] ?? "";
-    else if (t === "password" && current) current.password = tokens[++i] ?? "";
-    else if (t === "macdef") break;
+  let hit;
+  try {
+    hit = netrcAuthenticators(parseNetrc(text), host);
+  } catch (err) {
+    if (!(err instanceof NetrcParseError)) throw err;
+    throw new PyregError("CONFIG", `cannot read ${file}: ${err.message}`, {
+      hint: "fix the file (see man 5 netrc), or point NETRC to another file",
+    });
   }
-  const hit = entries.find((e) => e.machine === host) ?? entries.find((e) => e.machine === null);
-  if (!hit || hit.password === undefined) return undefined;
-  return { username: hit.login ?? "", password: hit.password };
+  if (!hit || (!hit.login && !hit.password)) return undefined;
+  return { username: hit.login, password: hit.password };
 }

@@ -14,6 +14,7 @@ import type { AddressInfo } from "node:net";
 import { pipeline } from "node:stream/promises";
 import { errorMessage } from "../core/errors.js";
 import { isValidProjectName, normalizeName } from "../core/names.js";
+import { readYank } from "../core/yank.js";
 import { credentialsMatch, parseBasicAuth, REALM, type BasicCredentials } from "./auth.js";
 import {
   HTML_TYPE,
@@ -203,7 +204,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   };
 
   const rowsOf = (files: StoredFile[]): Promise<FileRow[]> =>
-    mapLimit(files, HASH_CONCURRENCY, async (file) => ({ file, facts: await store.factsOf(file) }));
+    mapLimit(files, HASH_CONCURRENCY, async (file) => ({
+      file,
+      facts: await store.factsOf(file),
+      yanked: await readYank(file.path),
+    }));
 
   const serveProjectList = async (ex: Exchange): Promise<void> => {
     const format = chooseFormat(ex);

@@ -97,6 +97,8 @@ export function fileUrl(filename: string): string {
 export interface FileRow {
   file: StoredFile;
   facts: FileFacts;
+  /** PEP 592: true or the reason, from the file's yank marker (core/yank.ts). */
+  yanked?: true | string | undefined;
 }
 
 function versionCompare(a: string, b: string): number {
@@ -155,7 +157,7 @@ export function projectPageJson(project: string, rows: FileRow[]): string {
     meta: { "api-version": API_VERSION },
     name: project,
     versions: versionsOf(sorted),
-    files: sorted.map(({ file, facts }) => {
+    files: sorted.map(({ file, facts, yanked }) => {
       const core = facts.metadataSha256 ? { sha256: facts.metadataSha256 } : false;
       return {
         filename: file.filename,
@@ -165,7 +167,7 @@ export function projectPageJson(project: string, rows: FileRow[]): string {
         // PEP 714: the new key only. pip 22.3 to 23.1 read the old `dist-info-metadata` key
         // wrongly (TypeError: unhashable type: 'dict'); without it they fetch the wheel itself.
         "core-metadata": core,
-        yanked: false,
+        yanked: yanked ?? false,
         size: file.size,
         "upload-time": uploadTime(file.mtimeNs),
       };
@@ -174,8 +176,9 @@ export function projectPageJson(project: string, rows: FileRow[]): string {
 }
 
 export function projectPageHtml(project: string, rows: FileRow[]): string {
-  const links = sortRows(rows).map(({ file, facts }) => {
+  const links = sortRows(rows).map(({ file, facts, yanked }) => {
     const attrs = [`href="${escapeHtml(`${fileUrl(file.filename)}#sha256=${facts.sha256}`)}"`];
+    if (yanked !== undefined) attrs.push(`data-yanked="${yanked === true ? "" : escapeHtml(yanked)}"`);
     if (facts.requiresPython !== undefined) {
       attrs.push(`data-requires-python="${escapeHtml(facts.requiresPython)}"`);
     }

@@ -406,7 +406,7 @@ describe("folders that cannot be made, and paths checked before the run", () => 
       ],
       [
         ["migrate", "--from", src.indexUrl, "--to", "/proc/pyreg-test/dst", "--state", join(tmp.path, "s2")],
-        /cannot create the destination folder \/proc\/pyreg-test\/dst/,
+        /cannot create the destination's temporary folder \/proc\/pyreg-test\/dst/,
       ],
       [["serve", "/proc/pyreg-test/served"], /cannot create the served folder \/proc\/pyreg-test\/served/],
     ];

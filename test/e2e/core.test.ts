@@ -1,6 +1,7 @@
 /**
- * Issue 2, end to end: the real CLI against real local registries (pyreg serve), judged by the
- * destination's files on disk and by real pip.
+ * End to end: the real CLI against real local registries, judged by the destination's files on
+ * disk and by real pip. The first suite reads a static PEP 503 index served by nginx (a source
+ * pyreg did not write) and uploads to pyreg serve.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import { makeCorpus, makeWheel, type CorpusFile } from "../fixtures/dists.js";
 import { runCli } from "../helpers/cli.js";
 import { pip, python, wheelFor } from "../helpers/pip.js";
+import { startStaticIndex, type StaticIndex } from "../helpers/pep503.js";
 import { startServe, type ServeHandle } from "../helpers/serve.js";
 import { folderDigests, tempDir } from "../helpers/tmp.js";
 
@@ -17,10 +19,10 @@ interface MigrateJson {
   outcomes: { filename: string; outcome: string; reason?: string }[];
 }
 
-describe("migrate: simple index → upload endpoint", () => {
+describe("migrate: a static index (nginx) → upload endpoint", () => {
   let tmp: { path: string; cleanup(): Promise<void> };
   let corpus: CorpusFile[];
-  let src: ServeHandle;
+  let src: StaticIndex;
   let dst: ServeHandle;
   let srcDir: string;
   let dstDir: string;
@@ -33,7 +35,7 @@ describe("migrate: simple index → upload endpoint", () => {
     dstDir = join(tmp.path, "dst");
     await mkdir(srcDir);
     corpus = await makeCorpus(srcDir);
-    src = await startServe(srcDir, { scanTtlMs: 0 });
+    src = await startStaticIndex(srcDir);
     dst = await startServe(dstDir, { scanTtlMs: 0 });
     first = await runCli(["migrate", "--from", src.indexUrl, "--to", dst.url, "--json"]);
   });
@@ -154,6 +156,7 @@ describe("migrate: simple index → upload endpoint", () => {
     try {
       // A new version at the source, and a different build of the same filename at the destination.
       const srcPath = await makeWheel(srcDir, { name: "my_pkg", version: "3.0", summary: "source build" });
+      await src.refresh();
       const otherPath = await makeWheel(d.path, { name: "my_pkg", version: "3.0", summary: "another build" });
       const filename = srcPath.split("/").pop() as string;
       await copyFile(otherPath, join(dstDir, filename));
@@ -182,6 +185,7 @@ describe("migrate: simple index → upload endpoint", () => {
       assert.match(v.stdout, /"status": "different"/);
       await rm(join(dstDir, filename));
       await rm(srcPath);
+      await src.refresh();
     } finally {
       await d.cleanup();
     }

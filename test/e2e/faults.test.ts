@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { makeCorpus, type CorpusFile } from "../fixtures/dists.js";
 import { FAST_RETRY_ARGS, startFaultProxy, type FaultProxy, type FaultRule } from "../fakes/faultProxy.js";
 import { runCli } from "../helpers/cli.js";
+import { startStaticIndex, type StaticIndex } from "../helpers/pep503.js";
 import { startServe, type ServeHandle } from "../helpers/serve.js";
 import { folderDigests, tempDir } from "../helpers/tmp.js";
 
@@ -23,7 +24,7 @@ const FAST = FAST_RETRY_ARGS;
 describe("migrate through faults", () => {
   let tmp: { path: string; cleanup(): Promise<void> };
   let corpus: CorpusFile[];
-  let src: ServeHandle;
+  let src: StaticIndex;
   let srcProxy: FaultProxy;
   let n = 0;
 
@@ -32,7 +33,8 @@ describe("migrate through faults", () => {
     const dir = join(tmp.path, "src");
     await mkdir(dir);
     corpus = await makeCorpus(dir);
-    src = await startServe(dir, { scanTtlMs: 0 });
+    // The source is a static index served by nginx: a server pyreg did not write.
+    src = await startStaticIndex(dir);
     srcProxy = await startFaultProxy({ target: src.url });
   });
   after(async () => {

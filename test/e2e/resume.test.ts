@@ -21,7 +21,8 @@ import { join } from "node:path";
 import { Journal } from "../../src/core/journal.js";
 import { makeWheel } from "../fixtures/dists.js";
 import { PYREG_BIN, REPO_ROOT, runCli, type CliResult } from "../helpers/cli.js";
-import { startServe, type ServeHandle } from "../helpers/serve.js";
+import { startStaticIndex, type StaticIndex } from "../helpers/pep503.js";
+import { startServe } from "../helpers/serve.js";
 import { folderDigests, tempDir } from "../helpers/tmp.js";
 import { seededRandom } from "../helpers/random.js";
 
@@ -186,7 +187,7 @@ function assertSentOnce(counts: Map<string, UploadCount>, expected: Map<string, 
 describe("resume: kill -9 and Ctrl-C at any moment", () => {
   let tmp: { path: string; cleanup(): Promise<void> };
   let srcDir: string;
-  let src: ServeHandle;
+  let src: StaticIndex;
   let expected: Map<string, string>;
 
   before(async () => {
@@ -211,7 +212,8 @@ describe("resume: kill -9 and Ctrl-C at any moment", () => {
     await Promise.all(jobs);
     expected = await folderDigests(srcDir);
     assert.equal(expected.size, PROJECTS * VERSIONS);
-    src = await startServe(srcDir, { scanTtlMs: 0 });
+    // The source is a static index served by nginx: a server pyreg did not write.
+    src = await startStaticIndex(srcDir);
   });
   after(async () => {
     await src.close();

@@ -1,6 +1,7 @@
 /** list as a use-case: the projects, versions and files of a registry, with the selection applied. */
 import { errorMessage, isFatal } from "../errors.js";
 import type { DistFile, Source } from "../model.js";
+import { checkProjectPages } from "../plan.js";
 import { mapLimit } from "../pool.js";
 import type { Exclusion, Selection, SelectionProblem } from "../select/index.js";
 import type { RunControl } from "./events.js";
@@ -39,6 +40,8 @@ export interface ListData {
   problems: SelectionProblem[];
   /** Projects that could not be listed. */
   errors: { project: string; error: string }[];
+  /** Files at the source that are not distributions (folder sources). */
+  ignored: Awaited<ReturnType<NonNullable<Source["ignored"]>>>;
 }
 
 /** Lists a registry; "incomplete" when a project could not be listed or a pinned file is a problem. */
@@ -62,7 +65,9 @@ async function run(opts: ListOptions & { from: string }): Promise<Tagged<ListDat
         })
         .sort();
       const problems: SelectionProblem[] = selection.unlistedPins(new Set(all));
+      const ignored = (await src.ignored?.()) ?? [];
       const errors: { project: string; error: string }[] = [];
+      const thrown: unknown[] = [];
       const listed = await mapLimit(projects, opts.concurrency, async (project): Promise<ListedProject> => {
         try {
           const every = await src.listFiles(project);
@@ -75,11 +80,13 @@ async function run(opts: ListOptions & { from: string }): Promise<Tagged<ListDat
           };
         } catch (err) {
           if (isFatal(err)) throw err;
+          thrown.push(err);
           errors.push({ project, error: errorMessage(err) });
           return { project, files: [], filtered: [] };
         }
       });
-      return { src, projects: listed, filteredProjects, warnings: [], problems, errors };
+      await checkProjectPages(src, thrown, projects.length);
+      return { src, projects: listed, filteredProjects, warnings: [], problems, errors, ignored };
     };
     const {
       src,
@@ -87,6 +94,7 @@ async function run(opts: ListOptions & { from: string }): Promise<Tagged<ListDat
       filteredProjects,
       problems,
       errors,
+      ignored,
     } = await untilAborted(work(), opts.signal, rt);
     return {
       status: errors.length || problems.length ? "incomplete" : "ok",
@@ -96,6 +104,7 @@ async function run(opts: ListOptions & { from: string }): Promise<Tagged<ListDat
       warnings: selection.warnings(),
       problems,
       errors,
+      ignored,
     };
   } finally {
     if (!opts.runtime) await rt.close();

@@ -9,6 +9,7 @@ import type { FileOutcome } from "../model.js";
 import { makePlan, planCounts, type Plan, type ProjectPlan } from "../plan.js";
 import { recheckTime, resolveUncertain, type SelectionRow } from "../journal.js";
 import { formatShard, shardSelector } from "../shard.js";
+import { yankHowTo } from "../yank.js";
 import { formatTotal, plural } from "../units.js";
 import type { Selection } from "../select/index.js";
 import type { RunControl } from "./events.js";
@@ -47,6 +48,12 @@ export interface MigrateData {
   /** The state folder. */
   state: string;
   counts: MigrateCounts;
+  /** Files the plan wanted copied that reached no outcome (the run stopped before them). */
+  notAttempted: number;
+  /** Files at the source that are not distributions. */
+  ignored: NonNullable<Plan["ignored"]>;
+  /** Warnings known only after the transfers (yanks the destination could not take). */
+  lateWarnings: string[];
   outcomes: FileOutcome[];
   /** Files that failed in an earlier run with a lasting error, not tried again (in `outcomes` too). */
   carried: FileOutcome[];
@@ -112,10 +119,12 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
   let state: RunState | undefined;
   let counts: Record<string, number> = {};
   try {
-    state = openRunState(opts, "migrate");
-    const journal = state.journal;
+    // Both ends are opened (and their URLs or folders checked) before the state folder is made: a
+    // run that fails validation leaves nothing behind.
     const src = await openFrom(opts.from, rt);
     const dst = await openTo(opts.to, rt);
+    state = openRunState(opts, "migrate");
+    const journal = state.journal;
     journal.describeRun(src.describe(), dst.describe());
     rt.log(
       `from ${src.describe()}\nto   ${dst.describe()}` +
@@ -157,6 +166,13 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     for (const w of planned.warnings) emit({ type: "warning", message: w });
     for (const p of planned.problems) emit({ type: "problem", message: p.reason });
     journal.recordSelection(selectionRows(planned));
+    journal.recordIgnored(planned.ignored ?? []);
+    if (planned.ignored?.length) {
+      const names = planned.ignored.slice(0, 5).map((i) => i.name);
+      rt.log(
+        `ignored: ${planned.ignored.length} file(s) at the source are not distributions: ${names.join(", ")}${planned.ignored.length > 5 ? ", …" : ""} (listed in the report)`,
+      );
+    }
     const decision = journal.applyPlan(planned, { retryFailed: opts.retryFailed ?? false });
     let plan = decision.plan;
     if (decision.landed)
@@ -201,12 +217,31 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
         else if (e.type === "uploaded") journal.mark(e.file, "uploaded", { uploadDeadline: Date.now() });
         else if (e.type === "attempt-over") journal.endAttempt(e.file);
         else if (e.type === "outcome") journal.recordOutcome(e.outcome);
+        else if (e.type === "unsent")
+          journal.mark(e.file, "planned", { reason: `not attempted: the run stopped on ${e.reason}` });
         emit(e);
       },
     });
     const outcomes = [...decision.carried, ...result.outcomes];
+    // A yank the destination could not take (PEP 592 has no field in the upload form): the files
+    // are installable there until yanked by hand, so they are named with how.
+    const yankByHand = dst.keepsYanked
+      ? []
+      : result.outcomes.filter((o) => o.kind === "copied" && o.file.yanked).map((o) => o.file.filename);
+    const lateWarnings = yankByHand.length
+      ? [
+          `${yankByHand.length} file(s) are yanked at the source but not at the destination (the upload form cannot carry a yank): ${yankByHand.join(", ")}; ${yankHowTo(dst.kind)}`,
+        ]
+      : [];
+    for (const w of lateWarnings) rt.warn(w);
+    journal.recordWarnings(lateWarnings);
     const c = summarize(outcomes);
-    counts = { ...c };
+    // Files the plan wanted copied that reached no outcome: the run stopped before them.
+    const reached = new Set(result.outcomes.map((o) => `${o.file.project}\0${o.file.filename}`));
+    const notAttempted = plan.projects
+      .flatMap((p) => p.entries)
+      .filter((e) => e.action === "copy" && !reached.has(`${e.file.project}\0${e.file.filename}`)).length;
+    counts = { ...c, notAttempted };
     const projectErrors = plan.projects.filter((p) => p.error);
     const stoppedBy = result.stopped;
     const reportPath = state.finish(
@@ -219,6 +254,9 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
       destination: { kind: dst.kind, description: dst.describe() },
       state: state.dir,
       counts: c,
+      notAttempted,
+      ignored: planned.ignored ?? [],
+      lateWarnings,
       outcomes,
       carried: decision.carried,
       projectErrors,

@@ -24,7 +24,7 @@ export interface ReportData {
   dirs: string[];
 }
 
-/** "incomplete" when files failed, conflicted, are uncertain or pending, or a shard's journal is missing. */
+/** "incomplete" when the report says the migration is not complete (report.result). */
 export async function report(opts: ReportOptions = {}): Promise<Tagged<ReportData>> {
   return tagged<ReportData>(async () => {
     if (opts.merge && opts.state) {
@@ -40,13 +40,7 @@ export async function report(opts: ReportOptions = {}): Promise<Tagged<ReportDat
       writeReport(built, { json: join(dir, "report.json"), md: join(dir, "report.md") });
     }
     if (opts.report) writeReport(built, reportPaths(opts.report));
-    const t = built.totals.byOutcome;
-    const incomplete =
-      t.failed.files ||
-      t.conflict.files ||
-      t.uncertain.files ||
-      t.pending.files ||
-      built.missingShards.length;
-    return { status: incomplete ? "incomplete" : "ok", report: built, dirs };
+    // The same verdict the report states (report.result), so the result and the report agree.
+    return { status: built.result.complete ? "ok" : "incomplete", report: built, dirs };
   });
 }

@@ -188,7 +188,16 @@ export function defaultReportDir(): string {
       hint: "run pyreg report in the folder migrate ran in, or give --state DIR",
     });
   }
+  const lines = found.map((d) => {
+    try {
+      const j = Journal.read(d);
+      const last = j.runs[j.runs.length - 1];
+      return `${d}: from ${j.identity.source.description} to ${j.identity.destination.description}${j.identity.shard ? ` (shard ${j.identity.shard})` : ""}${last ? `, last run: ${last.command} ${last.status}` : ""}`;
+    } catch {
+      return `${d}: (unreadable journal)`;
+    }
+  });
   throw new PyregError("USAGE", `./${DEFAULT_STATE_DIR}/ holds the journals of ${found.length} migrations`, {
-    hint: `choose one with --state:\n  ${found.join("\n  ")}\n(shards of one migration: --merge DIR...)`,
+    hint: `pick one with --state DIR:\n  ${lines.join("\n  ")}\n(shards of one migration: --merge DIR...)`,
   });
 }

@@ -8,7 +8,7 @@ import type { SelectionProblem, Selection } from "../select/index.js";
 import { compareDigests, decisiveDigest, verificationKey, type Verification } from "../digests.js";
 import { digestStream } from "../hash.js";
 import type { Destination, DistFile, Source } from "../model.js";
-import { collapseDuplicates } from "../plan.js";
+import { checkProjectPages, collapseDuplicates } from "../plan.js";
 import { mapLimit } from "../pool.js";
 import { shardSelector } from "../shard.js";
 import type { RunControl } from "./events.js";
@@ -86,6 +86,18 @@ async function checkOne(
   }
 }
 
+/** PEP 592: the same bytes, yanked at one end and installable at the other, are not the same file. */
+function yankChecked(f: DistFile, d: DistFile | undefined, r: Checked): Checked {
+  if (r.status !== "ok" || !d || Boolean(f.yanked) === Boolean(d.yanked)) return r;
+  return {
+    ...r,
+    status: "different",
+    detail: f.yanked
+      ? `yanked at the source${f.yanked === true ? "" : ` (${f.yanked})`}, not at the destination`
+      : "yanked at the destination, not at the source",
+  };
+}
+
 export interface VerifyOptions extends RunOptions, StateOptions, RunControl {
   /** The selection rules (default: built from the selection options). */
   selection?: Selection | undefined;
@@ -128,13 +140,17 @@ async function run(opts: VerifyOptions & { from: string; to: string }): Promise<
   const rt = opts.runtime ?? openRuntime(opts, (e) => opts.onEvent?.(e));
   let state: RunState | undefined;
   try {
+    // Opened before the state folder is made: a run that fails validation leaves nothing behind.
+    const { src, dst } = await untilAborted(
+      (async () => ({ src: await openFrom(opts.from, rt), dst: await openTo(opts.to, rt) }))(),
+      opts.signal,
+      rt,
+    );
     state = openRunState(opts, "verify");
     const st = state;
-    const { src, dst, filteredProjects, selectionProblems, filteredFiles, rows, errors } = await untilAborted(
+    st.journal.describeRun(src.describe(), dst.describe());
+    const { filteredProjects, selectionProblems, filteredFiles, rows, errors } = await untilAborted(
       (async () => {
-        const src = await openFrom(opts.from, rt);
-        const dst = await openTo(opts.to, rt);
-        st.journal.describeRun(src.describe(), dst.describe());
         // A destination whose index lists the digest the client sent (GitLab) is always read back.
         const content = opts.content === true || dst.indexEchoesClientDigest === true;
         const inShard = opts.shard ? shardSelector(opts.shard) : () => true;
@@ -152,6 +168,7 @@ async function run(opts: VerifyOptions & { from: string; to: string }): Promise<
         const filteredFiles: { file: DistFile; rule: string; reason: string }[] = [];
         const rows: ({ source: DistFile } & Checked)[] = [];
         const errors: { project: string; error: string }[] = [];
+        const thrown: unknown[] = [];
         await mapLimit(projects, opts.concurrency, async (project) => {
           try {
             const [listed, there] = await Promise.all([src.listFiles(project), dst.listFiles(project)]);
@@ -168,15 +185,22 @@ async function run(opts: VerifyOptions & { from: string; to: string }): Promise<
               return !out;
             });
             await mapLimit(files, 4, async (f) => {
-              const r = await checkOne(src, dst, f, there.get(f.filename), content);
+              const r = yankChecked(
+                f,
+                there.get(f.filename),
+                await checkOne(src, dst, f, there.get(f.filename), content),
+              );
               rows.push({ source: f, ...r });
             });
           } catch (err) {
             if (isFatal(err)) throw err;
+            thrown.push(err);
             errors.push({ project, error: errorMessage(err) });
           }
         });
-        return { src, dst, filteredProjects, selectionProblems, filteredFiles, rows, errors };
+        await checkProjectPages(src, thrown, projects.length);
+        st.journal.recordProjects(errors);
+        return { filteredProjects, selectionProblems, filteredFiles, rows, errors };
       })(),
       opts.signal,
       rt,

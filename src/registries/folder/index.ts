@@ -11,8 +11,16 @@ import { join, relative } from "node:path";
 import type { Readable } from "node:stream";
 import { PyregError } from "../../core/errors.js";
 import { sha256File } from "../../core/hash.js";
-import type { Destination, DistFile, LocalDist, Source, UploadResult } from "../../core/model.js";
-import { checkSafeFilename, parseFilename } from "../../core/names.js";
+import type {
+  CoreMetadata,
+  Destination,
+  DistFile,
+  LocalDist,
+  Source,
+  UploadResult,
+} from "../../core/model.js";
+import { readYank, writeYank, YANK_SUFFIX } from "../../core/yank.js";
+import { checkSafeFilename, legacyFormatReason, parseFilename } from "../../core/names.js";
 import type { RegistryContext, RegistryKind, RegistrySpec } from "../types.js";
 
 interface Entry {
@@ -27,9 +35,21 @@ interface Entry {
 
 const TMP_DIR = ".pyreg-tmp";
 
+/** Why a file below a folder source is not one of its distributions. */
+export function ignoredReason(name: string): string {
+  return legacyFormatReason(name) ?? "not a wheel or sdist filename";
+}
+
+interface Scan {
+  entries: Entry[];
+  /** Files that are not distributions, relative to the root. */
+  ignored: { name: string; reason: string }[];
+}
+
 /** Every distribution file below root (hidden folders and symlinks are skipped). */
-async function scan(root: string, warn?: (m: string) => void): Promise<Entry[]> {
+async function scan(root: string): Promise<Scan> {
   const out: Entry[] = [];
+  const ignored: Scan["ignored"] = [];
   const walk = async (dir: string): Promise<void> => {
     const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
       // A destination folder that does not exist yet (made by its first upload) has no files.
@@ -42,9 +62,11 @@ async function scan(root: string, warn?: (m: string) => void): Promise<Entry[]> 
       if (e.isDirectory()) await walk(p);
       else if (e.isFile()) {
         const parsed = parseFilename(e.name);
+        // A yank marker (see core/yank.ts) belongs to the file it names.
+        if (!parsed && e.name.endsWith(YANK_SUFFIX) && parseFilename(e.name.slice(0, -YANK_SUFFIX.length)))
+          continue;
         if (!parsed) {
-          if (!/\.(metadata|asc|txt|json|html|md)$/i.test(e.name))
-            warn?.(`ignoring ${relative(root, p)}: not a wheel or sdist name`);
+          ignored.push({ name: relative(root, p), reason: ignoredReason(e.name) });
           continue;
         }
         const st = await stat(p);
@@ -61,7 +83,8 @@ async function scan(root: string, warn?: (m: string) => void): Promise<Entry[]> 
     }
   };
   await walk(root);
-  return out;
+  ignored.sort((a, b) => a.name.localeCompare(b.name));
+  return { entries: out, ignored };
 }
 
 /** sha256 per (path, size, mtime), so listing twice does not hash twice. */
@@ -77,7 +100,9 @@ async function cachedSha256(e: Entry): Promise<string> {
 }
 
 async function toDistFile(e: Entry): Promise<DistFile> {
+  const yanked = await readYank(e.path);
   return {
+    ...(yanked !== undefined ? { yanked } : {}),
     project: e.project,
     displayName: e.displayName,
     version: e.version,
@@ -103,7 +128,7 @@ async function ensureDir(path: string, side: string): Promise<void> {
 
 export class FolderSource implements Source {
   readonly kind = "folder";
-  private entries: Promise<Entry[]> | undefined;
+  private scanned: Promise<Scan> | undefined;
   constructor(
     readonly root: string,
     private readonly warn?: (m: string) => void,
@@ -111,9 +136,14 @@ export class FolderSource implements Source {
   describe(): string {
     return `folder ${this.root}`;
   }
-  private all(): Promise<Entry[]> {
-    this.entries ??= scan(this.root, this.warn);
-    return this.entries;
+  private async all(): Promise<Entry[]> {
+    this.scanned ??= scan(this.root);
+    return (await this.scanned).entries;
+  }
+  /** Every file below the folder that is not a distribution, with why (listed in every output). */
+  async ignored(): Promise<{ name: string; reason: string }[]> {
+    this.scanned ??= scan(this.root);
+    return (await this.scanned).ignored;
   }
   async listProjects(): Promise<string[]> {
     return [...new Set((await this.all()).map((e) => e.project))].sort();
@@ -146,6 +176,8 @@ export class FolderDestination implements Destination {
    * failed instead of copied without a word; --allow-broken-archives copies such files anyway.
    */
   readonly needsMetadata: boolean;
+  /** A yanked file is written with its yank marker (core/yank.ts). */
+  readonly keepsYanked = true;
   private entries: Promise<Map<string, Entry[]>> | undefined;
   /** Lowercased filename → the filename this run writes under it. */
   private readonly claimed = new Map<string, string>();
@@ -159,7 +191,7 @@ export class FolderDestination implements Destination {
     return `folder ${this.root}`;
   }
   private byProject(): Promise<Map<string, Entry[]>> {
-    this.entries ??= scan(this.root).then((list) => {
+    this.entries ??= scan(this.root).then(({ entries: list }) => {
       const m = new Map<string, Entry[]>();
       for (const e of list) m.set(e.project, [...(m.get(e.project) ?? []), e]);
       return m;
@@ -177,7 +209,7 @@ export class FolderDestination implements Destination {
   }
   /** The folder is its own index: uploads below record what they wrote, so nothing to drop. */
   invalidate(): void {}
-  async upload(file: LocalDist): Promise<UploadResult> {
+  async upload(file: LocalDist, _meta?: CoreMetadata, source?: DistFile): Promise<UploadResult> {
     checkSafeFilename(file.filename);
     // Filenames are unique without regard to case: on a case-insensitive file system (macOS,
     // Windows) or an index served from this folder, EVIL-1.0.whl and evil-1.0.whl are one file.
@@ -220,6 +252,7 @@ export class FolderDestination implements Destination {
       await unlink(tmp).catch(() => undefined);
     }
     const final = join(this.root, file.filename);
+    if (source?.yanked) await writeYank(final, source.yanked);
     const parsed = parseFilename(file.filename);
     if (parsed && this.entries) {
       const st = await stat(final);
@@ -250,9 +283,15 @@ export const folderKind: RegistryKind = {
   },
   async openDestination(spec: RegistrySpec, ctx: RegistryContext) {
     const root = spec.path as string;
+    const st = await stat(root).catch(() => undefined);
+    if (st && !st.isDirectory()) {
+      throw new PyregError("CONFIG", `destination ${root} is a file, not a folder`, {
+        hint: "give a folder (it is created when missing), or a registry URL",
+      });
+    }
     // A new folder is made by the first upload (mkdir of its temporary folder), so that plan and
     // verify, which only read, leave nothing behind; until then it lists no files.
-    if (await stat(root).catch(() => undefined)) await ensureDir(root, "destination");
+    if (st) await ensureDir(root, "destination");
     return new FolderDestination(root, { allowBrokenArchives: ctx.options.allowBrokenArchives });
   },
 };

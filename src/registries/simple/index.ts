@@ -99,13 +99,55 @@ export class SimpleIndexReader {
     }
   }
 
-  listProjects(): Promise<string[]> {
-    return this.twice(() => this.readProjectList());
+  async listProjects(): Promise<string[]> {
+    try {
+      return await this.twice(() => this.readProjectList());
+    } catch (err) {
+      if (!(err instanceof PyregError && err.code === "NOT_AN_INDEX")) throw err;
+      const better = await this.suggestIndex();
+      if (!better) throw err;
+      throw new PyregError(err.code, err.message, { url: err.url, hint: `did you mean ${better} ?` });
+    }
   }
 
-  /** One project's page; an unknown project (404) is an empty page. */
-  projectPage(project: string): Promise<ParsedProjectPage> {
-    return this.twice(() => this.readProjectPage(project));
+  /**
+   * The index this URL probably meant, when the URL itself is not one: BASE/simple/ (PyPI,
+   * pypiserver, pyreg serve, Nexus...), BASE/+simple/ (devpi), or the origin's /simple/. Each
+   * candidate must answer a project list that parses; nothing else is guessed.
+   */
+  async suggestIndex(): Promise<string | undefined> {
+    const base = withSlash(this.indexUrl);
+    const candidates = [
+      new URL("simple/", base).toString(),
+      new URL("+simple/", base).toString(),
+      new URL("/simple/", base).toString(),
+    ].filter((c, i, all) => c !== base && all.indexOf(c) === i);
+    for (const candidate of candidates) {
+      try {
+        const res = await this.http.fetch(candidate, {
+          headers: { accept: ACCEPT_SIMPLE },
+          label: this.opts.label,
+          accept: (s: number) => s < 300,
+          followRedirects: false,
+        });
+        const text = res.text();
+        if (isJsonContentType(res.headers["content-type"])) parseProjectListJson(text, res.url);
+        else parseProjectListHtml(text, res.url);
+        return redactUrl(candidate);
+      } catch {
+        // Not this one.
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * One project's page. For a destination an unknown project (404) is an empty page: nothing of
+   * it is there yet. For a source that listed the project itself (`listed`), a 404 is a project
+   * error: its own list and its pages disagree, and "no files" would drop the project in silence.
+   */
+  projectPage(project: string, listed = false): Promise<ParsedProjectPage> {
+    return this.twice(() => this.readProjectPage(project, listed));
   }
 
   private async readProjectList(): Promise<string[]> {
@@ -120,7 +162,7 @@ export class SimpleIndexReader {
       : parseProjectListHtml(text, res.url, this.opts.warn);
   }
 
-  private async readProjectPage(project: string): Promise<ParsedProjectPage> {
+  private async readProjectPage(project: string, listed: boolean): Promise<ParsedProjectPage> {
     const url = new URL(
       encodeURIComponent(normalizeName(project)) + "/",
       withSlash(this.indexUrl),
@@ -132,7 +174,20 @@ export class SimpleIndexReader {
       accept: (s) => s < 400 || s === 404,
       followRedirects: !absentOnRedirect,
     });
-    if (res.status === 404) return { apiVersion: "1.0", files: [] };
+    if (res.status === 404) {
+      if (listed) {
+        throw new PyregError(
+          "NOT_FOUND",
+          `project ${normalizeName(project)} is in the source's project list, but its page ${redactUrl(url)} answers 404`,
+          {
+            url: redactUrl(url),
+            status: 404,
+            hint: "the index's list and its pages disagree: check that the URL is the index itself (…/simple/; devpi: …/+simple/), or ask the registry's owner about this project",
+          },
+        );
+      }
+      return { apiVersion: "1.0", files: [] };
+    }
     if (res.status >= 300) {
       this.opts.warn?.(
         `${redactUrl(url)} redirects to ${redactUrl(res.headers["location"] ?? "?")} (package forwarding): the index itself holds no ${normalizeName(project)}`,
@@ -151,8 +206,8 @@ export class SimpleIndexReader {
     return page;
   }
 
-  async listFiles(project: string): Promise<DistFile[]> {
-    return (await this.projectPage(project)).files;
+  async listFiles(project: string, listed = false): Promise<DistFile[]> {
+    return (await this.projectPage(project, listed)).files;
   }
 
   /** Opens a file URL; foreign hosts never get credentials and are refused unless allowed. */
@@ -194,11 +249,15 @@ export class SimpleSource implements Source {
   listProjects(): Promise<string[]> {
     return this.reader.listProjects();
   }
+  /** Called for the projects this source listed: a page that answers 404 is a project error. */
   listFiles(project: string): Promise<DistFile[]> {
-    return this.reader.listFiles(project);
+    return this.reader.listFiles(project, true);
   }
   open(file: DistFile): Promise<Readable> {
     return this.reader.open(file);
+  }
+  suggestIndex(): Promise<string | undefined> {
+    return this.reader.suggestIndex();
   }
 }
 

@@ -6,7 +6,8 @@
 import { z } from "zod";
 import { PyregError } from "../../core/errors.js";
 import type { DistFile } from "../../core/model.js";
-import { normalizeName, parseFilename } from "../../core/names.js";
+import { Parser as HtmlParser } from "htmlparser2";
+import { isValidProjectName, normalizeName, parseFilename } from "../../core/names.js";
 import { redactUrl } from "../../http/redact.js";
 
 export const ACCEPT_SIMPLE =
@@ -45,62 +46,60 @@ export function isJsonContentType(ct: string | undefined): boolean {
 
 // ---------- HTML ----------
 
-const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", "#39": "'" };
-
-export function decodeEntities(s: string): string {
-  return s.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, ent: string) => {
-    if (ent[0] === "#") {
-      const cp = ent[1] === "x" || ent[1] === "X" ? parseInt(ent.slice(2), 16) : parseInt(ent.slice(1), 10);
-      return Number.isFinite(cp) && cp >= 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : whole;
-    }
-    return ENTITIES[ent.toLowerCase()] ?? whole;
-  });
-}
-
-function parseAttributes(tag: string): Map<string, string> {
-  const attrs = new Map<string, string>();
-  const re = /([^\s=/>]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(tag))) {
-    const name = (m[1] as string).toLowerCase();
-    const value = m[2] ?? m[3] ?? m[4];
-    attrs.set(name, value === undefined ? "" : decodeEntities(value));
-  }
-  return attrs;
-}
-
 interface Anchor {
   attrs: Map<string, string>;
   text: string;
 }
 
-function anchors(html: string): Anchor[] {
-  const out: Anchor[] = [];
-  const re = /<a\b([^>]*)>([\s\S]*?)<\/a\s*>/gi;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(html))) {
-    out.push({
-      attrs: parseAttributes(m[1] as string),
-      text: decodeEntities((m[2] as string).replace(/<[^>]*>/g, "")).trim(),
-    });
-  }
+interface ScannedHtml {
+  anchors: Anchor[];
+  /** The first <base href>, as pip reads it. */
+  base?: string | undefined;
+  /** The PEP 629 <meta name="pypi:repository-version"> content, when present. */
+  apiVersion?: string | undefined;
+  /** Any element was seen (an empty or plain-text body has none). */
+  elements: number;
+}
+
+/**
+ * One pass of a real HTML tokenizer (htmlparser2) over a page, keeping what the simple API uses.
+ * Like Python's html.parser (what pip's link collector builds on): comments and the content of
+ * <script>/<style> are not links, entities are decoded in text and attribute values, tag and
+ * attribute names are case-insensitive, attributes may come in any order and quoting.
+ */
+function scanHtml(html: string): ScannedHtml {
+  const out: ScannedHtml = { anchors: [], elements: 0 };
+  let open: Anchor | undefined;
+  const parser = new HtmlParser(
+    {
+      onopentag(name, attribs) {
+        out.elements++;
+        const attrs = new Map(Object.entries(attribs));
+        if (name === "a") {
+          open = { attrs, text: "" };
+          out.anchors.push(open);
+        } else if (name === "base" && out.base === undefined && attrs.has("href")) {
+          out.base = attrs.get("href");
+        } else if (name === "meta" && attrs.get("name")?.toLowerCase() === "pypi:repository-version") {
+          out.apiVersion ??= attrs.get("content") ?? "1.0";
+        }
+      },
+      ontext(text) {
+        if (open) open.text += text;
+      },
+      onclosetag(name) {
+        if (name === "a" && open) {
+          open.text = open.text.trim();
+          open = undefined;
+        }
+      },
+    },
+    { decodeEntities: true, lowerCaseTags: true, lowerCaseAttributeNames: true },
+  );
+  parser.write(html);
+  parser.end();
+  if (open) open.text = open.text.trim();
   return out;
-}
-
-function htmlApiVersion(html: string): string {
-  const m = /<meta\b[^>]*name\s*=\s*["']pypi:repository-version["'][^>]*>/i.exec(html);
-  if (!m) return "1.0";
-  return parseAttributes(m[0]).get("content") ?? "1.0";
-}
-
-function baseHref(html: string, pageUrl: string): string {
-  const m = /<base\b[^>]*>/i.exec(html);
-  const href = m ? parseAttributes(m[0]).get("href") : undefined;
-  return href ? new URL(href, pageUrl).toString() : pageUrl;
-}
-
-function looksLikeHtml(text: string): boolean {
-  return /<(!doctype|html|body|a\b|meta)/i.test(text) || text.trim() === "";
 }
 
 function hashFromFragment(url: URL): Record<string, string> {
@@ -109,11 +108,50 @@ function hashFromFragment(url: URL): Record<string, string> {
   return m ? { [(m[1] as string).toLowerCase()]: (m[2] as string).toLowerCase() } : {};
 }
 
+/** The last non-empty segment of a URL's path, decoded. */
+function lastSegment(url: URL): string {
+  const segs = url.pathname.split("/").filter(Boolean);
+  const last = segs[segs.length - 1] ?? "";
+  try {
+    return decodeURIComponent(last);
+  } catch {
+    return last;
+  }
+}
+
+/**
+ * Why a page is not a PEP 503 project list, or undefined when it is one. PEP 503: each anchor's
+ * text is a project name and its href the project's page (…/<name>/). PyPI, pypiserver, GitLab,
+ * Artifact Registry and pyreg serve all link BASE/<normalized>/ (GitLab without the slash).
+ */
+function notAProjectList(page: ScannedHtml, url: string): string | undefined {
+  for (const a of page.anchors) {
+    const href = a.attrs.get("href");
+    if (!href) continue;
+    if (!isValidProjectName(a.text)) return `its link "${a.text.slice(0, 60)}" is not a project name`;
+    if (parseFilename(a.text) && !href.endsWith("/"))
+      return `its link ${a.text.slice(0, 80)} is a distribution file, not a project page (a file listing)`;
+    let target: URL;
+    try {
+      target = new URL(href, url);
+    } catch {
+      return `its link "${a.text.slice(0, 60)}" has an invalid URL`;
+    }
+    if (normalizeName(lastSegment(target)) !== normalizeName(a.text))
+      return `its link "${a.text.slice(0, 60)}" points to ${redactUrl(target.toString())}, not to a project page named after it`;
+  }
+  return undefined;
+}
+
 export function parseProjectListHtml(html: string, url: string, warn?: (m: string) => void): string[] {
-  if (!looksLikeHtml(html)) throw malformed(url, "the project list is not HTML");
-  checkApiVersion(htmlApiVersion(html), url, warn);
+  const page = scanHtml(html);
+  if (!page.elements && html.trim()) throw malformed(url, "the project list is not HTML");
+  checkApiVersion(page.apiVersion ?? "1.0", url, warn);
+  // With the PEP 629 meta the server says it is an index; without it, the PEP 503 structure must.
+  const why = page.apiVersion === undefined ? notAProjectList(page, url) : undefined;
+  if (why) throw notAnIndex(url, why);
   const names = new Set<string>();
-  for (const a of anchors(html)) if (a.text) names.add(normalizeName(a.text));
+  for (const a of page.anchors) if (a.text) names.add(normalizeName(a.text));
   return [...names];
 }
 
@@ -123,12 +161,13 @@ export function parseProjectPageHtml(
   project: string,
   warn?: (m: string) => void,
 ): ParsedProjectPage {
-  if (!looksLikeHtml(html)) throw malformed(pageUrl, "the project page is not HTML");
-  const apiVersion = htmlApiVersion(html);
+  const page = scanHtml(html);
+  if (!page.elements) throw malformed(pageUrl, "the project page is not HTML");
+  const apiVersion = page.apiVersion ?? "1.0";
   checkApiVersion(apiVersion, pageUrl, warn);
-  const base = baseHref(html, pageUrl);
+  const base = page.base ? new URL(page.base, pageUrl).toString() : pageUrl;
   const files: DistFile[] = [];
-  for (const a of anchors(html)) {
+  for (const a of page.anchors) {
     const href = a.attrs.get("href");
     if (!href) continue;
     let abs: URL;
@@ -138,7 +177,7 @@ export function parseProjectPageHtml(
       warn?.(`skipping a link with an invalid URL on ${redactUrl(pageUrl)}`);
       continue;
     }
-    const filename = a.text || decodeURIComponent(abs.pathname.split("/").pop() ?? "");
+    const filename = a.text || lastSegment(abs);
     const hashes = hashFromFragment(abs);
     abs.hash = "";
     const yankedAttr = a.attrs.get("data-yanked");
@@ -203,7 +242,18 @@ export function parseProjectListJson(text: string, url: string, warn?: (m: strin
     throw malformed(url, "the project list is not valid JSON");
   }
   const version = (data as { meta?: { "api-version"?: unknown } } | null)?.meta?.["api-version"];
-  if (typeof version === "string") checkApiVersion(version, url, warn);
+  // devpi-server answers GET /USER/INDEX/ with its JSON API ({"type": "indexconfig", "result":
+  // {"projects": [...], ...}}; devpi docs, "JSON API" / "Getting index information"), not with the
+  // simple API, which it serves under /USER/INDEX/+simple/ only.
+  const devpi = (data as { result?: { projects?: unknown } } | null)?.result?.projects;
+  if (typeof version !== "string" && devpi !== undefined) {
+    throw notAnIndex(url, "it is devpi's JSON API for an index, whose simple index is under +simple/", {
+      hint: `give devpi's simple index ${redactUrl(new URL("+simple/", url.endsWith("/") ? url : url + "/").toString())}, or the devpi+ form devpi+${redactUrl(url)}`,
+    });
+  }
+  // PEP 691: a JSON index says so in meta.api-version; JSON without it is some other API.
+  if (typeof version !== "string") throw notAnIndex(url, "its JSON has no PEP 691 meta.api-version");
+  checkApiVersion(version, url, warn);
   const parsed = jsonProjectList.safeParse(data);
   if (!parsed.success) throw malformed(url, `unexpected project list (${zodProblem(parsed.error)})`);
   return [...new Set(parsed.data.projects.map((p) => normalizeName(p.name)))];
@@ -270,6 +320,16 @@ function toDistFile(
   for (const [k, v] of Object.entries(extra))
     if (v !== undefined) (f as unknown as Record<string, unknown>)[k] = v;
   return f;
+}
+
+/** A page that is not a simple index at all (a web page, a file listing, another API). */
+export function notAnIndex(url: string, why: string, opts: { hint?: string } = {}): PyregError {
+  return new PyregError("NOT_AN_INDEX", `${redactUrl(url)} is not a simple index: ${why}`, {
+    url: redactUrl(url),
+    hint:
+      opts.hint ??
+      "give the URL of a PEP 503/691 simple index (usually ending in /simple/; devpi: /USER/INDEX/+simple/)",
+  });
 }
 
 function malformed(url: string, what: string): PyregError {

@@ -1,0 +1,141 @@
+/**
+ * The netrc and simple-index HTML readers, judged by Python's own `netrc` and `html.parser` (what
+ * pip and requests read these with): the same input must give the same entries and links.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseNetrc } from "../src/registries/netrc.js";
+import { parseProjectPageHtml } from "../src/registries/simple/parse.js";
+import { tempDir } from "./helpers/tmp.js";
+
+function python(script: string, input: string): unknown {
+  const r = spawnSync("python3", ["-c", script], { input, encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as unknown;
+}
+
+const PY_NETRC = `
+import json, netrc, sys
+try:
+    n = netrc.netrc(sys.stdin.readline().strip())
+    print(json.dumps({"hosts": {k: list(v) for k, v in n.hosts.items()}, "macros": sorted(n.macros)}))
+except netrc.NetrcParseError as e:
+    print(json.dumps({"error": True}))
+`;
+
+const NETRCS: Record<string, string> = {
+  quoted: `machine a.example login "user one" password "two words"\n`,
+  escapes: `machine a.example login u password pa\\ ss\\"x\nmachine b.example login v password "q\\"uote"\n`,
+  macdef: `machine a.example login u password p\nmacdef init\ncd /pub\nget file\n\nmachine b.example login v password w\n`,
+  comments: `# a comment line\nmachine a.example # trailing comment\n  login u # another\n  password p\n#machine b.example login x password y\nmachine c.example login w password "#not-a-comment"\n`,
+  defaults: `machine a.example user u password p\ndefault login anon password guest\n`,
+  repeated: `machine a.example login first password one\nmachine a.example login second password two\n`,
+  account: `machine a.example login u account acct password p\n`,
+  bad: `machine a.example login u password p\nbogus token\n`,
+  unterminatedMacro: `macdef m\nline without end`,
+};
+
+describe("netrc: read as Python's netrc module reads it", () => {
+  for (const [name, text] of Object.entries(NETRCS)) {
+    test(name, async () => {
+      const tmp = await tempDir();
+      try {
+        const file = join(tmp.path, "netrc");
+        writeFileSync(file, text);
+        const want = python(PY_NETRC, file + "\n") as {
+          error?: boolean;
+          hosts?: Record<string, string[]>;
+          macros?: string[];
+        };
+        let got: typeof want;
+        try {
+          const n = parseNetrc(text);
+          got = {
+            hosts: Object.fromEntries([...n.hosts].map(([k, v]) => [k, [v.login, v.account, v.password]])),
+            macros: [...n.macros.keys()].sort(),
+          };
+        } catch {
+          got = { error: true };
+        }
+        assert.deepEqual(got, want);
+      } finally {
+        await tmp.cleanup();
+      }
+    });
+  }
+});
+
+/**
+ * pip's link collector: html.parser, <a> attributes as a dict. One deliberate difference: a
+ * valueless `data-yanked` is yanked (PEP 592: the attribute's presence marks the file), where
+ * html.parser's None value makes pip overlook it; the script below reports presence.
+ */
+const PY_LINKS = `
+import json, sys
+from html.parser import HTMLParser
+class P(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.links = []
+        self.cur = None
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self.cur = {"attrs": dict(attrs), "text": ""}
+            self.links.append(self.cur)
+    def handle_endtag(self, tag):
+        if tag == "a":
+            self.cur = None
+    def handle_data(self, data):
+        if self.cur is not None:
+            self.cur["text"] += data
+p = P()
+p.feed(sys.stdin.read())
+p.close()
+print(json.dumps([{"href": l["attrs"].get("href"), "yanked": (l["attrs"]["data-yanked"] or "") if "data-yanked" in l["attrs"] else None, "rp": l["attrs"].get("data-requires-python"), "text": l["text"].strip()} for l in p.links if l["attrs"].get("href")]))
+`;
+
+const PAGES: Record<string, string> = {
+  comment: `<html><body><!-- <a href="old-1.0.tar.gz">old-1.0.tar.gz</a> --><a href="new-1.0.tar.gz">new-1.0.tar.gz</a></body></html>`,
+  entities: `<a href="pkg-1.0.tar.gz?a=1&amp;b=2#sha256=${"a".repeat(64)}" data-requires-python="&gt;=3.8">pkg-1.0.tar.gz</a>`,
+  attributeOrderAndCase: `<A data-yanked="broken &quot;build&quot;" HREF='pkg-2.0-py3-none-any.whl' Data-Requires-Python=">=3.9">pkg-2.0-py3-none-any.whl</A>`,
+  unquoted: `<a href=pkg-3.0.tar.gz data-yanked>pkg-3.0.tar.gz</a>`,
+  script: `<script>document.write('<a href="evil-1.0.tar.gz">evil-1.0.tar.gz</a>')</script><a href="pkg-4.0.tar.gz">pkg-4.0.tar.gz</a>`,
+  nestedMarkup: `<a href="pkg-5.0.tar.gz"><b>pkg-5.0</b>.tar.gz</a>`,
+};
+
+describe("simple-index HTML: the links Python's html.parser finds", () => {
+  for (const [name, html] of Object.entries(PAGES)) {
+    test(name, () => {
+      const want = python(PY_LINKS, html) as {
+        href: string;
+        yanked: string | null;
+        rp: string | null;
+        text: string;
+      }[];
+      const page = parseProjectPageHtml(html, "https://idx.example/simple/pkg/", "pkg");
+      assert.deepEqual(
+        page.files.map((f) => f.filename),
+        want.map((w) => w.text),
+      );
+      assert.deepEqual(
+        page.files.map((f) => f.requiresPython ?? null),
+        want.map((w) => w.rp || null),
+      );
+      assert.deepEqual(
+        page.files.map((f) => (f.yanked === undefined ? null : f.yanked === true ? "" : f.yanked)),
+        want.map((w) => w.yanked),
+      );
+      assert.deepEqual(
+        page.files.map((f) => f.url),
+        want.map((w) => {
+          const u = new URL(w.href, "https://idx.example/simple/pkg/");
+          u.hash = "";
+          return u.toString();
+        }),
+      );
+    });
+  }
+});
