@@ -105,7 +105,7 @@ export function registerMigrate(program: Command): void {
       progress.stop(true);
       const d = result as MigrateData;
       const { counts: c, outcomes, plan, projectErrors } = d;
-      for (const o of (result as MigrateData).carried)
+      for (const o of d.carried)
         if (o.kind === "failed") process.stderr.write(`failed: ${o.file.filename}: ${o.reason}\n`);
       for (const p of projectErrors)
         process.stderr.write(`failed: project ${p.project} could not be listed: ${p.error}\n`);
@@ -122,7 +122,7 @@ export function registerMigrate(program: Command): void {
       );
       renderRuntimeEvent(opts, {
         type: "log",
-        message: redactText(`report: ${(result as MigrateData).report} (and report.json)`),
+        message: redactText(`report: ${d.report} (and report.json)`),
       });
       if (opts.json) {
         printJson("migrate", {
