@@ -30,6 +30,7 @@ export interface StoredFile {
   parsed: ParsedFilename;
   /** Real path (symlinks resolved), always inside the real root. */
   path: string;
+  /** Size, mtime and inode: -1 in a listing's entry until `current` stats the file. */
   size: number;
   mtimeNs: bigint;
   ino: bigint;
@@ -122,8 +123,8 @@ export class Store {
   /** The check running now, and the one queued behind it (see `files`). */
   private running: Promise<Map<string, StoredFile>> | undefined;
   private queued: Promise<Map<string, StoredFile>> | undefined;
-  /** Uploads' link steps, one at a time (see `link`). */
-  private linkTail: Promise<unknown> = Promise.resolve();
+  /** Uploads' link steps and rebuilds of the snapshot, one at a time (see `serially`). */
+  private tail: Promise<unknown> = Promise.resolve();
   /** Project → files, per snapshot (kept up to date by `link`). */
   private readonly projectMaps = new WeakMap<Map<string, StoredFile>, Map<string, StoredFile[]>>();
   private readonly facts = new Map<string, { key: string; facts: Promise<FileFacts> }>();
@@ -248,11 +249,16 @@ export class Store {
    * process) leaves the stamp different: the next read lists the folder again.
    */
   link(tempPath: string, name: string, known?: FileFacts): Promise<void> {
-    const step = this.linkTail.then(
-      () => this.linkAndAdopt(tempPath, name, known),
-      () => this.linkAndAdopt(tempPath, name, known),
-    );
-    this.linkTail = step.catch(() => undefined);
+    return this.serially(() => this.linkAndAdopt(tempPath, name, known));
+  }
+
+  /**
+   * Runs `fn` after the links and rebuilds queued before it: a link never lands in the middle of a
+   * rebuild, whose new snapshot would then miss the linked file.
+   */
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const step = this.tail.then(fn, fn);
+    this.tail = step.catch(() => undefined);
     return step;
   }
 
@@ -265,7 +271,8 @@ export class Store {
       this.known.set(file.path, { key: `${file.size}:${file.mtimeNs}:${file.ino}`, facts: known });
     const listing = this.listings.get(this.root);
     if (!file || !listing) return;
-    if (!listing.files.some((f) => f.filename === name)) listing.files.push(file);
+    // New at the root (link() does not replace a name), and no listing runs meanwhile.
+    listing.files.push(file);
     if (before && after && sameStamp(listing.stamp, stampOf(before))) {
       listing.stamp = stampOf(after);
       listing.at = Date.now();
@@ -347,7 +354,9 @@ export class Store {
     if (!st || !sameStamp(listing.stamp, stampOf(st))) return false;
     const changedMs = Number(st.mtimeNs / 1_000_000n);
     if (listing.adopted) return now - changedMs <= RACY_MS;
-    return changedMs < listing.at - RACY_MS;
+    // A stamp far from the listing's time (older, or set in the future) differs from any stamp a
+    // later change can leave.
+    return Math.abs(changedMs - listing.at) > RACY_MS;
   }
 
   /** Checks every listed folder (one stat each) and lists again those that changed. */
@@ -365,8 +374,8 @@ export class Store {
       }
     };
     await Promise.all(Array.from({ length: Math.min(STAT_CONCURRENCY, dirs.length) }, worker));
-    if (this.snapshot && stale.size === 0) return this.snapshot;
-    return this.rebuild(stale);
+    if (this.snapshot && stale.size === 0 && this.listings.has(this.root)) return this.snapshot;
+    return this.serially(() => this.rebuild(stale));
   }
 
   /**
@@ -447,13 +456,22 @@ export class Store {
           this.warnOnce(`symlink ${full} points outside the root; not served`);
           continue;
         }
+      } else if (e.isDirectory()) {
+        subdirs.push(full);
+        continue;
       } else if (e.isFile()) {
         const known = seen.get(e.name);
         if (known?.path === full) {
           files.push(known);
           continue;
         }
-      } else if (!e.isDirectory()) continue;
+        const parsed = parseFilename(e.name);
+        if (!parsed || !isSafeFilename(e.name)) continue;
+        // Not statted here: a stat per file made the first page of a 100,000-file folder take
+        // seconds. `current` reads size, mtime and inode before the file is listed or served.
+        files.push({ filename: e.name, parsed, path: full, size: -1, mtimeNs: -1n, ino: -1n });
+        continue;
+      } else continue;
       const st = await stat(real, { bigint: true }).catch(() => undefined);
       if (!st) continue;
       if (st.isDirectory()) {
