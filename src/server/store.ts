@@ -108,6 +108,14 @@ function stampOf(st: { mtimeNs: bigint; ctimeNs: bigint; ino: bigint }): Stamp {
   return { mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino };
 }
 
+/** Same files (the very entries: a listing keeps those it knew) and same subfolders, in order. */
+function sameEntries(a: Listing, b: Listing): boolean {
+  if (a.files.length !== b.files.length || a.subdirs.length !== b.subdirs.length) return false;
+  for (let i = 0; i < a.files.length; i++) if (a.files[i] !== b.files[i]) return false;
+  for (let i = 0; i < a.subdirs.length; i++) if (a.subdirs[i] !== b.subdirs[i]) return false;
+  return true;
+}
+
 function sameStamp(a: Stamp, b: Stamp): boolean {
   return a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
 }
@@ -388,10 +396,14 @@ export class Store {
     /** Case-folded names found so far: the first of two names that differ only by case wins. */
     const folds = new Set<string>();
     const reached = new Set<string>([this.root]);
+    /** Whether some folder now holds other names than at its last listing. */
+    let changed = !this.snapshot;
     const walk = async (dir: string): Promise<void> => {
       let listing = this.listings.get(dir);
       if (!listing || stale.has(dir)) {
-        listing = await this.list(dir, listing);
+        const previous = listing;
+        listing = await this.list(dir, previous);
+        if (!previous || !listing || !sameEntries(previous, listing)) changed = true;
         if (listing) this.listings.set(dir, listing);
         else this.listings.delete(dir);
       }
@@ -414,7 +426,15 @@ export class Store {
       }
     };
     await walk(this.root);
-    for (const dir of [...this.listings.keys()]) if (!reached.has(dir)) this.listings.delete(dir);
+    for (const dir of [...this.listings.keys()]) {
+      if (!reached.has(dir)) {
+        this.listings.delete(dir);
+        changed = true;
+      }
+    }
+    // Listed again with the same names (a racy listing confirmed): the snapshot and its project
+    // map stay, and so does what `current` and uploads put in them.
+    if (!changed && this.snapshot) return this.snapshot;
     this.snapshot = out;
     return out;
   }
@@ -439,12 +459,13 @@ export class Store {
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const seen = new Map<string, StoredFile>();
     for (const f of previous?.files ?? []) seen.set(f.filename, f);
+    const prefix = dir.endsWith(sep) ? dir : dir + sep;
     const files: StoredFile[] = [];
     const subdirs: string[] = [];
     for (const e of entries) {
       // Hidden names (the upload temp folder among them) are never part of the index.
       if (e.name.startsWith(".")) continue;
-      const full = join(dir, e.name);
+      const full = prefix + e.name;
       let real = full;
       if (e.isSymbolicLink()) {
         try {
