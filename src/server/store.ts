@@ -502,7 +502,14 @@ export class Store {
       if (!st.isFile()) continue;
       const parsed = parseFilename(e.name);
       if (!parsed || !isSafeFilename(e.name)) continue;
-      files.push({ filename: e.name, parsed, path: real, size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino });
+      files.push({
+        filename: e.name,
+        parsed,
+        path: real,
+        size: Number(st.size),
+        mtimeNs: st.mtimeNs,
+        ino: st.ino,
+      });
     }
     return { stamp: stampOf(before), at, adopted: false, files, subdirs };
   }
