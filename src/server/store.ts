@@ -391,7 +391,17 @@ export class Store {
    * subfolders, in name order): unchanged folders from their listing, the others listed again.
    * Folders no longer reached are forgotten.
    */
-  private async rebuild(stale: Set<string>): Promise<Map<string, StoredFile>> {
+  private async rebuild(maybeStale: Set<string>): Promise<Map<string, StoredFile>> {
+    // Checked again now that no link runs: a folder statted while an upload was being linked
+    // looked changed, and its adopted stamp may tell otherwise. Without this, a migration into
+    // the server listed its folder again after nearly every upload.
+    const now = Date.now();
+    const stale = new Set<string>();
+    for (const dir of maybeStale) {
+      const listing = this.listings.get(dir);
+      if (!listing || !this.trusted(listing, await this.statFolder(dir), now)) stale.add(dir);
+    }
+    if (this.snapshot && stale.size === 0 && this.listings.has(this.root)) return this.snapshot;
     const out = new Map<string, StoredFile>();
     /** Case-folded names found so far: the first of two names that differ only by case wins. */
     const folds = new Set<string>();
