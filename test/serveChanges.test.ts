@@ -177,7 +177,7 @@ describe("pyreg serve: change detection", () => {
     ];
     const send = async (name: string, data: Buffer): Promise<void> => {
       const form = multipartForm(await uploadFields(name, "1.0", "bdist_wheel", data), {
-        filename: `${name.replace("-", "_")}-1.0-py3-none-any.whl`,
+        filename: `${name.replace(/-/g, "_")}-1.0-py3-none-any.whl`,
         data,
       });
       const r = await fetch(s.url, {
@@ -200,12 +200,25 @@ describe("pyreg serve: change detection", () => {
       assert.deepEqual((await projects(s)).sort(), ["alpha", "up-one", "up-two"]);
       assert.deepEqual((await page(s, "up-two")).files, ["up_two-1.0-py3-none-any.whl"]);
       assert.equal(calls.readdir, 0, "the upload was added without listing the folder");
+      // Uploads at once, each beside reads: a read that stats the folder while a link is under
+      // way sees a stamp not yet adopted, which must not make it list the folder.
+      const more = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => makeWheel(src, { name: `many_${i}`, version: "1.0" })),
+      );
+      await Promise.all(
+        more.map(async (path, i) => {
+          await Promise.all([send(`many-${i}`, await readFile(path)), projects(s), page(s, "alpha")]);
+          await projects(s);
+        }),
+      );
+      assert.equal((await projects(s)).length, 15);
+      assert.equal(calls.readdir, 0, "concurrent uploads and reads listed no folder");
       // Once the folder has been still for a while, it is listed once to confirm, then no more.
       mock.timers.tick(60_000);
-      assert.equal((await projects(s)).length, 3);
+      assert.equal((await projects(s)).length, 15);
       assert.equal(calls.readdir, 1);
       mock.timers.tick(60_000);
-      assert.equal((await projects(s)).length, 3);
+      assert.equal((await projects(s)).length, 15);
       assert.equal(calls.readdir, 1);
     } finally {
       await s.close();
