@@ -224,7 +224,7 @@ describe("resume: kill -9 and Ctrl-C at any moment", () => {
 
   test("SIGKILL at many random points: no file uploaded twice, the destination equals the source", async (t) => {
     const dstDir = join(tmp.path, "dst-kill");
-    const dst = await startServe(dstDir, { scanTtlMs: 0 });
+    const dst = await startServe(dstDir);
     const proxy = await uploadCounter(dst.url);
     try {
       const state = join(tmp.path, "state-kill");
@@ -314,7 +314,7 @@ describe("resume: kill -9 and Ctrl-C at any moment", () => {
 
   test("Ctrl-C stops promptly with a resume hint; the same command then finishes", async () => {
     const dstDir = join(tmp.path, "dst-int");
-    const dst = await startServe(dstDir, { scanTtlMs: 0 });
+    const dst = await startServe(dstDir);
     const proxy = await uploadCounter(dst.url);
     try {
       const state = join(tmp.path, "state-int");
