@@ -602,7 +602,7 @@ async function bigFile(work: string, gib: number): Promise<BigRow | undefined> {
   log(
     `big file: ${(bytes / 1024 ** 3).toFixed(2)} GiB sparse wheel written in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
   );
-  const src = await startChild(["serve", dir, "3600000"]);
+  const src = await startChild(["serve", dir]);
   try {
     log("big file: source hashing it once (warm-up)");
     await warm(`${src.url}simple/`, [name]);
@@ -695,7 +695,7 @@ async function main(): Promise<void> {
       median: sizes[Math.floor(sizes.length / 2)],
       largest: sizes[sizes.length - 1],
     };
-    const src = await startChild(["serve", corpusDir, "3600000"]);
+    const src = await startChild(["serve", corpusDir]);
     try {
       log("source: warming its index (every file hashed once, before timing)");
       await warm(`${src.url}simple/`, [...new Set(corpus.files.map((f) => f.project))]);

@@ -1,6 +1,6 @@
 /**
  * A registry in its own process, so that the source, the destination and the contender each have
- * an event loop: `node dist/bench/serveChild.js serve ROOT [SCAN_TTL_MS]` runs pyreg serve's
+ * an event loop: `node dist/bench/serveChild.js serve ROOT` runs pyreg serve's
  * startServer; `node dist/bench/serveChild.js static PROJECTS FILES_PER_PROJECT` serves generated PEP 691 pages
  * from memory: a source index at /src/simple/ and a destination index at /dst/simple/ that holds
  * the first half of every project's files (same sha256), for timing `pyreg plan`.
@@ -15,7 +15,7 @@ import { preferThroughputGc } from "../src/cli/gc.js";
 async function main(): Promise<void> {
   // As `pyreg serve` runs: bin/pyreg applies the same settings (src/cli/gc.ts).
   preferThroughputGc();
-  const [mode, arg, ttl] = process.argv.slice(2);
+  const [mode, arg, perProject] = process.argv.slice(2);
   let close: () => Promise<void>;
   let url: string;
   if (mode === "serve" && arg) {
@@ -24,12 +24,11 @@ async function main(): Promise<void> {
       host: "127.0.0.1",
       port: 0,
       log: () => undefined,
-      ...(ttl ? { scanTtlMs: Number(ttl) } : {}),
     });
     url = s.url;
     close = () => s.close();
-  } else if (mode === "static" && arg && ttl) {
-    const pages = staticPages(Number(arg), Number(ttl));
+  } else if (mode === "static" && arg && perProject) {
+    const pages = staticPages(Number(arg), Number(perProject));
     const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
       req.resume();
       const body = pages.get((req.url ?? "/").split("?")[0] ?? "/");
@@ -52,7 +51,7 @@ async function main(): Promise<void> {
         server.closeAllConnections();
       });
   } else {
-    process.stderr.write("usage: serveChild serve ROOT [SCAN_TTL_MS] | static PROJECTS FILES_PER_PROJECT\n");
+    process.stderr.write("usage: serveChild serve ROOT | static PROJECTS FILES_PER_PROJECT\n");
     process.exit(2);
   }
   const stop = (): void => {

@@ -74,7 +74,7 @@ describe("HTTP client through the fault proxy", () => {
     const dir = join(tmp.path, "src");
     await mkdir(dir);
     await makeCorpus(dir);
-    serve = await startServe(dir, { scanTtlMs: 0 });
+    serve = await startServe(dir);
     proxy = await startFaultProxy({ target: serve.url });
     const c = client();
     good = (await c.fetch(proxy.url + PAGE.slice(1))).text();

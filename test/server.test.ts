@@ -517,7 +517,7 @@ describe("folder scanning", () => {
     const target = join(root, "re-1.0.tar.gz");
     await mkdir(root, { recursive: true });
     await copyFile(a, target);
-    const s = await startServe(root, { scanTtlMs: 0 });
+    const s = await startServe(root);
     try {
       const first = JSON.parse(
         (await raw(s.url, "/simple/re/", { headers: { Accept: JSON_TYPE } })).body.toString(),
@@ -650,7 +650,7 @@ describe("uploads", () => {
     const target = join(root, "sub", wheelName);
     await mkdir(join(root, "sub"), { recursive: true });
     await writeFile(target, wheel);
-    const s = await startServe(root, { scanTtlMs: 0 });
+    const s = await startServe(root);
     try {
       const page = async (): Promise<{ files: { hashes: { sha256: string }; size: number }[] }> =>
         JSON.parse((await raw(s.url, "/simple/up-pkg/", { headers: { Accept: JSON_TYPE } })).body.toString());

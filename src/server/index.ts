@@ -43,8 +43,6 @@ export interface ServerOptions {
   maxUploadBytes?: number;
   /** Serve HTML only, ignoring JSON in Accept (to exercise clients' HTML path). */
   htmlOnly?: boolean;
-  /** How long a scan of the root is reused, in ms (default 1000; uploads invalidate it). */
-  scanTtlMs?: number;
 }
 
 export interface RunningServer {
@@ -163,7 +161,7 @@ async function removeStaleTemp(
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.log ?? ((line: string) => process.stderr.write(line + "\n"));
   const root = await realRoot(opts.root);
-  const store = new Store(root, log, opts.scanTtlMs ?? 1000);
+  const store = new Store(root, log);
   await removeStaleTemp(root, log);
   const maxUploadBytes = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   const auth = opts.auth;

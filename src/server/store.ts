@@ -1,17 +1,21 @@
 /**
- * The distribution files under the server's root: a scan of the folder (recursive, hidden names
- * and symlinks leading outside the root skipped), and per-file facts (sha256, core metadata)
- * cached by (path, size, mtime, inode) so a big folder is hashed once, not on every request.
+ * The distribution files under the server's root: listings of the folder and its subfolders
+ * (hidden names and symlinks leading outside the root skipped), and per-file facts (sha256, core
+ * metadata) cached by (path, size, mtime, inode) so a big folder is hashed once, not on every
+ * request.
  *
- * A rescan lists the folders again but stats only names it has not seen (a regular file at the
- * same path keeps its entry), and the project map is kept with the scan; a file's size, mtime and
- * inode are checked again (`current`) when it is listed on a project page, served or compared with
- * an upload. With a stat per file and the project map rebuilt per request, a folder of 40,000
- * files cost the server its whole time in stat and rescans, and a migration into it stalled.
+ * Change detection: each read stats every listed folder (one stat for a flat folder) and lists
+ * again only a folder whose mtime, ctime or inode changed (a name added, removed or renamed in
+ * it), whose last listing was racy (see RACY_MS), or, once, after uploads (see `link`). Nothing
+ * runs between requests. A file rewritten in place changes no folder: its size, mtime and inode
+ * are checked again (`current`) when it is listed on a project page, served or compared with an
+ * upload. A listing again stats only names it has not seen (a regular file at the same path keeps
+ * its entry). Before, the whole folder was listed again on the first request after a 1 s cache:
+ * about once a second for a 100,000-file folder during a migration that read it.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { lstat, readdir, realpath, stat } from "node:fs/promises";
+import { createReadStream, type BigIntStats } from "node:fs";
+import { link, lstat, readdir, realpath, stat } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { readCoreMetadata, parseCoreMetadata } from "../core/metadata.js";
 import type { CoreMetadata } from "../core/model.js";
@@ -26,6 +30,7 @@ export interface StoredFile {
   parsed: ParsedFilename;
   /** Real path (symlinks resolved), always inside the real root. */
   path: string;
+  /** Size, mtime and inode: -1 in a listing's entry until `current` stats the file. */
   size: number;
   mtimeNs: bigint;
   ino: bigint;
@@ -64,11 +69,71 @@ export async function sha256File(path: string): Promise<string> {
   return h.digest("hex");
 }
 
+/**
+ * A folder's identity and the times the kernel sets when a name in it is added, removed or renamed
+ * (POSIX: a directory's st_mtime and st_ctime are updated when an entry is created or removed).
+ * Rewriting a file in place changes neither: `current` catches that per file.
+ */
+interface Stamp {
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+}
+
+/** One folder as last listed: its stamp then, and what it held. */
+interface Listing {
+  stamp: Stamp;
+  /** Date.now() taken just before the stamp was read. */
+  at: number;
+  /**
+   * The stamp was taken after an upload of this server (not from a listing): trusted until the
+   * folder has been still for `RACY_MS`, then listed once more to confirm.
+   */
+  adopted: boolean;
+  /** Distribution files directly in the folder, in name order (uploads appended). */
+  files: StoredFile[];
+  /** Real paths of its subfolders, in name order. */
+  subdirs: string[];
+}
+
+/**
+ * Time stamps are coarse (a kernel clock tick on Linux file systems, 2 s on FAT): a change made in
+ * the same tick as a listing can leave the folder's mtime as it was. A listing taken less than
+ * this long after the folder's last change is not trusted (listed again at the next read), the
+ * rule git uses for "racily clean" entries (https://git-scm.com/docs/racy-git).
+ */
+export const RACY_MS = 2000;
+
+function stampOf(st: { mtimeNs: bigint; ctimeNs: bigint; ino: bigint }): Stamp {
+  return { mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino };
+}
+
+/** Same files (the very entries: a listing keeps those it knew) and same subfolders, in order. */
+function sameEntries(a: Listing, b: Listing): boolean {
+  if (a.files.length !== b.files.length || a.subdirs.length !== b.subdirs.length) return false;
+  for (let i = 0; i < a.files.length; i++) if (a.files[i] !== b.files[i]) return false;
+  for (let i = 0; i < a.subdirs.length; i++) if (a.subdirs[i] !== b.subdirs[i]) return false;
+  return true;
+}
+
+function sameStamp(a: Stamp, b: Stamp): boolean {
+  return a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
+}
+
+/** Stats of many folders at once, this many at a time. */
+const STAT_CONCURRENCY = 16;
+
 export class Store {
-  private scanCache: { at: number; files: Promise<Map<string, StoredFile>> } | undefined;
-  /** The last finished scan, whose entries the next scan reuses. */
-  private lastScan: Map<string, StoredFile> | undefined;
-  /** Project → files, per scan result (kept up to date by `added`). */
+  /** Real folder path → its last listing. */
+  private readonly listings = new Map<string, Listing>();
+  /** filename → file, built from the listings; replaced when a listing changes. */
+  private snapshot: Map<string, StoredFile> | undefined;
+  /** The check running now, and the one queued behind it (see `files`). */
+  private running: Promise<Map<string, StoredFile>> | undefined;
+  private queued: Promise<Map<string, StoredFile>> | undefined;
+  /** Uploads' link steps and rebuilds of the snapshot, one at a time (see `serially`). */
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Project → files, per snapshot (kept up to date by `link`). */
   private readonly projectMaps = new WeakMap<Map<string, StoredFile>, Map<string, StoredFile[]>>();
   private readonly facts = new Map<string, { key: string; facts: Promise<FileFacts> }>();
   /** Facts of files this server stored itself (found while receiving and checking them), by path. */
@@ -76,34 +141,52 @@ export class Store {
   private readonly warned = new Set<string>();
   /** Tail of the work queued per case-folded filename (see `exclusive`). */
   private readonly nameQueues = new Map<string, Promise<unknown>>();
+  /** Folder listings (readdir) and folder stats done so far. */
+  readonly counts = { listings: 0, folderStats: 0 };
 
   constructor(
     /** Real path of the root folder. */
     readonly root: string,
     private readonly log: (line: string) => void,
-    /** How long one scan of the folder is reused (uploads through the server invalidate it). */
-    private readonly scanTtlMs = 1000,
   ) {}
 
-  invalidate(): void {
-    this.scanCache = undefined;
+  /**
+   * filename → file, for every distribution file under root. Each call checks the folders first:
+   * one stat per folder; a folder is listed again only when its stamp changed (a name added,
+   * removed or renamed in it), when its last listing was racy (see RACY_MS), or once to confirm a
+   * stamp adopted after an upload. Calls arriving while a check runs share the next check, which
+   * starts after it: a change made before a call is always seen by it.
+   */
+  files(): Promise<Map<string, StoredFile>> {
+    if (!this.running) return this.startCheck();
+    if (!this.queued) {
+      const queued = this.running
+        .then(
+          () => undefined,
+          () => undefined,
+        )
+        .then(() => {
+          this.queued = undefined;
+          return this.startCheck();
+        });
+      this.queued = queued;
+    }
+    return this.queued;
   }
 
-  /** filename → file, for every distribution file under root. */
-  files(): Promise<Map<string, StoredFile>> {
-    const now = Date.now();
-    if (!this.scanCache || now - this.scanCache.at > this.scanTtlMs) {
-      const files = this.scan();
-      this.scanCache = { at: now, files };
-      files.catch(() => (this.scanCache = undefined));
-    }
-    return this.scanCache.files;
+  private startCheck(): Promise<Map<string, StoredFile>> {
+    const check = this.check();
+    this.running = check;
+    const done = (): void => {
+      if (this.running === check) this.running = undefined;
+    };
+    check.then(done, done);
+    return check;
   }
 
   /**
    * The file served under `name`, for an upload's "already there?" check: a regular file of that
-   * name at the root costs one lstat; otherwise the scan (reused for up to the scan TTL) is asked.
-   * A full rescan per upload made a migration into this server quadratic in its file count.
+   * name at the root costs one lstat; otherwise the listings are asked.
    */
   async lookup(name: string): Promise<StoredFile | undefined> {
     const atRoot = await this.statAtRoot(name);
@@ -158,36 +241,57 @@ export class Store {
     if (!st?.isFile()) return undefined;
     if (st.size === BigInt(file.size) && st.mtimeNs === file.mtimeNs && st.ino === file.ino) return file;
     const now = { ...file, size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino };
-    if (this.lastScan?.get(file.filename) === file) this.lastScan.set(file.filename, now);
+    if (this.snapshot?.get(file.filename) === file) this.snapshot.set(file.filename, now);
     return now;
   }
 
   /**
-   * Records a file just written at the root, so the next index read needs no rescan; its facts
+   * Stores an upload: hard-links `tempPath` as `name` at the root (EEXIST when the name is taken:
+   * nothing is overwritten) and adds it to the listing without listing the folder again. Its facts
    * (sha256, metadata digest, Requires-Python), found while it was received and checked, are kept
    * so that listing it does not read it again.
+   *
+   * The root's stamp read just before and just after the link: when the one before is the stamp
+   * of the last listing, the change is this link's, and the one after is adopted. Links run one
+   * at a time so that concurrent uploads adopt in turn. Anything else (a change by hand, another
+   * process) leaves the stamp different: the next read lists the folder again.
    */
-  async added(name: string, known?: FileFacts): Promise<void> {
+  link(tempPath: string, name: string, known?: FileFacts): Promise<void> {
+    return this.serially(() => this.linkAndAdopt(tempPath, name, known));
+  }
+
+  /**
+   * Runs `fn` after the links and rebuilds queued before it: a link never lands in the middle of a
+   * rebuild, whose new snapshot would then miss the linked file.
+   */
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const step = this.tail.then(fn, fn);
+    this.tail = step.catch(() => undefined);
+    return step;
+  }
+
+  private async linkAndAdopt(tempPath: string, name: string, known?: FileFacts): Promise<void> {
+    const before = await this.statFolder(this.root);
+    await link(tempPath, join(this.root, name));
+    const after = await this.statFolder(this.root);
     const file = await this.statAtRoot(name);
     if (file && known)
       this.known.set(file.path, { key: `${file.size}:${file.mtimeNs}:${file.ino}`, facts: known });
-    const cached = this.scanCache;
-    if (!cached) return;
-    if (!file) {
-      this.invalidate();
-      return;
+    const listing = this.listings.get(this.root);
+    if (!file || !listing) return;
+    // New at the root (link() does not replace a name), and no listing runs meanwhile.
+    listing.files.push(file);
+    if (before && after && sameStamp(listing.stamp, stampOf(before))) {
+      listing.stamp = stampOf(after);
+      listing.at = Date.now();
+      listing.adopted = true;
     }
-    // A scan still running may have listed the folder before the file appeared: add it after.
-    const files = cached.files.then((m) => {
-      if (!m.has(name)) {
-        m.set(name, file);
-        const byProject = this.projectMaps.get(m);
-        if (byProject) addToProject(byProject, file);
-      }
-      return m;
-    });
-    files.catch(() => (this.scanCache = undefined));
-    cached.files = files;
+    const snapshot = this.snapshot;
+    if (snapshot && !snapshot.has(name)) {
+      snapshot.set(name, file);
+      const byProject = this.projectMaps.get(snapshot);
+      if (byProject) addToProject(byProject, file);
+    }
   }
 
   private async statAtRoot(name: string): Promise<StoredFile | undefined> {
@@ -195,12 +299,12 @@ export class Store {
     if (!parsed || !isSafeFilename(name)) return undefined;
     const path = join(this.root, name);
     const st = await lstat(path, { bigint: true }).catch(() => undefined);
-    // Symlinks are left to the scan, which checks where they lead.
+    // Symlinks are left to the listing, which checks where they lead.
     if (!st?.isFile()) return undefined;
     return { filename: name, parsed, path, size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino };
   }
 
-  /** Project (normalized) → its files, built once per scan. Callers must not change it. */
+  /** Project (normalized) → its files, built once per snapshot. Callers must not change it. */
   async projects(): Promise<Map<string, StoredFile[]>> {
     const files = await this.files();
     let out = this.projectMaps.get(files);
@@ -247,79 +351,177 @@ export class Store {
     }
   }
 
-  private async scan(): Promise<Map<string, StoredFile>> {
+  private async statFolder(dir: string): Promise<BigIntStats | undefined> {
+    this.counts.folderStats++;
+    const st = await stat(dir, { bigint: true }).catch(() => undefined);
+    return st?.isDirectory() ? st : undefined;
+  }
+
+  /** Whether `listing` still tells what its folder holds, given the folder's stat now. */
+  private trusted(listing: Listing, st: BigIntStats | undefined, now: number): boolean {
+    if (!st || !sameStamp(listing.stamp, stampOf(st))) return false;
+    const changedMs = Number(st.mtimeNs / 1_000_000n);
+    if (listing.adopted) return now - changedMs <= RACY_MS;
+    // A stamp far from the listing's time (older, or set in the future) differs from any stamp a
+    // later change can leave.
+    return Math.abs(changedMs - listing.at) > RACY_MS;
+  }
+
+  /** Checks every listed folder (one stat each) and lists again those that changed. */
+  private async check(): Promise<Map<string, StoredFile>> {
+    const now = Date.now();
+    const stale = new Set<string>();
+    const dirs = [...this.listings.keys()];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < dirs.length) {
+        const dir = dirs[next++] as string;
+        const listing = this.listings.get(dir);
+        const st = await this.statFolder(dir);
+        if (!listing || !this.trusted(listing, st, now)) stale.add(dir);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(STAT_CONCURRENCY, dirs.length) }, worker));
+    if (this.snapshot && stale.size === 0 && this.listings.has(this.root)) return this.snapshot;
+    return this.serially(() => this.rebuild(stale));
+  }
+
+  /**
+   * The snapshot again from the listings, walking from the root (files of a folder first, then its
+   * subfolders, in name order): unchanged folders from their listing, the others listed again.
+   * Folders no longer reached are forgotten.
+   */
+  private async rebuild(maybeStale: Set<string>): Promise<Map<string, StoredFile>> {
+    // Checked again now that no link runs: a folder statted while an upload was being linked
+    // looked changed, and its adopted stamp may tell otherwise. Without this, a migration into
+    // the server listed its folder again after nearly every upload.
+    const now = Date.now();
+    const stale = new Set<string>();
+    for (const dir of maybeStale) {
+      const listing = this.listings.get(dir);
+      if (!listing || !this.trusted(listing, await this.statFolder(dir), now)) stale.add(dir);
+    }
+    if (this.snapshot && stale.size === 0 && this.listings.has(this.root)) return this.snapshot;
     const out = new Map<string, StoredFile>();
-    const previous = this.lastScan;
-    const visited = new Set<string>([this.root]);
     /** Case-folded names found so far: the first of two names that differ only by case wins. */
     const folds = new Set<string>();
+    const reached = new Set<string>([this.root]);
+    /** Whether some folder now holds other names than at its last listing. */
+    let changed = !this.snapshot;
     const walk = async (dir: string): Promise<void> => {
-      let entries;
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch {
-        return;
+      let listing = this.listings.get(dir);
+      if (!listing || stale.has(dir)) {
+        const previous = listing;
+        listing = await this.list(dir, previous);
+        if (!previous || !listing || !sameEntries(previous, listing)) changed = true;
+        if (listing) this.listings.set(dir, listing);
+        else this.listings.delete(dir);
       }
-      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      const subdirs: string[] = [];
-      for (const e of entries) {
-        // Hidden names (the upload temp folder among them) are never part of the index.
-        if (e.name.startsWith(".")) continue;
-        const full = join(dir, e.name);
-        let real = full;
-        if (e.isSymbolicLink()) {
-          try {
-            real = await realpath(full);
-          } catch {
-            continue; // dangling link
-          }
-          if (!isInside(this.root, real)) {
-            this.warnOnce(`symlink ${full} points outside the root; not served`);
-            continue;
-          }
-        } else if (e.isFile()) {
-          // Seen before at this path: kept without a stat (`current` checks it when it matters).
-          const seen = previous?.get(e.name);
-          if (seen?.path === full && !out.has(e.name) && !folds.has(e.name.toLowerCase())) {
-            out.set(e.name, seen);
-            folds.add(e.name.toLowerCase());
-            continue;
-          }
-        } else if (!e.isDirectory()) continue;
-        const st = await stat(real, { bigint: true }).catch(() => undefined);
-        if (!st) continue;
-        if (st.isDirectory()) {
-          if (!visited.has(real)) {
-            visited.add(real);
-            subdirs.push(real);
-          }
-          continue;
-        }
-        if (!st.isFile()) continue;
-        const parsed = parseFilename(e.name);
-        if (!parsed || !isSafeFilename(e.name)) continue;
-        const folded = e.name.toLowerCase();
-        if (out.has(e.name) || folds.has(folded)) {
+      if (!listing) return;
+      for (const f of listing.files) {
+        const folded = f.filename.toLowerCase();
+        if (out.has(f.filename) || folds.has(folded)) {
           this.warnOnce(
-            `${full}: another file with this name (without regard to case) is already served; ignored`,
+            `${join(dir, f.filename)}: another file with this name (without regard to case) is already served; ignored`,
           );
           continue;
         }
         folds.add(folded);
-        out.set(e.name, {
-          filename: e.name,
-          parsed,
-          path: real,
-          size: Number(st.size),
-          mtimeNs: st.mtimeNs,
-          ino: st.ino,
-        });
+        out.set(f.filename, f);
       }
-      for (const d of subdirs) await walk(d);
+      for (const d of listing.subdirs) {
+        if (reached.has(d)) continue;
+        reached.add(d);
+        await walk(d);
+      }
     };
     await walk(this.root);
-    this.lastScan = out;
+    for (const dir of [...this.listings.keys()]) {
+      if (!reached.has(dir)) {
+        this.listings.delete(dir);
+        changed = true;
+      }
+    }
+    // Listed again with the same names (a racy listing confirmed): the snapshot and its project
+    // map stay, and so does what `current` and uploads put in them.
+    if (!changed && this.snapshot) return this.snapshot;
+    this.snapshot = out;
     return out;
+  }
+
+  /**
+   * Lists one folder: hidden names and symlinks leading outside the root skipped; a regular file
+   * already in `previous` at the same path is kept without a stat (`current` checks it when it
+   * matters). Undefined when the folder cannot be read.
+   */
+  private async list(dir: string, previous: Listing | undefined): Promise<Listing | undefined> {
+    const at = Date.now();
+    // The stamp is read before the names: a change in between shows as a stamp change next time.
+    const before = await this.statFolder(dir);
+    if (!before) return undefined;
+    let entries;
+    try {
+      this.counts.listings++;
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return undefined;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const seen = new Map<string, StoredFile>();
+    for (const f of previous?.files ?? []) seen.set(f.filename, f);
+    const prefix = dir.endsWith(sep) ? dir : dir + sep;
+    const files: StoredFile[] = [];
+    const subdirs: string[] = [];
+    for (const e of entries) {
+      // Hidden names (the upload temp folder among them) are never part of the index.
+      if (e.name.startsWith(".")) continue;
+      const full = prefix + e.name;
+      let real = full;
+      if (e.isSymbolicLink()) {
+        try {
+          real = await realpath(full);
+        } catch {
+          continue; // dangling link
+        }
+        if (!isInside(this.root, real)) {
+          this.warnOnce(`symlink ${full} points outside the root; not served`);
+          continue;
+        }
+      } else if (e.isDirectory()) {
+        subdirs.push(full);
+        continue;
+      } else if (e.isFile()) {
+        const known = seen.get(e.name);
+        if (known?.path === full) {
+          files.push(known);
+          continue;
+        }
+        const parsed = parseFilename(e.name);
+        if (!parsed || !isSafeFilename(e.name)) continue;
+        // Not statted here: a stat per file made the first page of a 100,000-file folder take
+        // seconds. `current` reads size, mtime and inode before the file is listed or served.
+        files.push({ filename: e.name, parsed, path: full, size: -1, mtimeNs: -1n, ino: -1n });
+        continue;
+      } else continue;
+      const st = await stat(real, { bigint: true }).catch(() => undefined);
+      if (!st) continue;
+      if (st.isDirectory()) {
+        subdirs.push(real);
+        continue;
+      }
+      if (!st.isFile()) continue;
+      const parsed = parseFilename(e.name);
+      if (!parsed || !isSafeFilename(e.name)) continue;
+      files.push({
+        filename: e.name,
+        parsed,
+        path: real,
+        size: Number(st.size),
+        mtimeNs: st.mtimeNs,
+        ino: st.ino,
+      });
+    }
+    return { stamp: stampOf(before), at, adopted: false, files, subdirs };
   }
 
   private warnOnce(message: string): void {

@@ -8,7 +8,7 @@
  * hashed; the file becomes visible only through `link()`, which never replaces an existing name.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { link, lstat, mkdir, open, unlink, type FileHandle } from "node:fs/promises";
+import { lstat, mkdir, open, unlink, type FileHandle } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import { eq, valid } from "@renovatebot/pep440";
@@ -344,14 +344,13 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
       }
       const target = join(root, filename);
       try {
-        await link(temp.path, target);
+        await ctx.store.link(temp.path, filename, { sha256: received.sha256, ...facts });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "EEXIST") {
           return compareSha(await sha256File(target), received.sha256, filename);
         }
         throw err;
       }
-      await ctx.store.added(filename, { sha256: received.sha256, ...facts });
       return { status: 200, message: `OK, stored ${filename}`, stored: true, filename };
     });
   } catch (err) {

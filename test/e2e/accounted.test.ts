@@ -165,7 +165,7 @@ describe("case 1 (devpi, pypiserver) and case 2: what is not an index is refused
     const root = join(tmp.path, "serve");
     await mkdir(root, { recursive: true });
     await writeFile(join(root, good.filename), good.data);
-    const srv = await startServe(root, { scanTtlMs: 0 });
+    const srv = await startServe(root);
     try {
       const r = await runCli(["list", srv.url]);
       assert.equal(r.code, 2, r.stdout + r.stderr);
@@ -249,7 +249,6 @@ describe("cases 4 and 7: refused credentials stop the run; errors point the righ
 
   test("401 from the destination: exit 2, files not attempted (not uncertain), next run does not wait", async () => {
     const dst = await startServe(join(tmp.path, "dst"), {
-      scanTtlMs: 0,
       auth: { username: "u", password: "right" },
     });
     const state = join(tmp.path, "st401");
@@ -595,7 +594,7 @@ describe("case 6: a file yanked at the source stays yanked, or is named to be ya
     assert.equal(files.find((f) => f.filename === v2.filename)?.yanked, "broken build");
     assert.equal(files.find((f) => f.filename === v1.filename)?.yanked, undefined);
 
-    const srv = await startServe(dst, { scanTtlMs: 0 });
+    const srv = await startServe(dst);
     try {
       const res = await fetch(`${srv.indexUrl}yk-pkg/`, {
         headers: { accept: "application/vnd.pypi.simple.v1+json" },
@@ -613,7 +612,7 @@ describe("case 6: a file yanked at the source stays yanked, or is named to be ya
   });
 
   test("an upload destination: the summary and report name the file to yank by hand; verify reports it", async () => {
-    const srv = await startServe(join(tmp.path, "up"), { scanTtlMs: 0 });
+    const srv = await startServe(join(tmp.path, "up"));
     const state = join(tmp.path, "s2");
     try {
       const r = await runCli(["migrate", "--from", `${site.url}simple/`, "--to", srv.url, "--state", state]);

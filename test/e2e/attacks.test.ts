@@ -100,8 +100,8 @@ describe("secrets with every URL-special character", () => {
       await mkdir(tmpDir);
       await makeWheel(srcDir, { name: "secretive", version: "1.0" });
       await makeSdist(srcDir, { name: "secretive", version: "1.0" });
-      const src = await startServe(srcDir, { scanTtlMs: 0, auth: SRC, authReads: true });
-      const dst = await startServe(join(root, "dst"), { scanTtlMs: 0, auth: DST, authReads: true });
+      const src = await startServe(srcDir, { auth: SRC, authReads: true });
+      const dst = await startServe(join(root, "dst"), { auth: DST, authReads: true });
       const from = src.indexUrl.replace("http://", `http://${SRC.username}:${typed(SRC.password)}@`);
       const to = dst.url.replace("http://", `http://${DST.username}:${typed(DST.password)}@`);
       const wrongTo = dst.url.replace("http://", `http://${DST.username}:${typed(DST.password)}x@`);
@@ -258,7 +258,7 @@ describe("one owner per state folder and per destination", () => {
     const work = join(tmp.path, "race");
     await mkdir(work, { recursive: true });
     const src = await gatedSource(work);
-    const dst = await startServe(join(work, "dst"), { scanTtlMs: 0 });
+    const dst = await startServe(join(work, "dst"));
     const env = { PYREG_LOCK_DIR: join(work, "locks") };
     const args = [
       "migrate",
@@ -324,7 +324,7 @@ describe("one owner per state folder and per destination", () => {
     const work = join(tmp.path, "two-states");
     await mkdir(work, { recursive: true });
     const src = await gatedSource(work);
-    const dst = await startServe(join(work, "dst"), { scanTtlMs: 0 });
+    const dst = await startServe(join(work, "dst"));
     const env = { PYREG_LOCK_DIR: join(work, "locks") };
     const args = (state: string, ...more: string[]): string[] => [
       "migrate",
@@ -353,7 +353,7 @@ describe("one owner per state folder and per destination", () => {
       assert.equal((await first.done).code, 0);
       assert.equal(dst.server.uploads, src.files);
       // Disjoint shards from two state folders run side by side.
-      const dst2 = await startServe(join(work, "dst2"), { scanTtlMs: 0 });
+      const dst2 = await startServe(join(work, "dst2"));
       try {
         const shards = ["1/2", "2/2"].map((s, i) =>
           startCli([...args(`s${i}`, "--shard", s).map((a) => (a === dst.url ? dst2.url : a))], work, env),
@@ -379,7 +379,7 @@ describe("folders that cannot be made, and paths checked before the run", () => 
     tmp = await tempDir();
     await mkdir(join(tmp.path, "src"));
     await makeWheel(join(tmp.path, "src"), { name: "plain", version: "1.0" });
-    src = await startServe(join(tmp.path, "src"), { scanTtlMs: 0 });
+    src = await startServe(join(tmp.path, "src"));
   });
   after(async () => {
     await src.close();
@@ -661,7 +661,7 @@ describe("leftovers and errors that misled", () => {
 
   test("--to-index https://user:pass@…: those credentials are used for the index and the upload", async () => {
     const AUTH = { username: "idx-user", password: "idx-Pass-4242" };
-    const dst = await startServe(join(tmp.path, "auth-dst"), { scanTtlMs: 0, auth: AUTH, authReads: true });
+    const dst = await startServe(join(tmp.path, "auth-dst"), { auth: AUTH, authReads: true });
     try {
       const index = dst.indexUrl.replace("http://", `http://${AUTH.username}:${AUTH.password}@`);
       const r = await runCli(

@@ -36,7 +36,7 @@ describe("migrate: a static index (nginx) → upload endpoint", () => {
     await mkdir(srcDir);
     corpus = await makeCorpus(srcDir);
     src = await startStaticIndex(srcDir);
-    dst = await startServe(dstDir, { scanTtlMs: 0 });
+    dst = await startServe(dstDir);
     first = await runCli(["migrate", "--from", src.indexUrl, "--to", dst.url, "--json"]);
   });
   after(async () => {

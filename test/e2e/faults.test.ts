@@ -56,7 +56,7 @@ describe("migrate through faults", () => {
     close: () => Promise<void>;
   }> {
     const dstDir = join(tmp.path, `dst${++n}`);
-    const dst = await startServe(dstDir, { scanTtlMs: 0 });
+    const dst = await startServe(dstDir);
     const dstProxy = await startFaultProxy({ target: dst.url, rules: dstRules, ...dstOpts });
     srcProxy.setRules(srcRules);
     return {

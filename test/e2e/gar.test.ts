@@ -70,7 +70,7 @@ before(async () => {
     keyPath,
     JSON.stringify(makeServiceAccountKey(fake, "migrator@proj.iam.gserviceaccount.com")),
   );
-  serve = await startServe(corpusDir, { scanTtlMs: 0 });
+  serve = await startServe(corpusDir);
 });
 after(async () => {
   await serve.close();

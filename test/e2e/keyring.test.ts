@@ -28,7 +28,6 @@ describe("keyring provider (subprocess)", () => {
     await mkdir(src);
     await makeWheel(src, { name: "from-keyring", version: "1.0" });
     serve = await startServe(src, {
-      scanTtlMs: 0,
       auth: { username: "oauth2accesstoken", password: TOKEN },
       authReads: true,
     });

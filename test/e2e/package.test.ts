@@ -120,7 +120,9 @@ describe("the npm package", () => {
       assert.ok(packed.includes(f), `${f} is in the tarball`);
     const stray = packed.filter(
       (f) =>
-        !/^(bin\/pyreg|dist\/src\/.+\.(js|d\.ts)|docs\/[^/]+\.(md|json)|README\.md|LICENSE|package\.json)$/.test(f),
+        !/^(bin\/pyreg|dist\/src\/.+\.(js|d\.ts)|docs\/[^/]+\.(md|json)|README\.md|LICENSE|package\.json)$/.test(
+          f,
+        ),
     );
     assert.deepEqual(stray, [], "nothing else is shipped");
     assert.ok(!packed.some((f) => f.startsWith("dist/test/") || f.startsWith("dist/bench/")));

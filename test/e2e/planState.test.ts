@@ -27,7 +27,7 @@ test("plan --state after an interrupted run: what a resume would do, nothing wri
   await makeWheel(src, { name: "resumed", version: "1.0" });
   await makeWheel(src, { name: "resumed", version: "2.0" });
   const dstDir = join(tmp.path, "dst");
-  const dst = await startServe(dstDir, { scanTtlMs: 0 });
+  const dst = await startServe(dstDir);
   // Every upload hangs unanswered (not forwarded): the run is killed with one upload in flight.
   const proxy = await startFaultProxy({
     target: dst.url,

@@ -55,7 +55,6 @@ describe("processes pyreg starts", () => {
       await makeCorpus(corpusDir);
       const SRC_PASSWORD = "src-Secret-7f3a9c!";
       const src = await startServe(corpusDir, {
-        scanTtlMs: 0,
         auth: { username: "reader", password: SRC_PASSWORD },
         authReads: true,
       });

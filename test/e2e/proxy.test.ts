@@ -40,8 +40,8 @@ describe("proxies (tinyproxy)", () => {
     await mkdir(srcDir);
     await makeWheel(srcDir, { name: "via-proxy", version: "1.0" });
     await makeWheel(srcDir, { name: "via-proxy", version: "2.0" });
-    serve = await startServe(srcDir, { scanTtlMs: 0 });
-    dst = await startServe(join(tmp.path, "dst"), { scanTtlMs: 0 });
+    serve = await startServe(srcDir);
+    dst = await startServe(join(tmp.path, "dst"));
     plain = await startFaultProxy({ target: serve.url });
     const tlsDir = join(tmp.path, "tls");
     await mkdir(tlsDir);

@@ -36,7 +36,6 @@ describe(".pypirc repositories (twine's -r NAME)", () => {
     await makeWheel(src, { name: "named-repo", version: "1.0" });
     await makeWheel(src, { name: "named-repo", version: "1.1" });
     dst = await startServe(join(tmp.path, "dst"), {
-      scanTtlMs: 0,
       auth: { username: "uploader", password: PASSWORD },
       authReads: true,
     });

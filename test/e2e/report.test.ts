@@ -44,8 +44,8 @@ describe("reports and the state folder", () => {
     const otherPath = await makeWheel(other, { name: "conflict-pkg", version: "1.0", summary: "other" });
     // A wheel cannot stand in for a tar.gz name: give the destination a file of that exact name.
     await copyFile(otherPath, join(dstDir, conflicting.filename));
-    src = await startServe(srcDir, { scanTtlMs: 0 });
-    dst = await startServe(dstDir, { scanTtlMs: 0, auth: { username: "alice", password: PASSWORD } });
+    src = await startServe(srcDir);
+    dst = await startServe(dstDir, { auth: { username: "alice", password: PASSWORD } });
     toUrl = dst.url.replace("http://", `http://alice:${PASSWORD}@`);
     state = join(tmp.path, "state");
   });
@@ -213,11 +213,11 @@ describe("reports and the state folder", () => {
       const p = await makeWheel(bad, { name: "bad-pkg", version: "1.0" });
       const mislabeled = "bad_pkg-2.0-py3-none-any.whl";
       await rename(p, join(bad, mislabeled));
-      const s = await startServe(bad, { scanTtlMs: 0 });
+      const s = await startServe(bad);
       const closers: (() => Promise<void>)[] = [];
       const gets = (): number => s.logs.filter((l) => l.startsWith(`GET /files/${mislabeled} `)).length;
       try {
-        const out = await startServe(join(d.path, "dst"), { scanTtlMs: 0 });
+        const out = await startServe(join(d.path, "dst"));
         closers.push(() => out.close());
         const st = join(d.path, "state");
         // An upload destination: the metadata is read (a folder destination takes bytes as they are).

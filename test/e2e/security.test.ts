@@ -70,7 +70,7 @@ describe("a hostile source", () => {
     bad = await startHostile();
     foreign = await startHostile();
     dstDir = join(tmp.path, "dst");
-    dst = await startServe(dstDir, { scanTtlMs: 0 });
+    dst = await startServe(dstDir);
     const work = join(tmp.path, "work");
     await mkdir(work);
     const serveFile = (server: HostileServer, path: string, data: Buffer): void =>
@@ -284,7 +284,7 @@ describe("broken indexes", () => {
   before(async () => {
     tmp = await tempDir();
     bad = await startHostile();
-    dst = await startServe(join(tmp.path, "dst"), { scanTtlMs: 0 });
+    dst = await startServe(join(tmp.path, "dst"));
   });
   after(async () => {
     await bad.close();
@@ -393,9 +393,9 @@ describe("credential hygiene", () => {
     await mkdir(srcDir);
     await makeWheel(srcDir, { name: "secretive", version: "1.0" });
     await makeSdist(srcDir, { name: "secretive", version: "1.0" });
-    const src = await startServe(srcDir, { scanTtlMs: 0, auth: SRC, authReads: true });
-    const dst = await startServe(join(tmp.path, "dst"), { scanTtlMs: 0, auth: DST, authReads: true });
-    const dst2 = await startServe(join(tmp.path, "dst2"), { scanTtlMs: 0, auth: NETRC, authReads: true });
+    const src = await startServe(srcDir, { auth: SRC, authReads: true });
+    const dst = await startServe(join(tmp.path, "dst"), { auth: DST, authReads: true });
+    const dst2 = await startServe(join(tmp.path, "dst2"), { auth: NETRC, authReads: true });
     // A destination that fails every upload and echoes the credentials it received.
     const echo = await startHostile();
     echo.set("/", (req, res) => {
@@ -534,7 +534,7 @@ describe("TLS", () => {
       const srcDir = join(tmp.path, "src");
       await mkdir(srcDir);
       await makeWheel(srcDir, { name: "tls-pkg", version: "1.0" });
-      const serve = await startServe(srcDir, { scanTtlMs: 0 });
+      const serve = await startServe(srcDir);
       const { caFile, key, cert } = await makeTestTls(tmp.path);
       const tls = { key, cert };
       const proxy = await startFaultProxy({ target: serve.url, tls });

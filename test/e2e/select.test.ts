@@ -140,7 +140,7 @@ describe("selection rules through the real CLI", () => {
       );
     }
     assert.deepEqual([...sha.keys()].sort(), [...ALL].sort(), "the corpus is the one the tests expect");
-    src = await startServe(srcDir, { scanTtlMs: 0 });
+    src = await startServe(srcDir);
   });
   after(async () => {
     await src.close();
@@ -381,7 +381,7 @@ describe("selection rules through the real CLI", () => {
   });
 
   test("migrate moves exactly the selection, the report names each rule; verify checks exactly that set", async () => {
-    const dst = await startServe(join(tmp.path, "migrate-dst"), { scanTtlMs: 0 });
+    const dst = await startServe(join(tmp.path, "migrate-dst"));
     const state = join(tmp.path, "state");
     const flags = [
       "--platforms",
@@ -688,7 +688,7 @@ describe("selection rules through the real CLI", () => {
     test("a pinned file or project missing at the source is a problem in migrate too (exit 1); verify --requirements says whether the destination serves the lock", async () => {
       const good = await locks["uv.lock"]!();
       const dstDir = join(tmp.path, "lock-dst");
-      const dst = await startServe(dstDir, { scanTtlMs: 0 });
+      const dst = await startServe(dstDir);
       const state = join(tmp.path, "lock-state");
       try {
         const before = await runCli([

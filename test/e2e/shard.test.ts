@@ -27,7 +27,7 @@ describe("sharding", () => {
     await makeCorpus(srcDir);
     for (let p = 0; p < 12; p++) await makeWheel(srcDir, { name: `shard-pkg-${p}`, version: "1.0" });
     expected = await folderDigests(srcDir);
-    src = await startServe(srcDir, { scanTtlMs: 0 });
+    src = await startServe(srcDir);
   });
   after(async () => {
     await src.close();
@@ -35,8 +35,8 @@ describe("sharding", () => {
   });
 
   test("three shards together equal one unsharded run; report --merge combines them", async () => {
-    const whole = await startServe(join(tmp.path, "whole"), { scanTtlMs: 0 });
-    const sharded = await startServe(join(tmp.path, "sharded"), { scanTtlMs: 0 });
+    const whole = await startServe(join(tmp.path, "whole"));
+    const sharded = await startServe(join(tmp.path, "sharded"));
     try {
       const one = await runCli(["migrate", "--from", src.indexUrl, "--to", whole.url, "--json"], {
         cwd: tmp.path,

@@ -56,8 +56,8 @@ describe("soak: 1,040 files, 20% of requests faulted", () => {
         await makeSdist(srcDir, { name: `soak-${p}`, version: `1.${v}` });
       }
     }
-    src = await startServe(srcDir, { scanTtlMs: 60_000 });
-    dst = await startServe(dstDir, { scanTtlMs: 0 });
+    src = await startServe(srcDir);
+    dst = await startServe(dstDir);
     srcProxy = await startFaultProxy({
       target: src.url,
       seed: SEED,

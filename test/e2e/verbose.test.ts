@@ -17,7 +17,7 @@ test("--verbose shows every attempt: method, redacted URL, status, time, retry",
   const src = join(tmp.path, "src");
   await mkdir(src);
   await makeWheel(src, { name: "loud", version: "1.0" });
-  const serve = await startServe(src, { scanTtlMs: 0 });
+  const serve = await startServe(src);
   const proxy = await startFaultProxy({
     target: serve.url,
     rules: [{ method: "GET", path: "/simple/loud/", times: 1, fault: { kind: "status", status: 503 } }],

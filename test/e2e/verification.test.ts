@@ -59,7 +59,7 @@ describe("a source index listing one filename twice", () => {
   before(async () => {
     tmp = await tempDir();
     src = await startHostile();
-    dst = await startServe(join(tmp.path, "dst"), { scanTtlMs: 0 });
+    dst = await startServe(join(tmp.path, "dst"));
     const work = join(tmp.path, "work");
     const a = await makeWheel(work, { name: "twice", version: "1.0" });
     const b = await makeWheel(work, { name: "twice", version: "2.0" });
@@ -197,7 +197,7 @@ describe("verification kinds in the report", () => {
   test("GitLab: by downloaded content; pyreg serve: by the index listing, or by content with --verify-content", async () => {
     const tmp = await tempDir();
     const fake = await new FakeGitLab().start();
-    const dst = await startServe(join(tmp.path, "dst"), { scanTtlMs: 0 });
+    const dst = await startServe(join(tmp.path, "dst"));
     try {
       fake.addGroup("dest");
       fake.addProject("dest/pypi");
@@ -234,7 +234,7 @@ describe("verification kinds in the report", () => {
             : /index listing \(sha256\) \| +1/,
         );
       }
-      const dst2 = await startServe(join(tmp.path, "dst2"), { scanTtlMs: 0 });
+      const dst2 = await startServe(join(tmp.path, "dst2"));
       try {
         const r = await runCli([
           "migrate",
@@ -377,7 +377,7 @@ async function slowApplier(target: string, applyAfterMs: number) {
 describe("a resend only after the previous attempt's deadline", () => {
   test("a destination applies the upload late, the client is killed while it waits: sent once", async () => {
     const tmp = await tempDir();
-    const dst = await startServe(join(tmp.path, "dst"), { scanTtlMs: 0 });
+    const dst = await startServe(join(tmp.path, "dst"));
     const proxy = await slowApplier(dst.url, 4000);
     try {
       await makeWheel(join(tmp.path, "src"), { name: "late", version: "1.0" });
