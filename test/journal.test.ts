@@ -1,4 +1,4 @@
-/** The journal's decisions (issue 6): pair check, lock, resume rule, --retry-failed classes, durability. */
+/** The journal's decisions: pair check, lock, resume rule, --retry-failed classes, durability. */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";

@@ -120,7 +120,7 @@ describe("recipes: upload URL ↔ index URL", () => {
     );
   });
 
-  test("each recipe's duplicate answer matches the text of PROTOCOLS.md §3", () => {
+  test("each recipe's duplicate answer matches the documented text", () => {
     assert.match("Not enough permissions to overwrite artifact 'x'", recipe("artifactory").existsAnswer);
     assert.match("Repository does not allow updating assets: pypi-hosted", recipe("nexus").existsAnswer);
     assert.match("Upload of identical file to non volatile index.", recipe("devpi").existsAnswer);

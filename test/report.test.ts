@@ -1,4 +1,4 @@
-/** Report rendering, --report paths, the shard hash and the progress display (issue 6). */
+/** Report rendering, --report paths, the shard hash and the progress display. */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { FileRow, JournalData } from "../src/core/journal.js";

@@ -312,7 +312,7 @@ test(
       const path = await makeWheel(dir, spec);
       const file = await localDist(path);
       if (TWINE?.startsWith("4.")) {
-        // PROTOCOLS.md §7: pkginfo 1.8 knows Metadata-Version up to 2.2 only.
+        // pypa/pkginfo 1.8.2, pkginfo 1.8 knows Metadata-Version up to 2.2 only.
         const t = await twineUpload(url, path);
         assert.notEqual(t.code, 0);
         assert.match(t.output, /Metadata is missing required fields: Name,\s+Version/);

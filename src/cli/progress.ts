@@ -1,5 +1,5 @@
 /**
- * Progress for `migrate` (issue 6). On a terminal: one status line on stderr, redrawn in place;
+ * Progress for `migrate`. On a terminal: one status line on stderr, redrawn in place;
  * anything else written to stderr/stdout meanwhile first clears the line and then redraws it, so
  * messages are never mixed into it. Elsewhere (CI, a pipe, --quiet, NO_COLOR, TERM=dumb): plain
  * lines every few seconds, which read well in a CI log.

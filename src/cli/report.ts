@@ -1,5 +1,5 @@
 /**
- * `pyreg report` and the state folder's bookkeeping shared by migrate and verify (issue 6): open the
+ * `pyreg report` and the state folder's bookkeeping shared by migrate and verify: open the
  * journal for this source/destination pair, record the run, and write report.json / report.md.
  */
 import { finish } from "./outcome.js";

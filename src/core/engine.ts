@@ -2,8 +2,7 @@
  * The engine: for each file to copy, download (stream to a temporary file while hashing) → check
  * the source's strongest digest → read its metadata → upload → read the destination index again and
  * check the strongest digest it shares with the bytes sent, or read the file back where the index
- * cannot decide or cannot be trusted (src/core/digests.ts). Each file ends in exactly one outcome
- * (DESIGN.md practice 7).
+ * cannot decide or cannot be trusted (src/core/digests.ts). Each file ends in exactly one outcome.
  */
 import { createHash } from "node:crypto";
 import { mkdtemp, open, readdir, rm, unlink, type FileHandle } from "node:fs/promises";
@@ -444,8 +443,7 @@ export async function runPlan(
           if (err instanceof PyregError && err.status !== undefined) emit({ type: "attempt-over", file });
           if (isFatal(err)) throw err;
           // The upload may have landed (a dropped connection, a timeout, a 5xx after the write).
-          // Read the index before deciding (changesets' "already published" case, DESIGN.md
-          // practice 6); an ambiguous failure polls it like verification does, because an index
+          // Read the index before deciding (changesets' "already published" case); an ambiguous failure polls it like verification does, because an index
           // may list a new file only after a while.
           const ambiguous = isAmbiguousUploadError(err);
           // An index that cannot be read proves nothing: then the file is not sent again (the
@@ -474,7 +472,7 @@ export async function runPlan(
             answer = errorMessage(err);
             break;
           }
-          // Absent after an ambiguous failure: the upload is sent once more (issue 7). A refusal
+          // Absent after an ambiguous failure: the upload is sent once more. A refusal
           // (4xx) is an answer, not an accident, and is not repeated.
           if (!there && indexRead && ambiguous && sent < UPLOAD_SENDS) {
             emit({

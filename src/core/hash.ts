@@ -13,7 +13,7 @@ export interface Digests {
 
 /**
  * The three digests the upload form carries, computed in one pass. BLAKE2b with a 32-byte output
- * (not a truncated blake2b-512, PROTOCOLS.md §3): Node 20's OpenSSL cannot set that length, so it
+ * (not a truncated blake2b-512, pypa/twine twine/package.py, pypi/warehouse forklift): Node 20's OpenSSL cannot set that length, so it
  * comes from hash-wasm (about 960 MB/s on the 2-core bench VM, as fast as OpenSSL's blake2b512
  * there; a pure-JS implementation managed 44 MB/s).
  */

@@ -1,5 +1,5 @@
 /**
- * The journal (issue 6): an SQLite database in the state folder that records the migration's
+ * The journal: an SQLite database in the state folder that records the migration's
  * identity, every run, and every planned file with its state, so that any interruption (Ctrl-C, a
  * killed runner, `kill -9` mid-upload) can be resumed without uploading anything twice.
  *

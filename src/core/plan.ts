@@ -1,6 +1,6 @@
 /**
  * The plan: what each source file needs, decided from the destination's index before anything is
- * sent (DESIGN.md practice 6). Same filename + same digest → skip; same filename + other digest →
+ * sent. Same filename + same digest → skip; same filename + other digest →
  * conflict (never overwritten); absent → copy. Digests are compared as src/core/digests.ts says.
  */
 import { errorMessage, isFatal, PyregError } from "./errors.js";

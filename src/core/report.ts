@@ -1,6 +1,5 @@
 /**
- * Reports (issue 6), built from the journal only (DESIGN.md practice 7: reports come from recorded
- * outcomes): what happened to every file over all runs of one migration (or of all its shards),
+ * Reports, built from the journal only: what happened to every file over all runs of one migration (or of all its shards),
  * rendered as JSON for machines and Markdown for people.
  */
 import { PyregError } from "./errors.js";

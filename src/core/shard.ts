@@ -1,5 +1,5 @@
 /**
- * Sharding (issue 6): `--shard K/N` gives each of N machines the projects whose stable hash falls in
+ * Sharding: `--shard K/N` gives each of N machines the projects whose stable hash falls in
  * its bucket. The hash is the first 32 bits of sha256 over the PEP 503 normalized project name, so
  * every machine, every pyreg version and every run agree on who owns which project, and all files of
  * one project stay on one shard (its destination index is read and verified by one machine only).

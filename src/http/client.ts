@@ -1,5 +1,5 @@
 /**
- * The one HTTP client (DESIGN.md practice 3): keep-alive pool with bounded connections per host,
+ * The one HTTP client: keep-alive pool with bounded connections per host,
  * timeouts, user agent, credentials per origin, redirects that never carry credentials to
  * another host, retries as data, and errors that name method, URL (redacted) and what to do.
  */
@@ -489,7 +489,7 @@ export class HttpClient {
       }
 
       if (status === 429) {
-        // Back off the whole host, not just this request (DESIGN.md practice 4).
+        // Back off the whole host, not just this request.
         const wait = Math.min(
           retryAfterMs(headers) ?? backoffDelay(this.policy, budget.attempt + 1, this.random),
           this.policy.maxRetryAfterMs,

@@ -1,5 +1,5 @@
 /**
- * Retry policy as data (DESIGN.md practice 4). Idempotent methods only; 408/425/429/5xx and
+ * Retry policy as data. Idempotent methods only; 408/425/429/5xx and
  * connection failures (before the headers AND, for buffered reads, while reading the body);
  * exponential backoff with jitter, capped; Retry-After honoured and applied to the whole host;
  * never 401/403/404. Each request has an attempt budget (1 + retries) and a total deadline that

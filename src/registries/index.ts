@@ -1,5 +1,5 @@
 /**
- * The one explicit map of registry kinds (DESIGN.md practice 1). Order matters: the first kind
+ * The one explicit map of registry kinds. Order matters: the first kind
  * whose `matches` accepts a spec wins; forced kinds (`gitlab+https://...`) match only their own.
  * The generic "simple" kind (any PEP 503/691 index / legacy upload URL) is last.
  */

@@ -2,7 +2,7 @@
  * The legacy upload API (`POST /`, multipart/form-data), as `twine upload` speaks it.
  * Sources: pypa/twine `twine/repository.py` (`_upload`: fields + `content` part),
  * `twine/package.py` (`metadata_dictionary`, digests); pypi/warehouse `warehouse/forklift/legacy.py`
- * (what is validated). See PROTOCOLS.md §3.
+ * (what is validated). See pypa/twine twine/repository.py and pypi/warehouse warehouse/forklift/legacy.py.
  *
  * The body streams into a temporary file inside the root (hidden from the index) while it is
  * hashed; the file becomes visible only through `link()`, which never replaces an existing name.

@@ -87,7 +87,7 @@ describe(
     test("uploads, accepts the same files again as a no-op, refuses a conflicting file with 409", async () => {
       const root = join(work, "twine-root");
       const src = join(work, "twine-src");
-      // Metadata 2.1: Debian's twine 4.0.2 (pkginfo 1.8.2) cannot read 2.3+ (PROTOCOLS.md §7).
+      // Metadata 2.1: Debian's twine 4.0.2 (pkginfo 1.8.2) cannot read 2.3+ (pkginfo 1.8.2 knows Metadata-Version up to 2.2).
       const wheel = await makeWheel(src, { name: "tw_pkg", version: "1.0", requiresPython: ">=3.8" });
       const sdist = await makeSdist(src, { name: "tw_pkg", version: "1.0", requiresPython: ">=3.8" });
       const s = await startServe(root, { auth: { username: "alice", password: "pw-1" } });

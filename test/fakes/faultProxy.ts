@@ -1,5 +1,5 @@
 /**
- * A fault-injecting reverse proxy for tests (issue 7): pyreg talks to the proxy on 127.0.0.1:0,
+ * A fault-injecting reverse proxy for tests: pyreg talks to the proxy on 127.0.0.1:0,
  * the proxy forwards to a real local registry (`pyreg serve`) and, where a rule matches, breaks
  * the exchange the way real registries and networks do. Rules match per request (method, path,
  * skip/times counts, seeded probability), so a scenario is reproducible. A seeded choice is a function

@@ -3,7 +3,7 @@
  * the client sent. One server plays three parts:
  *
  * 1. A Python repository at `/PROJECT/REPO/` (cloud.google.com/artifact-registry/docs/python/
- *    authentication; PROTOCOLS.md §5): HTTP Basic only, username `oauth2accesstoken` + an access
+ *    authentication; Google Cloud's Artifact Registry Python authentication docs): HTTP Basic only, username `oauth2accesstoken` + an access
  *    token this fake issued (expired → 401), or `_json_key_base64` + base64 of a registered
  *    service-account key; legacy upload (multipart POST to the repository URL); duplicate filename
  *    → 400 `requested entity already exists`; HTML simple index at `simple/` and `simple/NAME/`

@@ -1,5 +1,5 @@
 /**
- * A hostile or broken index server for tests (issue 7): every path answers exactly what the test
+ * A hostile or broken index server for tests: every path answers exactly what the test
  * put there (any status, headers, bytes, redirects), so pages can carry unsafe filenames, foreign
  * file URLs, wrong hashes, malformed HTML/JSON, unknown API versions or compressed bombs. It
  * records each request with its Authorization header, to prove where credentials went.

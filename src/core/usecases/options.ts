@@ -176,7 +176,7 @@ export async function openTo(spec: string, rt: Runtime): Promise<Destination> {
   return openDestination(parseSpec(spec), context(rt, "destination"));
 }
 
-/** Options of the state folder (journal and reports, issue 6), for migrate and verify. */
+/** Options of the state folder (journal and reports), for migrate and verify. */
 export interface StateOptions {
   state?: string;
   resetState?: boolean;

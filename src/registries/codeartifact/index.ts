@@ -1,5 +1,5 @@
 /**
- * AWS CodeArtifact (PyPI format) as destination and source (issue 5, PROTOCOLS.md §6).
+ * AWS CodeArtifact (PyPI format) as destination and source (AWS CodeArtifact's "Configure and use pip/twine" docs).
  *
  * - `https://DOMAIN-OWNER.d.codeartifact.REGION.amazonaws.com/pypi/REPO/` is recognized by host;
  *   `codeartifact+http(s)://...` forces the kind. Upload URL = repository URL, index = + `simple/`.
@@ -12,7 +12,7 @@
  *   They are sent as Basic `aws` + token.
  * - GetRepositoryEndpoint (GET /v1/repository/endpoint?format=pypi) confirms the URL when the
  *   caller may call it; a difference is reported, a refusal is only a note.
- * - Duplicate answer: not documented; PROTOCOLS.md has no row for CodeArtifact. The generic
+ * - Duplicate answer: not documented by AWS. The generic
  *   "already exists"/409 handling applies and the engine checks the index and sha256.
  *
  * Test/advanced settings: PYREG_CODEARTIFACT_ENDPOINT (the API endpoint; the SDK itself also

@@ -1,5 +1,5 @@
 /**
- * Credentials for Google Artifact Registry, tried in this order (issue 5):
+ * Credentials for Google Artifact Registry, tried in this order:
  *   1. the configured username/password (URL, PYREG_TO_* / PYREG_FROM_*, ~/.netrc) where the
  *      username is `oauth2accesstoken` (password = an OAuth access token) or `_json_key_base64`
  *      (password = base64 of a service-account key file);

@@ -1,5 +1,5 @@
 /**
- * Google Artifact Registry (Python format) as destination and source (issue 5, PROTOCOLS.md §5).
+ * Google Artifact Registry (Python format) as destination and source (Google Cloud's "Manage Python packages" and Python authentication docs).
  *
  * - Recognized by host `LOCATION-python.pkg.dev`; `gar+http(s)://HOST/PROJECT/REPO/` forces the
  *   kind (local fakes). Upload URL = repository URL, index = repository + `simple/` (HTML).

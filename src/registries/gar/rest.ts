@@ -9,7 +9,7 @@
  *   - projects.locations.operations/get:      GET  v1/{name=projects/* /locations/* /operations/*}
  *       returns the Operation: {name, done, error?: Status{code,message}, response?}.
  * The base is https://artifactregistry.googleapis.com/v1; PYREG_GAR_API_BASE overrides it (tests,
- * private endpoints). Every answer is validated here (DESIGN.md practice 2).
+ * private endpoints). Every answer is validated here.
  */
 import { z } from "zod";
 import { PyregError } from "../../core/errors.js";

@@ -4,7 +4,7 @@
  * The console and `gcloud artifacts print-settings python` give a repository as
  * `https://LOCATION-python.pkg.dev/PROJECT/REPOSITORY/`; twine uploads to that URL and pip reads
  * `.../REPOSITORY/simple/` (cloud.google.com/artifact-registry/docs/python/authentication,
- * PROTOCOLS.md §5).
+ * Google Cloud's Artifact Registry Python authentication docs).
  */
 import { PyregError } from "../../core/errors.js";
 import { redactUrl } from "../../http/redact.js";

@@ -1,6 +1,6 @@
 /**
  * Recipes: registries that speak the plain simple index + legacy upload protocols, recognized by
- * their well-known URL shapes so the user needs no --to-index (issue 5, PROTOCOLS.md §3, §6).
+ * their well-known URL shapes so the user needs no --to-index (each vendor's documented repository URLs).
  * Each recipe knows its upload URL ↔ index URL mapping, its kind name (shown by list/plan) and
  * the text of its "already exists" answer (a hint only: the engine re-reads the index and
  * compares sha256 before deciding skip or conflict).
@@ -80,7 +80,7 @@ const azure: Recipe = {
     const root = `${u.protocol}//${u.host}${m[1]}/`;
     return { uploadUrl: root + "upload/", indexUrl: root + "simple/" };
   },
-  // Not in PROTOCOLS.md §3 (unconfirmed): Azure answers 409 Conflict naming the existing file.
+  // Unconfirmed by a public source: Azure answers 409 Conflict naming the existing file.
   existsAnswer: /already contains|already exists|conflict/i,
 };
 
