@@ -18,6 +18,7 @@ import {
   openRuntime,
   openTo,
   selectionFrom,
+  untilAborted,
   withDefaults,
   type RunOptions,
   type WithDefaults,
@@ -133,26 +134,15 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     );
     // An interruption while the indexes are read, or while waiting to re-check, stops at once: this
     // run has uploaded nothing yet. The work left behind fails on the closed connections.
-    const interruptible = async <T>(work: Promise<T>, phase: string): Promise<T> => {
+    const interruptible = <T>(work: Promise<T>, phase: string): Promise<T> => {
       const message = `interrupted while ${phase}; nothing was uploaded`;
-      const interruption = new PyregError("INTERRUPTED", message, { hint: resumeHint });
-      let stop = (): void => undefined;
-      const stopped = new Promise<never>((_, reject) => {
-        stop = () => reject(interruption);
-      });
-      if (signal.aborted) stop();
-      else signal.addEventListener("abort", stop, { once: true });
-      try {
-        return await Promise.race([work, stopped]);
-      } catch (err) {
-        if (err === interruption) {
-          state?.finish("interrupted", message, {});
-          await rt.http.destroy();
-        }
-        throw err;
-      } finally {
-        signal.removeEventListener("abort", stop);
-      }
+      return untilAborted(
+        work,
+        signal,
+        rt,
+        new PyregError("INTERRUPTED", message, { hint: resumeHint }),
+        () => state?.finish("interrupted", message, {}),
+      );
     };
     emit({ type: "phase", phase: "planning" });
     const planned = await interruptible(

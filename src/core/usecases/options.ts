@@ -267,9 +267,11 @@ export async function untilAborted<T>(
   work: Promise<T>,
   signal: AbortSignal | undefined,
   rt: Runtime,
+  interruption = new PyregError("INTERRUPTED", "interrupted"),
+  /** Called once the interruption is decided, before the connections are closed. */
+  onInterrupted?: () => void,
 ): Promise<T> {
   if (!signal) return work;
-  const interruption = new PyregError("INTERRUPTED", "interrupted");
   let stop = (): void => undefined;
   const stopped = new Promise<never>((_, reject) => {
     stop = () => reject(interruption);
@@ -281,6 +283,7 @@ export async function untilAborted<T>(
   } catch (err) {
     if (err === interruption) {
       work.catch(() => undefined);
+      onInterrupted?.();
       await rt.http.destroy();
     }
     throw err;
