@@ -21,6 +21,7 @@ import { parseSpec } from "../src/registries/spec.js";
 import type { RegistryContext } from "../src/registries/types.js";
 import { writeStoredZip } from "./archive.js";
 import { makeBenchCorpus, type Corpus } from "./corpus.js";
+import { formatRequests, runRerun, type RerunResult } from "./rerun.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const ROOT = resolve(HERE, "..", "..");
@@ -57,7 +58,8 @@ const USAGE = `usage: npm run bench -- [options]
   --size SIZE          corpus total size (default 1g; e.g. 200m)
   --concurrency N      floor's concurrency, also passed to pyreg (default: pyreg's default, ${DEFAULT_CONCURRENCY})
   --naive-versions N   versions run through pip+twine, extrapolated to all (default 40; "all")
-  --only LIST          contenders: pyreg,floor,naive (default all)
+  --only LIST          contenders: pyreg,floor,naive,rerun (default all; rerun: a first migrate
+                       into an empty destination, then again over the unchanged source)
   --sweep LIST         also run pyreg at these concurrencies, e.g. 1,2,4,8,16
   --no-scale           skip planning at scale and the big-file memory run
   --scale-only         only planning at scale and the big-file memory run
@@ -77,7 +79,7 @@ function parseArgs(argv: string[]): Args {
     json: false,
     out: undefined,
     work: "/tmp/pyreg-bench",
-    only: new Set(["pyreg", "floor", "naive"]),
+    only: new Set(["pyreg", "floor", "naive", "rerun"]),
     sweep: [],
     scale: true,
     bigGiB: 2,
@@ -738,6 +740,22 @@ async function main(): Promise<void> {
           log(`naive: ${naive.measured.seconds.toFixed(1)} s for ${naive.measured.files} files`);
         }
       }
+      let rerun: RerunResult | undefined;
+      if (args.only.has("rerun")) {
+        rerun = await runRerun({
+          pyreg: PYREG,
+          serveChild: SERVE_CHILD,
+          corpusDir,
+          projects: [...new Set(corpus.files.map((f) => f.project))],
+          files: corpus.files.length,
+          work: args.work,
+          concurrency: conc,
+          measure,
+          warm,
+          log,
+        });
+        results["rerun"] = rerun;
+      }
       const ratios: Record<string, number> = {};
       if (pyreg && naive) {
         ratios["naive_wall_over_pyreg_wall"] = naive.extrapolated.seconds / pyreg.seconds;
@@ -779,6 +797,34 @@ async function main(): Promise<void> {
         );
       if (ratios["pyreg_wall_over_floor_wall"] !== undefined)
         say(`pyreg vs floor: ${ratios["pyreg_wall_over_floor_wall"].toFixed(2)}× the floor's wall time`);
+      if (rerun) {
+        say("\nRe-run (pyreg migrate into an empty pyreg serve, then again over the unchanged source):");
+        say(
+          table(
+            [
+              "run",
+              "wall s",
+              "CPU s",
+              "peak RSS MiB",
+              "copied",
+              "unchanged projects",
+              "source requests",
+              "destination requests",
+            ],
+            rerun.rows.map((r) => [
+              r.run,
+              fmt(r.seconds, 2),
+              fmt(r.cpuSeconds),
+              fmt(r.peakRssMiB, 0),
+              String(r.copied),
+              `${r.unchangedProjects} (${r.unchangedFiles} files)`,
+              formatRequests(r.sourceRequests),
+              formatRequests(r.destinationRequests),
+            ]),
+          ),
+        );
+        say(`re-run / first run: ${(100 * rerun.ratio).toFixed(1)} % of the wall time (target: under 10 %)`);
+      }
     } finally {
       await src.stop();
     }

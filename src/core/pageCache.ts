@@ -182,7 +182,7 @@ export class PageCache implements PageStore {
   }
 
   stale(url: string): void {
-    this.write(() => this.stmt.touch.run(null, url));
+    this.drop(url);
   }
 
   drop(url: string): void {

@@ -36,7 +36,12 @@ export interface PageStore {
   put(page: StoredPage): void;
   /** The server said the kept page is still current (304): fresh again. */
   touch(url: string): void;
-  /** The page may have changed (an upload was sent): the next read asks the server. */
+  /**
+   * The page may have changed by our own doing (an upload was sent): the next read asks for the
+   * whole page, without a condition. A read made to see a change is never answered from the
+   * store: a cache or proxy that serves an older page under the newer validator (or the reverse)
+   * would hide the change behind a 304.
+   */
   stale(url: string): void;
   /** The kept page is wrong (it does not parse): forgotten. */
   drop(url: string): void;

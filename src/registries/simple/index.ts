@@ -190,7 +190,7 @@ export class SimpleIndexReader {
     return res.status === 200 || res.status === 404 ? res.stamp : undefined;
   }
 
-  /** The project's page may have changed: its next read asks the server (conditionally). */
+  /** The project's page may have changed (an upload): its next read asks for the whole page. */
   forget(project: string): void {
     this.http.pages?.stale(this.projectUrl(project));
   }
