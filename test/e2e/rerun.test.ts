@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { makeWheel } from "../fixtures/dists.js";
 import { runCli } from "../helpers/cli.js";
@@ -75,6 +75,10 @@ describe("re-runs: conditional requests, unchanged projects skipped, changes not
     assert.equal(out.counts.copied, 0);
     assert.deepEqual(out.unchanged, { projects: 3, files: 6 }, stderr);
     assert.match(stderr, /unchanged: 3 projects \(6 files\)/);
+    assert.match(
+      await readFile(join(state, "report.md"), "utf8"),
+      /run 2: 3 project\(s\) \(6 files\) unchanged at the source and at the destination/,
+    );
     // nginx: the project list and the three project pages, each asked with If-None-Match.
     assert.deepEqual(
       seen.nginx.map((r) => r.path).sort(),
