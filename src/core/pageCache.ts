@@ -216,6 +216,10 @@ export class PageCache implements PageStore {
     );
   }
 
+  anySettled(): boolean {
+    return this.db.prepare("SELECT 1 FROM settled LIMIT 1").get() !== undefined;
+  }
+
   unsettle(project: string): void {
     this.write(() => this.stmt.unsettle.run(project));
   }

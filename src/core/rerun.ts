@@ -54,6 +54,8 @@ export function fingerprint(s: RerunSettings): string {
 export class Rerun {
   readonly unchanged = { projects: 0, files: 0 };
   private readonly fingerprint: string | undefined;
+  /** Why unchanged projects are planned again in this run, when skipping is off. */
+  readonly off: string | undefined;
 
   constructor(
     private readonly cache: PageCache,
@@ -62,7 +64,13 @@ export class Rerun {
     settings: RerunSettings,
     private readonly runId: number,
   ) {
-    this.fingerprint = skippingOff(settings) ? undefined : fingerprint(settings);
+    this.off = skippingOff(settings);
+    this.fingerprint = this.off ? undefined : fingerprint(settings);
+  }
+
+  /** Whether an earlier run recorded projects as complete (so that skipping would have applied). */
+  get anySettled(): boolean {
+    return this.cache.anySettled();
   }
 
   /**

@@ -30,8 +30,18 @@ describe("re-runs: conditional requests, unchanged projects skipped, changes not
   let src: StaticIndex;
   let dst: ServeHandle;
 
-  const migrate = async (): Promise<{ out: MigrateJson; stderr: string }> => {
-    const r = await runCli(["migrate", "--from", src.indexUrl, "--to", dst.url, "--state", state, "--json"]);
+  const migrate = async (...extra: string[]): Promise<{ out: MigrateJson; stderr: string }> => {
+    const r = await runCli([
+      "migrate",
+      "--from",
+      src.indexUrl,
+      "--to",
+      dst.url,
+      "--state",
+      state,
+      "--json",
+      ...extra,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     return { out: JSON.parse(r.stdout) as MigrateJson, stderr: r.stderr };
   };
@@ -126,5 +136,13 @@ describe("re-runs: conditional requests, unchanged projects skipped, changes not
     );
     assert.deepEqual(out.unchanged, { projects: 2, files: 5 }, stderr);
     assert.ok((await folderDigests(dstDir)).has(gone));
+  });
+
+  test("with --verify-content every project is planned again, and the output says why", async () => {
+    const { out, stderr } = await migrate("--verify-content");
+    assert.equal(out.unchanged?.projects ?? 0, 0, stderr);
+    assert.match(stderr, /unchanged projects are planned again in this run: --verify-content/);
+    assert.equal(out.counts.copied, 0);
+    assert.equal(out.counts.skipped, 7, stderr);
   });
 });

@@ -173,6 +173,11 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
         () => state?.finish("interrupted", message, {}),
       );
     };
+    // Never silent: a re-run that could have skipped unchanged projects says why it does not.
+    if (rerun.off && rerun.anySettled)
+      rt.log(
+        `unchanged projects are planned again in this run: ${rerun.off} (conditional requests still apply)`,
+      );
     emit({ type: "phase", phase: "planning" });
     const planned = await interruptible(
       makePlan(src, dst, {
