@@ -6,8 +6,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { copyFile, mkdir, readFile, rm } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { makeWheel } from "../fixtures/dists.js";
 import { runCli } from "../helpers/cli.js";
 import { startStaticIndex, type StaticIndex } from "../helpers/pep503.js";
@@ -30,7 +30,13 @@ describe("re-runs: conditional requests, unchanged projects skipped, changes not
   let src: StaticIndex;
   let dst: ServeHandle;
 
-  const migrate = async (...extra: string[]): Promise<{ out: MigrateJson; stderr: string }> => {
+  const migrate = async (...extra: string[]): Promise<{ out: MigrateJson; stderr: string }> =>
+    migrateExit(0, ...extra);
+
+  const migrateExit = async (
+    code: number,
+    ...extra: string[]
+  ): Promise<{ out: MigrateJson; stderr: string }> => {
     const r = await runCli([
       "migrate",
       "--from",
@@ -42,7 +48,7 @@ describe("re-runs: conditional requests, unchanged projects skipped, changes not
       "--json",
       ...extra,
     ]);
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, code, r.stderr);
     return { out: JSON.parse(r.stdout) as MigrateJson, stderr: r.stderr };
   };
 
@@ -144,5 +150,33 @@ describe("re-runs: conditional requests, unchanged projects skipped, changes not
     assert.match(stderr, /unchanged projects are planned again in this run: --verify-content/);
     assert.equal(out.counts.copied, 0);
     assert.equal(out.counts.skipped, 7, stderr);
+  });
+
+  test("a project left with a conflict is read again on every run", async () => {
+    const mine = await makeWheel(srcDir, { name: "delta", version: "1.0" });
+    const name = basename(mine);
+    // Other bytes under the same filename at the destination: a conflict, never overwritten.
+    const theirs = await makeWheel(join(tmp.path, "other"), {
+      name: "delta",
+      version: "1.0",
+      summary: "other",
+    });
+    await copyFile(theirs, join(dstDir, name));
+    await src.refresh();
+    for (let i = 0; i < 200; i++) {
+      const r = await fetch(`${dst.indexUrl}delta/`);
+      if ((await r.text()).includes(name)) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    for (let run = 0; run < 2; run++) {
+      const { out, stderr } = await migrateExit(1);
+      assert.deepEqual(
+        out.outcomes.filter((o) => o.outcome === "conflict").map((o) => o.filename),
+        [name],
+        stderr,
+      );
+      // The other three are unchanged; delta is never counted so.
+      assert.deepEqual(out.unchanged, { projects: 3, files: 7 }, stderr);
+    }
   });
 });
