@@ -21,6 +21,7 @@ import { parseSpec } from "../src/registries/spec.js";
 import type { RegistryContext } from "../src/registries/types.js";
 import { writeStoredZip } from "./archive.js";
 import { makeBenchCorpus, type Corpus } from "./corpus.js";
+import { formatRequests, runRerun, type RerunResult } from "./rerun.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const ROOT = resolve(HERE, "..", "..");
@@ -57,7 +58,8 @@ const USAGE = `usage: npm run bench -- [options]
   --size SIZE          corpus total size (default 1g; e.g. 200m)
   --concurrency N      floor's concurrency, also passed to pyreg (default: pyreg's default, ${DEFAULT_CONCURRENCY})
   --naive-versions N   versions run through pip+twine, extrapolated to all (default 40; "all")
-  --only LIST          contenders: pyreg,floor,naive (default all)
+  --only LIST          contenders: pyreg,floor,naive,rerun (default all; rerun: a first migrate
+                       into an empty destination, then again over the unchanged source)
   --sweep LIST         also run pyreg at these concurrencies, e.g. 1,2,4,8,16
   --no-scale           skip planning at scale and the big-file memory run
   --scale-only         only planning at scale and the big-file memory run
@@ -77,7 +79,7 @@ function parseArgs(argv: string[]): Args {
     json: false,
     out: undefined,
     work: "/tmp/pyreg-bench",
-    only: new Set(["pyreg", "floor", "naive"]),
+    only: new Set(["pyreg", "floor", "naive", "rerun"]),
     sweep: [],
     scale: true,
     bigGiB: 2,
@@ -646,6 +648,35 @@ function table(headers: string[], rows: string[][]): string {
   ].join("\n");
 }
 
+function printRerun(rerun: RerunResult): void {
+  say("\nRe-run (pyreg migrate into an empty pyreg serve, then again over the unchanged source):");
+  say(
+    table(
+      [
+        "run",
+        "wall s",
+        "CPU s",
+        "peak RSS MiB",
+        "copied",
+        "unchanged projects",
+        "source requests",
+        "destination requests",
+      ],
+      rerun.rows.map((r) => [
+        r.run,
+        fmt(r.seconds, 2),
+        fmt(r.cpuSeconds),
+        fmt(r.peakRssMiB, 0),
+        String(r.copied),
+        `${r.unchangedProjects} (${r.unchangedFiles} files)`,
+        formatRequests(r.sourceRequests),
+        formatRequests(r.destinationRequests),
+      ]),
+    ),
+  );
+  say(`re-run / first run: ${(100 * rerun.ratio).toFixed(1)} % of the wall time (target: under 10 %)`);
+}
+
 function rowCells(r: Row): string[] {
   const mb = r.bytes / 1e6;
   return [
@@ -695,10 +726,30 @@ async function main(): Promise<void> {
       median: sizes[Math.floor(sizes.length / 2)],
       largest: sizes[sizes.length - 1],
     };
+    if (args.only.has("rerun")) {
+      // Its own registries, which count the requests they answer (bench/rerun.ts).
+      const rerun = await runRerun({
+        pyreg: PYREG,
+        serveChild: SERVE_CHILD,
+        corpusDir,
+        projects: [...new Set(corpus.files.map((f) => f.project))],
+        files: corpus.files.length,
+        work: args.work,
+        concurrency: args.concurrencyGiven ? args.concurrency : undefined,
+        measure,
+        warm,
+        log,
+      });
+      results["rerun"] = rerun;
+      printRerun(rerun);
+    }
+    const contenders = ["pyreg", "floor", "naive"].some((c) => args.only.has(c)) || args.sweep.length > 0;
     const src = await startChild(["serve", corpusDir]);
     try {
-      log("source: warming its index (every file hashed once, before timing)");
-      await warm(`${src.url}simple/`, [...new Set(corpus.files.map((f) => f.project))]);
+      if (contenders) {
+        log("source: warming its index (every file hashed once, before timing)");
+        await warm(`${src.url}simple/`, [...new Set(corpus.files.map((f) => f.project))]);
+      }
       const conc = args.concurrencyGiven ? args.concurrency : undefined;
       let pyreg: Row | undefined;
       let floor: Row | undefined;

@@ -113,6 +113,9 @@ export function registerMigrate(program: Command): void {
         opts,
         `migrate: ${c.copied} copied (${formatBytes(c.bytes)}), ${c.skipped} already there, ${plural(c.conflict, "conflict")}, ${c.failed} failed, ${c.filtered} filtered` +
           (d.notAttempted ? `, ${d.notAttempted} not attempted` : "") +
+          (d.unchanged.projects
+            ? `, ${plural(d.unchanged.projects, "project")} unchanged (${plural(d.unchanged.files, "file")}, not read again)`
+            : "") +
           (d.ignored.length ? `, ${d.ignored.length} ignored (not distributions)` : "") +
           (projectErrors.length ? `, ${plural(projectErrors.length, "project")} not listed` : "") +
           (plan.filteredProjects.length
@@ -130,6 +133,7 @@ export function registerMigrate(program: Command): void {
           destination: d.destination,
           state: d.state,
           counts: { ...c, notAttempted: d.notAttempted },
+          unchanged: d.unchanged,
           outcomes: outcomes.map(outcomeJson),
           projectErrors: projectErrors.map((p) => ({ project: p.project, error: p.error })),
           filteredProjects: plan.filteredProjects,

@@ -41,6 +41,8 @@ export interface Plan {
   problems: SelectionProblem[];
   /** Files the source holds that are not copied, with why (e.g. a README in a folder). */
   ignored?: { name: string; reason: string }[];
+  /** Projects left out because nothing changed since a run completed them (see rerun.ts). */
+  unchanged?: { projects: number; files: number };
 }
 
 export interface PlanOptions {
@@ -53,6 +55,11 @@ export interface PlanOptions {
   /** Keep only projects this returns true for (sharding). */
   select?: (project: string) => boolean;
   onProject?: (p: ProjectPlan) => void;
+  /**
+   * Re-runs: reads the project's pages and says whether it is unchanged since a run that completed
+   * it (its number of files); such a project is not listed or planned (see rerun.ts).
+   */
+  unchanged?: (project: string) => Promise<number | undefined>;
 }
 
 /** Decides one file against the destination listing. */
@@ -201,8 +208,15 @@ export async function makePlan(
   }
   problems.push(...selection.unlistedPins(new Set(all), opts.select));
   const errors: unknown[] = [];
-  const projects = await mapLimit(kept, opts.listConcurrency ?? 16, async (project) => {
+  const unchanged = { projects: 0, files: 0 };
+  const listed = await mapLimit(kept, opts.listConcurrency ?? 16, async (project) => {
     let plan: ProjectPlan;
+    const same = await opts.unchanged?.(project);
+    if (same !== undefined) {
+      unchanged.projects++;
+      unchanged.files += same;
+      return undefined;
+    }
     try {
       const [files, dest] = await Promise.all([source.listFiles(project), destination.listFiles(project)]);
       const { files: unique, problems: duplicates } = collapseDuplicates(files);
@@ -228,6 +242,7 @@ export async function makePlan(
     opts.onProject?.(plan);
     return plan;
   });
+  const projects = listed.filter((p): p is ProjectPlan => p !== undefined);
   await checkProjectPages(source, errors, kept.length);
   const ignored = (await source.ignored?.()) ?? [];
   return {
@@ -238,6 +253,7 @@ export async function makePlan(
     warnings: selection.warnings(),
     problems,
     ignored,
+    ...(opts.unchanged ? { unchanged } : {}),
   };
 }
 

@@ -604,6 +604,14 @@ export function renderMarkdown(r: Report): string {
   for (const run of r.runs)
     out.push(`- run ${run.run}: \`${["pyreg", ...run.argv].map(shellQuote).join(" ").replace(/`/g, "'")}\``);
   out.push("");
+  // Projects a re-run did not plan again (docs/reruns.md): their files are counted by the run that
+  // completed them, and said here so that a run with nothing copied does not read as "nothing seen".
+  const unchanged = r.runs.filter((run) => (run.counts?.["unchangedProjects"] ?? 0) > 0);
+  for (const run of unchanged)
+    out.push(
+      `- run ${run.run}: ${run.counts?.["unchangedProjects"]} project(s) (${run.counts?.["unchangedFiles"] ?? 0} files) unchanged at the source and at the destination since the run that completed them: not planned again`,
+    );
+  if (unchanged.length) out.push("");
 
   out.push("## Per project and version", "");
   const rows: (string | number)[][] = [];

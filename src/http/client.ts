@@ -11,6 +11,7 @@ import { Agent, Pool, ProxyAgent, request as undiciRequest, type Dispatcher } fr
 import { PyregError } from "../core/errors.js";
 import { authHeader, type CredentialStore, CredentialStore as Store, originOf } from "./credentials.js";
 import { redactText, redactUrl } from "./redact.js";
+import type { PageStore } from "./conditional.js";
 import { proxyAuthorization, proxyFor, showProxy, type ProxySettings } from "./proxy.js";
 import {
   DEFAULT_RETRY,
@@ -195,6 +196,8 @@ function decoded(
 
 export class HttpClient {
   readonly credentials: CredentialStore;
+  /** Where index pages are kept between runs for conditional requests (see conditional.ts). */
+  pages: PageStore | undefined;
   private readonly agent: Agent;
   private readonly policy: RetryPolicy;
   private readonly timeouts: Timeouts;

@@ -27,6 +27,9 @@ import {
 } from "./options.js";
 import { tagged, type Tagged } from "./result.js";
 import { openRunState, type RunState } from "./state.js";
+import { PageCache } from "../pageCache.js";
+import { Rerun } from "../rerun.js";
+import { PYREG_VERSION } from "../../version.js";
 
 export interface MigrateOptions extends RunOptions, StateOptions, RunControl {
   /** The selection rules (default: built from the selection options). */
@@ -64,6 +67,8 @@ export interface MigrateData {
   report: string;
   /** Why the transfers stopped early (interruption or a fatal error). */
   stopped?: string | undefined;
+  /** Projects not read again: unchanged at both ends since a run completed them (see rerun.ts). */
+  unchanged: { projects: number; files: number };
 }
 
 export function summarize(outcomes: FileOutcome[]): MigrateCounts {
@@ -118,6 +123,7 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     opts.resumeHint ??
     "to resume, run migrate again with the same options (files already copied are skipped)";
   let state: RunState | undefined;
+  let pages: PageCache | undefined;
   let counts: Record<string, number> = {};
   try {
     // Both ends are opened (and their URLs or folders checked) before the state folder is made: a
@@ -127,6 +133,29 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     state = openRunState(opts, "migrate");
     const journal = state.journal;
     journal.describeRun(src.describe(), dst.describe());
+    // Index pages are kept in the state folder and asked for conditionally by the next run.
+    pages = PageCache.open(state.dir);
+    rt.http.pages = pages;
+    const rerun = new Rerun(
+      pages,
+      src,
+      dst,
+      {
+        selection,
+        options: {
+          toIndex: opts.toIndex,
+          allowForeignFileHosts: opts.allowForeignFileHosts,
+          allowBrokenArchives: opts.allowBrokenArchives,
+          excludeSubgroups: opts.excludeSubgroups,
+          gitlabStatuses: opts.gitlabStatuses,
+          gitlabApi: opts.gitlabApi,
+          shard: opts.shard ? formatShard(opts.shard) : undefined,
+        },
+        verifyContent: opts.verifyContent ?? false,
+        version: PYREG_VERSION,
+      },
+      journal.currentRun,
+    );
     rt.log(
       `from ${src.describe()}\nto   ${dst.describe()}` +
         (opts.shard ? `\nshard ${formatShard(opts.shard)}` : "") +
@@ -144,15 +173,26 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
         () => state?.finish("interrupted", message, {}),
       );
     };
+    // Never silent: a re-run that could have skipped unchanged projects says why it does not.
+    if (rerun.off && rerun.anySettled)
+      rt.log(
+        `unchanged projects are planned again in this run: ${rerun.off} (conditional requests still apply)`,
+      );
     emit({ type: "phase", phase: "planning" });
     const planned = await interruptible(
       makePlan(src, dst, {
         selection,
         listConcurrency: opts.concurrency,
         ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
+        unchanged: (project) => rerun.check(project),
       }),
       "reading the indexes",
     );
+    const unchanged = planned.unchanged ?? { projects: 0, files: 0 };
+    if (unchanged.projects)
+      rt.log(
+        `unchanged: ${plural(unchanged.projects, "project")} (${plural(unchanged.files, "file")}) as a run that completed them left them, at the source and at the destination: not planned again`,
+      );
     for (const w of planned.warnings) emit({ type: "warning", message: w });
     for (const p of planned.problems) emit({ type: "problem", message: p.reason });
     journal.recordSelection(selectionRows(planned));
@@ -234,6 +274,17 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     counts = { ...c, notAttempted };
     const projectErrors = plan.projects.filter((p) => p.error);
     const stoppedBy = result.stopped;
+    // Only a run that finished says which projects it left complete (see rerun.ts).
+    if (!stoppedBy) {
+      try {
+        await rerun.settle(plan, outcomes, opts.concurrency ?? 8);
+      } catch (err) {
+        rt.warn(
+          `could not record which projects this run completed (${errorMessage(err)}): the next run reads them all again`,
+        );
+      }
+    }
+    counts = { ...counts, unchangedProjects: unchanged.projects, unchangedFiles: unchanged.files };
     const reportPath = state.finish(
       stoppedBy ? (stoppedBy.error ? "failed" : "interrupted") : "done",
       stoppedBy?.reason,
@@ -252,6 +303,7 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
       projectErrors,
       plan,
       report: reportPath,
+      unchanged,
       ...(stoppedBy ? { stopped: stoppedBy.reason } : {}),
     };
     if (stoppedBy) {
@@ -273,6 +325,10 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     }
     throw err;
   } finally {
+    if (pages) {
+      rt.http.pages = undefined;
+      pages.close();
+    }
     state?.close();
     if (!opts.runtime) await rt.close();
   }

@@ -15,6 +15,7 @@ import type {
 import { normalizeName } from "../../core/names.js";
 import { buildUploadFields, multipartBody } from "../../core/uploadForm.js";
 import { snippet, type HttpClient } from "../../http/client.js";
+import { fetchPage, type PageResponse } from "../../http/conditional.js";
 import { originOf } from "../../http/credentials.js";
 import { backoffDelay } from "../../http/retry.js";
 import { redactUrl } from "../../http/redact.js";
@@ -86,14 +87,16 @@ export class SimpleIndexReader {
    * budget and backoff as any other transient failure, before it is declared malformed. A server
    * that really serves garbage answers the same every time and still fails, with the URL.
    */
-  private async twice<T>(read: () => Promise<T>): Promise<T> {
+  private async twice<T>(read: () => Promise<T>, url: string): Promise<T> {
     const policy = this.http.retryPolicy;
     for (let attempt = 0; ; attempt++) {
       try {
         return await read();
       } catch (err) {
-        if (!(err instanceof PyregError && err.code === "MALFORMED_INDEX") || attempt >= policy.retries)
-          throw err;
+        if (!(err instanceof PyregError && err.code === "MALFORMED_INDEX")) throw err;
+        // Never kept, nor read from the store again: the next read asks for the whole page.
+        this.http.pages?.drop(url);
+        if (attempt >= policy.retries) throw err;
         await new Promise((r) => setTimeout(r, backoffDelay(policy, attempt + 1)));
       }
     }
@@ -101,7 +104,7 @@ export class SimpleIndexReader {
 
   async listProjects(): Promise<string[]> {
     try {
-      return await this.twice(() => this.readProjectList());
+      return await this.twice(() => this.readProjectList(), this.indexUrl);
     } catch (err) {
       if (!(err instanceof PyregError && err.code === "NOT_AN_INDEX")) throw err;
       const better = await this.suggestIndex();
@@ -147,11 +150,11 @@ export class SimpleIndexReader {
    * error: its own list and its pages disagree, and "no files" would drop the project in silence.
    */
   projectPage(project: string, listed = false): Promise<ParsedProjectPage> {
-    return this.twice(() => this.readProjectPage(project, listed));
+    return this.twice(() => this.readProjectPage(project, listed), this.projectUrl(project));
   }
 
   private async readProjectList(): Promise<string[]> {
-    const res = await this.http.fetch(this.indexUrl, {
+    const res = await fetchPage(this.http, this.indexUrl, {
       headers: { accept: ACCEPT_SIMPLE },
       label: this.opts.label,
       ...(this.opts.redirectMeansAbsent ? { followRedirects: false, accept: (s: number) => s < 300 } : {}),
@@ -162,18 +165,39 @@ export class SimpleIndexReader {
       : parseProjectListHtml(text, res.url, this.opts.warn);
   }
 
-  private async readProjectPage(project: string, listed: boolean): Promise<ParsedProjectPage> {
-    const url = new URL(
-      encodeURIComponent(normalizeName(project)) + "/",
-      withSlash(this.indexUrl),
-    ).toString();
-    const absentOnRedirect = this.opts.redirectMeansAbsent === true;
-    const res = await this.http.fetch(url, {
+  projectUrl(project: string): string {
+    return new URL(encodeURIComponent(normalizeName(project)) + "/", withSlash(this.indexUrl)).toString();
+  }
+
+  private fetchProjectPage(url: string): Promise<PageResponse> {
+    return fetchPage(this.http, url, {
       headers: { accept: ACCEPT_SIMPLE },
       label: this.opts.label,
       accept: (s) => s < 400 || s === 404,
-      followRedirects: !absentOnRedirect,
+      followRedirects: this.opts.redirectMeansAbsent !== true,
     });
+  }
+
+  /**
+   * What the project's page says now, as a stamp ("STATUS:sha256 of the body"), read with a
+   * conditional request when an earlier run kept the page; undefined without a page store, or
+   * for an answer that is not a page (a redirect). The page is kept: listFiles reads it from the
+   * store without asking again.
+   */
+  async pageStamp(project: string): Promise<string | undefined> {
+    if (!this.http.pages) return undefined;
+    const res = await this.fetchProjectPage(this.projectUrl(project));
+    return res.status === 200 || res.status === 404 ? res.stamp : undefined;
+  }
+
+  /** The project's page may have changed (an upload): its next read asks for the whole page. */
+  forget(project: string): void {
+    this.http.pages?.stale(this.projectUrl(project));
+  }
+
+  private async readProjectPage(project: string, listed: boolean): Promise<ParsedProjectPage> {
+    const url = this.projectUrl(project);
+    const res = await this.fetchProjectPage(url);
     if (res.status === 404) {
       if (listed) {
         throw new PyregError(
@@ -259,6 +283,9 @@ export class SimpleSource implements Source {
   suggestIndex(): Promise<string | undefined> {
     return this.reader.suggestIndex();
   }
+  pageStamp(project: string): Promise<string | undefined> {
+    return this.reader.pageStamp(project);
+  }
 }
 
 export interface UploadDestinationOptions {
@@ -322,6 +349,11 @@ export class UploadDestination implements Destination {
 
   invalidate(project: string): void {
     this.cache.delete(project);
+    this.reader.forget(project);
+  }
+
+  pageStamp(project: string): Promise<string | undefined> {
+    return this.reader.pageStamp(project);
   }
 
   /** Reads a file back from the destination, as its index links it (content verification). */
