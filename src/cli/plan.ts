@@ -94,7 +94,9 @@ export function printPlan(plan: Plan, opts: CommonOptions): void {
   for (const p of plan.projects) {
     if (p.error) human(opts, `! ${p.project}: could not be listed: ${p.error}`);
     for (const e of p.entries) {
-      const mark = { copy: "+", skip: "=", conflict: "!", filtered: "-", invalid: "x" }[e.action];
+      const mark = { copy: "+", skip: "=", conflict: "!", filtered: "-", invalid: "x", unsupported: "x" }[
+        e.action
+      ];
       if (e.action === "skip" && opts.quiet) continue;
       human(
         opts,
@@ -110,6 +112,7 @@ export function printPlan(plan: Plan, opts: CommonOptions): void {
     opts,
     `plan: ${c.copy} to copy (${formatTotal(c.bytes, c.unknownSizes)}), ${c.skip} already there, ${plural(c.conflict, "conflict")}, ` +
       `${c.invalid} invalid, ${c.filtered} filtered; ${plural(plan.projects.length, "project")}` +
+      (c.unsupported ? `; ${c.unsupported} in a format the destination does not take` : "") +
       (plan.filteredProjects.length ? ` (${plan.filteredProjects.length} more left out)` : "") +
       (plan.problems.length ? `; ${plural(plan.problems.length, "pinned file problem")}` : "") +
       (plan.projects.some((p) => p.error)

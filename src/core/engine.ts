@@ -641,6 +641,8 @@ export async function runPlan(
           code: e.code ?? "BAD_FILENAME",
           class: "lasting",
         });
+      else if (e.action === "unsupported")
+        record({ kind: "failed", file: e.file, reason: e.reason, code: "UNSUPPORTED_FORMAT", class: "lasting" });
     }
     const toCopy = p.entries.filter((e) => e.action === "copy");
     const results = await Promise.all(toCopy.map((e) => pool.run(() => copyOne(e))));
