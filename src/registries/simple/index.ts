@@ -488,6 +488,12 @@ export const simpleKind: RegistryKind = {
         registerBasicCredentials(given, ctx, credentialPrefix(new URL(uploadUrl)));
     } else if (originOf(indexUrl) !== originOf(uploadUrl)) registerBasicCredentials(new URL(indexUrl), ctx);
     const reader = new SimpleIndexReader(ctx.http, indexUrl, { label: "destination index", warn: ctx.log });
-    return new UploadDestination(ctx.http, uploadUrl, reader);
+    return new UploadDestination(ctx.http, uploadUrl, reader, {
+      // PyPI's own rules apply to what it takes (see DESTINATION_FORMATS in core/formats.ts).
+      ...(WAREHOUSE_UPLOAD_HOSTS.has(new URL(uploadUrl).hostname.toLowerCase()) ? { kind: "pypi" } : {}),
+    });
   },
 };
+
+/** The upload hosts of PyPI and TestPyPI (the repository URLs twine uses by default). */
+const WAREHOUSE_UPLOAD_HOSTS: ReadonlySet<string> = new Set(["upload.pypi.org", "test.pypi.org"]);
