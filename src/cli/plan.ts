@@ -161,7 +161,8 @@ export function registerPlan(program: Command): void {
         "already there (same filename and digest: the strongest both indexes publish), and what conflicts " +
         "(same filename, other bytes). A file the two listings cannot decide (no digest in common, or " +
         "md5 only) is planned as a copy that migrate first compares with the bytes. A filename the " +
-        "source lists twice with different digests is invalid. Nothing is downloaded or uploaded.",
+        "source lists twice with different digests is invalid; a file in a format the destination does not take " +
+        "(PyPI: only .whl, .tar.gz and .zip) is unsupported. Nothing is downloaded or uploaded.",
     )
     .addHelpText("after", REGISTRY_HELP);
   addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true)

@@ -422,7 +422,9 @@ export async function runPlan(
       if (destination.needsMetadata) {
         const parsed = parseFilename(file.filename);
         // Windows installers: the name and version of the filename (their archive is not read).
-        meta = (parsed && metadataFromFilename(parsed)) ?? (await readCoreMetadata(local.data ?? tmp, file.filename));
+        meta =
+          (parsed && metadataFromFilename(parsed)) ??
+          (await readCoreMetadata(local.data ?? tmp, file.filename));
         if (parsed) checkMetadataMatchesFilename(meta, parsed);
       }
       checkStop();
@@ -643,7 +645,13 @@ export async function runPlan(
           class: "lasting",
         });
       else if (e.action === "unsupported")
-        record({ kind: "failed", file: e.file, reason: e.reason, code: "UNSUPPORTED_FORMAT", class: "lasting" });
+        record({
+          kind: "failed",
+          file: e.file,
+          reason: e.reason,
+          code: "UNSUPPORTED_FORMAT",
+          class: "lasting",
+        });
     }
     const toCopy = p.entries.filter((e) => e.action === "copy");
     const results = await Promise.all(toCopy.map((e) => pool.run(() => copyOne(e))));

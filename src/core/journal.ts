@@ -909,7 +909,11 @@ export class Journal {
               });
               return true;
             case "unsupported":
-              this.write(e.file, "failed", { reason: e.reason, code: "UNSUPPORTED_FORMAT", class: "lasting" });
+              this.write(e.file, "failed", {
+                reason: e.reason,
+                code: "UNSUPPORTED_FORMAT",
+                class: "lasting",
+              });
               return true;
           }
           return true;

@@ -415,7 +415,9 @@ function decompress(input: Readable, compression: TarCompression): NodeJS.Readab
       return input.pipe(unbzip2());
     case "xz":
       return Readable.fromWeb(
-        new xzDecompress.XzReadableStream(Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>) as never,
+        new xzDecompress.XzReadableStream(
+          Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>,
+        ) as never,
       );
     case "none":
       return input;
@@ -489,7 +491,8 @@ export async function readCoreMetadata(path: DistInput, filename: string): Promi
   const lower = filename.toLowerCase();
   if (lower.endsWith(".whl")) return (await readWheelMetadataFile(path, filename)).meta;
   if (lower.endsWith(".zip")) return readSdistZipMetadata(path, filename);
-  if (lower.endsWith(".tar.gz") || lower.endsWith(".tgz")) return readSdistTarMetadata(path, filename, "gzip");
+  if (lower.endsWith(".tar.gz") || lower.endsWith(".tgz"))
+    return readSdistTarMetadata(path, filename, "gzip");
   if (lower.endsWith(".tar")) return readSdistTarMetadata(path, filename, "none");
   if (lower.endsWith(".tar.bz2")) return readSdistTarMetadata(path, filename, "bzip2");
   if (lower.endsWith(".tar.xz")) return readSdistTarMetadata(path, filename, "xz");

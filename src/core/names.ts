@@ -72,7 +72,8 @@ const EGG = /^([^-]+)-([^-]+?)(?:-py(\d+(?:\.\d+)?)(?:-(.+))?)?\.egg$/i;
  * A Windows installer, as distutils' bdist_wininst (.exe) and bdist_msi (.msi) write it:
  * NAME-VERSION.PLATFORM[-pyX.Y].exe, PLATFORM being one distutils' get_platform() gives on Windows.
  */
-const WININST = /^(.+?)-((?:v|V)?\d[^-]*?)\.(win32|win-amd64|win-arm32|win-arm64|win-ia64)(?:-py(\d+\.\d+))?\.(exe|msi)$/i;
+const WININST =
+  /^(.+?)-((?:v|V)?\d[^-]*?)\.(win32|win-amd64|win-arm32|win-arm64|win-ia64)(?:-py(\d+\.\d+))?\.(exe|msi)$/i;
 
 function parseLegacy(filename: string): ParsedFilename | undefined {
   const egg = EGG.exec(filename);

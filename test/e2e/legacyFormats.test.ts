@@ -8,7 +8,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, unlink } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { makeEgg, makeInstaller, makeSdist, makeWheel } from "../fixtures/dists.js";
 import { runCli } from "../helpers/cli.js";
@@ -37,7 +37,6 @@ async function legacyFolder(dir: string, only?: readonly string[]): Promise<stri
     await makeWheel(dir, { name: "oldpkg", version: "2.0" }),
   ].map((p) => basename(p));
   if (only) {
-    const { unlink } = await import("node:fs/promises");
     for (const f of made) if (!only.includes(f)) await unlink(join(dir, f));
     return made.filter((f) => only.includes(f));
   }
@@ -94,7 +93,15 @@ describe("legacy formats are copied where the destination takes them", () => {
 
   test("pyreg serve as a simple-index source: every format is listed and copied to a folder", async () => {
     const dst = join(tmp.path, "dst3");
-    const m = await runCli(["migrate", "--from", serve.indexUrl, "--to", dst, "--state", join(tmp.path, "st3")]);
+    const m = await runCli([
+      "migrate",
+      "--from",
+      serve.indexUrl,
+      "--to",
+      dst,
+      "--state",
+      join(tmp.path, "st3"),
+    ]);
     assert.equal(m.code, 0, m.stdout + m.stderr);
     assert.deepEqual(await folderDigests(dst), await folderDigests(src));
   });
@@ -134,7 +141,10 @@ describe("legacy formats a destination does not take are reported with the reaso
       assert.match(f.reason, /warehouse\/forklift\/legacy\.py/);
     }
     const text = await runCli(["plan", "--from", src, ...to]);
-    assert.match(text.stdout, /x unsupported oldpkg-1\.0-py2\.7\.egg {2}\(an egg \(bdist_egg\): PyPI takes only/);
+    assert.match(
+      text.stdout,
+      /x unsupported oldpkg-1\.0-py2\.7\.egg {2}\(an egg \(bdist_egg\): PyPI takes only/,
+    );
     assert.match(text.stdout, /5 in a format the destination does not take/);
 
     const state = join(tmp.path, "st-pypi");
@@ -150,7 +160,10 @@ describe("legacy formats a destination does not take are reported with the reaso
       assert.match(row?.reason ?? "", /PyPI takes only/);
     }
     const md = await readFile(join(state, "report.md"), "utf8");
-    assert.match(md, /oldpkg-1\.1\.tar\.bz2 \| failed \(UNSUPPORTED_FORMAT\) \| a \.tar\.bz2 sdist: PyPI takes only/);
+    assert.match(
+      md,
+      /oldpkg-1\.1\.tar\.bz2 \| failed \(UNSUPPORTED_FORMAT\) \| a \.tar\.bz2 sdist: PyPI takes only/,
+    );
 
     const v = await runCli(["verify", "--from", src, ...to, "--state", join(tmp.path, "st-v"), "--json"]);
     assert.equal(v.code, 1, v.stdout + v.stderr);
@@ -181,13 +194,24 @@ describe("legacy formats a destination does not take are reported with the reaso
     const port = (server.address() as { port: number }).port;
     try {
       const state = join(tmp.path, "st-refused");
-      const m = await runCli(["migrate", "--from", src, "--to", `http://127.0.0.1:${port}/`, "--state", state]);
+      const m = await runCli([
+        "migrate",
+        "--from",
+        src,
+        "--to",
+        `http://127.0.0.1:${port}/`,
+        "--state",
+        state,
+      ]);
       assert.equal(m.code, 1, m.stdout + m.stderr);
       assert.equal(forms.length, 1);
       assert.match(forms[0] ?? "", /name="filetype"\r\n\r\nbdist_egg\r\n/);
       assert.match(forms[0] ?? "", /name="pyversion"\r\n\r\n2\.7\r\n/);
       const md = await readFile(join(state, "report.md"), "utf8");
-      assert.match(md, /oldpkg-1\.0-py2\.7\.egg \| failed \(UPLOAD_REFUSED\) \| destination refused .*HTTP 400 .*Invalid file extension/);
+      assert.match(
+        md,
+        /oldpkg-1\.0-py2\.7\.egg \| failed \(UPLOAD_REFUSED\) \| destination refused .*HTTP 400 .*Invalid file extension/,
+      );
     } finally {
       await new Promise((r) => server.close(r));
     }

@@ -55,7 +55,10 @@ async function checkOne(
     // A format the destination kind does not take is missing for that reason (migrate did not send it).
     const parsed = parseFilename(f.filename);
     const refused = parsed ? refusedFormat(dst.kind, parsed) : undefined;
-    return { status: "missing", detail: refused ? `not at the destination: ${refused}` : "not at the destination" };
+    return {
+      status: "missing",
+      detail: refused ? `not at the destination: ${refused}` : "not at the destination",
+    };
   }
   const c = compareDigests(f.hashes, d.hashes);
   if (c.result === "different")
