@@ -210,7 +210,7 @@ describe("legacy formats a destination does not take are reported with the reaso
       const md = await readFile(join(state, "report.md"), "utf8");
       assert.match(
         md,
-        /oldpkg-1\.0-py2\.7\.egg \| failed \(UPLOAD_REFUSED\) \| destination refused .*HTTP 400 .*Invalid file extension/,
+        /oldpkg-1\.0-py2\.7\.egg \| failed \(UPLOAD_REFUSED\) \| destination refused .*HTTP 400 .*Invalid file extension.*the registry may not take an egg \(bdist_egg\) at all/,
       );
     } finally {
       await new Promise((r) => server.close(r));
