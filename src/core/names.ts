@@ -146,7 +146,7 @@ export function parseFilename(filename: string): ParsedFilename | undefined {
 /**
  * What twine sends as `filetype` and `pyversion` for this file. twine ≤ 4 (package.py
  * DIST_EXTENSIONS) also uploaded .egg as bdist_egg and .exe as bdist_wininst (WinInst.py_version:
- * the -pyX.Y of the name, else "any"); distutils' upload sent bdist_msi the same way. twine ≥ 5
+ * the -pyX.Y of the name, else "any"); distutils' upload sent bdist_msi the same way. Current twine
  * uploads none of them (its DIST_EXTENSIONS keeps .whl, .tar.gz, .tar.bz2, .zip). For an egg,
  * twine 4 sends the release's version as pyversion (a bug); pyreg sends the egg's Python tag, as
  * setuptools' own upload command did.
@@ -167,10 +167,10 @@ export function uploadFileType(p: ParsedFilename): { filetype: string; pyversion
 }
 
 /** Formats older tools wrote (PEP 527 deprecated them), for files whose name pyreg cannot read. */
-const LEGACY_FORMATS: readonly [RegExp, string][] = [
-  [/\.egg$/i, "an egg (bdist_egg)"],
-  [/\.exe$/i, "a Windows installer (bdist_wininst)"],
-  [/\.msi$/i, "an MSI installer (bdist_msi)"],
+const LEGACY_FORMATS: readonly [RegExp, string, string][] = [
+  [/\.egg$/i, "an egg (bdist_egg)", "NAME-VERSION[-pyX.Y[-PLATFORM]].egg"],
+  [/\.exe$/i, "a Windows installer (bdist_wininst)", "NAME-VERSION.PLATFORM[-pyX.Y].exe"],
+  [/\.msi$/i, "an MSI installer (bdist_msi)", "NAME-VERSION.PLATFORM[-pyX.Y].msi"],
 ];
 
 /**
@@ -180,6 +180,6 @@ const LEGACY_FORMATS: readonly [RegExp, string][] = [
 export function legacyFormatReason(filename: string): string | undefined {
   const legacy = LEGACY_FORMATS.find(([re]) => re.test(filename));
   return legacy
-    ? `${legacy[1]} whose name is not NAME-VERSION${legacy[1].includes("egg") ? "[-pyX.Y[-PLATFORM]].egg" : ".PLATFORM[-pyX.Y]" + filename.slice(-4).toLowerCase()}: its project and version cannot be read, so it is not copied`
+    ? `${legacy[1]} whose name is not ${legacy[2]}: its project and version cannot be read, so it is not copied`
     : undefined;
 }
