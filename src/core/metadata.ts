@@ -500,7 +500,7 @@ export async function readCoreMetadata(path: DistInput, filename: string): Promi
   if (lower.endsWith(".exe") || lower.endsWith(".msi")) {
     throw badMetadata(
       `${filename}: pyreg does not read the metadata inside Windows installers`,
-      "a folder or upload destination gets the name and version from the filename (see metadataFromFilename)",
+      "pyreg takes an installer's name and version from its filename instead",
     );
   }
   throw badArchive(`${filename}: not a distribution pyreg can read`);
