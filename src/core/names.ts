@@ -76,6 +76,9 @@ const WININST =
   /^(.+?)-((?:v|V)?\d[^-]*?)\.(win32|win-amd64|win-arm32|win-arm64|win-ia64)(?:-py(\d+\.\d+))?\.(exe|msi)$/i;
 
 function parseLegacy(filename: string): ParsedFilename | undefined {
+  // Most names that reach here are no distribution at all (a project list's link texts): the
+  // extension decides before any pattern runs.
+  if (!/\.(egg|exe|msi)$/i.test(filename)) return undefined;
   const egg = EGG.exec(filename);
   if (egg) {
     const name = egg[1] as string;
