@@ -94,7 +94,9 @@ export function printPlan(plan: Plan, opts: CommonOptions): void {
   for (const p of plan.projects) {
     if (p.error) human(opts, `! ${p.project}: could not be listed: ${p.error}`);
     for (const e of p.entries) {
-      const mark = { copy: "+", skip: "=", conflict: "!", filtered: "-", invalid: "x" }[e.action];
+      const mark = { copy: "+", skip: "=", conflict: "!", filtered: "-", invalid: "x", unsupported: "x" }[
+        e.action
+      ];
       if (e.action === "skip" && opts.quiet) continue;
       human(
         opts,
@@ -110,6 +112,7 @@ export function printPlan(plan: Plan, opts: CommonOptions): void {
     opts,
     `plan: ${c.copy} to copy (${formatTotal(c.bytes, c.unknownSizes)}), ${c.skip} already there, ${plural(c.conflict, "conflict")}, ` +
       `${c.invalid} invalid, ${c.filtered} filtered; ${plural(plan.projects.length, "project")}` +
+      (c.unsupported ? `; ${c.unsupported} in a format the destination does not take` : "") +
       (plan.filteredProjects.length ? ` (${plan.filteredProjects.length} more left out)` : "") +
       (plan.problems.length ? `; ${plural(plan.problems.length, "pinned file problem")}` : "") +
       (plan.projects.some((p) => p.error)
@@ -158,7 +161,8 @@ export function registerPlan(program: Command): void {
         "already there (same filename and digest: the strongest both indexes publish), and what conflicts " +
         "(same filename, other bytes). A file the two listings cannot decide (no digest in common, or " +
         "md5 only) is planned as a copy that migrate first compares with the bytes. A filename the " +
-        "source lists twice with different digests is invalid. Nothing is downloaded or uploaded.",
+        "source lists twice with different digests is invalid; a file in a format the destination does not take " +
+        "(PyPI: only .whl, .tar.gz and .zip) is unsupported. Nothing is downloaded or uploaded.",
     )
     .addHelpText("after", REGISTRY_HELP);
   addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true)

@@ -20,7 +20,7 @@ import {
 import { classOf, errorMessage, isFatal, PyregError } from "./errors.js";
 import { FAILURE_POLICY } from "./failure.js";
 import { MultiHash } from "./hash.js";
-import { checkMetadataMatchesFilename, readCoreMetadata } from "./metadata.js";
+import { checkMetadataMatchesFilename, metadataFromFilename, readCoreMetadata } from "./metadata.js";
 import type { CoreMetadata, Destination, DistFile, FileOutcome, LocalDist, Source } from "./model.js";
 import { sha256Of } from "./model.js";
 import { parseFilename } from "./names.js";
@@ -420,8 +420,11 @@ export async function runPlan(
       }
       let meta: CoreMetadata | undefined;
       if (destination.needsMetadata) {
-        meta = await readCoreMetadata(local.data ?? tmp, file.filename);
         const parsed = parseFilename(file.filename);
+        // Windows installers: the name and version of the filename (their archive is not read).
+        meta =
+          (parsed && metadataFromFilename(parsed)) ??
+          (await readCoreMetadata(local.data ?? tmp, file.filename));
         if (parsed) checkMetadataMatchesFilename(meta, parsed);
       }
       checkStop();
@@ -639,6 +642,14 @@ export async function runPlan(
           file: e.file,
           reason: e.reason,
           code: e.code ?? "BAD_FILENAME",
+          class: "lasting",
+        });
+      else if (e.action === "unsupported")
+        record({
+          kind: "failed",
+          file: e.file,
+          reason: e.reason,
+          code: "UNSUPPORTED_FORMAT",
           class: "lasting",
         });
     }

@@ -908,6 +908,13 @@ export class Journal {
                 class: "lasting",
               });
               return true;
+            case "unsupported":
+              this.write(e.file, "failed", {
+                reason: e.reason,
+                code: "UNSUPPORTED_FORMAT",
+                class: "lasting",
+              });
+              return true;
           }
           return true;
         });

@@ -7,10 +7,15 @@ import { errorMessage, isFatal, PyregError } from "./errors.js";
 import { compareDigests, decisiveDigest } from "./digests.js";
 import { rulesFrom, Selection, type SelectionProblem } from "./select/index.js";
 import type { Destination, DistFile, Source } from "./model.js";
+import { refusedFormat } from "./formats.js";
 import { checkSafeFilename, legacyFormatReason, parseFilename } from "./names.js";
 import { mapLimit } from "./pool.js";
 
-export type PlanAction = "copy" | "skip" | "conflict" | "filtered" | "invalid";
+/**
+ * unsupported: a format the destination kind is known to refuse (src/core/formats.ts), not sent;
+ * like invalid, it ends as a failed file (exit 1) with the reason.
+ */
+export type PlanAction = "copy" | "skip" | "conflict" | "filtered" | "invalid" | "unsupported";
 
 export interface PlanEntry {
   file: DistFile;
@@ -62,8 +67,8 @@ export interface PlanOptions {
   unchanged?: (project: string) => Promise<number | undefined>;
 }
 
-/** Decides one file against the destination listing. */
-export function decide(file: DistFile, dest: Map<string, DistFile>): PlanEntry {
+/** Decides one file against the destination listing (and what its kind takes). */
+export function decide(file: DistFile, dest: Map<string, DistFile>, destinationKind?: string): PlanEntry {
   const filtered = file.notes?.["filtered"];
   if (filtered) return { file, action: "filtered", reason: filtered };
   try {
@@ -86,6 +91,8 @@ export function decide(file: DistFile, dest: Map<string, DistFile>): PlanEntry {
     };
   }
   const there = dest.get(file.filename);
+  const refused = destinationKind !== undefined ? refusedFormat(destinationKind, parsed) : undefined;
+  if (refused && !there) return { file, action: "unsupported", reason: refused };
   if (!there) return { file, action: "copy", reason: "not at the destination" };
   const c = compareDigests(file.hashes, there.hashes);
   if (c.result === "same") {
@@ -229,7 +236,7 @@ export async function makePlan(
             const out = chosen.filtered.get(f);
             return out
               ? { file: f, action: "filtered", reason: out.reason, rule: out.rule }
-              : decide(f, dest);
+              : decide(f, dest, destination.kind);
           }),
           ...duplicates,
         ],
@@ -260,7 +267,17 @@ export async function makePlan(
 export function planCounts(
   plan: Plan,
 ): Record<PlanAction, number> & { files: number; bytes: number; unknownSizes: number } {
-  const c = { copy: 0, skip: 0, conflict: 0, filtered: 0, invalid: 0, files: 0, bytes: 0, unknownSizes: 0 };
+  const c = {
+    copy: 0,
+    skip: 0,
+    conflict: 0,
+    filtered: 0,
+    invalid: 0,
+    unsupported: 0,
+    files: 0,
+    bytes: 0,
+    unknownSizes: 0,
+  };
   for (const p of plan.projects) {
     for (const e of p.entries) {
       c[e.action]++;

@@ -231,7 +231,8 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     }
     const pc = planCounts(plan);
     rt.log(
-      `plan: ${pc.copy} to copy (${formatTotal(pc.bytes, pc.unknownSizes)}), ${pc.skip} already there, ${plural(pc.conflict, "conflict")}, ${pc.invalid} invalid, ${pc.filtered} filtered`,
+      `plan: ${pc.copy} to copy (${formatTotal(pc.bytes, pc.unknownSizes)}), ${pc.skip} already there, ${plural(pc.conflict, "conflict")}, ${pc.invalid} invalid, ${pc.filtered} filtered` +
+        (pc.unsupported ? `, ${pc.unsupported} in a format the destination does not take` : ""),
     );
     emit({ type: "phase", phase: "transferring" });
     const result: MigrationResult = await runPlan(plan, src, dst, {

@@ -101,7 +101,11 @@ async function run(opts: PlanOptions & { from: string; to: string }): Promise<Ta
     }
     const c = data.counts;
     const incomplete =
-      c.conflict || c.invalid || planned.problems.length || planned.projects.some((p) => p.error);
+      c.conflict ||
+      c.invalid ||
+      c.unsupported ||
+      planned.problems.length ||
+      planned.projects.some((p) => p.error);
     return { status: incomplete ? "incomplete" : "ok", ...data };
   } finally {
     if (!opts.runtime) await rt.close();

@@ -7,7 +7,9 @@ import { errorMessage, isFatal, PyregError } from "../errors.js";
 import type { SelectionProblem, Selection } from "../select/index.js";
 import { compareDigests, decisiveDigest, verificationKey, type Verification } from "../digests.js";
 import { digestStream } from "../hash.js";
+import { refusedFormat } from "../formats.js";
 import type { Destination, DistFile, Source } from "../model.js";
+import { parseFilename } from "../names.js";
 import { checkProjectPages, collapseDuplicates } from "../plan.js";
 import { mapLimit } from "../pool.js";
 import { shardSelector } from "../shard.js";
@@ -49,7 +51,15 @@ async function checkOne(
   d: DistFile | undefined,
   content: boolean,
 ): Promise<Checked> {
-  if (!d) return { status: "missing", detail: "not at the destination" };
+  if (!d) {
+    // A format the destination kind does not take is missing for that reason (migrate did not send it).
+    const parsed = parseFilename(f.filename);
+    const refused = parsed ? refusedFormat(dst.kind, parsed) : undefined;
+    return {
+      status: "missing",
+      detail: refused ? `not at the destination: ${refused}` : "not at the destination",
+    };
+  }
   const c = compareDigests(f.hashes, d.hashes);
   if (c.result === "different")
     return {

@@ -12,7 +12,8 @@ import type {
   Source,
   UploadResult,
 } from "../../core/model.js";
-import { normalizeName } from "../../core/names.js";
+import { describeFormat, formatOf } from "../../core/formats.js";
+import { normalizeName, parseFilename } from "../../core/names.js";
 import { buildUploadFields, multipartBody } from "../../core/uploadForm.js";
 import { snippet, type HttpClient } from "../../http/client.js";
 import { fetchPage, type PageResponse } from "../../http/conditional.js";
@@ -418,9 +419,11 @@ export class UploadDestination implements Destination {
       return { status: "exists", serverAnswer: answer, httpStatus: res.status };
     }
     if (res.status === 409) return { status: "exists", serverAnswer: answer, httpStatus: res.status };
+    // A refused legacy format says so in the reason itself (a file's failure keeps its message only).
+    const legacy = res.status < 500 ? legacyHint(file.filename) : undefined;
     throw new PyregError(
       "UPLOAD_REFUSED",
-      `destination refused ${file.filename}: HTTP ${res.status} ${answer}`,
+      `destination refused ${file.filename}: HTTP ${res.status} ${answer}${legacy ? ` (${legacy})` : ""}`,
       {
         method: "POST",
         url: redactUrl(this.uploadUrl),
@@ -429,10 +432,22 @@ export class UploadDestination implements Destination {
         hint:
           res.status >= 500
             ? "the registry failed; run migrate again later (nothing is uploaded twice)"
-            : undefined,
+            : legacy,
       },
     );
   }
+}
+
+/**
+ * For a refused file in a format PEP 527 deprecated or an sdist archive other than .tar.gz/.zip:
+ * the registry may not take the format at all (many take only wheels and sdists).
+ */
+function legacyHint(filename: string): string | undefined {
+  const parsed = parseFilename(filename);
+  if (!parsed) return undefined;
+  const f = formatOf(parsed);
+  if (f === "wheel" || f === "sdist .tar.gz" || f === "sdist .zip") return undefined;
+  return `the registry may not take ${describeFormat(f)} at all; a folder destination or pyreg serve keeps such files`;
 }
 
 /** --to-index as a URL (credentials kept: they are registered, then stripped from the URL). */
@@ -488,6 +503,12 @@ export const simpleKind: RegistryKind = {
         registerBasicCredentials(given, ctx, credentialPrefix(new URL(uploadUrl)));
     } else if (originOf(indexUrl) !== originOf(uploadUrl)) registerBasicCredentials(new URL(indexUrl), ctx);
     const reader = new SimpleIndexReader(ctx.http, indexUrl, { label: "destination index", warn: ctx.log });
-    return new UploadDestination(ctx.http, uploadUrl, reader);
+    return new UploadDestination(ctx.http, uploadUrl, reader, {
+      // PyPI's own rules apply to what it takes (see DESTINATION_FORMATS in core/formats.ts).
+      ...(WAREHOUSE_UPLOAD_HOSTS.has(new URL(uploadUrl).hostname.toLowerCase()) ? { kind: "pypi" } : {}),
+    });
   },
 };
+
+/** The upload hosts of PyPI and TestPyPI (the repository URLs twine uses by default). */
+const WAREHOUSE_UPLOAD_HOSTS: ReadonlySet<string> = new Set(["upload.pypi.org", "test.pypi.org"]);
