@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { finish } from "./outcome.js";
 import { selectionRows } from "../core/usecases/migrate.js";
 export { selectionRows };
@@ -173,6 +173,9 @@ export function registerPlan(program: Command): void {
       "also show what migrate would do on resuming from this state folder (read only: nothing is written)",
     )
     .option("--retry-failed", "with --state: as migrate --retry-failed would")
+    // Taken so that a migrate command line works with its verb changed; plan writes neither.
+    .addOption(new Option("--report <path>").hideHelp())
+    .addOption(new Option("--reset-state").hideHelp())
     .action(runPlanCommand);
 }
 
@@ -190,8 +193,23 @@ export async function runPlanCommand(
     shard?: Shard | undefined;
     state?: string | undefined;
     retryFailed?: boolean | undefined;
+    report?: string | undefined;
+    resetState?: boolean | undefined;
+    createRepository?: boolean | undefined;
+    verifyContent?: boolean | undefined;
   },
 ): Promise<void> {
+  // Nothing is left out without a word: what a migrate line asks and a plan does not do.
+  const notDone = [
+    opts.report !== undefined ? `--report ${opts.report}` : "",
+    opts.resetState ? "--reset-state" : "",
+    opts.createRepository ? "--create-repository" : "",
+    opts.verifyContent ? "--verify-content" : "",
+  ].filter(Boolean);
+  if (notDone.length)
+    process.stderr.write(
+      redactText(`note: plan changes nothing and writes no report: ${notDone.join(", ")} not done`) + "\n",
+    );
   const selection = await selectionFrom(opts);
   const rt = makeRuntime(opts);
   let result: Tagged<PlanData>;

@@ -39,6 +39,8 @@ export function registerVerify(program: Command): void {
     .addHelpText("after", REGISTRY_HELP);
   addStateOptions(addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true), false).action(
     async (opts: FromToOptions & StateOptions) => {
+      if (opts.resetState)
+        process.stderr.write("note: verify starts no state folder: --reset-state not done\n");
       const selection = await selectionFrom(opts);
       const rt = makeRuntime(opts);
       let result: Tagged<VerifyData>;
@@ -101,7 +103,12 @@ export function registerVerify(program: Command): void {
       }
       renderRuntimeEvent(opts, {
         type: "log",
-        message: redactText(`report: ${result.report} (and report.json)`),
+        message: redactText(
+          (result.recordedIn ? `recorded in the journal of ${result.recordedIn}; ` : "") +
+            (result.report
+              ? `report: ${result.report} (and its .json)`
+              : "no report written (no journal of this migration to record into; --report PATH writes one)"),
+        ),
       });
       finish(result.status);
     },

@@ -3,6 +3,7 @@
  * uploads), transfers, journal and reports. Progress and messages go to `onEvent`; `signal` stops
  * it (files in flight are finished, the run is recorded as interrupted).
  */
+import { join } from "node:path";
 import { runPlan, type MigrationResult } from "../engine.js";
 import { errorMessage, PyregError } from "../errors.js";
 import type { FileOutcome } from "../model.js";
@@ -289,7 +290,7 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
       stoppedBy ? (stoppedBy.error ? "failed" : "interrupted") : "done",
       stoppedBy?.reason,
       { ...counts, projectErrors: projectErrors.length, selectionProblems: plan.problems.length },
-    );
+    ) ?? join(state.dir, "report.md");
     const data: MigrateData = {
       source: { kind: src.kind, description: src.describe() },
       destination: { kind: dst.kind, description: dst.describe() },
