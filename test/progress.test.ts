@@ -39,7 +39,7 @@ test("in flight never above the concurrency: uploaded files waiting for verifica
   const clock = { t: 0 };
   const { p, last } = liveProgress(clock);
   const files = Array.from({ length: 16 }, (_, i) => wheel(`f${i}.whl`, 100));
-  p.onEvent({ type: "start", files: 16, bytes: 1600 });
+  p.onEvent({ type: "start", files: 16, bytes: 1600, unknownSizes: 0 });
   // Concurrency 8: eight files transfer, are uploaded (their slots freed), eight more start,
   // and the project's verification (the outcomes) comes after all of them.
   for (const f of files.slice(0, 8)) p.onEvent({ type: "file-start", file: f });
@@ -59,7 +59,7 @@ test("rate and ETA count from the start of the transfers; no ETA before enough i
   const { p, last } = liveProgress(clock);
   const [a, b] = [wheel("a.whl", 4096), wheel("b.whl", 4096)];
   clock.t = 60_000; // a minute reading the indexes
-  p.onEvent({ type: "start", files: 2, bytes: 8192 });
+  p.onEvent({ type: "start", files: 2, bytes: 8192, unknownSizes: 0 });
   p.onEvent({ type: "file-start", file: a });
   p.onEvent({ type: "file-start", file: b });
   clock.t = 61_000;

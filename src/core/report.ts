@@ -4,7 +4,7 @@
  */
 import { PyregError } from "./errors.js";
 import type { CheckRow, FileRow, FileState, Identity, JournalData, NotCarried, RunRow } from "./journal.js";
-import { formatBytes } from "./units.js";
+import { formatTotal } from "./units.js";
 
 /** How a journal state reads in a report. */
 export type Outcome = "copied" | "skipped" | "conflict" | "failed" | "filtered" | "uncertain" | "pending";
@@ -46,10 +46,11 @@ export function outcomeOf(state: FileState): Outcome {
   }
 }
 
-type Tally = Record<Outcome, { files: number; bytes: number }>;
+/** Files and bytes per outcome; `unknownSizes`: files counted whose size is not known (not in `bytes`). */
+type Tally = Record<Outcome, { files: number; bytes: number; unknownSizes: number }>;
 
 function emptyTally(): Tally {
-  return Object.fromEntries(OUTCOMES.map((o) => [o, { files: 0, bytes: 0 }])) as Tally;
+  return Object.fromEntries(OUTCOMES.map((o) => [o, { files: 0, bytes: 0, unknownSizes: 0 }])) as Tally;
 }
 
 export interface ReportFile {
@@ -103,7 +104,7 @@ export interface Report {
   /** The command of the latest run, secrets redacted. */
   command: string;
   runs: ReportRun[];
-  totals: { files: number; bytes: number; byOutcome: Tally };
+  totals: { files: number; bytes: number; unknownSizes: number; byOutcome: Tally };
   projects: {
     project: string;
     error: string | null;
@@ -218,17 +219,20 @@ export function buildReport(journals: JournalData[], version: string): Report {
       a.filename.localeCompare(b.filename),
   );
 
-  const totals = { files: 0, bytes: 0, byOutcome: emptyTally() };
+  const totals = { files: 0, bytes: 0, unknownSizes: 0, byOutcome: emptyTally() };
   const byProject = new Map<
     string,
     Map<string, { files: number; bytes: number; byOutcome: Record<Outcome, number> }>
   >();
   for (const f of files) {
     const bytes = f.size ?? 0;
+    const unknown = f.size === null ? 1 : 0;
     totals.files++;
     totals.bytes += bytes;
+    totals.unknownSizes += unknown;
     totals.byOutcome[f.outcome].files++;
     totals.byOutcome[f.outcome].bytes += bytes;
+    totals.byOutcome[f.outcome].unknownSizes += unknown;
     let versions = byProject.get(f.project);
     if (!versions) byProject.set(f.project, (versions = new Map()));
     let v = versions.get(f.version);
@@ -395,7 +399,8 @@ function reportFile(f: FileRow, shard: string | null, merged: boolean): ReportFi
     project: f.project,
     version: f.version,
     filename: f.filename,
-    size: f.size,
+    // An index need not list sizes: a copied file's size is then the bytes it had.
+    size: f.size ?? f.bytes,
     sha256: f.sha256,
     outcome: outcomeOf(f.state),
     state: f.state,
@@ -537,10 +542,10 @@ export function renderMarkdown(r: Report): string {
         ).map((o) => [
           o,
           r.totals.byOutcome[o].files,
-          formatBytes(r.totals.byOutcome[o].bytes),
+          formatTotal(r.totals.byOutcome[o].bytes, r.totals.byOutcome[o].unknownSizes),
           OUTCOME_HELP[o],
         ]),
-        ["**total**", r.totals.files, formatBytes(r.totals.bytes), ""],
+        ["**total**", r.totals.files, formatTotal(r.totals.bytes, r.totals.unknownSizes), ""],
       ],
     ),
     "",
