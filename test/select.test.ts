@@ -353,7 +353,7 @@ describe("upload time and size", () => {
     assert.deepEqual(r.kept, ["t-2.0.tar.gz", "t-3.0.tar.gz"]);
     assert.equal(r.out["t-4.0.tar.gz"], "--uploaded-since 2024-01-01");
     assert.deepEqual(r.warnings, [
-      "--uploaded-since 2024-01-01: 1 file(s) have no upload time at the source and were left out (listed as filtered)",
+      "--uploaded-since 2024-01-01: 1 file with no upload time at the source left out (listed as filtered)",
     ]);
     const b = run({ uploadedBefore: "2024-01-01T00:00:00Z" }, files);
     assert.deepEqual(b.kept, ["t-1.0.tar.gz"]);

@@ -307,7 +307,7 @@ export function resolveRegistryArg(
  * The version of pyreg's --json documents (docs/json-schema.json): every command prints one
  * object with `version`, `command`, then its result, or `error` when it failed.
  */
-export const JSON_VERSION = 1;
+export const JSON_VERSION = 2;
 
 export type JsonCommand = "list" | "plan" | "migrate" | "verify";
 

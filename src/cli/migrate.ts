@@ -138,7 +138,7 @@ export function registerMigrate(program: Command): void {
           projectErrors: projectErrors.map((p) => ({ project: p.project, error: p.error })),
           filteredProjects: plan.filteredProjects,
           warnings: [...plan.warnings, ...d.lateWarnings],
-          problems: plan.problems,
+          selectionProblems: plan.problems,
           ignored: d.ignored,
           ...(d.stopped ? { stopped: d.stopped } : {}),
         });

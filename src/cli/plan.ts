@@ -116,7 +116,7 @@ export function printPlan(plan: Plan, opts: CommonOptions): void {
         ? `, ${plan.projects.filter((p) => p.error).length} could not be listed`
         : "") +
       (plan.ignored?.length
-        ? `; ${plan.ignored.length} files at the source ignored (not distributions)`
+        ? `; ${plural(plan.ignored.length, "file")} at the source ignored (not distributions)`
         : ""),
   );
 }
@@ -144,7 +144,8 @@ export function planJson(plan: Plan): Record<string, unknown> {
     })),
     filteredProjects: plan.filteredProjects,
     warnings: plan.warnings,
-    problems: plan.problems,
+    selectionProblems: plan.problems,
+    projectErrors: plan.projects.flatMap((p) => (p.error ? [{ project: p.project, error: p.error }] : [])),
     ignored: plan.ignored ?? [],
   };
 }

@@ -4,7 +4,7 @@
  */
 import { PyregError } from "./errors.js";
 import type { CheckRow, FileRow, FileState, Identity, JournalData, NotCarried, RunRow } from "./journal.js";
-import { formatTotal } from "./units.js";
+import { formatTotal, plural } from "./units.js";
 
 /** How a journal state reads in a report. */
 export type Outcome = "copied" | "skipped" | "conflict" | "failed" | "filtered" | "uncertain" | "pending";
@@ -332,13 +332,13 @@ export function buildReport(journals: JournalData[], version: string): Report {
     (o) => totals.byOutcome[o].files,
   );
   for (const o of notDone)
-    reasons.push(`${totals.byOutcome[o].files} file(s) ${o === "pending" ? "not attempted" : o}`);
+    reasons.push(`${plural(totals.byOutcome[o].files, "file")} ${o === "pending" ? "not attempted" : o}`);
   const projectsWithErrors = projects.filter((p) => p.error).length;
-  if (projectsWithErrors) reasons.push(`${projectsWithErrors} project(s) could not be listed`);
+  if (projectsWithErrors) reasons.push(`${plural(projectsWithErrors, "project")} could not be listed`);
   if (missingShards.length) reasons.push(`no journal for shard ${missingShards.join(", ")}`);
   if (verification && verification.problems.length)
     reasons.push(
-      `the latest verify found ${verification.problems.length} file(s) not at the destination as at the source`,
+      `the latest verify found ${plural(verification.problems.length, "file")} not at the destination as at the source`,
     );
   if (selection.problems.length)
     reasons.push(`${selection.problems.length} pinned file problem(s) at the source`);
@@ -425,11 +425,11 @@ export function shellQuote(arg: string): string {
  * which a report of about 760,000 files (700 bytes each) exceeds. A piece holds whole values (or
  * brackets and keys), so a JSON string value is never split between two pieces.
  */
-export function* renderJsonPieces(r: Report): Generator<string> {
+export function* renderJsonPieces(r: Report, indent = ""): Generator<string> {
   // Depth 2: the report's lists (files, problems, projects with their versions…) are written 256
   // elements to a piece.
-  yield* jsonPieces(r, "", 2);
-  yield "\n";
+  yield* jsonPieces(r, indent, 2);
+  if (!indent) yield "\n";
 }
 
 /** Elements of a list stringified together: one piece of about 200 KB for the report's files. */
@@ -684,7 +684,7 @@ export function renderMarkdown(r: Report): string {
 
   if (r.ignored.length) {
     out.push("## Ignored at the source", "");
-    out.push(`${r.ignored.length} file(s) at the source are not distributions and were not copied:`, "");
+    out.push(`${plural(r.ignored.length, "file")} at the source not copied (not distributions):`, "");
     out.push(
       table(
         ["File", "Why"],
@@ -719,7 +719,14 @@ export function renderMarkdown(r: Report): string {
       ]),
     );
     // Long lists fold away on GitHub/GitLab; the table still renders inside.
-    out.push(`<details><summary>${r.notCarried.length} file(s)</summary>`, "", body, "", "</details>", "");
+    out.push(
+      `<details><summary>${plural(r.notCarried.length, "file")}</summary>`,
+      "",
+      body,
+      "",
+      "</details>",
+      "",
+    );
   }
 
   if (r.verification) {
