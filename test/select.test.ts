@@ -386,7 +386,7 @@ describe("upload time and size", () => {
     const r = run({ maxFileSize: "1kB" }, files);
     assert.deepEqual(r.kept, ["t-1.0.tar.gz"]);
     assert.equal(r.out["t-2.0.tar.gz"], "--max-file-size 1kB");
-    assert.match(r.warnings.join("\n"), /--max-file-size 1kB: 1 file\(s\) have no size at the source/);
+    assert.match(r.warnings.join("\n"), /--max-file-size 1kB: 1 file with no size at the source/);
     assert.deepEqual(run({ maxFileSize: "2MiB" }, files).kept, [
       "t-1.0.tar.gz",
       "t-2.0.tar.gz",
