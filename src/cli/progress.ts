@@ -106,6 +106,8 @@ export class Progress {
   };
   /** Files being downloaded or uploaded (at most --concurrency), and those awaiting verification. */
   private readonly started = new Set<string>();
+  /** Bytes of the current download attempt per file: a download fetched again starts from 0. */
+  private readonly attemptBytes = new Map<string, number>();
   private readonly verifying = new Set<string>();
   /** When the transfers started (the engine's "start"), for the rate and the ETA. */
   private transferStart: number | undefined;
@@ -212,12 +214,26 @@ export class Progress {
         return;
       case "bytes":
         c.bytes += e.bytes;
+        this.attemptBytes.set(key(e.file), (this.attemptBytes.get(key(e.file)) ?? 0) + e.bytes);
+        return;
+      case "downloaded":
+        this.attemptBytes.delete(key(e.file));
+        return;
+      case "unsent":
+        // The run stopped on this file (credentials refused): it holds no slot any more.
+        if (this.started.delete(key(e.file))) c.inFlight = Math.max(0, c.inFlight - 1);
         return;
       case "retry":
+        if (e.stage === "download") {
+          // The bytes of the attempt cut short are fetched again: counted once.
+          c.bytes -= this.attemptBytes.get(key(e.file)) ?? 0;
+          this.attemptBytes.delete(key(e.file));
+        }
         if (!this.opts.quiet) this.say(`retrying ${e.stage} of ${e.file.filename}: ${e.reason}`);
         return;
       case "outcome": {
         const o = e.outcome;
+        this.attemptBytes.delete(key(o.file));
         if (this.started.delete(key(o.file))) {
           c.done++;
           c.inFlight = Math.max(0, c.inFlight - 1);
