@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { buildSettings, type RegistrySettings } from "../core/cutover/settings.js";
+import { buildSettings, DEPENDENCY_CONFUSION, type RegistrySettings } from "../core/cutover/settings.js";
 import { PyregError } from "../core/errors.js";
 import { parseSpec } from "../registries/spec.js";
 import { JSON_VERSION } from "./common.js";
@@ -104,8 +104,7 @@ export function registerPrintSettings(program: Command): void {
             "refusing to print settings that contain a credential of DESTINATION",
           );
         process.stdout.write(out);
-        for (const w of settings.warnings)
-          if (/DEPENDENCY CONFUSION/.test(w)) process.stderr.write(`warning: ${w}\n`);
+        if (opts.withPypi) process.stderr.write(`warning: ${DEPENDENCY_CONFUSION}\n`);
       },
     );
 }
