@@ -35,7 +35,9 @@ export function registerVerify(program: Command): void {
         "and hashed; --content does that for every file. Lists each missing or different file. " +
         "Exits 0 only when all are there. With selection options (--include, --platforms, --requirements...), " +
         "exactly the selected files are checked: `pyreg verify --requirements uv.lock` says whether the " +
-        "destination serves everything the lock pins.",
+        "destination serves everything the lock pins. verify creates nothing: it records its check in the " +
+        "journal of its source/destination pair when migrate left one (--state, or migrate's default folder) " +
+        "and writes that folder's report again; otherwise only --report PATH writes a report.",
     )
     .addHelpText("after", REGISTRY_HELP);
   addStateOptions(addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true), false).action(
