@@ -39,6 +39,7 @@ describe("an index without sizes", () => {
       cwd: tmp.path,
     });
     assert.equal(m.code, 0, m.stderr);
+    assert.match(m.stdout, /^migrate: 2 copied \(\d+(\.\d)? KiB\)/m, "the bytes copied are known once read");
     const progress = m.stderr.split("\n").filter((l) => l.startsWith("progress: "));
     assert.ok(progress.length > 0, m.stderr);
     for (const line of progress) {
