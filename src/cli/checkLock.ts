@@ -58,7 +58,7 @@ export function registerCheckLock(program: Command): void {
         const c = result.counts;
         human(
           opts,
-          `check-lock: ${c.ok} of ${c.files} locked files served by ${result.index} with the locked sha256` +
+          `check-lock: ${c.ok} of ${plural(c.files, "locked file")} served by ${result.index} with the locked sha256` +
             (c.missing + c.different + c.unverifiable
               ? `; ${c.missing} missing, ${c.different} different, ${c.unverifiable} unverifiable`
               : "") +
