@@ -341,7 +341,7 @@ export function buildReport(journals: JournalData[], version: string): Report {
       `the latest verify found ${plural(verification.problems.length, "file")} not at the destination as at the source`,
     );
   if (selection.problems.length)
-    reasons.push(`${selection.problems.length} pinned file problem(s) at the source`);
+    reasons.push(`${plural(selection.problems.length, "pinned file problem")} at the source`);
 
   const last = runs[runs.length - 1];
   const ends = runs
@@ -521,7 +521,7 @@ export function renderMarkdown(r: Report): string {
     `- **Result:** ${complete ? "every file is at the destination with the source's sha256, or was left out on purpose" : `NOT complete: ${cell(r.result.reasons.join("; "), 600)}`}`,
   );
   out.push(
-    `- **Time:** ${formatSeconds(r.durations.runsSeconds)} over ${r.runs.length} run(s), ${r.durations.firstStart ?? "—"} to ${r.durations.lastEnd ?? "—"}`,
+    `- **Time:** ${formatSeconds(r.durations.runsSeconds)} over ${plural(r.runs.length, "run")}, ${r.durations.firstStart ?? "—"} to ${r.durations.lastEnd ?? "—"}`,
     "",
   );
 
@@ -614,7 +614,7 @@ export function renderMarkdown(r: Report): string {
   const unchanged = r.runs.filter((run) => (run.counts?.["unchangedProjects"] ?? 0) > 0);
   for (const run of unchanged)
     out.push(
-      `- run ${run.run}: ${run.counts?.["unchangedProjects"]} project(s) (${run.counts?.["unchangedFiles"] ?? 0} files) unchanged at the source and at the destination since the run that completed them: not planned again`,
+      `- run ${run.run}: ${plural(run.counts?.["unchangedProjects"] ?? 0, "project")} (${plural(run.counts?.["unchangedFiles"] ?? 0, "file")}) unchanged at the source and at the destination since the run that completed them: not planned again`,
     );
   if (unchanged.length) out.push("");
 

@@ -288,11 +288,12 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
       }
     }
     counts = { ...counts, unchangedProjects: unchanged.projects, unchangedFiles: unchanged.files };
-    const reportPath = state.finish(
-      stoppedBy ? (stoppedBy.error ? "failed" : "interrupted") : "done",
-      stoppedBy?.reason,
-      { ...counts, projectErrors: projectErrors.length, selectionProblems: plan.problems.length },
-    ) ?? join(state.dir, "report.md");
+    const reportPath =
+      state.finish(stoppedBy ? (stoppedBy.error ? "failed" : "interrupted") : "done", stoppedBy?.reason, {
+        ...counts,
+        projectErrors: projectErrors.length,
+        selectionProblems: plan.problems.length,
+      }) ?? join(state.dir, "report.md");
     const data: MigrateData = {
       source: { kind: src.kind, description: src.describe() },
       destination: { kind: dst.kind, description: dst.describe() },
