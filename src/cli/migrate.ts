@@ -106,9 +106,12 @@ export function registerMigrate(program: Command): void {
       const d = result as MigrateData;
       const { counts: c, outcomes, plan, projectErrors } = d;
       for (const o of d.carried)
-        if (o.kind === "failed") process.stderr.write(`failed: ${o.file.filename}: ${o.reason}\n`);
+        if (o.kind === "failed")
+          process.stderr.write(redactText(`failed: ${o.file.filename}: ${o.reason}`) + "\n");
       for (const p of projectErrors)
-        process.stderr.write(`failed: project ${p.project} could not be listed: ${p.error}\n`);
+        process.stderr.write(
+          redactText(`failed: project ${p.project} could not be listed: ${p.error}`) + "\n",
+        );
       human(
         opts,
         `migrate: ${c.copied} copied (${formatBytes(c.bytes)}), ${c.skipped} already there, ${plural(c.conflict, "conflict")}, ${c.failed} failed, ${c.filtered} filtered` +
@@ -138,7 +141,7 @@ export function registerMigrate(program: Command): void {
           projectErrors: projectErrors.map((p) => ({ project: p.project, error: p.error })),
           filteredProjects: plan.filteredProjects,
           warnings: [...plan.warnings, ...d.lateWarnings],
-          problems: plan.problems,
+          selectionProblems: plan.problems,
           ignored: d.ignored,
           ...(d.stopped ? { stopped: d.stopped } : {}),
         });

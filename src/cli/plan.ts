@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { finish } from "./outcome.js";
 import { selectionRows } from "../core/usecases/migrate.js";
 export { selectionRows };
@@ -119,7 +119,7 @@ export function printPlan(plan: Plan, opts: CommonOptions): void {
         ? `, ${plan.projects.filter((p) => p.error).length} could not be listed`
         : "") +
       (plan.ignored?.length
-        ? `; ${plan.ignored.length} files at the source ignored (not distributions)`
+        ? `; ${plural(plan.ignored.length, "file")} at the source ignored (not distributions)`
         : ""),
   );
 }
@@ -147,7 +147,8 @@ export function planJson(plan: Plan): Record<string, unknown> {
     })),
     filteredProjects: plan.filteredProjects,
     warnings: plan.warnings,
-    problems: plan.problems,
+    selectionProblems: plan.problems,
+    projectErrors: plan.projects.flatMap((p) => (p.error ? [{ project: p.project, error: p.error }] : [])),
     ignored: plan.ignored ?? [],
   };
 }
@@ -177,6 +178,9 @@ export function registerPlan(program: Command): void {
       "also show what migrate would do on resuming from this state folder (read only: nothing is written)",
     )
     .option("--retry-failed", "with --state: as migrate --retry-failed would")
+    // Taken so that a migrate command line works with its verb changed; plan writes neither.
+    .addOption(new Option("--report <path>").hideHelp())
+    .addOption(new Option("--reset-state").hideHelp())
     .action(runPlanCommand);
 }
 
@@ -194,8 +198,23 @@ export async function runPlanCommand(
     shard?: Shard | undefined;
     state?: string | undefined;
     retryFailed?: boolean | undefined;
+    report?: string | undefined;
+    resetState?: boolean | undefined;
+    createRepository?: boolean | undefined;
+    verifyContent?: boolean | undefined;
   },
 ): Promise<void> {
+  // Nothing is left out without a word: what a migrate line asks and a plan does not do.
+  const notDone = [
+    opts.report !== undefined ? `--report ${opts.report}` : "",
+    opts.resetState ? "--reset-state" : "",
+    opts.createRepository ? "--create-repository" : "",
+    opts.verifyContent ? "--verify-content" : "",
+  ].filter(Boolean);
+  if (notDone.length)
+    process.stderr.write(
+      redactText(`note: plan changes nothing and writes no report: ${notDone.join(", ")} not done`) + "\n",
+    );
   const selection = await selectionFrom(opts);
   const rt = makeRuntime(opts);
   let result: Tagged<PlanData>;

@@ -6,10 +6,10 @@ import { finish } from "./outcome.js";
 import { report } from "../core/usecases/report.js";
 import type { Command } from "commander";
 import { PyregError } from "../core/errors.js";
-import { renderJsonPieces, renderMarkdown, shellQuote } from "../core/report.js";
+import { renderJsonPieces, renderMarkdown, shellQuote, type Report } from "../core/report.js";
 import { letYoungGenerationGrow } from "./gc.js";
 import { invokedAs } from "./invocation.js";
-import { redactArgv } from "./common.js";
+import { JSON_VERSION, redactArgv } from "./common.js";
 import {
   openRunState as openState,
   redactedBatches,
@@ -41,6 +41,19 @@ interface ReportCliOptions {
   merge?: string[];
   format: "md" | "json";
   report?: string;
+  json?: boolean;
+}
+
+/** report --json: the shared envelope around report.json, written piece by piece as report.json is. */
+function* jsonDocument(built: Report): Generator<string> {
+  const head = JSON.stringify(
+    { version: JSON_VERSION, command: "report", complete: built.result.complete },
+    null,
+    2,
+  );
+  yield head.slice(0, head.lastIndexOf("\n}")) + ',\n  "report": ';
+  yield* renderJsonPieces(built, "  ");
+  yield "\n}\n";
 }
 
 export function registerReport(program: Command): void {
@@ -70,6 +83,10 @@ export function registerReport(program: Command): void {
       "md",
     )
     .option("--report <path>", "also write the report to PATH.json and PATH.md")
+    .option(
+      "--json",
+      'print {"version", "command": "report", "complete", "report": report.json} on stdout, as the other commands\' --json (docs/json-schema.json)',
+    )
     .addHelpText(
       "after",
       "\nExamples:\n  pyreg report --state .pyreg\n  pyreg report --merge shard-1 shard-2 shard-3 --report merged",
@@ -79,7 +96,11 @@ export function registerReport(program: Command): void {
       if (result.status === "error") throw result.error;
       if (result.status === "interrupted") throw new PyregError("INTERRUPTED", result.message);
       const built = result.report;
-      const pieces = opts.format === "json" ? renderJsonPieces(built) : [renderMarkdown(built)];
+      const pieces = opts.json
+        ? jsonDocument(built)
+        : opts.format === "json"
+          ? renderJsonPieces(built)
+          : [renderMarkdown(built)];
       for (const batch of redactedBatches(pieces)) process.stdout.write(batch);
       if (built.missingShards.length) {
         process.stderr.write(

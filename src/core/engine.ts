@@ -28,7 +28,8 @@ import type { Plan, PlanEntry, ProjectPlan } from "./plan.js";
 import { Pool } from "./pool.js";
 
 export type EngineEvent =
-  | { type: "start"; files: number; bytes: number }
+  /** The files to copy, their listed bytes, and how many of them the index gives no size for. */
+  | { type: "start"; files: number; bytes: number; unknownSizes: number }
   | { type: "file-start"; file: DistFile }
   | { type: "bytes"; file: DistFile; bytes: number }
   /** Downloaded and checked against the source's sha256 (the journal's "downloaded"). */
@@ -293,15 +294,17 @@ export async function runPlan(
 
   let totalFiles = 0;
   let totalBytes = 0;
+  let unknownSizes = 0;
   for (const p of plan.projects) {
     for (const e of p.entries) {
       if (e.action === "copy") {
         totalFiles++;
         totalBytes += e.file.size ?? 0;
+        if (e.file.size === undefined) unknownSizes++;
       }
     }
   }
-  emit({ type: "start", files: totalFiles, bytes: totalBytes });
+  emit({ type: "start", files: totalFiles, bytes: totalBytes, unknownSizes });
 
   /** Reads the destination again (until it lists the file or attempts run out). */
   const lookAgain = async (

@@ -504,7 +504,7 @@ export class Journal {
     private readonly db: Database.Database,
     readonly dir: string,
     readonly identity: Identity,
-    private readonly lock: FileLock,
+    private readonly lock: FileLock | undefined,
   ) {
     this.getStmt = db.prepare("SELECT * FROM files WHERE project = ? AND filename = ?");
     this.historyStmt = db.prepare(
@@ -537,16 +537,7 @@ export class Journal {
       addMissingColumns(db);
       const have = readIdentity(db);
       if (!have) {
-        const set = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-        db.transaction(() => {
-          set.run("schema", SCHEMA_VERSION);
-          set.run("source_key", identity.source.key);
-          set.run("source", identity.source.description);
-          set.run("destination_key", identity.destination.key);
-          set.run("destination", identity.destination.description);
-          set.run("shard", identity.shard ?? "");
-          set.run("created_at", now());
-        })();
+        writeIdentity(db, identity);
       } else if (
         have.source.key !== identity.source.key ||
         have.destination.key !== identity.destination.key ||
@@ -573,6 +564,18 @@ export class Journal {
         hint: "check that the folder is writable and not on a network file system, or use --state DIR",
       });
     }
+  }
+
+  /**
+   * A journal held in memory only, for a run that must leave no state folder (verify without a
+   * journal of its pair, whose report goes only where --report says). Nothing is written to disk.
+   */
+  static inMemory(identity: Identity): Journal {
+    const db = new Database(":memory:");
+    db.exec(SCHEMA);
+    addMissingColumns(db);
+    writeIdentity(db, identity);
+    return new Journal(db, "(memory)", identity, undefined);
   }
 
   /** Reads a journal without taking its lock (for `pyreg report`, also while a run is going on). */
@@ -981,7 +984,7 @@ export class Journal {
     if (this.db.open) this.flushQuietly();
     void this.walHandle?.then((h) => h.close()).catch(() => undefined);
     if (this.db.open) this.db.close();
-    this.lock.release();
+    this.lock?.release();
   }
 }
 
@@ -1063,6 +1066,19 @@ export async function resolveUncertain(
     projects.push({ ...p, entries });
   }
   return { plan: { ...plan, projects }, landed, resent };
+}
+
+function writeIdentity(db: Database.Database, identity: Identity): void {
+  const set = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+  db.transaction(() => {
+    set.run("schema", SCHEMA_VERSION);
+    set.run("source_key", identity.source.key);
+    set.run("source", identity.source.description);
+    set.run("destination_key", identity.destination.key);
+    set.run("destination", identity.destination.description);
+    set.run("shard", identity.shard ?? "");
+    set.run("created_at", now());
+  })();
 }
 
 /**

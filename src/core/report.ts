@@ -4,7 +4,7 @@
  */
 import { PyregError } from "./errors.js";
 import type { CheckRow, FileRow, FileState, Identity, JournalData, NotCarried, RunRow } from "./journal.js";
-import { formatBytes } from "./units.js";
+import { formatTotal, plural } from "./units.js";
 
 /** How a journal state reads in a report. */
 export type Outcome = "copied" | "skipped" | "conflict" | "failed" | "filtered" | "uncertain" | "pending";
@@ -46,10 +46,11 @@ export function outcomeOf(state: FileState): Outcome {
   }
 }
 
-type Tally = Record<Outcome, { files: number; bytes: number }>;
+/** Files and bytes per outcome; `unknownSizes`: files counted whose size is not known (not in `bytes`). */
+type Tally = Record<Outcome, { files: number; bytes: number; unknownSizes: number }>;
 
 function emptyTally(): Tally {
-  return Object.fromEntries(OUTCOMES.map((o) => [o, { files: 0, bytes: 0 }])) as Tally;
+  return Object.fromEntries(OUTCOMES.map((o) => [o, { files: 0, bytes: 0, unknownSizes: 0 }])) as Tally;
 }
 
 export interface ReportFile {
@@ -103,7 +104,7 @@ export interface Report {
   /** The command of the latest run, secrets redacted. */
   command: string;
   runs: ReportRun[];
-  totals: { files: number; bytes: number; byOutcome: Tally };
+  totals: { files: number; bytes: number; unknownSizes: number; byOutcome: Tally };
   projects: {
     project: string;
     error: string | null;
@@ -218,17 +219,20 @@ export function buildReport(journals: JournalData[], version: string): Report {
       a.filename.localeCompare(b.filename),
   );
 
-  const totals = { files: 0, bytes: 0, byOutcome: emptyTally() };
+  const totals = { files: 0, bytes: 0, unknownSizes: 0, byOutcome: emptyTally() };
   const byProject = new Map<
     string,
     Map<string, { files: number; bytes: number; byOutcome: Record<Outcome, number> }>
   >();
   for (const f of files) {
     const bytes = f.size ?? 0;
+    const unknown = f.size === null ? 1 : 0;
     totals.files++;
     totals.bytes += bytes;
+    totals.unknownSizes += unknown;
     totals.byOutcome[f.outcome].files++;
     totals.byOutcome[f.outcome].bytes += bytes;
+    totals.byOutcome[f.outcome].unknownSizes += unknown;
     let versions = byProject.get(f.project);
     if (!versions) byProject.set(f.project, (versions = new Map()));
     let v = versions.get(f.version);
@@ -328,16 +332,16 @@ export function buildReport(journals: JournalData[], version: string): Report {
     (o) => totals.byOutcome[o].files,
   );
   for (const o of notDone)
-    reasons.push(`${totals.byOutcome[o].files} file(s) ${o === "pending" ? "not attempted" : o}`);
+    reasons.push(`${plural(totals.byOutcome[o].files, "file")} ${o === "pending" ? "not attempted" : o}`);
   const projectsWithErrors = projects.filter((p) => p.error).length;
-  if (projectsWithErrors) reasons.push(`${projectsWithErrors} project(s) could not be listed`);
+  if (projectsWithErrors) reasons.push(`${plural(projectsWithErrors, "project")} could not be listed`);
   if (missingShards.length) reasons.push(`no journal for shard ${missingShards.join(", ")}`);
   if (verification && verification.problems.length)
     reasons.push(
-      `the latest verify found ${verification.problems.length} file(s) not at the destination as at the source`,
+      `the latest verify found ${plural(verification.problems.length, "file")} not at the destination as at the source`,
     );
   if (selection.problems.length)
-    reasons.push(`${selection.problems.length} pinned file problem(s) at the source`);
+    reasons.push(`${plural(selection.problems.length, "pinned file problem")} at the source`);
 
   const last = runs[runs.length - 1];
   const ends = runs
@@ -395,7 +399,8 @@ function reportFile(f: FileRow, shard: string | null, merged: boolean): ReportFi
     project: f.project,
     version: f.version,
     filename: f.filename,
-    size: f.size,
+    // An index need not list sizes: a copied file's size is then the bytes it had.
+    size: f.size ?? f.bytes,
     sha256: f.sha256,
     outcome: outcomeOf(f.state),
     state: f.state,
@@ -420,11 +425,11 @@ export function shellQuote(arg: string): string {
  * which a report of about 760,000 files (700 bytes each) exceeds. A piece holds whole values (or
  * brackets and keys), so a JSON string value is never split between two pieces.
  */
-export function* renderJsonPieces(r: Report): Generator<string> {
+export function* renderJsonPieces(r: Report, indent = ""): Generator<string> {
   // Depth 2: the report's lists (files, problems, projects with their versions…) are written 256
   // elements to a piece.
-  yield* jsonPieces(r, "", 2);
-  yield "\n";
+  yield* jsonPieces(r, indent, 2);
+  if (!indent) yield "\n";
 }
 
 /** Elements of a list stringified together: one piece of about 200 KB for the report's files. */
@@ -516,7 +521,7 @@ export function renderMarkdown(r: Report): string {
     `- **Result:** ${complete ? "every file is at the destination with the source's sha256, or was left out on purpose" : `NOT complete: ${cell(r.result.reasons.join("; "), 600)}`}`,
   );
   out.push(
-    `- **Time:** ${formatSeconds(r.durations.runsSeconds)} over ${r.runs.length} run(s), ${r.durations.firstStart ?? "—"} to ${r.durations.lastEnd ?? "—"}`,
+    `- **Time:** ${formatSeconds(r.durations.runsSeconds)} over ${plural(r.runs.length, "run")}, ${r.durations.firstStart ?? "—"} to ${r.durations.lastEnd ?? "—"}`,
     "",
   );
 
@@ -537,10 +542,10 @@ export function renderMarkdown(r: Report): string {
         ).map((o) => [
           o,
           r.totals.byOutcome[o].files,
-          formatBytes(r.totals.byOutcome[o].bytes),
+          formatTotal(r.totals.byOutcome[o].bytes, r.totals.byOutcome[o].unknownSizes),
           OUTCOME_HELP[o],
         ]),
-        ["**total**", r.totals.files, formatBytes(r.totals.bytes), ""],
+        ["**total**", r.totals.files, formatTotal(r.totals.bytes, r.totals.unknownSizes), ""],
       ],
     ),
     "",
@@ -609,7 +614,7 @@ export function renderMarkdown(r: Report): string {
   const unchanged = r.runs.filter((run) => (run.counts?.["unchangedProjects"] ?? 0) > 0);
   for (const run of unchanged)
     out.push(
-      `- run ${run.run}: ${run.counts?.["unchangedProjects"]} project(s) (${run.counts?.["unchangedFiles"] ?? 0} files) unchanged at the source and at the destination since the run that completed them: not planned again`,
+      `- run ${run.run}: ${plural(run.counts?.["unchangedProjects"] ?? 0, "project")} (${plural(run.counts?.["unchangedFiles"] ?? 0, "file")}) unchanged at the source and at the destination since the run that completed them: not planned again`,
     );
   if (unchanged.length) out.push("");
 
@@ -679,7 +684,7 @@ export function renderMarkdown(r: Report): string {
 
   if (r.ignored.length) {
     out.push("## Ignored at the source", "");
-    out.push(`${r.ignored.length} file(s) at the source are not distributions and were not copied:`, "");
+    out.push(`${plural(r.ignored.length, "file")} at the source not copied (not distributions):`, "");
     out.push(
       table(
         ["File", "Why"],
@@ -714,7 +719,14 @@ export function renderMarkdown(r: Report): string {
       ]),
     );
     // Long lists fold away on GitHub/GitLab; the table still renders inside.
-    out.push(`<details><summary>${r.notCarried.length} file(s)</summary>`, "", body, "", "</details>", "");
+    out.push(
+      `<details><summary>${plural(r.notCarried.length, "file")}</summary>`,
+      "",
+      body,
+      "",
+      "</details>",
+      "",
+    );
   }
 
   if (r.verification) {

@@ -32,6 +32,9 @@ import { isSafeFilename, realRoot, Store, TMP_DIR_NAME, type StoredFile } from "
 import { handleUpload } from "./upload.js";
 import { readWheelMetadataBytes } from "./wheelMetadata.js";
 
+/** "info": request lines and housekeeping; "alert": errors and warnings. */
+export type LogLevel = "info" | "alert";
+
 export interface ServerOptions {
   root: string;
   host?: string;
@@ -39,7 +42,8 @@ export interface ServerOptions {
   auth?: BasicCredentials;
   /** With `auth`: also require it for reading (by default only uploads need it). */
   authReads?: boolean;
-  log?: (line: string) => void;
+  /** A line for the operator; `level` "alert" for errors and warnings (shown even when quiet). */
+  log?: (line: string, level?: LogLevel) => void;
   /** Largest accepted distribution file, in bytes (default 4 GiB). */
   maxUploadBytes?: number;
   /** Serve HTML only, ignoring JSON in Accept (to exercise clients' HTML path). */
@@ -187,7 +191,7 @@ async function removeStaleTemp(
 }
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
-  const log = opts.log ?? ((line: string) => process.stderr.write(line + "\n"));
+  const log = opts.log ?? ((line: string): void => void process.stderr.write(line + "\n"));
   const root = await realRoot(opts.root);
   const store = new Store(root, log);
   await removeStaleTemp(root, log);
@@ -415,6 +419,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         }
         log(
           `error: ${req.method ?? "?"} ${printable((req.url ?? "").split("?")[0] ?? "")}: ${errorMessage(err)}`,
+          "alert",
         );
         if (!res.headersSent) {
           const code = (err as NodeJS.ErrnoException).code;

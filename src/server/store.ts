@@ -16,6 +16,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream, type BigIntStats } from "node:fs";
 import { link, lstat, readdir, realpath, stat } from "node:fs/promises";
+import type { LogLevel } from "./index.js";
 import { join, sep } from "node:path";
 import { readCoreMetadata, parseCoreMetadata } from "../core/metadata.js";
 import type { CoreMetadata } from "../core/model.js";
@@ -147,7 +148,7 @@ export class Store {
   constructor(
     /** Real path of the root folder. */
     readonly root: string,
-    private readonly log: (line: string) => void,
+    private readonly log: (line: string, level?: LogLevel) => void,
   ) {}
 
   /**
@@ -527,7 +528,7 @@ export class Store {
   private warnOnce(message: string): void {
     if (this.warned.has(message)) return;
     this.warned.add(message);
-    this.log(`warning: ${message}`);
+    this.log(`warning: ${message}`, "alert");
   }
 }
 

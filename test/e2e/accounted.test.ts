@@ -86,7 +86,7 @@ describe("case 1: a project the source lists but whose page fails is a project e
 
     const v = await runCli(["verify", "--from", `${site.url}simple/`, "--to", dst, "--state", state]);
     assert.equal(v.code, 1, v.stdout + v.stderr);
-    assert.match(v.stdout, /error +project ghost-pkg: .*404/);
+    assert.match(v.stderr, /failed: project ghost-pkg could not be listed: .*404/);
     const rep = await runCli(["report", "--state", state]);
     assert.equal(rep.code, 1, rep.stderr);
     assert.match(rep.stdout, /ghost-pkg.*could not be listed/);
@@ -622,7 +622,7 @@ describe("case 6: a file yanked at the source stays yanked, or is named to be ya
       const r = await runCli(["migrate", "--from", `${site.url}simple/`, "--to", srv.url, "--state", state]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
       const warned = new RegExp(
-        `1 file\\(s\\) are yanked at the source but not at the destination.*${v2.filename.replace(/\./g, "\\.")}`,
+        `yanked at the source but not at the destination: 1 file .*${v2.filename.replace(/\./g, "\\.")}`,
       );
       assert.match(r.stderr, warned);
       const md = await readFile(join(state, "report.md"), "utf8");

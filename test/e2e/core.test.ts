@@ -146,9 +146,9 @@ describe("migrate: a static index (nginx) → upload endpoint", () => {
     try {
       const v = await runCli(["verify", "--from", src.indexUrl, "--to", dst.url, "--json"]);
       assert.equal(v.code, 1);
-      const out = JSON.parse(v.stdout) as { problems: { filename: string; status: string }[] };
+      const out = JSON.parse(v.stdout) as { notVerified: { filename: string; status: string }[] };
       assert.deepEqual(
-        out.problems.map((p) => [p.filename, p.status]),
+        out.notVerified.map((p) => [p.filename, p.status]),
         [[victim.filename, "missing"]],
       );
       assert.match(v.stderr, new RegExp(`missing +${victim.filename.replace(/[.+]/g, "\\$&")}`));

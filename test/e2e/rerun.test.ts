@@ -93,7 +93,7 @@ describe("re-runs: conditional requests, unchanged projects skipped, changes not
     assert.match(stderr, /unchanged: 3 projects \(6 files\)/);
     assert.match(
       await readFile(join(state, "report.md"), "utf8"),
-      /run 2: 3 project\(s\) \(6 files\) unchanged at the source and at the destination/,
+      /run 2: 3 projects \(6 files\) unchanged at the source and at the destination/,
     );
     // nginx: the project list and the three project pages, each asked with If-None-Match.
     assert.deepEqual(

@@ -3,6 +3,7 @@
  * uploads), transfers, journal and reports. Progress and messages go to `onEvent`; `signal` stops
  * it (files in flight are finished, the run is recorded as interrupted).
  */
+import { join } from "node:path";
 import { runPlan, type MigrationResult } from "../engine.js";
 import { errorMessage, PyregError } from "../errors.js";
 import type { FileOutcome } from "../model.js";
@@ -200,18 +201,20 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     if (planned.ignored?.length) {
       const names = planned.ignored.slice(0, 5).map((i) => i.name);
       rt.log(
-        `ignored: ${planned.ignored.length} file(s) at the source are not distributions: ${names.join(", ")}${planned.ignored.length > 5 ? ", …" : ""} (listed in the report)`,
+        `ignored: ${plural(planned.ignored.length, "file")} at the source (not distributions): ${names.join(", ")}${planned.ignored.length > 5 ? ", …" : ""} (listed in the report)`,
       );
     }
     const decision = journal.applyPlan(planned, { retryFailed: opts.retryFailed ?? false });
     let plan = decision.plan;
     if (decision.landed)
-      rt.log(`resume: ${decision.landed} file(s) uploaded by an interrupted run are at the destination`);
+      rt.log(
+        `resume: ${plural(decision.landed, "file")} uploaded by an interrupted run found at the destination`,
+      );
     if (decision.uncertain.length) {
       // Not before the earlier attempts' deadlines: until then one of them may still land.
       const at = recheckTime(decision.uncertain, journal, (opts.recheckWait ?? 5) * 1000);
       rt.log(
-        `resume: ${decision.uncertain.length} file(s) whose upload was not confirmed are not listed at the destination; reading its index again in ${formatWait(at - Date.now())} before sending them` +
+        `resume: the destination does not list ${plural(decision.uncertain.length, "file")} whose upload was not confirmed; reading its index again in ${formatWait(at - Date.now())} before sending them` +
           (at > Date.now() + (opts.recheckWait ?? 5) * 1000
             ? " (when the earlier upload's request deadline has passed)"
             : ""),
@@ -261,7 +264,7 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
       : result.outcomes.filter((o) => o.kind === "copied" && o.file.yanked).map((o) => o.file.filename);
     const lateWarnings = yankByHand.length
       ? [
-          `${yankByHand.length} file(s) are yanked at the source but not at the destination (the upload form cannot carry a yank): ${yankByHand.join(", ")}; ${yankHowTo(dst.kind)}`,
+          `yanked at the source but not at the destination: ${plural(yankByHand.length, "file")} (the upload form cannot carry a yank): ${yankByHand.join(", ")}; ${yankHowTo(dst.kind)}`,
         ]
       : [];
     for (const w of lateWarnings) rt.warn(w);
@@ -286,11 +289,12 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
       }
     }
     counts = { ...counts, unchangedProjects: unchanged.projects, unchangedFiles: unchanged.files };
-    const reportPath = state.finish(
-      stoppedBy ? (stoppedBy.error ? "failed" : "interrupted") : "done",
-      stoppedBy?.reason,
-      { ...counts, projectErrors: projectErrors.length, selectionProblems: plan.problems.length },
-    );
+    const reportPath =
+      state.finish(stoppedBy ? (stoppedBy.error ? "failed" : "interrupted") : "done", stoppedBy?.reason, {
+        ...counts,
+        projectErrors: projectErrors.length,
+        selectionProblems: plan.problems.length,
+      }) ?? join(state.dir, "report.md");
     const data: MigrateData = {
       source: { kind: src.kind, description: src.describe() },
       destination: { kind: dst.kind, description: dst.describe() },
