@@ -26,7 +26,8 @@ import { printCpu, runSmallFiles } from "./smallFiles.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const ROOT = resolve(HERE, "..", "..");
-const PYREG = join(ROOT, "bin", "pyreg");
+/** The CLI measured: this checkout's, or another build's (--pyreg, e.g. an older commit's). */
+let PYREG = join(ROOT, "bin", "pyreg");
 const SERVE_CHILD = join(HERE, "serveChild.js");
 const FLOOR = join(HERE, "floor.js");
 const TIME = "/usr/bin/time";
@@ -77,6 +78,7 @@ const USAGE = `usage: npm run bench -- [options]
   --no-small-files     skip the many-small-files run
   --small-only         only the many-small-files run (pyreg and floor, or --only's)
   --cpu-prof DIR       write node --cpu-prof profiles of pyreg, the floor and the destinations to DIR
+  --pyreg PATH         the pyreg CLI to measure (default this checkout's bin/pyreg; e.g. an older build's)
   --json               print the results as JSON on stdout
   --out FILE           write the results JSON to FILE (default WORK/bench-results.json)
   --work DIR           working folder (default /tmp/pyreg-bench; the corpus is kept and reused)`;
@@ -147,6 +149,7 @@ function parseArgs(argv: string[]): Args {
       a.mainCorpus = false;
       a.scale = false;
     } else if (k === "--cpu-prof") a.cpuProf = resolve(v());
+    else if (k === "--pyreg") PYREG = resolve(v());
     else if (k === "--json") a.json = true;
     else if (k === "--out") a.out = v();
     else if (k === "--work") a.work = resolve(v());

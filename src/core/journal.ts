@@ -8,11 +8,11 @@
  * upload may have landed is always known as uncertain ("uploading" / "uploaded" without "verified").
  *
  * Durability: WAL mode. Every commit is written to the WAL before the statement returns, so a
- * killed process (SIGKILL) loses no commit: the operating system still holds the bytes. State
- * changes of one event-loop turn share one commit, right after the turn (see Journal.mark); the
+ * killed process (SIGKILL) loses no commit: the operating system still holds the bytes. The
  * "uploading" mark is committed at once and followed by an fsync of the WAL (off the event loop,
  * shared by concurrent marks) before the upload is sent, so that it survives even a power cut of
- * the machine. Other commits use synchronous=NORMAL (no fsync).
+ * the machine; the other state changes wait for the next commit, at most MARK_COMMIT_MS (see
+ * Journal.mark). Other commits use synchronous=NORMAL (no fsync).
  * (https://www.sqlite.org/pragma.html#pragma_synchronous, https://www.sqlite.org/wal.html)
  */
 import { existsSync, renameSync } from "node:fs";
@@ -487,6 +487,9 @@ export interface OpenOptions {
   reset?: boolean;
 }
 
+/** Longest a state change other than "uploading" waits for its commit (see Journal.mark). */
+const MARK_COMMIT_MS = 100;
+
 export class Journal {
   private runId = 0;
   private readonly getStmt;
@@ -496,8 +499,9 @@ export class Journal {
   private walHandle: Promise<FileHandle> | undefined;
   private lastSync: Promise<void> = Promise.resolve();
   private nextSync: Promise<void> | undefined;
-  /** Marks not committed yet (see mark). */
+  /** Marks not committed yet (see mark), and the timer that commits them. */
   private queued: { file: DistFile; state: FileState; detail: StateDetail }[] = [];
+  private commitTimer: NodeJS.Timeout | undefined;
   private deferredError: PyregError | undefined;
 
   private constructor(
@@ -644,8 +648,7 @@ export class Journal {
     return r ? fileRow(r) : undefined;
   }
 
-  private write(file: DistFile, state: FileState, detail: StateDetail = {}): void {
-    const at = now();
+  private write(file: DistFile, state: FileState, detail: StateDetail = {}, at = now()): void {
     const notCarried = notCarriedOf(file);
     // Prepared once: preparing it for every state change cost about 0.3 ms a time.
     (this.upsertStmt ??= this.db.prepare(
@@ -688,28 +691,38 @@ export class Journal {
   }
 
   /**
-   * One state change. It is committed with the others of the same event-loop turn, in one
-   * transaction, right after the turn (or at once by markUploading, get, data and close): four
-   * commits per file cost more than the transfer of a small file. What a kill can lose is only
-   * the marks of that last turn, and none of them is needed to resume safely: "uploading" is never
-   * deferred (see markUploading), and a lost "uploaded"/"verified" leaves the file uncertain, which
-   * the next run re-checks at the destination.
+   * One state change. It is committed with the others queued, in one transaction: by the next
+   * "uploading" mark (markUploading commits at once), a read (get, data), close, or at the latest
+   * MARK_COMMIT_MS after it was queued. A commit per state change cost more than the transfer of
+   * a small file; with many files in flight nearly every other change rides along with an
+   * "uploading" commit. What a kill can lose is only the changes of those last milliseconds, and
+   * none of them is needed to resume safely: "uploading" is never deferred (see markUploading), a
+   * lost "downloaded" leaves the file planned, and a lost "uploaded"/"verified" leaves it
+   * uncertain, which the next run re-checks at the destination.
    */
   mark(file: DistFile, state: FileState, detail: StateDetail = {}): void {
     this.throwDeferred();
     this.queued.push({ file, state, detail });
-    if (this.queued.length === 1) setImmediate(() => this.flushQuietly());
+    this.commitTimer ??= setTimeout(() => {
+      this.commitTimer = undefined;
+      this.flushQuietly();
+    }, MARK_COMMIT_MS);
   }
 
   /** Commits the queued marks (one transaction). */
   flush(): void {
     this.throwDeferred();
+    if (this.commitTimer) {
+      clearTimeout(this.commitTimer);
+      this.commitTimer = undefined;
+    }
     if (this.queued.length === 0) return;
     const batch = this.queued;
     this.queued = [];
+    const at = now();
     try {
       this.db.transaction(() => {
-        for (const q of batch) this.write(q.file, q.state, q.detail);
+        for (const q of batch) this.write(q.file, q.state, q.detail, at);
       })();
     } catch (err) {
       // Without its journal entry a file must not be sent: STATE is fatal and stops the run.

@@ -156,12 +156,12 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** Counts bytes through a stream and fails past a limit (guards against gzip bombs and huge pages). */
-function limitStream(max: number, what: string): Transform {
+function limitStream(max: number, what: () => string): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       seen += chunk.length;
-      if (seen > max) cb(new PyregError("HTTP", `${what} is larger than the limit of ${max} bytes`));
+      if (seen > max) cb(new PyregError("HTTP", `${what()} is larger than the limit of ${max} bytes`));
       else cb(null, chunk);
     },
   });
@@ -171,7 +171,8 @@ function decoded(
   body: Readable,
   encoding: string | undefined,
   max: number,
-  what: string,
+  /** Names the answer in an error (computed only then: redacting a URL costs per request). */
+  what: () => string,
   contentLength?: string,
 ): Readable {
   const enc = (encoding ?? "").trim().toLowerCase();
@@ -551,7 +552,7 @@ export class HttpClient {
           res.body,
           headers["content-encoding"],
           max,
-          `response from ${redactUrl(current)}`,
+          () => `response from ${redactUrl(current)}`,
           headers["content-length"],
         ),
       };
@@ -619,6 +620,7 @@ export class HttpClient {
 
   /** Waits while the host is paused after a 429; false when the pause outlasts the deadline. */
   private async waitForHost(url: string, budget: Budget): Promise<boolean> {
+    if (this.pausedUntil.size === 0) return true;
     const until = this.pausedUntil.get(originOf(url));
     if (until !== undefined) {
       const wait = until - Date.now();
