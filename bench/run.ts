@@ -182,6 +182,9 @@ interface Measured {
   /** Peak resident set of the measured process, in MiB (from /usr/bin/time -v, else VmHWM). */
   peakRssMiB: number | undefined;
   cpuSeconds: number | undefined;
+  /** The user and system parts of cpuSeconds. */
+  userSeconds?: number | undefined;
+  systemSeconds?: number | undefined;
   stdout: string;
   stderr: string;
 }
@@ -221,6 +224,8 @@ async function measure(
   if (poll) clearInterval(poll);
   let peakRssMiB: number | undefined = hwm ? hwm / 1024 : undefined;
   let cpuSeconds: number | undefined;
+  let userSeconds: number | undefined;
+  let systemSeconds: number | undefined;
   if (haveTime) {
     const { readFile } = await import("node:fs/promises");
     const t = await readFile(timeFile, "utf8").catch(() => "");
@@ -229,13 +234,19 @@ async function measure(
     if (rss) peakRssMiB = Number(rss[1]) / 1024;
     const u = /User time \(seconds\): ([\d.]+)/.exec(t);
     const s = /System time \(seconds\): ([\d.]+)/.exec(t);
-    if (u && s) cpuSeconds = Number(u[1]) + Number(s[1]);
+    if (u && s) {
+      userSeconds = Number(u[1]);
+      systemSeconds = Number(s[1]);
+      cpuSeconds = userSeconds + systemSeconds;
+    }
   }
   return {
     code,
     seconds,
     peakRssMiB,
     cpuSeconds,
+    userSeconds,
+    systemSeconds,
     stdout: Buffer.concat(out).toString(),
     stderr: Buffer.concat(err).toString(),
   };
@@ -331,6 +342,8 @@ interface Row {
   seconds: number;
   peakRssMiB?: number | undefined;
   cpuSeconds?: number | undefined;
+  userSeconds?: number | undefined;
+  systemSeconds?: number | undefined;
   /** CPU seconds the source and destination registries spent during the run. */
   sourceCpu?: number | undefined;
   destinationCpu?: number | undefined;
@@ -416,6 +429,8 @@ async function runPyreg(
         seconds: m.seconds,
         peakRssMiB: m.peakRssMiB,
         cpuSeconds: m.cpuSeconds,
+        userSeconds: m.userSeconds,
+        systemSeconds: m.systemSeconds,
         ...used,
         note: `exit ${m.code}, ${copied} copied`,
       };
@@ -457,6 +472,8 @@ async function runFloor(
         seconds: m.seconds,
         peakRssMiB: m.peakRssMiB,
         cpuSeconds: m.cpuSeconds,
+        userSeconds: m.userSeconds,
+        systemSeconds: m.systemSeconds,
       };
     },
     profDir,

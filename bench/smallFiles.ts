@@ -15,6 +15,8 @@ export interface CpuRow {
   bytes: number;
   seconds: number;
   cpuSeconds?: number | undefined;
+  userSeconds?: number | undefined;
+  systemSeconds?: number | undefined;
   sourceCpu?: number | undefined;
   destinationCpu?: number | undefined;
 }
@@ -58,6 +60,9 @@ export interface CpuFigures {
   contender: string;
   files: number;
   clientCpuSeconds: number | undefined;
+  /** The client's user and system CPU seconds. */
+  clientUserSeconds: number | undefined;
+  clientSystemSeconds: number | undefined;
   clientMsPerFile: number | undefined;
   clientSecondsPerGB: number | undefined;
   destinationCpuSeconds: number | undefined;
@@ -72,6 +77,8 @@ export function cpuFigures(r: CpuRow): CpuFigures {
     contender: r.contender,
     files: r.files,
     clientCpuSeconds: r.cpuSeconds,
+    clientUserSeconds: r.userSeconds,
+    clientSystemSeconds: r.systemSeconds,
     clientMsPerFile: per(r.cpuSeconds === undefined ? undefined : r.cpuSeconds * 1000, r.files),
     clientSecondsPerGB: per(r.cpuSeconds, r.bytes / 1e9),
     destinationCpuSeconds: r.destinationCpu,
@@ -92,7 +99,7 @@ export function printCpu(
   const figures = rows.map(cpuFigures);
   out.say(
     table(out, figures, [
-      "client CPU s",
+      "client CPU s (user+sys)",
       "client ms/file",
       "client CPU s/GB",
       "dst (pyreg serve) CPU s",
@@ -126,7 +133,7 @@ function table(
     figures.map((f) => [
       f.contender,
       String(f.files),
-      fmt(f.clientCpuSeconds, 1),
+      `${fmt(f.clientCpuSeconds, 1)} (${fmt(f.clientUserSeconds, 1)}+${fmt(f.clientSystemSeconds, 1)})`,
       fmt(f.clientMsPerFile, 2),
       fmt(f.clientSecondsPerGB, 1),
       fmt(f.destinationCpuSeconds, 1),
