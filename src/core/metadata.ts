@@ -384,18 +384,23 @@ async function readSdistZipMetadata(path: DistInput, filename: string): Promise<
 }
 
 async function readSdistTarMetadata(path: DistInput, filename: string, gzip: boolean): Promise<CoreMetadata> {
-  const input = typeof path === "string" ? createReadStream(path) : Readable.from([path]);
   const extract = tar.extract();
   const gunzip = gzip ? createGunzip() : undefined;
   const fail = (e: Error): void => {
     extract.destroy(e);
   };
-  input.on("error", fail);
+  // Bytes in memory go straight into the first stage (no stream to read them from).
+  const input = typeof path === "string" ? createReadStream(path) : undefined;
+  input?.on("error", fail);
   if (gunzip) {
     gunzip.on("error", fail);
-    input.pipe(gunzip).pipe(extract);
-  } else {
+    if (input) input.pipe(gunzip);
+    else gunzip.end(path);
+    gunzip.pipe(extract);
+  } else if (input) {
     input.pipe(extract);
+  } else {
+    extract.end(path);
   }
   let scanned = 0;
   let entries = 0;
@@ -428,7 +433,7 @@ async function readSdistTarMetadata(path: DistInput, filename: string, gzip: boo
     if (isPyregError(e)) throw e;
     throw badArchive(`${filename}: damaged ${gzip ? "gzip/" : ""}tar archive (${(e as Error).message})`, e);
   } finally {
-    input.destroy();
+    input?.destroy();
     gunzip?.destroy();
     extract.destroy();
   }
