@@ -947,8 +947,8 @@ async function main(): Promise<void> {
         startSource: (dir) => startChild(["serve", dir]),
         warm,
         runFloor: (corpus, src, manifest, prof) =>
-          runFloor(corpus, src as Server, args.work, args.concurrency, manifest, prof),
-        runPyreg: (corpus, src, label, prof) => runPyreg(corpus, src as Server, args.work, conc, label, prof),
+          runFloor(corpus, src, args.work, args.concurrency, manifest, prof),
+        runPyreg: (corpus, src, label, prof) => runPyreg(corpus, src, args.work, conc, label, prof),
         log,
         say,
         table,

@@ -28,11 +28,11 @@ export interface SourceServer {
 }
 
 /** What run.ts lends this run: its processes, contenders and output. */
-export interface SmallFilesDeps<R extends CpuRow> {
-  startSource(dir: string): Promise<SourceServer>;
+export interface SmallFilesDeps<R extends CpuRow, S extends SourceServer> {
+  startSource(dir: string): Promise<S>;
   warm(indexUrl: string, projects: string[]): Promise<void>;
-  runFloor(corpus: Corpus, src: SourceServer, manifest: string, profDir?: string): Promise<R>;
-  runPyreg(corpus: Corpus, src: SourceServer, label: string, profDir?: string): Promise<R>;
+  runFloor(corpus: Corpus, src: S, manifest: string, profDir?: string): Promise<R>;
+  runPyreg(corpus: Corpus, src: S, label: string, profDir?: string): Promise<R>;
   log(m: string): void;
   say(m: string): void;
   table(headers: string[], rows: string[][]): string;
@@ -144,8 +144,8 @@ function table(
 }
 
 /** The many-small-files run: corpus (kept and reused), source, floor then pyreg, and the tables. */
-export async function runSmallFiles<R extends CpuRow>(
-  deps: SmallFilesDeps<R>,
+export async function runSmallFiles<R extends CpuRow, S extends SourceServer>(
+  deps: SmallFilesDeps<R, S>,
   opts: SmallFilesOptions,
 ): Promise<SmallFilesResult<R>> {
   const name = `corpus-${opts.files}-${opts.totalBytes}`;

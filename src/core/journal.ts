@@ -9,9 +9,10 @@
  *
  * Durability: WAL mode. Every commit is written to the WAL before the statement returns, so a
  * killed process (SIGKILL) loses no commit: the operating system still holds the bytes. The
- * "uploading" mark is committed at once and followed by an fsync of the WAL (off the event loop,
- * shared by concurrent marks) before the upload is sent, so that it survives even a power cut of
- * the machine; the other state changes wait for the next commit, at most MARK_COMMIT_MS (see
+ * "uploading" mark is committed and followed by an fsync of the WAL (off the event loop, one
+ * commit and one fsync shared by the marks of files reaching their upload together, see
+ * Journal.markUploading) before the upload is sent, so that it survives even a power cut of the
+ * machine; the other state changes wait for the next commit, at most MARK_COMMIT_MS (see
  * Journal.mark). Other commits use synchronous=NORMAL (no fsync).
  * (https://www.sqlite.org/pragma.html#pragma_synchronous, https://www.sqlite.org/wal.html)
  */
@@ -692,7 +693,7 @@ export class Journal {
 
   /**
    * One state change. It is committed with the others queued, in one transaction: by the next
-   * "uploading" mark (markUploading commits at once), a read (get, data), close, or at the latest
+   * commit of "uploading" marks (see markUploading), a read (get, data), close, or at the latest
    * MARK_COMMIT_MS after it was queued. A commit per state change cost more than the transfer of
    * a small file; with many files in flight nearly every other change rides along with an
    * "uploading" commit. What a kill can lose is only the changes of those last milliseconds, and
