@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { randomBytes } from "node:crypto";
 import tar from "tar-stream";
 import yazl from "yazl";
 import {
@@ -243,6 +244,60 @@ test("sdist: egg-info PKG-INFO is the fallback; the top-level one wins; none is 
       rejectsWith("BAD_METADATA", /p-4\.zip: no PKG-INFO/),
     );
   });
+});
+
+test("a .tar.gz held in memory reads as from disk: top-level PKG-INFO first, egg-info fallback, PKG-INFO past the first 64 KiB, none, damaged", async () => {
+  const meta = (v: string): string => `Metadata-Version: 1.1\nName: p\nVersion: ${v}\n`;
+  // Incompressible filler: the PKG-INFO after it starts past the 64 KiB read at once.
+  const filler = randomBytes(200 * 1024).toString("base64");
+  const cases: [string, Buffer][] = [
+    [
+      "top",
+      await tarGzOf([
+        ["p-1/PKG-INFO", meta("1")],
+        ["p-1/setup.py", ""],
+      ]),
+    ],
+    [
+      "egg",
+      await tarGzOf([
+        ["p-1/setup.py", ""],
+        ["p-1/p.egg-info/PKG-INFO", meta("1")],
+      ]),
+    ],
+    [
+      "both",
+      await tarGzOf([
+        ["p-1/p.egg-info/PKG-INFO", meta("9")],
+        ["p-1/PKG-INFO", meta("1")],
+      ]),
+    ],
+    [
+      "far",
+      await tarGzOf([
+        ["p-1/data.txt", filler],
+        ["p-1/PKG-INFO", meta("1")],
+      ]),
+    ],
+    ["big", await tarGzOf([["p-1/PKG-INFO", meta("1") + "Description: " + filler + "\n"]])],
+  ];
+  for (const [what, bytes] of cases) {
+    const m = await readCoreMetadata(bytes, "p-1.tar.gz");
+    assert.equal(m.version, "1", what);
+  }
+  const none = await tarGzOf([["p-3/sub/dir/PKG-INFO", meta("3")]]);
+  await assert.rejects(readCoreMetadata(none, "p-3.tar.gz"), rejectsWith("BAD_METADATA", /no PKG-INFO/));
+  const damaged = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.alloc(64, 7)]);
+  await assert.rejects(
+    readCoreMetadata(damaged, "c-1.tar.gz"),
+    rejectsWith("BAD_ARCHIVE", /c-1\.tar\.gz: damaged/),
+  );
+  // Cut short after its PKG-INFO: the PKG-INFO is read, as from a file (nothing further is needed).
+  const whole = await tarGzOf([
+    ["p-1/PKG-INFO", meta("1")],
+    ["p-1/data.txt", filler],
+  ]);
+  assert.equal((await readCoreMetadata(whole.subarray(0, 4096), "p-1.tar.gz")).version, "1");
 });
 
 test("damaged archives are BAD_ARCHIVE, bz2 and xz ones too", async () => {

@@ -237,7 +237,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     mapLimit(files, HASH_CONCURRENCY, async (file) => ({
       file,
       facts: await store.factsOf(file),
-      yanked: await readYank(file.path),
+      yanked: store.mayBeYanked(file) ? await readYank(file.path) : undefined,
     }));
 
   const serveProjectList = async (ex: Exchange): Promise<void> => {

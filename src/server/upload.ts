@@ -332,12 +332,11 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
     // Already served (anywhere under the root)? Same bytes: nothing to do. Other bytes: conflict.
     // The check and the link are one step per filename without regard to case.
     return await ctx.store.exclusive(filename, async (): Promise<UploadAnswer> => {
-      const existing = await ctx.store.lookup(filename);
-      if (existing) {
-        const theirs = (await ctx.store.factsOf(existing)).sha256;
+      const { same, variant } = await ctx.store.existing(filename);
+      if (same) {
+        const theirs = (await ctx.store.factsOf(same)).sha256;
         return compareSha(theirs, received.sha256, filename);
       }
-      const variant = await ctx.store.caseVariant(filename);
       if (variant) {
         return {
           status: 409,

@@ -235,9 +235,18 @@ export class SimpleIndexReader {
     return (await this.projectPage(project, listed)).files;
   }
 
+  private indexOrigin: string | undefined;
+
+  /** Whether `url` is on the index's origin (without parsing it when it starts with that origin). */
+  private sameOrigin(url: string): boolean {
+    const origin = (this.indexOrigin ??= originOf(this.indexUrl));
+    if (url.startsWith(origin + "/")) return true;
+    return originOf(url) === origin;
+  }
+
   /** Opens a file URL; foreign hosts never get credentials and are refused unless allowed. */
   async open(file: DistFile): Promise<Readable> {
-    const foreign = originOf(file.url) !== originOf(this.indexUrl);
+    const foreign = !this.sameOrigin(file.url);
     if (foreign && !this.opts.allowForeignFileHosts) {
       throw new PyregError(
         "UNSAFE_URL",
