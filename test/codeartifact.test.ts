@@ -5,8 +5,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { PyregError } from "../src/core/errors.js";
 import { digestsOfFile } from "../src/core/hash.js";
 import { readCoreMetadata } from "../src/core/metadata.js";
@@ -113,6 +113,37 @@ describe("CodeArtifact through the real AWS SDK", () => {
       .digest("hex");
     assert.equal(listed.get(f.filename)?.hashes["sha512"], sha512);
     assert.equal(listed.get(f.filename)?.hashes["sha256"], undefined);
+  });
+
+  test("a filename already there: the same bytes succeed again, other bytes are a conflict (as AWS documents)", async () => {
+    // A fake of its own, so that this test does not depend on what another test uploaded.
+    const own = await new FakeCodeArtifact(AKID, SECRET).start();
+    try {
+      const c = ctx({ PYREG_CODEARTIFACT_ENDPOINT: own.url });
+      const dest = await codeartifactKind.openDestination!(
+        parseSpec(`codeartifact+${own.url}/pypi/my-repo/`),
+        c,
+      );
+      const f = corpus[1] as CorpusFile;
+      const meta = await readCoreMetadata(f.path, f.filename);
+      const at = { project: f.project, version: f.version, filename: f.filename, url: f.path, hashes: {} };
+      const same = { path: f.path, filename: f.filename, ...(await digestsOfFile(f.path)) };
+      assert.equal((await dest.upload(same, meta, at)).status, "uploaded");
+      // The same bytes again (a retry whose first answer was lost): the service succeeds.
+      assert.equal((await dest.upload(same, meta, at)).status, "uploaded");
+      // Other bytes under the same filename: 409, which pyreg reads as "already there, compare".
+      const otherPath = join(tmp.path, "other-bytes", f.filename);
+      await mkdir(dirname(otherPath), { recursive: true });
+      await writeFile(otherPath, Buffer.concat([await readFile(f.path), Buffer.from("x")]));
+      const other = { path: otherPath, filename: f.filename, ...(await digestsOfFile(otherPath)) };
+      const refused = await dest.upload(other, meta, at);
+      assert.equal(refused.status, "exists");
+      assert.equal(refused.status === "exists" ? refused.httpStatus : undefined, 409);
+      assert.equal(own.republished, 2);
+      assert.equal(own.files.get(f.filename)?.sha256, f.sha256, "the first bytes stay");
+    } finally {
+      await own.close();
+    }
   });
 
   test("the SDK honours AWS_ENDPOINT_URL_CODEARTIFACT (no pyreg setting needed)", async () => {
