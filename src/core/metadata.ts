@@ -1,6 +1,6 @@
 /**
  * Core metadata reader: METADATA from a wheel, PKG-INFO from an sdist (.tar.gz/.tgz/.tar, .zip),
- * parsed as RFC 822-style headers (Metadata-Version 1.0–2.5).
+ * parsed as RFC 822-style headers (Metadata-Version 1.0–2.6).
  *
  * Sources: packaging.python.org core-metadata.rst, binary-distribution-format.rst,
  * source-distribution-format.rst; the reference readers are pkginfo (`distribution.py`, used by
@@ -43,7 +43,7 @@ function tooManyEntries(filename: string, where: string): PyregError {
 }
 
 /**
- * Canonical spelling of every field the core-metadata spec defines (1.0–2.5), keyed by lowercase.
+ * Canonical spelling of every field the core-metadata spec defines (1.0–2.6; 2.6 adds no field), keyed by lowercase.
  * Header names are case-insensitive (email.message.Message.get), so the map of a parsed file uses
  * these spellings; unknown headers keep the spelling of their first occurrence.
  */
