@@ -161,21 +161,40 @@ describe("CodeArtifact through the real AWS SDK", () => {
   });
 
   test("short-lived tokens are renewed before they expire", async () => {
-    const c = ctx({ PYREG_CODEARTIFACT_ENDPOINT: fake.url, PYREG_CODEARTIFACT_TOKEN_DURATION: "2" });
-    const dest = await codeartifactKind.openDestination!(
-      parseSpec(`codeartifact+${fake.url}/pypi/my-repo/`),
-      c,
-    );
-    const mark = fake.calls.filter((x) => x.operation === "GetAuthorizationToken").length;
-    await new Promise((r) => setTimeout(r, 2200));
-    dest.invalidate?.("x");
-    await dest.listFiles(corpus[0]?.project as string);
-    assert.equal(fake.calls.filter((x) => x.operation === "GetAuthorizationToken").length - mark, 1);
-    assert.equal(
-      fake.calls.filter((x) => x.operation === "GetAuthorizationToken").at(-1)?.query["duration"],
-      "2",
-    );
-    assert.equal(fake.repoRequests.filter((r) => r.status === 401).length, 0);
+    // One clock for pyreg's token cache and the fake's expiry, moved by the test (no waiting).
+    const realNow = fake.now;
+    let clock = Date.now();
+    fake.now = () => clock;
+    try {
+      const c = {
+        ...ctx({ PYREG_CODEARTIFACT_ENDPOINT: fake.url, PYREG_CODEARTIFACT_TOKEN_DURATION: "2" }),
+        now: () => clock,
+      };
+      const dest = await codeartifactKind.openDestination!(
+        parseSpec(`codeartifact+${fake.url}/pypi/my-repo/`),
+        c,
+      );
+      const tokenCalls = (): number =>
+        fake.calls.filter((x) => x.operation === "GetAuthorizationToken").length;
+      const mark = tokenCalls();
+      const before401 = fake.repoRequests.filter((r) => r.status === 401).length;
+      // Still fresh: no new token.
+      dest.invalidate?.(corpus[0]?.project as string);
+      await dest.listFiles(corpus[0]?.project as string);
+      assert.equal(tokenCalls() - mark, 0);
+      // 2.2 s later the 2 s token has expired: pyreg asks for a new one before using it.
+      clock += 2200;
+      dest.invalidate?.(corpus[0]?.project as string);
+      await dest.listFiles(corpus[0]?.project as string);
+      assert.equal(tokenCalls() - mark, 1);
+      assert.equal(
+        fake.calls.filter((x) => x.operation === "GetAuthorizationToken").at(-1)?.query["duration"],
+        "2",
+      );
+      assert.equal(fake.repoRequests.filter((r) => r.status === 401).length - before401, 0);
+    } finally {
+      fake.now = realNow;
+    }
   });
 
   test("a wrong secret: the signature is refused and the error names the AWS credential source", async () => {

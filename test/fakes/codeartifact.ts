@@ -43,6 +43,8 @@ export class FakeCodeArtifact {
   readonly files = new Map<string, { project: string; bytes: Buffer; sha256: string }>();
   /** Uploads of a filename already held (answered 200 for the same bytes, 409 for others). */
   republished = 0;
+  /** The fake's clock (epoch ms) for token expiry: Date.now unless a test drives it. */
+  now: () => number = () => Date.now();
   tokenLifetimeSec = 43200;
   url = "";
   private server: Loopback | undefined;
@@ -144,10 +146,10 @@ export class FakeCodeArtifact {
       if (operation === "GetAuthorizationToken" && req.method === "POST") {
         const token = "eyJ-fake-" + randomBytes(24).toString("hex");
         const lifetime = Number(url.searchParams.get("duration") ?? "") || this.tokenLifetimeSec;
-        this.tokens.set(token, Date.now() + lifetime * 1000);
+        this.tokens.set(token, this.now() + lifetime * 1000);
         return this.json(res, 200, {
           authorizationToken: token,
-          expiration: Math.floor(Date.now() / 1000) + lifetime,
+          expiration: Math.floor(this.now() / 1000) + lifetime,
         });
       }
       if (operation === "GetRepositoryEndpoint" && req.method === "GET") {
@@ -184,7 +186,7 @@ export class FakeCodeArtifact {
       : [];
     if (user !== undefined) rec.user = user;
     const exp = pass ? this.tokens.get(pass) : undefined;
-    if (user !== "aws" || exp === undefined || Date.now() >= exp) return send(401, "Unauthorized");
+    if (user !== "aws" || exp === undefined || this.now() >= exp) return send(401, "Unauthorized");
     const parts = url.pathname.split("/").filter(Boolean);
     if (req.method === "POST" && parts.length === 2) {
       const form = await new Request("http://x/", {

@@ -87,8 +87,17 @@ export class FakeGar {
   readonly keys = new Map<string, RegisteredKey>();
   readonly refreshTokens = new Set<string>();
   tokenLifetimeSec: number;
-  /** Slows each upload down (to make a run outlive a short-lived token). */
-  uploadDelayMs = 0;
+  /**
+   * The fake's clock (epoch ms), which decides when a token it issued has expired: Date.now unless
+   * a test drives it, so that tokens expire when the test says, not when real time has passed.
+   */
+  now: () => number = () => Date.now() + this.clockOffset;
+  /**
+   * Each upload received moves the fake's clock on by this much before the token is checked (an
+   * upload "takes" this long on the server's clock; 0: the clock is left alone).
+   */
+  uploadTakesMs = 0;
+  private clockOffset = 0;
   operationDoneAfterPolls: number;
   operationError: { code: number; message: string } | undefined;
   private server: Loopback | undefined;
@@ -138,7 +147,7 @@ export class FakeGar {
 
   issueToken(lifetimeSec = this.tokenLifetimeSec): string {
     const token = "ya29.fake-" + randomBytes(18).toString("hex");
-    this.tokens.set(token, Date.now() + lifetimeSec * 1000);
+    this.tokens.set(token, this.now() + lifetimeSec * 1000);
     return token;
   }
 
@@ -168,7 +177,7 @@ export class FakeGar {
 
   private tokenValid(token: string): boolean {
     const exp = this.tokens.get(token);
-    return exp !== undefined && Date.now() < exp;
+    return exp !== undefined && this.now() < exp;
   }
 
   /** Checks Basic auth on the repository host; returns an error text or undefined. */
@@ -216,13 +225,13 @@ export class FakeGar {
     const parts = path.split("/").filter(Boolean);
     const [project, repo, ...rest] = parts;
     const files = project && repo ? this.repos.get(`${project}/${repo}`) : undefined;
+    if (req.method === "POST" && rest.length === 0) this.clockOffset += this.uploadTakesMs;
     const authError = this.checkBasic(req, rec);
     if (authError) return this.send(res, rec, 401, authError);
     if (!files) return this.send(res, rec, 404, "Requested entity was not found.");
 
     if (req.method === "POST" && rest.length === 0) {
       const body = await readBody(req);
-      if (this.uploadDelayMs > 0) await new Promise((r) => setTimeout(r, this.uploadDelayMs));
       const form = await new Request("http://x/", {
         method: "POST",
         headers: { "content-type": req.headers["content-type"] ?? "" },

@@ -198,7 +198,7 @@ async function setUp(
   if (basic) {
     provider = basicProvider({ ...basic, username: basic.username === "__token__" ? "aws" : basic.username });
   } else {
-    const cache = new TokenCache(authorizationTokenFetcher(repo, ctx.env));
+    const cache = new TokenCache(authorizationTokenFetcher(repo, ctx.env), ctx.now);
     provider = {
       get source() {
         return cache.source;

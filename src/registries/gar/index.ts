@@ -183,7 +183,7 @@ async function setUp(
   const url = spec.url;
   if (!url) throw new PyregError("USAGE", `${spec.display} is not a URL`);
   const repo = parseGarUrl(url);
-  const creds = await resolveGarCredentials(url, ctx.side, ctx.env, ctx.log, ctx.credentials);
+  const creds = await resolveGarCredentials(url, ctx.side, ctx.env, ctx.log, ctx.credentials, ctx.now);
   ctx.http.credentials.add(repo.repoUrl, creds.repo);
   return { repo, creds };
 }
