@@ -514,7 +514,8 @@ export class HttpClient {
       if (status === 429) {
         // Back off the whole host, not just this request.
         const wait = Math.min(
-          retryAfterMs(headers) ?? backoffDelay(this.policy, budget.attempt + 1, this.random),
+          retryAfterMs(headers, this.clock.now()) ??
+            backoffDelay(this.policy, budget.attempt + 1, this.random),
           this.policy.maxRetryAfterMs,
         );
         this.pausedUntil.set(originOf(current), this.clock.now() + wait);
@@ -526,7 +527,7 @@ export class HttpClient {
         isRetryableStatus({ ...this.policy, methods: [method] }, method, status) &&
         !budget.expired
       ) {
-        const ra = retryAfterMs(headers);
+        const ra = retryAfterMs(headers, this.clock.now());
         const delay =
           ra !== undefined
             ? Math.min(ra, this.policy.maxRetryAfterMs)
