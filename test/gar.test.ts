@@ -335,20 +335,27 @@ describe("GAR token refresh", () => {
       "long.json",
       makeServiceAccountKey(fake, "long-run@proj.iam.gserviceaccount.com"),
     );
+    // One clock for pyreg's token cache and the fake's token expiry, moved by the test: 800 ms
+    // "pass" between uploads, whatever the machine's speed. Tokens live 2 s; pyreg renews a token
+    // in the last quarter of its life: fetched at 0 → renewed at 1600 (due at 1500), fetched at
+    // 1600 → renewed at 3200 (due at 3100).
+    const realNow = fake.now;
+    let clock = Date.now();
+    fake.now = () => clock;
     fake.tokenLifetimeSec = 2;
     try {
-      const dest = await garKind.openDestination!(
-        parseSpec(`gar+${fake.repoUrl("p7", "r7")}`),
-        ctx({ GOOGLE_APPLICATION_CREDENTIALS: keyPath }),
-      );
+      const dest = await garKind.openDestination!(parseSpec(`gar+${fake.repoUrl("p7", "r7")}`), {
+        ...ctx({ GOOGLE_APPLICATION_CREDENTIALS: keyPath }),
+        now: () => clock,
+      });
       const before = fake.tokenRequests.filter((t) => t.ok).length;
       const files = corpus.slice(0, 5);
       for (const f of files) {
         assert.equal((await upload(dest, f)).status, "uploaded");
-        await new Promise((r) => setTimeout(r, 800));
+        clock += 800;
       }
       const renewed = fake.tokenRequests.filter((t) => t.ok).length - before;
-      assert.ok(renewed >= 1, `tokens renewed during the run: ${renewed}`);
+      assert.equal(renewed, 2, "tokens renewed during the run (at 1600 and 3200 ms)");
       assert.equal(
         fake.requests.filter((r) => r.path.startsWith("/p7/") && r.status === 401).length,
         0,
@@ -356,6 +363,7 @@ describe("GAR token refresh", () => {
       );
       assert.equal(fake.files("p7", "r7").size, 5);
     } finally {
+      fake.now = realNow;
       fake.tokenLifetimeSec = 3599;
     }
   });

@@ -11,7 +11,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PyregError } from "../src/core/errors.js";
 import type { Destination, DistFile, Source } from "../src/core/model.js";
-import { HttpClient } from "../src/http/client.js";
+import { HttpClient, type Clock } from "../src/http/client.js";
+import { FakeClock } from "./helpers/clock.js";
 import { digestsOfFile } from "../src/core/hash.js";
 import { readCoreMetadata } from "../src/core/metadata.js";
 import { parseSpec } from "../src/registries/spec.js";
@@ -40,8 +41,12 @@ function makeCtx(
   env: NodeJS.ProcessEnv,
   options: RegistryOptions = {},
   side: "source" | "destination" = "source",
+  clock?: Clock,
 ): Ctx {
-  const http = new HttpClient({ retry: { retries: 4, baseDelayMs: 5, maxDelayMs: 20 } });
+  const http = new HttpClient({
+    retry: { retries: 4, baseDelayMs: 5, maxDelayMs: 20 },
+    ...(clock ? { clock } : {}),
+  });
   const logs: string[] = [];
   return {
     http,
@@ -54,8 +59,9 @@ async function openSource(
   spec: string,
   env: NodeJS.ProcessEnv,
   options: RegistryOptions = {},
+  clock?: Clock,
 ): Promise<Source & Ctx> {
-  const c = makeCtx(env, options);
+  const c = makeCtx(env, options, "source", clock);
   const s = await (gitlabKind.openSource as NonNullable<typeof gitlabKind.openSource>)(
     parseSpec(spec),
     c.ctx,
@@ -245,13 +251,17 @@ describe("gitlab: REST enumeration", () => {
   test("a 429 burst is waited out (Retry-After) and nothing is missed", async () => {
     fake.requests.length = 0;
     fake.rateLimit(3, 1);
-    const started = Date.now();
-    const src = await openSource(`gitlab+${fake.url}/acme`, { GITLAB_TOKEN: PAT });
+    // The client's pauses end at once on a clock of the test's, which records them.
+    const clock = new FakeClock({ auto: true });
+    const src = await openSource(`gitlab+${fake.url}/acme`, { GITLAB_TOKEN: PAT }, {}, clock);
     const files = await everything(src);
     await src.http.close();
     assert.equal(files.length, seeded.corpus.length + seeded.wheels);
     assert.equal(fake.requests.filter((r) => r.status === 429).length, 3);
-    assert.ok(Date.now() - started >= 900, "waited for Retry-After");
+    assert.ok(
+      clock.pauses.length >= 1 && clock.pauses.every((ms) => ms === 1000),
+      `paused ${clock.pauses.join(", ")} ms: Retry-After 1`,
+    );
   });
 
   test("malformed REST answers are errors with the URL, never an empty list", async () => {

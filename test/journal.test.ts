@@ -12,6 +12,7 @@ import { retriedNextRun } from "../src/core/failure.js";
 import type { Destination, DistFile } from "../src/core/model.js";
 import type { Plan, PlanAction } from "../src/core/plan.js";
 import { redactArgv } from "../src/cli/common.js";
+import { FakeClock } from "./helpers/clock.js";
 import { tempDir } from "./helpers/tmp.js";
 
 const ID: Identity = {
@@ -131,7 +132,7 @@ describe("journal", () => {
     );
     // On the re-read the index lists c (it was slow); b is still absent.
     let reads = 0;
-    const started = Date.now();
+    const clock = new FakeClock();
     const dest = {
       listFiles: async () => {
         reads++;
@@ -139,8 +140,12 @@ describe("journal", () => {
       },
       invalidate: () => undefined,
     } as unknown as Destination;
-    const r = await resolveUncertain(decision.plan, decision.uncertain, dest, j, Date.now() + 100);
-    assert.ok(Date.now() - started >= 95, "waited before reading again");
+    const resolving = resolveUncertain(decision.plan, decision.uncertain, dest, j, clock.now() + 100, clock);
+    await clock.untilSleeping(1);
+    assert.deepEqual(clock.pauses, [100], "waits until the re-check time");
+    assert.equal(reads, 0, "nothing read before it");
+    clock.advance(100);
+    const r = await resolving;
     assert.equal(reads, 1, "one read per project");
     assert.equal(r.landed, 1);
     assert.equal(r.resent, 1);

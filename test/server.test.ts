@@ -100,10 +100,13 @@ async function* iter(...chunks: Buffer[]): AsyncGenerator<Buffer> {
   yield* chunks;
 }
 
-async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error("timed out waiting");
+/**
+ * Waits for a state of the server (a file in its temp folder, a log line) that has no event to
+ * listen to. The cap is far above any machine's pace: it only turns a hang into a failure.
+ */
+async function waitFor(cond: () => boolean | Promise<boolean>): Promise<void> {
+  for (let polls = 0; !(await cond()); polls++) {
+    if (polls > 6000) throw new Error("the awaited state never came (6000 polls)");
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -300,9 +300,13 @@ test(
 );
 
 test(
-  "a Metadata 2.4 file: twine 4 cannot read it, pyreg sends a complete form",
-  // The pyreg half needs no twine; the twine half runs when twine 4 is there.
-  { timeout: 120_000 },
+  "a Metadata 2.4 file: twine 4 cannot read it (the 2.3+ form is judged by uploadForm.spec.test.ts)",
+  {
+    skip:
+      SKIP ||
+      (TWINE?.startsWith("4.") ? false : `twine ${TWINE} is not twine 4: nothing to show about twine 4 here`),
+    timeout: 120_000,
+  },
   async () => {
     const dir = await mkdtemp(join(tmpdir(), "pyreg-twine24-"));
     const { server, url, captured } = await startCapture();
@@ -310,37 +314,11 @@ test(
       const spec = corpusSpecs().find((s) => s.metadataVersion === "2.4" && s.kind === "wheel");
       assert.ok(spec && spec.kind === "wheel");
       const path = await makeWheel(dir, spec);
-      const file = await localDist(path);
-      if (TWINE?.startsWith("4.")) {
-        // pypa/pkginfo 1.8.2, pkginfo 1.8 knows Metadata-Version up to 2.2 only.
-        const t = await twineUpload(url, path);
-        assert.notEqual(t.code, 0);
-        assert.match(t.output, /Metadata is missing required fields: Name,\s+Version/);
-        assert.equal(captured.length, 0, "twine 4 sent nothing");
-      }
-      const meta = await readCoreMetadata(path, file.filename);
-      const fields = buildUploadFields(meta, file);
-      assert.equal(await pyregUpload(url, fields, file), 200);
-      const got = captured[captured.length - 1] as Captured;
-      assert.deepEqual(got.fields, fields);
-      const one = (k: string): string[] => got.fields.filter(([key]) => key === k).map(([, v]) => v);
-      assert.deepEqual(one("name"), ["Simple"]);
-      assert.deepEqual(one("version"), ["0.1"]);
-      assert.deepEqual(one("metadata_version"), ["2.4"]);
-      assert.deepEqual(one("filetype"), ["bdist_wheel"]);
-      assert.deepEqual(one("pyversion"), ["py3"]);
-      assert.deepEqual(one("summary"), ["Simple things"]);
-      assert.deepEqual(one("requires_python"), [">=3.9"]);
-      assert.deepEqual(one("description"), ["Simple.\n"]);
-      assert.deepEqual(one("description_content_type"), ["text/plain"]);
-      assert.deepEqual(one("license_expression"), ["MIT"]);
-      assert.deepEqual(one("license_file"), ["LICENSE"]);
-      assert.deepEqual(one("sha256_digest"), [file.sha256]);
-      assert.deepEqual(one("md5_digest"), [file.md5]);
-      assert.deepEqual(one("blake2_256_digest"), [file.blake2_256]);
-      assert.deepEqual(one(":action"), ["file_upload"]);
-      assert.deepEqual(one("protocol_version"), ["1"]);
-      assert.ok(got.file?.data.equals(await readFile(path)));
+      // pypa/pkginfo 1.8.2, which twine 4 reads metadata with, knows Metadata-Version up to 2.2.
+      const t = await twineUpload(url, path);
+      assert.notEqual(t.code, 0);
+      assert.match(t.output, /Metadata is missing required fields: Name,\s+Version/);
+      assert.equal(captured.length, 0, "twine 4 sent nothing");
     } finally {
       server.close();
       await rm(dir, { recursive: true, force: true });

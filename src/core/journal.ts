@@ -1038,6 +1038,8 @@ export async function resolveUncertain(
   journal: Journal,
   /** When to read the index again (ms since the epoch, see recheckTime). */
   recheckAt: number,
+  /** The clock the wait reads (tests drive it); default real time. */
+  clock: { now(): number; sleep(ms: number): Promise<void> } = { now: () => Date.now(), sleep },
 ): Promise<{ plan: Plan; landed: number; resent: number }> {
   if (!uncertain.length) return { plan, landed: 0, resent: 0 };
   const byProject = new Map<string, Set<string>>();
@@ -1046,8 +1048,8 @@ export async function resolveUncertain(
     set.add(e.file.filename);
     byProject.set(e.file.project, set);
   }
-  const waitMs = recheckAt - Date.now();
-  if (waitMs > 0) await sleep(waitMs);
+  const waitMs = recheckAt - clock.now();
+  if (waitMs > 0) await clock.sleep(waitMs);
   let landed = 0;
   let resent = 0;
   const projects = [];

@@ -1,7 +1,7 @@
 /**
  * Core metadata reader: METADATA from a wheel, PKG-INFO from an sdist (.tar.gz/.tgz/.tar,
  * .tar.bz2, .tar.xz, .zip) or an egg (EGG-INFO/PKG-INFO), parsed as RFC 822-style headers
- * (Metadata-Version 1.0–2.5). bzip2 is read by unbzip2-stream and xz by xz-decompress (both pure
+ * (Metadata-Version 1.0–2.6). bzip2 is read by unbzip2-stream and xz by xz-decompress (both pure
  * JavaScript/WebAssembly, no native code), as Python's tarfile reads "r:bz2" and "r:xz".
  *
  * Sources: packaging.python.org core-metadata.rst, binary-distribution-format.rst,
@@ -47,7 +47,7 @@ function tooManyEntries(filename: string, where: string): PyregError {
 }
 
 /**
- * Canonical spelling of every field the core-metadata spec defines (1.0–2.5), keyed by lowercase.
+ * Canonical spelling of every field the core-metadata spec defines (1.0–2.6; 2.6 adds no field), keyed by lowercase.
  * Header names are case-insensitive (email.message.Message.get), so the map of a parsed file uses
  * these spellings; unknown headers keep the spelling of their first occurrence.
  */

@@ -44,7 +44,27 @@ export interface HttpClientOptions {
   onRetry?: (info: { method: string; url: string; attempt: number; delayMs: number; reason: string }) => void;
   /** Test hook: randomness of the jitter. */
   random?: () => number;
+  /**
+   * Test hook: the clock that retry pauses, 429 back-offs and request deadlines read, so that a
+   * test decides when time passes instead of waiting for it. Default: real time.
+   */
+  clock?: Clock;
 }
+
+/** Time as the client sees it: now (epoch ms) and a pause. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+/**
+ * A pause before another attempt. Not unref'd: when the retry is the only work left, an unref'd
+ * timer lets Node exit mid-run with status 0 and no report (seen under the fault proxy).
+ */
+const REAL_CLOCK: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
 
 /** One attempt of one request, as --verbose shows it (URL redacted). */
 export interface RequestLog {
@@ -124,12 +144,16 @@ class DeadlineSignal extends EventEmitter {
  */
 class Budget {
   attempt = 0;
-  readonly started = Date.now();
+  readonly started: number;
   readonly deadlineAt: number | undefined;
   readonly signal = new DeadlineSignal();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(readonly deadlineMs: number) {
+  constructor(
+    readonly deadlineMs: number,
+    private readonly clock: Clock,
+  ) {
+    this.started = clock.now();
     if (deadlineMs > 0) {
       this.deadlineAt = this.started + deadlineMs;
       this.timer = setTimeout(() => this.signal.abort(), deadlineMs);
@@ -137,12 +161,12 @@ class Budget {
     }
   }
   get expired(): boolean {
-    return this.signal.aborted || (this.deadlineAt !== undefined && Date.now() >= this.deadlineAt);
+    return this.signal.aborted || (this.deadlineAt !== undefined && this.clock.now() >= this.deadlineAt);
   }
   /** Sleeps before another attempt; false (without sleeping) when the pause would pass the deadline. */
   async pause(ms: number): Promise<boolean> {
-    if (this.deadlineAt !== undefined && Date.now() + ms >= this.deadlineAt) return false;
-    await sleep(ms);
+    if (this.deadlineAt !== undefined && this.clock.now() + ms >= this.deadlineAt) return false;
+    await this.clock.sleep(ms);
     // On a busy machine a timer fires late: no attempt is started once the deadline has passed.
     return !this.expired;
   }
@@ -160,14 +184,6 @@ function flatHeaders(h: Record<string, string | string[] | undefined>): Record<s
     out[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
   }
   return out;
-}
-
-/**
- * A pause before another attempt. Not unref'd: when the retry is the only work left, an unref'd
- * timer lets Node exit mid-run with status 0 and no report (seen under the fault proxy).
- */
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Counts bytes through a stream and fails past a limit (guards against gzip bombs and huge pages). */
@@ -221,6 +237,7 @@ export class HttpClient {
   private readonly pausedUntil = new Map<string, number>();
   private readonly opts: HttpClientOptions;
   private readonly random: () => number;
+  private readonly clock: Clock;
 
   constructor(opts: HttpClientOptions = {}) {
     this.opts = opts;
@@ -229,6 +246,7 @@ export class HttpClient {
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
     this.userAgent = opts.userAgent ?? `pyreg/${PYREG_VERSION} (+node ${process.versions.node})`;
     this.random = opts.random ?? Math.random;
+    this.clock = opts.clock ?? REAL_CLOCK;
     const connect: Record<string, unknown> = { timeout: this.timeouts.connectMs };
     if (opts.insecure) connect["rejectUnauthorized"] = false;
     // Node's `ca` REPLACES the trusted roots; keep the public ones so that a public source and a
@@ -328,7 +346,7 @@ export class HttpClient {
   async fetch(url: string, options: RequestOptions = {}): Promise<BufferedResponse> {
     const method = (options.method ?? "GET").toUpperCase();
     const canRetry = options.forceRetry || this.policy.methods.includes(method);
-    const budget = new Budget(this.timeouts.deadlineMs);
+    const budget = new Budget(this.timeouts.deadlineMs, this.clock);
     try {
       for (;;) {
         const res = await this.attempts(url, method, options, budget);
@@ -389,7 +407,7 @@ export class HttpClient {
    */
   async stream(url: string, options: RequestOptions = {}): Promise<StreamResponse> {
     const method = (options.method ?? "GET").toUpperCase();
-    const budget = new Budget(this.timeouts.deadlineMs);
+    const budget = new Budget(this.timeouts.deadlineMs, this.clock);
     try {
       return await this.attempts(url, method, options, budget);
     } finally {
@@ -510,10 +528,11 @@ export class HttpClient {
       if (status === 429) {
         // Back off the whole host, not just this request.
         const wait = Math.min(
-          retryAfterMs(headers) ?? backoffDelay(this.policy, budget.attempt + 1, this.random),
+          retryAfterMs(headers, this.clock.now()) ??
+            backoffDelay(this.policy, budget.attempt + 1, this.random),
           this.policy.maxRetryAfterMs,
         );
-        this.pausedUntil.set(originOf(current), Date.now() + wait);
+        this.pausedUntil.set(originOf(current), this.clock.now() + wait);
       }
 
       if (
@@ -522,13 +541,13 @@ export class HttpClient {
         isRetryableStatus({ ...this.policy, methods: [method] }, method, status) &&
         !budget.expired
       ) {
-        const ra = retryAfterMs(headers);
+        const ra = retryAfterMs(headers, this.clock.now());
         const delay =
           ra !== undefined
             ? Math.min(ra, this.policy.maxRetryAfterMs)
             : backoffDelay(this.policy, budget.attempt + 1, this.random);
         // A pause past the deadline is not taken: the status error below says what happened.
-        if (budget.deadlineAt === undefined || Date.now() + delay < budget.deadlineAt) {
+        if (budget.deadlineAt === undefined || this.clock.now() + delay < budget.deadlineAt) {
           const text = await readSome(res.body, 4096);
           budget.attempt++;
           this.opts.onRetry?.({
@@ -638,7 +657,7 @@ export class HttpClient {
     if (this.pausedUntil.size === 0) return true;
     const until = this.pausedUntil.get(originOf(url));
     if (until !== undefined) {
-      const wait = until - Date.now();
+      const wait = until - this.clock.now();
       if (wait > 0) return budget.pause(wait);
       this.pausedUntil.delete(originOf(url));
     }

@@ -35,6 +35,11 @@ export interface RegistryContext {
   credentials?: CredentialHints | undefined;
   /** Human-readable progress/info line (goes to stderr). */
   log: (message: string) => void;
+  /**
+   * The clock token caches read to decide when a token is about to expire (epoch ms; default
+   * Date.now). Tests drive it instead of waiting for real time to pass.
+   */
+  now?: (() => number) | undefined;
 }
 
 export interface RegistrySpec {

@@ -147,24 +147,39 @@ describe("e2e: migrate into Google Artifact Registry (fake)", () => {
   });
 
   test("a run that outlives its tokens (2 s lifetime) renews them and finishes", async () => {
+    // No waiting: the fake's clock moves 0.5 s with each upload it receives, so its 2 s tokens
+    // expire after four uploads whatever the machine's speed. pyreg, on its own clock, cannot see
+    // that coming: it must take the 401, get a new token and send the file again. (Renewal
+    // before expiry, on a clock both sides share, is test/gar.test.ts "ADC tokens with a 2 s
+    // lifetime…".)
     fake.addRepository("proj", "long");
     fake.tokenLifetimeSec = 2;
-    fake.uploadDelayMs = 400;
+    fake.uploadTakesMs = 500;
     const mark = fake.tokenRequests.filter((t) => t.ok).length;
+    const firstRequest = fake.requests.length;
     try {
       const to = `gar+${fake.repoUrl("proj", "long")}`;
-      const started = Date.now();
       const r = await cli(["migrate", "--from", corpusDir, "--to", to, "--concurrency", "2", "--json"]);
-      const seconds = (Date.now() - started) / 1000;
       assert.equal(r.code, 0, r.stderr);
       assert.equal((JSON.parse(r.stdout) as MigrateJson).counts.copied, corpus.length, r.stderr);
       assertSameFiles("proj", "long");
-      assert.ok(seconds > 3, `the run took ${seconds} s, longer than a token's life`);
+      const posts = fake.requests
+        .slice(firstRequest)
+        .filter((q) => q.method === "POST" && q.path === "/proj/long/");
+      assert.ok(posts.length >= corpus.length);
+      const refused = posts.filter((q) => q.status === 401);
+      assert.ok(refused.length >= 1, "the run outlived a token");
+      // Each file was stored once (a 200), whatever was refused before.
+      assert.equal(posts.filter((q) => q.status === 200).length, corpus.length);
       const tokens = fake.tokenRequests.filter((t) => t.ok).length - mark;
       assert.ok(tokens >= 2, `tokens fetched during the run: ${tokens}`);
+      // A refused token was never sent again.
+      const dead = new Set(refused.map((q) => q.credential));
+      const after = posts.slice(posts.indexOf(refused[refused.length - 1] as (typeof posts)[number]) + 1);
+      assert.ok(after.every((q) => q.status !== 200 || !dead.has(q.credential)));
     } finally {
       fake.tokenLifetimeSec = 3599;
-      fake.uploadDelayMs = 0;
+      fake.uploadTakesMs = 0;
     }
   });
 

@@ -7,7 +7,9 @@
  * - GetRepositoryEndpoint: GET /v1/repository/endpoint?domain=&domain-owner=&repository=&format=
  *   → {"repositoryEndpoint"}.
  * (Paths and parameter names: the SDK's own schema, dist-es/schemas/schemas_0.js.)
- * It also serves the PyPI repository at /pypi/REPO/ (Basic `aws` + token, simple index, upload).
+ * It also serves the PyPI repository at /pypi/REPO/ (Basic `aws` + token, simple index, upload;
+ * an existing filename is a 409 for other bytes and a success for the same bytes, as AWS documents:
+ * quoted at the answer).
  * Its simple index links hosted files with a `#sha512=` fragment, not sha256, as reported for the
  * real service (https://github.com/bazel-contrib/rules_python/issues/3972).
  */
@@ -39,6 +41,10 @@ export class FakeCodeArtifact {
   readonly repoRequests: { method: string; path: string; status: number; user?: string }[] = [];
   readonly tokens = new Map<string, number>();
   readonly files = new Map<string, { project: string; bytes: Buffer; sha256: string }>();
+  /** Uploads of a filename already held (answered 200 for the same bytes, 409 for others). */
+  republished = 0;
+  /** The fake's clock (epoch ms) for token expiry: Date.now unless a test drives it. */
+  now: () => number = () => Date.now();
   tokenLifetimeSec = 43200;
   url = "";
   private server: Loopback | undefined;
@@ -140,10 +146,10 @@ export class FakeCodeArtifact {
       if (operation === "GetAuthorizationToken" && req.method === "POST") {
         const token = "eyJ-fake-" + randomBytes(24).toString("hex");
         const lifetime = Number(url.searchParams.get("duration") ?? "") || this.tokenLifetimeSec;
-        this.tokens.set(token, Date.now() + lifetime * 1000);
+        this.tokens.set(token, this.now() + lifetime * 1000);
         return this.json(res, 200, {
           authorizationToken: token,
-          expiration: Math.floor(Date.now() / 1000) + lifetime,
+          expiration: Math.floor(this.now() / 1000) + lifetime,
         });
       }
       if (operation === "GetRepositoryEndpoint" && req.method === "GET") {
@@ -180,7 +186,7 @@ export class FakeCodeArtifact {
       : [];
     if (user !== undefined) rec.user = user;
     const exp = pass ? this.tokens.get(pass) : undefined;
-    if (user !== "aws" || exp === undefined || Date.now() >= exp) return send(401, "Unauthorized");
+    if (user !== "aws" || exp === undefined || this.now() >= exp) return send(401, "Unauthorized");
     const parts = url.pathname.split("/").filter(Boolean);
     if (req.method === "POST" && parts.length === 2) {
       const form = await new Request("http://x/", {
@@ -191,8 +197,19 @@ export class FakeCodeArtifact {
       const file = form.get("content");
       const name = form.get("name");
       if (!(file instanceof File) || typeof name !== "string") return send(400, "bad upload");
-      if (this.files.has(file.name)) return send(409, "Conflict: the package version already exists");
       const bytes = Buffer.from(await file.arrayBuffer());
+      // AWS CodeArtifact User Guide, "Packages overview" → "Overwriting package assets"
+      // (https://docs.aws.amazon.com/codeartifact/latest/ug/packages-overview.html): "You can't
+      // republish a package asset that already exists with different content. [...] Trying to
+      // republish the same asset name with different content will result in an HTTP 409 conflict
+      // error." and "If you try to republish an asset that already exists [...], and the content of
+      // the published asset and the new asset are identical, the operation will succeed because the
+      // operation is idempotent." The 409's body is not documented; this one is made up.
+      const held = this.files.get(file.name);
+      if (held) {
+        this.republished++;
+        return held.bytes.equals(bytes) ? send(200, "") : send(409, "Conflict: the asset already exists");
+      }
       this.files.set(file.name, {
         project: name.toLowerCase().replace(/[-_.]+/g, "-"),
         bytes,

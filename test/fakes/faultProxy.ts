@@ -96,6 +96,12 @@ export interface FaultProxy {
   readonly uploadsStored: number;
   /** Filenames of the uploads that reached the backend, in order (duplicates show twice). */
   uploadedNames: string[];
+  /**
+   * Every upload that reached the backend, in order, and whether the client was told it was
+   * stored: a 2xx from the backend passed on without a fault and fully handed to the client's
+   * connection (false when a fault cut it, or the client had gone, e.g. after its own timeout).
+   */
+  uploads: { name: string; status: number; toldStored: boolean }[];
   /** Requests that got a fault. */
   readonly faulted: number;
   /** Number of requests matching method (and path prefix/regexp). */
@@ -173,6 +179,7 @@ export async function startFaultProxy(opts: ProxyOptions): Promise<FaultProxy> {
   let hits = new Map<FaultRule, number>();
   const log: LoggedRequest[] = [];
   const uploadedNames: string[] = [];
+  const uploads: FaultProxy["uploads"] = [];
   let uploadsForwarded = 0;
   let uploadsStored = 0;
   let faulted = 0;
@@ -311,12 +318,18 @@ export async function startFaultProxy(opts: ProxyOptions): Promise<FaultProxy> {
     }
 
     const isUpload = method === "POST";
+    let upload: FaultProxy["uploads"][number] | undefined;
     if (isUpload) {
       uploadsForwarded++;
       const name = uploadFilename(body);
-      if (name) uploadedNames.push(name);
+      if (name) {
+        uploadedNames.push(name);
+        upload = { name, status: 0, toldStored: false };
+        uploads.push(upload);
+      }
     }
     let b = await forward(req, body);
+    if (upload) upload.status = b.status;
     if (isUpload && b.status >= 200 && b.status < 300) {
       uploadsStored++;
       const name = uploadFilename(body);
@@ -331,6 +344,8 @@ export async function startFaultProxy(opts: ProxyOptions): Promise<FaultProxy> {
     if (method === "GET") b = rewriteIndex(path, b);
 
     if (!fault) {
+      const told = upload;
+      if (told && b.status >= 200 && b.status < 300) res.on("finish", () => (told.toldStored = true));
       sendNormal(res, b);
       return;
     }
@@ -410,6 +425,7 @@ export async function startFaultProxy(opts: ProxyOptions): Promise<FaultProxy> {
     indexUrl: `${url}simple/`,
     log,
     uploadedNames,
+    uploads,
     get uploadsForwarded() {
       return uploadsForwarded;
     },

@@ -6,7 +6,8 @@
  *    authentication; Google Cloud's Artifact Registry Python authentication docs): HTTP Basic only, username `oauth2accesstoken` + an access
  *    token this fake issued (expired → 401), or `_json_key_base64` + base64 of a registered
  *    service-account key; legacy upload (multipart POST to the repository URL); duplicate filename
- *    → 400 `requested entity already exists`; HTML simple index at `simple/` and `simple/NAME/`
+ *    → 400 `requested entity already exists` (sources quoted at the answer); HTML simple index at
+ *    `simple/` and `simple/NAME/`
  *    with `#sha256=` links to `/PROJECT/REPO/NAME/FILENAME`.
  * 2. The Artifact Registry REST v1 API at `/v1/` (Bearer token): repositories.get (404/200),
  *    repositories.create (→ long-running Operation), operations.get (done after N polls).
@@ -86,8 +87,17 @@ export class FakeGar {
   readonly keys = new Map<string, RegisteredKey>();
   readonly refreshTokens = new Set<string>();
   tokenLifetimeSec: number;
-  /** Slows each upload down (to make a run outlive a short-lived token). */
-  uploadDelayMs = 0;
+  /**
+   * The fake's clock (epoch ms), which decides when a token it issued has expired: Date.now unless
+   * a test drives it, so that tokens expire when the test says, not when real time has passed.
+   */
+  now: () => number = () => Date.now() + this.clockOffset;
+  /**
+   * Each upload received moves the fake's clock on by this much before the token is checked (an
+   * upload "takes" this long on the server's clock; 0: the clock is left alone).
+   */
+  uploadTakesMs = 0;
+  private clockOffset = 0;
   operationDoneAfterPolls: number;
   operationError: { code: number; message: string } | undefined;
   private server: Loopback | undefined;
@@ -137,7 +147,7 @@ export class FakeGar {
 
   issueToken(lifetimeSec = this.tokenLifetimeSec): string {
     const token = "ya29.fake-" + randomBytes(18).toString("hex");
-    this.tokens.set(token, Date.now() + lifetimeSec * 1000);
+    this.tokens.set(token, this.now() + lifetimeSec * 1000);
     return token;
   }
 
@@ -167,7 +177,7 @@ export class FakeGar {
 
   private tokenValid(token: string): boolean {
     const exp = this.tokens.get(token);
-    return exp !== undefined && Date.now() < exp;
+    return exp !== undefined && this.now() < exp;
   }
 
   /** Checks Basic auth on the repository host; returns an error text or undefined. */
@@ -215,13 +225,13 @@ export class FakeGar {
     const parts = path.split("/").filter(Boolean);
     const [project, repo, ...rest] = parts;
     const files = project && repo ? this.repos.get(`${project}/${repo}`) : undefined;
+    if (req.method === "POST" && rest.length === 0) this.clockOffset += this.uploadTakesMs;
     const authError = this.checkBasic(req, rec);
     if (authError) return this.send(res, rec, 401, authError);
     if (!files) return this.send(res, rec, 404, "Requested entity was not found.");
 
     if (req.method === "POST" && rest.length === 0) {
       const body = await readBody(req);
-      if (this.uploadDelayMs > 0) await new Promise((r) => setTimeout(r, this.uploadDelayMs));
       const form = await new Request("http://x/", {
         method: "POST",
         headers: { "content-type": req.headers["content-type"] ?? "" },
@@ -236,7 +246,13 @@ export class FakeGar {
       rec.fields = fields;
       const name = fields.find(([k]) => k === "name")?.[1];
       if (!file || !name) return this.send(res, rec, 400, "missing content or name");
-      if (files.has(file.name)) return this.send(res, rec, 400, "requested entity already exists");
+      // Google does not document this answer; what the service sends is quoted in twine's tracker:
+      // status 400, reason "bad request", body 'requested entity already exists\n'
+      // (https://github.com/pypa/twine/issues/816, fixed for --skip-existing by
+      // https://github.com/pypa/twine/pull/823: "GCP includes the same 'already exist' note as PyPI
+      // in a 400 response, but in `text` rather than `reason`"); a later log shows
+      // "400 Bad Request" / "Requested entity already exists." (https://github.com/pypa/twine/issues/1007).
+      if (files.has(file.name)) return this.send(res, rec, 400, "requested entity already exists\n");
       const bytes = Buffer.from(await file.arrayBuffer());
       const sha256 = createHash("sha256").update(bytes).digest("hex");
       const sent = fields.find(([k]) => k === "sha256_digest")?.[1];
@@ -354,6 +370,8 @@ export class FakeGar {
       if (!id) return this.json(res, rec, 400, { error: { code: 400, message: "repositoryId is required" } });
       const repoName = `${name}/${id}`;
       if (this.restRepos.has(repoName)) {
+        // Google's API error model (https://cloud.google.com/apis/design/errors, "Error codes"):
+        // ALREADY_EXISTS is HTTP 409, "The resource that a client tried to create already exists."
         return this.json(res, rec, 409, {
           error: { code: 409, message: "the repository already exists", status: "ALREADY_EXISTS" },
         });

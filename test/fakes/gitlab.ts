@@ -18,9 +18,10 @@
  *   `files/:sha256/*file_identifier` for groups (`/groups/:id/-/packages/pypi/...`) and projects;
  *   unknown names forwarded (redirect) when package forwarding is on; upload `POST
  *   /projects/:id/packages/pypi` requires content, name, version; sha256_digest must match
- *   Gitlab::Regex.sha256_regex; 201 on success; a repeated filename is a 400 "Validation failed: File
- *   name has already been taken" (app/services/packages/pypi/create_package_service.rb stores
- *   `file_sha256: params[:sha256_digest]` and `file_md5: params[:md5_digest]` AS SENT).
+ *   Gitlab::Regex.sha256_regex; 201 on success; a repeated filename is a 400 "400 Bad request -
+ *   Validation failed: File name has already been taken" (its sources are quoted at the answer, in
+ *   `upload`); app/services/packages/pypi/create_package_service.rb stores
+ *   `file_sha256: params[:sha256_digest]` and `file_md5: params[:md5_digest]` AS SENT.
  * - app/presenters/packages/pypi/simple_presenter_base.rb, simple_index_presenter.rb,
  *   simple_package_versions_presenter.rb: the HTML (`<a href="URL#sha256=..."
  *   data-requires-python="...">name</a>`, links built from the stored file_sha256).
@@ -863,8 +864,20 @@ export class FakeGitLab {
     );
     if (!pkg)
       pkg = this.addPackage(project.id, { name, version, requiresPython: field("requires_python") ?? "" });
+    // GitLab's duplicate answer, from gitlabhq/gitlabhq:
+    // - app/models/packages/package_file.rb: `validates :file_name, uniqueness: { scope: :package },
+    //   if: -> { !pending_destruction? && package&.pypi? }` (a PyPI filename is unique within its
+    //   package, i.e. name + version; this fake keeps no file pending destruction);
+    // - app/services/packages/pypi/create_package_service.rb `execute`: `rescue
+    //   ActiveRecord::RecordInvalid ... => e` → `ServiceResponse.error(message: e.message, ...)`,
+    //   and Rails words that error "Validation failed: File name has already been taken";
+    // - lib/api/pypi_packages.rb, the upload `post`: `bad_request!(service_response.message) if
+    //   service_response.error?`; lib/api/helpers.rb `bad_request!`: 400 with
+    //   {"message": "400 Bad request - <reason>"}.
+    // twine's own check agrees (pypa/twine twine/commands/upload.py `skip_upload`: "Gitlab
+    // Enterprise Edition" → `status == 400 and "already been taken" in text`).
     if (pkg.files.some((f) => f.fileName === file.filename)) {
-      return json(400, { message: "Validation failed: File name has already been taken" });
+      return json(400, { message: "400 Bad request - Validation failed: File name has already been taken" });
     }
     const stored = this.opts.storeBytes ? this.opts.storeBytes(file.data) : file.data;
     const f = this.addFile(pkg, file.filename, stored, digest ?? null);

@@ -12,8 +12,11 @@
  *   They are sent as Basic `aws` + token.
  * - GetRepositoryEndpoint (GET /v1/repository/endpoint?format=pypi) confirms the URL when the
  *   caller may call it; a difference is reported, a refusal is only a note.
- * - Duplicate answer: not documented by AWS. The generic
- *   "already exists"/409 handling applies and the engine checks the index and sha256.
+ * - Duplicate answer (AWS CodeArtifact User Guide, "Overwriting package assets",
+ *   https://docs.aws.amazon.com/codeartifact/latest/ug/packages-overview.html): other content
+ *   under an existing asset name is "an HTTP 409 conflict error"; identical content "will succeed
+ *   because the operation is idempotent". A 409 is read as "exists" and the engine checks the
+ *   index and digest.
  *
  * Test/advanced settings: PYREG_CODEARTIFACT_ENDPOINT (the API endpoint; the SDK itself also
  * honours AWS_ENDPOINT_URL_CODEARTIFACT and AWS_ENDPOINT_URL, see @smithy/core
@@ -195,7 +198,7 @@ async function setUp(
   if (basic) {
     provider = basicProvider({ ...basic, username: basic.username === "__token__" ? "aws" : basic.username });
   } else {
-    const cache = new TokenCache(authorizationTokenFetcher(repo, ctx.env));
+    const cache = new TokenCache(authorizationTokenFetcher(repo, ctx.env), ctx.now);
     provider = {
       get source() {
         return cache.source;

@@ -44,6 +44,11 @@ export interface Token {
   token: string;
   /** Epoch milliseconds; undefined when unknown (a token given by the user). */
   expiresAt?: number | undefined;
+  /**
+   * How long the token lives from when it was fetched, when that is what the source knows (an
+   * OAuth `expires_in`): the cache turns it into an expiry on its own clock.
+   */
+  lifetimeMs?: number | undefined;
 }
 
 /** Where tokens come from. `refreshable` is false for tokens the user handed in. */
@@ -83,7 +88,9 @@ export class TokenCache {
         .fetch()
         .then((t) => {
           registerSecret(t.token);
-          this.current = { ...t, fetchedAt };
+          const expiresAt =
+            t.expiresAt ?? (t.lifetimeMs !== undefined ? fetchedAt + t.lifetimeMs : undefined);
+          this.current = { token: t.token, expiresAt, fetchedAt };
           return t;
         })
         .finally(() => (this.inflight = undefined));
@@ -244,8 +251,13 @@ export function googleAuthFetcher(
         const { token } = await client.getAccessToken();
         if (!token) throw new Error("google-auth-library returned no access token");
         registerSecret(token);
+        // google-auth-library sets expiry_date = its Date.now() + expires_in: what is left of it
+        // is the token's lifetime, which the cache counts on its own clock.
         const expiry = client.credentials.expiry_date;
-        return { token, expiresAt: typeof expiry === "number" ? expiry : undefined };
+        return {
+          token,
+          lifetimeMs: typeof expiry === "number" ? Math.max(0, expiry - Date.now()) : undefined,
+        };
       } catch (err) {
         throw tokenError(source, err);
       }
@@ -272,11 +284,7 @@ function tokenError(source: string, err: unknown): PyregError {
 }
 
 /** `gcloud auth print-access-token`, run without a shell; the token is read from stdout only. */
-export function gcloudFetcher(
-  bin: string,
-  env: NodeJS.ProcessEnv,
-  now: () => number = Date.now,
-): TokenFetcher {
+export function gcloudFetcher(bin: string, env: NodeJS.ProcessEnv): TokenFetcher {
   const source = "gcloud auth print-access-token";
   return {
     source,
@@ -301,7 +309,7 @@ export function gcloudFetcher(
           const token = out.trim();
           registerSecret(token);
           if (code === 0 && token && !/\s/.test(token)) {
-            resolve({ token, expiresAt: now() + GCLOUD_ASSUMED_LIFETIME_MS });
+            resolve({ token, lifetimeMs: GCLOUD_ASSUMED_LIFETIME_MS });
           } else {
             const said = redactText(errText).trim().split("\n").slice(-3).join(" ");
             reject(
@@ -359,8 +367,8 @@ function noAdc(err: unknown): boolean {
   return /Could not load the default credentials/i.test(errorMessage(err));
 }
 
-function fromFetcher(fetcher: TokenFetcher, refusedHint: string): GarCredentials {
-  const cache = new TokenCache(fetcher);
+function fromFetcher(fetcher: TokenFetcher, refusedHint: string, now?: () => number): GarCredentials {
+  const cache = new TokenCache(fetcher, now);
   const api = bearerTokenProvider(cache);
   return {
     repo: basicTokenProvider(cache),
@@ -383,6 +391,7 @@ export async function resolveGarCredentials(
   env: NodeJS.ProcessEnv,
   log: (m: string) => void,
   hints?: CredentialHints,
+  now?: () => number,
 ): Promise<GarCredentials> {
   const basic = resolveBasicCredentials(url, side, env, hints);
   if (basic) {
@@ -404,7 +413,7 @@ export async function resolveGarCredentials(
       return {
         repo,
         api: () =>
-          (api ??= bearerTokenProvider(new TokenCache(googleAuthFetcher(source, { credentials: key })))),
+          (api ??= bearerTokenProvider(new TokenCache(googleAuthFetcher(source, { credentials: key }), now))),
         source,
         refusedHint: `Artifact Registry refused the key of ${key.client_email}: it was deleted or disabled, or the account has no access to this repository`,
         refreshable: false,
@@ -468,6 +477,7 @@ export async function resolveGarCredentials(
   const adcCreds = fromFetcher(
     adc,
     `Artifact Registry refused a fresh token from ${adc.source}: the account has no access to this repository, or the token is for another project`,
+    now,
   );
   try {
     await adcCreds.repo.get();
@@ -483,6 +493,7 @@ export async function resolveGarCredentials(
     const creds = fromFetcher(
       gcloudFetcher(bin, env),
       "Artifact Registry refused the token of gcloud's active account: check `gcloud auth list` and the repository's permissions",
+      now,
     );
     await creds.repo.get();
     return creds;

@@ -3,8 +3,9 @@
  *
  * - Recognized by host `LOCATION-python.pkg.dev`; `gar+http(s)://HOST/PROJECT/REPO/` forces the
  *   kind (local fakes). Upload URL = repository URL, index = repository + `simple/` (HTML).
- * - Duplicate upload: 400 `requested entity already exists` (the engine then re-reads the index and
- *   compares sha256, never trusting the text alone).
+ * - Duplicate upload: 400 `requested entity already exists` (undocumented by Google; quoted from
+ *   the service in https://github.com/pypa/twine/issues/816). The engine then re-reads the index
+ *   and compares sha256, never trusting the text alone.
  * - As a source it reads the simple index, not the REST API. Why: the index works with every
  *   credential form GAR takes for Python (including `_json_key_base64`, which the REST API does
  *   not accept), needs only the repository reader role, gives every file with its URL in one page
@@ -182,7 +183,7 @@ async function setUp(
   const url = spec.url;
   if (!url) throw new PyregError("USAGE", `${spec.display} is not a URL`);
   const repo = parseGarUrl(url);
-  const creds = await resolveGarCredentials(url, ctx.side, ctx.env, ctx.log, ctx.credentials);
+  const creds = await resolveGarCredentials(url, ctx.side, ctx.env, ctx.log, ctx.credentials, ctx.now);
   ctx.http.credentials.add(repo.repoUrl, creds.repo);
   return { repo, creds };
 }

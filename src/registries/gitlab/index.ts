@@ -25,7 +25,12 @@ import {
   gitlabAuthError,
 } from "./source.js";
 
-/** GitLab's duplicate answer: 400 {"message":"Validation failed: File name has already been taken"}. */
+/**
+ * GitLab's duplicate answer: 400 {"message":"400 Bad request - Validation failed: File name has
+ * already been taken"} (gitlabhq/gitlabhq app/models/packages/package_file.rb: `validates
+ * :file_name, uniqueness: { scope: :package }` for PyPI packages; lib/api/pypi_packages.rb upload
+ * `post`: `bad_request!(service_response.message)`). A hint only: the engine re-reads the index.
+ */
 export const GITLAB_EXISTS = /has already been taken/i;
 
 /** Fields GitLab's upload endpoint reads (lib/api/pypi_packages.rb `post` params). */
