@@ -16,7 +16,8 @@ import {
   human,
   makeRuntime,
   HELP_GROUPS,
-  printJson,
+  printJsonStream,
+  streamed,
   renderRuntimeEvent,
   selectionFrom,
   resolveRegistryArg,
@@ -132,7 +133,8 @@ export function planJson(plan: Plan): Record<string, unknown> {
     source: plan.source,
     destination: plan.destination,
     counts: planCounts(plan),
-    projects: plan.projects.map((p) => ({
+    // Each project's files made as it is written (a project at a time).
+    projects: streamed(plan.projects, (p) => ({
       project: p.project,
       ...(p.error ? { error: p.error } : {}),
       files: p.entries.map((e) => ({
@@ -228,7 +230,7 @@ export async function runPlanCommand(
   }
   if (result.status === "error") throw result.error;
   if (opts.json)
-    printJson("plan", {
+    await printJsonStream("plan", {
       ...planJson(result.plan),
       source: result.source,
       destination: result.destination,

@@ -4,7 +4,7 @@ import { verificationKey } from "../core/digests.js";
 import type { Tagged } from "../core/usecases/result.js";
 import { verify, type VerifyData } from "../core/usecases/verify.js";
 import { redactText } from "../http/redact.js";
-import { letYoungGenerationGrow } from "./gc.js";
+import { preferBoundedHeap } from "./gc.js";
 import { fileJson } from "./list.js";
 import { finish } from "./outcome.js";
 import { addFromTo, REGISTRY_HELP, type FromToOptions } from "./plan.js";
@@ -15,7 +15,8 @@ import {
   addStateOptions,
   human,
   makeRuntime,
-  printJson,
+  printJsonStream,
+  streamed,
   renderRuntimeEvent,
   selectionFrom,
   type StateOptions,
@@ -48,7 +49,7 @@ export function registerVerify(program: Command): void {
           selection,
           runtime: rt,
           argv: recordedArgv(),
-          beforeReport: letYoungGenerationGrow,
+          beforeReport: preferBoundedHeap,
           onEvent: (e) => {
             if (e.type === "problem") process.stderr.write(redactText(`problem: ${e.message}`) + "\n");
             else renderRuntimeEvent(opts, e);
@@ -75,7 +76,7 @@ export function registerVerify(program: Command): void {
           (selectionProblems.length ? `; ${selectionProblems.length} pinned file problems` : ""),
       );
       if (opts.json) {
-        printJson("verify", {
+        await printJsonStream("verify", {
           source: result.source,
           destination: result.destination,
           ok: bad.length === 0 && errors.length === 0 && selectionProblems.length === 0,
@@ -86,14 +87,14 @@ export function registerVerify(program: Command): void {
             different: bad.filter((r) => r.status === "different").length,
             unverifiable: bad.filter((r) => r.status === "unverifiable").length,
           },
-          problems: bad.map((r) => ({ ...fileJson(r.source), status: r.status, detail: r.detail })),
+          problems: streamed(bad, (r) => ({ ...fileJson(r.source), status: r.status, detail: r.detail })),
           verifiedBy: Object.fromEntries(
             [...new Set(rows.map((r) => verificationKey(r.verification)).filter((k) => k !== null))].map(
               (k) => [k, rows.filter((r) => verificationKey(r.verification) === k).length],
             ),
           ),
           errors,
-          filtered: filteredFiles.map((f) => ({ ...fileJson(f.file), rule: f.rule, reason: f.reason })),
+          filtered: streamed(filteredFiles, (f) => ({ ...fileJson(f.file), rule: f.rule, reason: f.reason })),
           filteredProjects,
           warnings: result.warnings,
           selectionProblems,

@@ -8,3 +8,9 @@ export { notCarriedOf } from "./journal/rows.js";
 export { resumeStep, type ResumeStep } from "./journal/resume.js";
 export { Journal } from "./journal/store.js";
 export { recheckTime, resolveUncertain } from "./journal/uncertain.js";
+export {
+  openReportSource,
+  type OpenedSource,
+  type ReportSource,
+  type ChecksSummary,
+} from "./journal/reader.js";

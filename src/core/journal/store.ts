@@ -27,6 +27,7 @@ import type { Plan, PlanEntry } from "../plan.js";
 import { makeDirSync } from "../dirs.js";
 import type { FileLock } from "../lock.js";
 import { takeLock } from "./lock.js";
+import { reportSource, type ReportSource } from "./reader.js";
 import { resumeStep } from "./resume.js";
 import {
   describeIdentity,
@@ -527,6 +528,12 @@ export class Journal {
       this.db.prepare("DELETE FROM selection WHERE run_id = ?").run(this.runId);
       for (const r of rows) ins.run(this.runId, r.kind, r.project, r.filename, r.text);
     })();
+  }
+
+  /** The journal as a report reads it, a row at a time, on this connection (marks committed first). */
+  reportSource(): ReportSource {
+    this.flush();
+    return reportSource(this.db, this.dir, this.identity, this.runId);
   }
 
   data(): JournalData {
