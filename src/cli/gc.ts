@@ -37,8 +37,9 @@ let incrementalMarkingOff = false;
  * Before a report is written: reports are streamed from the journal (src/core/report.ts), so
  * every object they make is short-lived and the young generation stays pinned; incremental
  * marking comes back on, so that the old generation is collected as the report's garbage reaches
- * it instead of growing to V8's limit first. `pyreg report` of 200,000 files: peak RSS 717 MB
- * without incremental marking, 255 MB with it, at the same CPU time.
+ * it instead of growing to V8's limit first. `pyreg report` of 200,000 files (153 MB of JSON):
+ * peak RSS 717 MB with the young generation let grow and no incremental marking (the settings
+ * before reports were streamed), 255 MB with incremental marking alone, 211 MB with both changes.
  */
 export function preferBoundedHeap(): void {
   if (incrementalMarkingOff) setFlagsFromString("--incremental-marking");
