@@ -3,14 +3,7 @@
  * I/O), resume policy, the re-check of unconfirmed uploads at the destination, and the lock.
  */
 export * from "./journal/types.js";
-export { JOURNAL_FILE } from "./journal/schema.js";
-export { notCarriedOf } from "./journal/rows.js";
 export { resumeStep, type ResumeStep } from "./journal/resume.js";
 export { Journal } from "./journal/store.js";
 export { recheckTime, resolveUncertain } from "./journal/uncertain.js";
-export {
-  openReportSource,
-  type OpenedSource,
-  type ReportSource,
-  type ChecksSummary,
-} from "./journal/reader.js";
+export { openReportSource } from "./journal/open.js";

@@ -3,8 +3,17 @@
  * rendered as JSON for machines and Markdown for people.
  */
 import { PyregError } from "./errors.js";
-import type { CheckRow, FileRow, FileState, Identity, JournalData, NotCarried, RunRow } from "./journal.js";
-import type { ReportSource } from "./journal/reader.js";
+import type {
+  CheckRow,
+  FileRow,
+  FileState,
+  Identity,
+  JournalData,
+  NotCarried,
+  ReportSource,
+  RunRow,
+} from "./journal/types.js";
+
 import { jsonPieces, Streamed } from "./jsonPieces.js";
 import { formatBytes } from "./units.js";
 

@@ -4,64 +4,19 @@
  * Statement.iterate, https://github.com/WiseLibs/better-sqlite3/blob/master/docs/api.md#iteratebindparameters---iterator),
  * so a report of a million files never holds them all in memory.
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import Database from "better-sqlite3";
-import { PyregError } from "../errors.js";
-import { fileRow, pidAlive, readIdentity, runRow, type RawFileRow, type RawRunRow } from "./rows.js";
-import { JOURNAL_FILE } from "./schema.js";
+import type Database from "better-sqlite3";
+import { fileRow, pidAlive, runRow, type RawFileRow, type RawRunRow } from "./rows.js";
 import type {
   CheckRow,
   CheckStatus,
+  ChecksSummary,
   FileRow,
   FileState,
   Identity,
   ProjectRow,
-  RunRow,
+  ReportSource,
   SelectionRow,
 } from "./types.js";
-
-/** The last `verify` run's checks, summed up, with its problems to iterate. */
-export interface ChecksSummary {
-  runId: number;
-  counts: Record<CheckStatus, number>;
-  /** Checked files by how they were checked ("index:sha512", "content:sha256"). */
-  by: Record<string, number>;
-  /** Checks that are not "ok". */
-  problemCount: number;
-  /** Checks that are not "ok", by filename (binary order). */
-  problems(): Iterable<CheckRow>;
-}
-
-/**
- * What a report reads from one journal. Every iterator is ordered as it says; the lists that grow
- * with the number of files are iterators, the rest is small.
- */
-export interface ReportSource {
-  dir: string;
-  identity: Identity;
-  runs: RunRow[];
-  /** Files and bytes (size as listed) by state. */
-  stateTotals(): { state: FileState; files: number; bytes: number }[];
-  /** Files by how their bytes at the destination were confirmed. */
-  verifiedBy(): Record<string, number>;
-  /** Projects recorded (with or without an error), by project. */
-  projects(): Iterable<ProjectRow>;
-  /** Every file, by project (any order inside a project). */
-  files(): Iterable<FileRow>;
-  /** Files not "verified", by project. */
-  unverifiedFiles(): Iterable<FileRow>;
-  /** "verified" files with something the upload could not carry, by filename. */
-  notCarried(): Iterable<FileRow>;
-  notCarriedCount(): number;
-  checks: ChecksSummary | null;
-  /** The latest run's selection notes, but files left out ("filtered-file"), which are iterated. */
-  selection: SelectionRow[];
-  filteredFileCount(): number;
-  filteredFiles(): Iterable<SelectionRow>;
-  ignored: { name: string; reason: string }[];
-  warnings: { runId: number; text: string }[];
-}
 
 interface RawCheck {
   project: string;
@@ -229,38 +184,4 @@ export function reportSource(
         ).map((w) => ({ runId: w.run_id, text: w.text }))
       : [],
   };
-}
-
-/** A journal opened read-only, without its lock (`pyreg report`, also while a run is going on). */
-export interface OpenedSource extends ReportSource {
-  /** One file's row (a resume preview looks files up one by one). */
-  get(project: string, filename: string): FileRow | undefined;
-  close(): void;
-}
-
-export function openReportSource(dir: string): OpenedSource {
-  const path = join(dir, JOURNAL_FILE);
-  if (!existsSync(path)) {
-    throw new PyregError("STATE", `no journal in ${dir} (${JOURNAL_FILE} not found)`, {
-      hint: "give the --state folder a migrate or verify ran with (default ./.pyreg/)",
-    });
-  }
-  const db = new Database(path, { fileMustExist: true });
-  try {
-    db.pragma("busy_timeout = 5000");
-    const identity = readIdentity(db);
-    if (!identity) throw new PyregError("STATE", `the journal in ${dir} has no source/destination recorded`);
-    const get = db.prepare("SELECT * FROM files WHERE project = ? AND filename = ?");
-    return {
-      ...reportSource(db, dir, identity),
-      get: (project, filename) => {
-        const r = get.get(project, filename) as RawFileRow | undefined;
-        return r ? fileRow(r) : undefined;
-      },
-      close: () => db.close(),
-    };
-  } catch (err) {
-    db.close();
-    throw err;
-  }
 }

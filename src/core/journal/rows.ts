@@ -1,7 +1,6 @@
 /** Rows as SQLite returns them, turned into the journal's records; and the whole journal read at once. */
 import type Database from "better-sqlite3";
 import { isFailureClass } from "../failure.js";
-import type { DistFile } from "../model.js";
 import type {
   CheckStatus,
   FileRow,
@@ -13,15 +12,6 @@ import type {
   RunStatus,
   SelectionRow,
 } from "./types.js";
-
-export function notCarriedOf(f: DistFile): NotCarried | null {
-  const out: NotCarried = {};
-  if (f.uploadTime) out.uploadTime = f.uploadTime;
-  if (f.yanked) out.yanked = f.yanked;
-  const notes = Object.entries(f.notes ?? {}).filter(([k]) => k !== "filtered");
-  if (notes.length) out.notes = Object.fromEntries(notes);
-  return Object.keys(out).length ? out : null;
-}
 
 export function now(): string {
   return new Date().toISOString();

@@ -1,7 +1,7 @@
 /** The journal's SQLite schema, and the columns added to older journals when they are opened. */
 import type Database from "better-sqlite3";
 
-export const JOURNAL_FILE = "journal.sqlite";
+export { JOURNAL_FILE } from "./types.js";
 export const LOCK_FILE = "lock.sqlite";
 export const SCHEMA_VERSION = "1";
 

@@ -27,20 +27,14 @@ import type { Plan, PlanEntry } from "../plan.js";
 import { makeDirSync } from "../dirs.js";
 import type { FileLock } from "../lock.js";
 import { takeLock } from "./lock.js";
-import { reportSource, type ReportSource } from "./reader.js";
+import { reportSource } from "./reader.js";
 import { resumeStep } from "./resume.js";
-import {
-  describeIdentity,
-  fileRow,
-  notCarriedOf,
-  now,
-  readAll,
-  readIdentity,
-  type RawFileRow,
-} from "./rows.js";
+import { describeIdentity, fileRow, now, readAll, readIdentity, type RawFileRow } from "./rows.js";
 import { addMissingColumns, JOURNAL_FILE, LOCK_FILE, SCHEMA, SCHEMA_VERSION } from "./schema.js";
+import { notCarriedOf } from "./types.js";
 import type {
   CheckRow,
+  ReportSource,
   FileRow,
   FileState,
   Identity,

@@ -1,6 +1,6 @@
 /** The journal's records as the rest of pyreg sees them (see ./store.ts for what they mean). */
 import type { FailureClass } from "../errors.js";
-import type { FileOutcome } from "../model.js";
+import type { DistFile, FileOutcome } from "../model.js";
 import type { Plan, PlanEntry } from "../plan.js";
 
 export type FileState =
@@ -176,3 +176,64 @@ export interface OpenOptions {
   /** Start the folder over: the old journal is kept beside it as journal.<time>.sqlite. */
   reset?: boolean;
 }
+
+/** The last `verify` run's checks, summed up, with its problems to iterate. */
+export interface ChecksSummary {
+  runId: number;
+  counts: Record<CheckStatus, number>;
+  /** Checked files by how they were checked ("index:sha512", "content:sha256"). */
+  by: Record<string, number>;
+  /** Checks that are not "ok". */
+  problemCount: number;
+  /** Checks that are not "ok", by filename (binary order). */
+  problems(): Iterable<CheckRow>;
+}
+
+/**
+ * What a report reads from one journal. Every iterator is ordered as it says; the lists that grow
+ * with the number of files are iterators, the rest is small.
+ */
+export interface ReportSource {
+  dir: string;
+  identity: Identity;
+  runs: RunRow[];
+  /** Files and bytes (size as listed) by state. */
+  stateTotals(): { state: FileState; files: number; bytes: number }[];
+  /** Files by how their bytes at the destination were confirmed. */
+  verifiedBy(): Record<string, number>;
+  /** Projects recorded (with or without an error), by project. */
+  projects(): Iterable<ProjectRow>;
+  /** Every file, by project (any order inside a project). */
+  files(): Iterable<FileRow>;
+  /** Files not "verified", by project. */
+  unverifiedFiles(): Iterable<FileRow>;
+  /** "verified" files with something the upload could not carry, by filename. */
+  notCarried(): Iterable<FileRow>;
+  notCarriedCount(): number;
+  checks: ChecksSummary | null;
+  /** The latest run's selection notes, but files left out ("filtered-file"), which are iterated. */
+  selection: SelectionRow[];
+  filteredFileCount(): number;
+  filteredFiles(): Iterable<SelectionRow>;
+  ignored: { name: string; reason: string }[];
+  warnings: { runId: number; text: string }[];
+}
+
+/** A journal opened read-only, without its lock (`pyreg report`, also while a run is going on). */
+export interface OpenedSource extends ReportSource {
+  /** One file's row (a resume preview looks files up one by one). */
+  get(project: string, filename: string): FileRow | undefined;
+  close(): void;
+}
+
+export function notCarriedOf(f: DistFile): NotCarried | null {
+  const out: NotCarried = {};
+  if (f.uploadTime) out.uploadTime = f.uploadTime;
+  if (f.yanked) out.yanked = f.yanked;
+  const notes = Object.entries(f.notes ?? {}).filter(([k]) => k !== "filtered");
+  if (notes.length) out.notes = Object.fromEntries(notes);
+  return Object.keys(out).length ? out : null;
+}
+
+/** The journal's file in a state folder. */
+export const JOURNAL_FILE = "journal.sqlite";
