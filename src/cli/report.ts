@@ -78,6 +78,8 @@ export function registerReport(program: Command): void {
       const result = await report({
         ...opts,
         output: { format: opts.format, stream: process.stdout },
+        // Known before the report is printed: a reader that stops early (| head) gets the same exit code.
+        onSummary: (s) => finish(s.result.complete ? "ok" : "incomplete"),
         beforeReport: preferBoundedHeap,
       });
       if (result.status === "error") throw result.error;

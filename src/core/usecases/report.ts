@@ -20,7 +20,9 @@ export interface ReportOptions {
   report?: string | undefined;
   /** Also write the report to this stream (e.g. process.stdout), as JSON or Markdown. */
   output?: { format: "json" | "md"; stream: NodeJS.WritableStream } | undefined;
-  /** Called before the report is built (the CLI lets V8's young generation grow for it). */
+  /** Called with the summary once it is known, before the report is written to `output`. */
+  onSummary?: ((summary: ReportSummary) => void) | undefined;
+  /** Called before the report is built (the CLI turns V8's incremental marking back on for it). */
   beforeReport?: (() => void) | undefined;
 }
 
@@ -52,6 +54,7 @@ export async function report(opts: ReportOptions = {}): Promise<Tagged<ReportDat
         writeReport(built, { json: join(dir, "report.json"), md: join(dir, "report.md") });
       }
       if (opts.report) writeReport(built, reportPaths(opts.report));
+      opts.onSummary?.(built.summary);
       if (opts.output)
         await writePieces(
           opts.output.stream,

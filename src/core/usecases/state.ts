@@ -132,7 +132,7 @@ export function openRunState(
     to: string;
     /** The command line recorded in the journal (redacted; default: the command and --from/--to). */
     argv?: readonly string[] | undefined;
-    /** Called before a report is built (the CLI lets V8's young generation grow for it). */
+    /** Called before a report is built (the CLI turns V8's incremental marking back on for it). */
     beforeReport?: (() => void) | undefined;
   },
   command: "migrate" | "verify",
