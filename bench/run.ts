@@ -22,10 +22,13 @@ import type { RegistryContext } from "../src/registries/types.js";
 import { writeStoredZip } from "./archive.js";
 import { makeBenchCorpus, type Corpus } from "./corpus.js";
 import { RSS_COMMANDS, rssCurve, rssOption, rssTable, type RssOptions } from "./memory.js";
+import { formatRequests, runRerun, type RerunResult } from "./rerun.js";
+import { printCpu, runSmallFiles } from "./smallFiles.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const ROOT = resolve(HERE, "..", "..");
-const PYREG = join(ROOT, "bin", "pyreg");
+/** The CLI measured: this checkout's, or another build's (--pyreg, e.g. an older commit's). */
+let PYREG = join(ROOT, "bin", "pyreg");
 const SERVE_CHILD = join(HERE, "serveChild.js");
 const FLOOR = join(HERE, "floor.js");
 const TIME = "/usr/bin/time";
@@ -46,6 +49,12 @@ interface Args {
   planSizes: number[];
   /** The memory curve (bench/memory.ts); empty sizes: not run. */
   rss: Partial<RssOptions>;
+  /** Files of the many-small-files run (0: none). */
+  smallFiles: number;
+  smallSize: number;
+  cpuProf: string | undefined;
+  /** Run the default corpus's contenders (off with --small-only). */
+  mainCorpus: boolean;
 }
 
 function parseSize(v: string): number {
@@ -60,7 +69,8 @@ const USAGE = `usage: npm run bench -- [options]
   --size SIZE          corpus total size (default 1g; e.g. 200m)
   --concurrency N      floor's concurrency, also passed to pyreg (default: pyreg's default, ${DEFAULT_CONCURRENCY})
   --naive-versions N   versions run through pip+twine, extrapolated to all (default 40; "all")
-  --only LIST          contenders: pyreg,floor,naive (default all)
+  --only LIST          contenders: pyreg,floor,naive,rerun (default all; rerun: a first migrate
+                       into an empty destination, then again over the unchanged source)
   --sweep LIST         also run pyreg at these concurrencies, e.g. 1,2,4,8,16
   --no-scale           skip planning at scale and the big-file memory run
   --scale-only         only planning at scale and the big-file memory run
@@ -70,6 +80,12 @@ const USAGE = `usage: npm run bench -- [options]
                        files on a synthetic registry (e.g. 10000,100000,1000000; default: not run)
   --rss-commands LIST  commands of the memory curve (default plan,migrate,verify,report)
   --migrate-max N      memory curve: migrate only up to N files (report then reads an SQL-built journal)
+  --small-files N      files of the many-small-files run, floor and pyreg (default 100000; 0: none)
+  --small-size SIZE    total size of that corpus (default 300m)
+  --no-small-files     skip the many-small-files run
+  --small-only         only the many-small-files run (pyreg and floor, or --only's)
+  --cpu-prof DIR       write node --cpu-prof profiles of pyreg, the floor and the destinations to DIR
+  --pyreg PATH         the pyreg CLI to measure (default this checkout's bin/pyreg; e.g. an older build's)
   --json               print the results as JSON on stdout
   --out FILE           write the results JSON to FILE (default WORK/bench-results.json)
   --work DIR           working folder (default /tmp/pyreg-bench; the corpus is kept and reused)`;
@@ -84,12 +100,16 @@ function parseArgs(argv: string[]): Args {
     json: false,
     out: undefined,
     work: "/tmp/pyreg-bench",
-    only: new Set(["pyreg", "floor", "naive"]),
+    only: new Set(["pyreg", "floor", "naive", "rerun"]),
     sweep: [],
     scale: true,
     bigGiB: 2,
     planSizes: [10_000, 100_000],
     rss: {},
+    smallFiles: 100_000,
+    smallSize: 300 * 1024 ** 2,
+    cpuProf: undefined,
+    mainCorpus: true,
   };
   let scaleOnly = false;
   for (let i = 0; i < argv.length; i++) {
@@ -127,6 +147,18 @@ function parseArgs(argv: string[]): Args {
     else if (k === "--plan-sizes") a.planSizes = list();
     else if (k === "--big-gib") a.bigGiB = Number(v());
     else if (rssOption(k, v, a.rss)) continue;
+    else if (k === "--small-files") {
+      const s = v();
+      a.smallFiles = Number(s);
+      if (!Number.isInteger(a.smallFiles) || a.smallFiles < 0)
+        throw new Error(`--small-files takes a whole number (0: no such run), not "${s}"`);
+    } else if (k === "--small-size") a.smallSize = parseSize(v());
+    else if (k === "--no-small-files") a.smallFiles = 0;
+    else if (k === "--small-only") {
+      a.mainCorpus = false;
+      a.scale = false;
+    } else if (k === "--cpu-prof") a.cpuProf = resolve(v());
+    else if (k === "--pyreg") PYREG = resolve(v());
     else if (k === "--json") a.json = true;
     else if (k === "--out") a.out = v();
     else if (k === "--work") a.work = resolve(v());
@@ -138,6 +170,7 @@ function parseArgs(argv: string[]): Args {
   if (scaleOnly) {
     a.only = new Set();
     a.scale = true;
+    a.smallFiles = 0;
   }
   return a;
 }
@@ -158,6 +191,9 @@ interface Measured {
   /** Peak resident set of the measured process, in MiB (from /usr/bin/time -v, else VmHWM). */
   peakRssMiB: number | undefined;
   cpuSeconds: number | undefined;
+  /** The user and system parts of cpuSeconds. */
+  userSeconds?: number | undefined;
+  systemSeconds?: number | undefined;
   stdout: string;
   stderr: string;
 }
@@ -197,6 +233,8 @@ async function measure(
   if (poll) clearInterval(poll);
   let peakRssMiB: number | undefined = hwm ? hwm / 1024 : undefined;
   let cpuSeconds: number | undefined;
+  let userSeconds: number | undefined;
+  let systemSeconds: number | undefined;
   if (haveTime) {
     const { readFile } = await import("node:fs/promises");
     const t = await readFile(timeFile, "utf8").catch(() => "");
@@ -205,13 +243,19 @@ async function measure(
     if (rss) peakRssMiB = Number(rss[1]) / 1024;
     const u = /User time \(seconds\): ([\d.]+)/.exec(t);
     const s = /System time \(seconds\): ([\d.]+)/.exec(t);
-    if (u && s) cpuSeconds = Number(u[1]) + Number(s[1]);
+    if (u && s) {
+      userSeconds = Number(u[1]);
+      systemSeconds = Number(s[1]);
+      cpuSeconds = userSeconds + systemSeconds;
+    }
   }
   return {
     code,
     seconds,
     peakRssMiB,
     cpuSeconds,
+    userSeconds,
+    systemSeconds,
     stdout: Buffer.concat(out).toString(),
     stderr: Buffer.concat(err).toString(),
   };
@@ -241,8 +285,10 @@ process.on("exit", () => {
 });
 
 /** Starts a registry in its own process (see serveChild.ts). */
-async function startChild(args: string[]): Promise<Server> {
-  const child = spawn(process.execPath, [SERVE_CHILD, ...args], { stdio: ["pipe", "pipe", "inherit"] });
+async function startChild(args: string[], nodeFlags: string[] = []): Promise<Server> {
+  const child = spawn(process.execPath, [...nodeFlags, SERVE_CHILD, ...args], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   children.add(child);
   const url = await new Promise<string>((res, rej) => {
     let buf = "";
@@ -305,6 +351,8 @@ interface Row {
   seconds: number;
   peakRssMiB?: number | undefined;
   cpuSeconds?: number | undefined;
+  userSeconds?: number | undefined;
+  systemSeconds?: number | undefined;
   /** CPU seconds the source and destination registries spent during the run. */
   sourceCpu?: number | undefined;
   destinationCpu?: number | undefined;
@@ -316,15 +364,21 @@ let dstCounter = 0;
 
 type Usage = () => { sourceCpu: number; destinationCpu: number };
 
+/** `node --cpu-prof` flags writing into `dir`/`what` (none without a folder). */
+function profFlags(dir: string | undefined, what: string): string[] {
+  return dir ? ["--cpu-prof", "--cpu-prof-dir", join(dir, what)] : [];
+}
+
 async function withDestination<T>(
   work: string,
   src: Server,
   fn: (dst: Server, dir: string, usage: Usage) => Promise<T>,
+  profDir?: string,
 ): Promise<T> {
   const dir = join(work, `dst-${++dstCounter}`);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
-  const dst = await startChild(["serve", dir]);
+  const dst = await startChild(["serve", dir], profFlags(profDir, "serve"));
   try {
     const s0 = src.cpu();
     const d0 = dst.cpu();
@@ -341,39 +395,57 @@ async function runPyreg(
   work: string,
   concurrency: number | undefined,
   label: string,
+  profDir?: string,
 ): Promise<Row> {
-  return withDestination(work, src, async (dst, dir, usage) => {
-    const args = [PYREG, "migrate", "--from", `${src.url}simple/`, "--to", dst.url, "--json", "-q"];
-    if (concurrency !== undefined) args.push("--concurrency", String(concurrency));
-    // A fresh working folder: pyreg keeps its state (journal) in the current folder by default.
-    const cwd = join(dir, "..", `${dir.split("/").pop()}-cwd`);
-    await mkdir(cwd, { recursive: true });
-    const m = await measure(process.execPath, args, { TMPDIR: join(work, "tmp") }, cwd);
-    await rm(cwd, { recursive: true, force: true });
-    const used = usage();
-    let copied = 0;
-    let failed = 0;
-    try {
-      const j = JSON.parse(m.stdout) as { counts: { copied: number; failed: number } };
-      copied = j.counts.copied;
-      failed = j.counts.failed;
-    } catch {
-      log(`pyreg printed no JSON (exit ${m.code}): ${m.stderr.slice(-2000)}`);
-    }
-    const there = await folderContents(dir);
-    if (there.files !== corpus.files.length || failed)
-      log(`${label}: destination holds ${there.files}/${corpus.files.length} files; ${failed} failed`);
-    return {
-      contender: label,
-      files: there.files,
-      bytes: there.bytes,
-      seconds: m.seconds,
-      peakRssMiB: m.peakRssMiB,
-      cpuSeconds: m.cpuSeconds,
-      ...used,
-      note: `exit ${m.code}, ${copied} copied`,
-    };
-  });
+  return withDestination(
+    work,
+    src,
+    async (dst, dir, usage) => {
+      const args = [
+        ...profFlags(profDir, "pyreg"),
+        PYREG,
+        "migrate",
+        "--from",
+        `${src.url}simple/`,
+        "--to",
+        dst.url,
+        "--json",
+        "-q",
+      ];
+      if (concurrency !== undefined) args.push("--concurrency", String(concurrency));
+      // A fresh working folder: pyreg keeps its state (journal) in the current folder by default.
+      const cwd = join(dir, "..", `${dir.split("/").pop()}-cwd`);
+      await mkdir(cwd, { recursive: true });
+      const m = await measure(process.execPath, args, { TMPDIR: join(work, "tmp") }, cwd);
+      await rm(cwd, { recursive: true, force: true });
+      const used = usage();
+      let copied = 0;
+      let failed = 0;
+      try {
+        const j = JSON.parse(m.stdout) as { counts: { copied: number; failed: number } };
+        copied = j.counts.copied;
+        failed = j.counts.failed;
+      } catch {
+        log(`pyreg printed no JSON (exit ${m.code}): ${m.stderr.slice(-2000)}`);
+      }
+      const there = await folderContents(dir);
+      if (there.files !== corpus.files.length || failed)
+        log(`${label}: destination holds ${there.files}/${corpus.files.length} files; ${failed} failed`);
+      return {
+        contender: label,
+        files: there.files,
+        bytes: there.bytes,
+        seconds: m.seconds,
+        peakRssMiB: m.peakRssMiB,
+        cpuSeconds: m.cpuSeconds,
+        userSeconds: m.userSeconds,
+        systemSeconds: m.systemSeconds,
+        ...used,
+        note: `exit ${m.code}, ${copied} copied`,
+      };
+    },
+    profDir,
+  );
 }
 
 async function runFloor(
@@ -382,24 +454,39 @@ async function runFloor(
   work: string,
   concurrency: number,
   manifest: string,
+  profDir?: string,
 ): Promise<Row> {
-  return withDestination(work, src, async (dst, dir, usage) => {
-    const m = await measure(process.execPath, [FLOOR, manifest, src.url, dst.url, String(concurrency)]);
-    const used = usage();
-    if (m.code !== 0) log(`floor exited ${m.code}: ${m.stderr.slice(-2000)}`);
-    const there = await folderContents(dir);
-    if (there.files !== corpus.files.length)
-      log(`floor: destination holds ${there.files}/${corpus.files.length}`);
-    return {
-      contender: `floor (node undici GET→POST, c=${concurrency})`,
-      ...used,
-      files: there.files,
-      bytes: there.bytes,
-      seconds: m.seconds,
-      peakRssMiB: m.peakRssMiB,
-      cpuSeconds: m.cpuSeconds,
-    };
-  });
+  return withDestination(
+    work,
+    src,
+    async (dst, dir, usage) => {
+      const m = await measure(process.execPath, [
+        ...profFlags(profDir, "floor"),
+        FLOOR,
+        manifest,
+        src.url,
+        dst.url,
+        String(concurrency),
+      ]);
+      const used = usage();
+      if (m.code !== 0) log(`floor exited ${m.code}: ${m.stderr.slice(-2000)}`);
+      const there = await folderContents(dir);
+      if (there.files !== corpus.files.length)
+        log(`floor: destination holds ${there.files}/${corpus.files.length}`);
+      return {
+        contender: `floor (node undici GET→POST, c=${concurrency})`,
+        ...used,
+        files: there.files,
+        bytes: there.bytes,
+        seconds: m.seconds,
+        peakRssMiB: m.peakRssMiB,
+        cpuSeconds: m.cpuSeconds,
+        userSeconds: m.userSeconds,
+        systemSeconds: m.systemSeconds,
+      };
+    },
+    profDir,
+  );
 }
 
 function toolMissing(): string | undefined {
@@ -655,6 +742,35 @@ function table(headers: string[], rows: string[][]): string {
   ].join("\n");
 }
 
+function printRerun(rerun: RerunResult): void {
+  say("\nRe-run (pyreg migrate into an empty pyreg serve, then again over the unchanged source):");
+  say(
+    table(
+      [
+        "run",
+        "wall s",
+        "CPU s",
+        "peak RSS MiB",
+        "copied",
+        "unchanged projects",
+        "source requests",
+        "destination requests",
+      ],
+      rerun.rows.map((r) => [
+        r.run,
+        fmt(r.seconds, 2),
+        fmt(r.cpuSeconds),
+        fmt(r.peakRssMiB, 0),
+        String(r.copied),
+        `${r.unchangedProjects} (${r.unchangedFiles} files)`,
+        formatRequests(r.sourceRequests),
+        formatRequests(r.destinationRequests),
+      ]),
+    ),
+  );
+  say(`re-run / first run: ${(100 * rerun.ratio).toFixed(1)} % of the wall time (target: under 10 %)`);
+}
+
 function rowCells(r: Row): string[] {
   const mb = r.bytes / 1e6;
   return [
@@ -687,7 +803,7 @@ async function main(): Promise<void> {
   };
   const rows: Row[] = [];
 
-  if (args.only.size || args.sweep.length) {
+  if (args.mainCorpus && (args.only.size || args.sweep.length)) {
     const corpusDir = join(args.work, `corpus-${args.files}-${args.size}`);
     const corpus = await makeBenchCorpus(corpusDir, { files: args.files, totalBytes: args.size, log });
     const manifest = join(args.work, `corpus-${args.files}-${args.size}.manifest.json`);
@@ -704,17 +820,37 @@ async function main(): Promise<void> {
       median: sizes[Math.floor(sizes.length / 2)],
       largest: sizes[sizes.length - 1],
     };
+    if (args.only.has("rerun")) {
+      // Its own registries, which count the requests they answer (bench/rerun.ts).
+      const rerun = await runRerun({
+        pyreg: PYREG,
+        serveChild: SERVE_CHILD,
+        corpusDir,
+        projects: [...new Set(corpus.files.map((f) => f.project))],
+        files: corpus.files.length,
+        work: args.work,
+        concurrency: args.concurrencyGiven ? args.concurrency : undefined,
+        measure,
+        warm,
+        log,
+      });
+      results["rerun"] = rerun;
+      printRerun(rerun);
+    }
+    const contenders = ["pyreg", "floor", "naive"].some((c) => args.only.has(c)) || args.sweep.length > 0;
     const src = await startChild(["serve", corpusDir]);
     try {
-      log("source: warming its index (every file hashed once, before timing)");
-      await warm(`${src.url}simple/`, [...new Set(corpus.files.map((f) => f.project))]);
+      if (contenders) {
+        log("source: warming its index (every file hashed once, before timing)");
+        await warm(`${src.url}simple/`, [...new Set(corpus.files.map((f) => f.project))]);
+      }
       const conc = args.concurrencyGiven ? args.concurrency : undefined;
       let pyreg: Row | undefined;
       let floor: Row | undefined;
       let naive: Awaited<ReturnType<typeof runNaive>>;
       if (args.only.has("floor")) {
         log(`floor: ${corpus.files.length} files at concurrency ${args.concurrency}`);
-        floor = await runFloor(corpus, src, args.work, args.concurrency, manifest);
+        floor = await runFloor(corpus, src, args.work, args.concurrency, manifest, args.cpuProf);
         rows.push(floor);
         log(`floor: ${floor.seconds.toFixed(2)} s`);
       }
@@ -728,6 +864,7 @@ async function main(): Promise<void> {
           args.work,
           conc,
           `pyreg migrate (${conc ? `--concurrency ${conc}` : "defaults"})`,
+          args.cpuProf,
         );
         rows.push(pyreg);
         log(`pyreg: ${pyreg.seconds.toFixed(2)} s`);
@@ -788,9 +925,52 @@ async function main(): Promise<void> {
         );
       if (ratios["pyreg_wall_over_floor_wall"] !== undefined)
         say(`pyreg vs floor: ${ratios["pyreg_wall_over_floor_wall"].toFixed(2)}× the floor's wall time`);
+      const measured = rows.filter((r) => r.cpuSeconds !== undefined);
+      if (measured.length) {
+        say("\nCPU per file and per GB (default corpus):");
+        results["cpu"] = printCpu(measured, { say, table });
+      }
     } finally {
       await src.stop();
     }
+  }
+
+  const smallContenders = new Set([...args.only].filter((c) => c === "pyreg" || c === "floor"));
+  if (args.smallFiles > 0 && smallContenders.size) {
+    const headers = [
+      "contender",
+      "files",
+      "MB",
+      "wall s",
+      "files/s",
+      "MB/s",
+      "peak RSS MiB",
+      "CPU s",
+      "src CPU s",
+      "dst CPU s",
+    ];
+    const conc = args.concurrencyGiven ? args.concurrency : undefined;
+    log(`small files: ${args.smallFiles} files, ${(args.smallSize / 1e6).toFixed(0)} MB`);
+    results["smallFiles"] = await runSmallFiles(
+      {
+        startSource: (dir) => startChild(["serve", dir]),
+        warm,
+        runFloor: (corpus, src, manifest, prof) =>
+          runFloor(corpus, src, args.work, args.concurrency, manifest, prof),
+        runPyreg: (corpus, src, label, prof) => runPyreg(corpus, src, args.work, conc, label, prof),
+        log,
+        say,
+        table,
+        printRows: (r) => say(table(headers, r.map(rowCells))),
+      },
+      {
+        files: args.smallFiles,
+        totalBytes: args.smallSize,
+        work: args.work,
+        contenders: smallContenders,
+        profDir: args.cpuProf,
+      },
+    );
   }
 
   if (args.scale) {

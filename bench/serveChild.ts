@@ -4,7 +4,9 @@
  * startServer; `node dist/bench/serveChild.js static PROJECTS FILES_PER_PROJECT` serves generated PEP 691 pages
  * from memory: a source index at /src/simple/ and a destination index at /dst/simple/ that holds
  * the first half of every project's files (same sha256), for timing `pyreg plan`.
- * Prints `{"url": ...}` on one line once listening; stops on SIGTERM or when stdin closes.
+ * Prints `{"url": ...}` on one line once listening; stops on SIGTERM or when stdin closes. In
+ * serve mode it counts the requests it answered by method and status ("GET 304"), and prints
+ * `{"requests": {...}}` on one line on SIGUSR2 (bench/rerun.ts reads them).
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -19,12 +21,20 @@ async function main(): Promise<void> {
   let close: () => Promise<void>;
   let url: string;
   if (mode === "serve" && arg) {
+    const counts: Record<string, number> = {};
     const s = await startServer({
       root: arg,
       host: "127.0.0.1",
       port: 0,
-      log: () => undefined,
+      // One line per request: "METHOD PATH STATUS BYTES ..." (src/server/index.ts).
+      log: (line) => {
+        const [method, , status] = line.split(" ");
+        if (!method || !status || !/^\d{3}$/.test(status)) return;
+        const k = `${method} ${status}`;
+        counts[k] = (counts[k] ?? 0) + 1;
+      },
     });
+    process.on("SIGUSR2", () => process.stdout.write(JSON.stringify({ requests: counts }) + "\n"));
     url = s.url;
     close = () => s.close();
   } else if (mode === "static" && arg && perProject) {

@@ -10,6 +10,11 @@ if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1
   echo "the tests need python3 with pip (real pip judges what pyreg writes)" >&2
   exit 1
 fi
+# Legacy-format fixtures (.tar.bz2 and .tar.xz sdists) are compressed by Python's bz2 and lzma.
+if ! python3 -c "import bz2, lzma" 2>/dev/null; then
+  echo "the tests need python3 with its bz2 and lzma modules (they write the .tar.bz2/.tar.xz fixtures)" >&2
+  exit 1
+fi
 # Real peers the tests run, each a Debian package installed here when missing (as root) or named
 # for the person to install. A peer that is missing makes the run fail, never skip silently.
 # Each line: a command on PATH (or a file, when it starts with /; a glob may name it), then the

@@ -259,7 +259,7 @@ describe("journal", () => {
       import { Journal } from ${JSON.stringify(new URL("../src/core/journal.js", import.meta.url).href)};
       const j = Journal.open(${JSON.stringify(dir)}, ${JSON.stringify(ID)});
       j.startRun({ command: "migrate", argv: [], version: "0", source: "s", destination: "d" });
-      j.markUploading(${JSON.stringify(dist("pkg-k", "1.0"))});
+      await j.markUploading(${JSON.stringify(dist("pkg-k", "1.0"))});
       process.kill(process.pid, "SIGKILL");
     `;
     const r = spawnSync(process.execPath, ["--input-type=module", "-e", script]);

@@ -3,19 +3,29 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { randomBytes } from "node:crypto";
 import tar from "tar-stream";
 import yazl from "yazl";
 import {
   checkMetadataMatchesFilename,
   MAX_METADATA_BYTES,
   parseCoreMetadata,
+  metadataFromFilename,
   readCoreMetadata,
 } from "../src/core/metadata.js";
 import { PyregError } from "../src/core/errors.js";
-import { parseFilename } from "../src/core/names.js";
-import { makeCorpus, makeSdist, makeWheel, metadataText, type MetadataVersion } from "./fixtures/dists.js";
+import { parseFilename, uploadFileType, type ParsedFilename } from "../src/core/names.js";
+import {
+  makeCorpus,
+  makeEgg,
+  makeInstaller,
+  makeSdist,
+  makeWheel,
+  metadataText,
+  type MetadataVersion,
+} from "./fixtures/dists.js";
 
 function rejectsWith(code: string, pattern: RegExp): (e: unknown) => boolean {
   return (e: unknown) => {
@@ -236,7 +246,61 @@ test("sdist: egg-info PKG-INFO is the fallback; the top-level one wins; none is 
   });
 });
 
-test("damaged archives are BAD_ARCHIVE; bz2/xz sdists are refused clearly", async () => {
+test("a .tar.gz held in memory reads as from disk: top-level PKG-INFO first, egg-info fallback, PKG-INFO past the first 64 KiB, none, damaged", async () => {
+  const meta = (v: string): string => `Metadata-Version: 1.1\nName: p\nVersion: ${v}\n`;
+  // Incompressible filler: the PKG-INFO after it starts past the 64 KiB read at once.
+  const filler = randomBytes(200 * 1024).toString("base64");
+  const cases: [string, Buffer][] = [
+    [
+      "top",
+      await tarGzOf([
+        ["p-1/PKG-INFO", meta("1")],
+        ["p-1/setup.py", ""],
+      ]),
+    ],
+    [
+      "egg",
+      await tarGzOf([
+        ["p-1/setup.py", ""],
+        ["p-1/p.egg-info/PKG-INFO", meta("1")],
+      ]),
+    ],
+    [
+      "both",
+      await tarGzOf([
+        ["p-1/p.egg-info/PKG-INFO", meta("9")],
+        ["p-1/PKG-INFO", meta("1")],
+      ]),
+    ],
+    [
+      "far",
+      await tarGzOf([
+        ["p-1/data.txt", filler],
+        ["p-1/PKG-INFO", meta("1")],
+      ]),
+    ],
+    ["big", await tarGzOf([["p-1/PKG-INFO", meta("1") + "Description: " + filler + "\n"]])],
+  ];
+  for (const [what, bytes] of cases) {
+    const m = await readCoreMetadata(bytes, "p-1.tar.gz");
+    assert.equal(m.version, "1", what);
+  }
+  const none = await tarGzOf([["p-3/sub/dir/PKG-INFO", meta("3")]]);
+  await assert.rejects(readCoreMetadata(none, "p-3.tar.gz"), rejectsWith("BAD_METADATA", /no PKG-INFO/));
+  const damaged = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.alloc(64, 7)]);
+  await assert.rejects(
+    readCoreMetadata(damaged, "c-1.tar.gz"),
+    rejectsWith("BAD_ARCHIVE", /c-1\.tar\.gz: damaged/),
+  );
+  // Cut short after its PKG-INFO: the PKG-INFO is read, as from a file (nothing further is needed).
+  const whole = await tarGzOf([
+    ["p-1/PKG-INFO", meta("1")],
+    ["p-1/data.txt", filler],
+  ]);
+  assert.equal((await readCoreMetadata(whole.subarray(0, 4096), "p-1.tar.gz")).version, "1");
+});
+
+test("damaged archives are BAD_ARCHIVE, bz2 and xz ones too", async () => {
   await withDir(async (dir) => {
     const whl = join(dir, "a-1-py3-none-any.whl");
     await writeFile(whl, Buffer.from("this is not a zip file at all, just text pretending"));
@@ -261,9 +325,55 @@ test("damaged archives are BAD_ARCHIVE; bz2/xz sdists are refused clearly", asyn
     );
     await assert.rejects(
       readCoreMetadata(gz, "c-1.tar.bz2"),
-      rejectsWith("BAD_ARCHIVE", /cannot read bzip2/),
+      rejectsWith("BAD_ARCHIVE", /c-1\.tar\.bz2: damaged bzip2\/tar archive/),
     );
-    await assert.rejects(readCoreMetadata(gz, "c-1.tar.xz"), rejectsWith("BAD_ARCHIVE", /cannot read xz/));
+    await assert.rejects(
+      readCoreMetadata(gz, "c-1.tar.xz"),
+      rejectsWith("BAD_ARCHIVE", /c-1\.tar\.xz: damaged xz\/tar archive/),
+    );
+    // A real .tar.bz2 cut in half.
+    const bz2 = await readFile(await makeSdist(dir, { name: "d", version: "1", format: "tar.bz2" }));
+    await writeFile(join(dir, "cut.tar.bz2"), bz2.subarray(0, Math.floor(bz2.length / 2)));
+    await assert.rejects(
+      readCoreMetadata(join(dir, "cut.tar.bz2"), "d-1.tar.bz2"),
+      rejectsWith("BAD_ARCHIVE", /d-1/),
+    );
+  });
+});
+
+test("legacy formats: .tar.bz2 and .tar.xz sdists and eggs are read; installers are not opened", async () => {
+  await withDir(async (dir) => {
+    for (const format of ["tar.bz2", "tar.xz"] as const) {
+      const path = await makeSdist(dir, {
+        name: "Old.Pkg",
+        version: "1.1",
+        format,
+        summary: `from a ${format}`,
+      });
+      const meta = await readCoreMetadata(path, `Old.Pkg-1.1.${format}`);
+      assert.equal(meta.name, "Old.Pkg");
+      assert.equal(meta.fields.get("Summary")?.[0], `from a ${format}`);
+    }
+    const egg = await makeEgg(dir, { name: "old-pkg", version: "1.0", summary: "an egg" });
+    const meta = await readCoreMetadata(egg, "old_pkg-1.0-py2.7.egg");
+    assert.equal(meta.version, "1.0");
+    assert.equal(meta.fields.get("Summary")?.[0], "an egg");
+    await writeFile(join(dir, "bad.egg"), "not a zip");
+    await assert.rejects(
+      readCoreMetadata(join(dir, "bad.egg"), "x-1.0-py2.7.egg"),
+      rejectsWith("BAD_ARCHIVE", /x-1\.0/),
+    );
+    const exe = await makeInstaller(dir, { name: "old-pkg", version: "1.0", ext: "exe" });
+    await assert.rejects(
+      readCoreMetadata(exe, basename(exe)),
+      rejectsWith("BAD_METADATA", /Windows installers/),
+    );
+    const parsed = parseFilename(basename(exe));
+    assert.ok(parsed);
+    const fromName = metadataFromFilename(parsed);
+    assert.equal(fromName?.name, "old-pkg");
+    assert.equal(fromName?.version, "1.0");
+    assert.equal(metadataFromFilename(parseFilename("a-1.0-py2.7.egg") as ParsedFilename), undefined);
   });
 });
 
@@ -388,4 +498,42 @@ test("a wheel whose METADATA disagrees with its filename is caught after reading
       rejectsWith("BAD_METADATA", /does not match/),
     );
   });
+});
+
+test("legacy filenames: project, version and tags as their tools write them; twine's filetype for each", () => {
+  const cases: [string, Partial<ParsedFilename>, { filetype: string; pyversion: string }][] = [
+    [
+      "Old_Pkg-1.0-py2.7.egg",
+      { kind: "egg", project: "old-pkg", version: "1.0", pythonTag: "2.7" },
+      { filetype: "bdist_egg", pyversion: "2.7" },
+    ],
+    [
+      "pkg-1.0-py3.4-linux-x86_64.egg",
+      { kind: "egg", version: "1.0", platformTag: "linux-x86_64" },
+      { filetype: "bdist_egg", pyversion: "3.4" },
+    ],
+    ["pkg-1.0.egg", { kind: "egg", version: "1.0" }, { filetype: "bdist_egg", pyversion: "" }],
+    [
+      "Zope-Like-1.0.dev1.win32.exe",
+      { kind: "wininst", project: "zope-like", version: "1.0.dev1", platformTag: "win32" },
+      { filetype: "bdist_wininst", pyversion: "any" },
+    ],
+    [
+      "pkg-2.1.win-amd64-py3.7.exe",
+      { kind: "wininst", version: "2.1", platformTag: "win-amd64", pythonTag: "3.7" },
+      { filetype: "bdist_wininst", pyversion: "3.7" },
+    ],
+    ["pkg-2.1.win32-py2.7.msi", { kind: "msi", version: "2.1" }, { filetype: "bdist_msi", pyversion: "2.7" }],
+    ["pkg-1.1.tar.bz2", { kind: "sdist", ext: "tar.bz2" }, { filetype: "sdist", pyversion: "source" }],
+    ["pkg-1.1.tar.xz", { kind: "sdist", ext: "tar.xz" }, { filetype: "sdist", pyversion: "source" }],
+  ];
+  for (const [name, want, form] of cases) {
+    const p = parseFilename(name);
+    assert.ok(p, name);
+    for (const [k, v] of Object.entries(want)) assert.equal(p[k as keyof ParsedFilename], v, `${name}: ${k}`);
+    assert.deepEqual(uploadFileType(p), form, name);
+  }
+  // Names their tools never write: not distributions (a folder source lists them as ignored).
+  for (const name of ["pkg.egg", "setup.exe", "pkg-1.0.exe", "pkg-1.0.linux.msi"])
+    assert.equal(parseFilename(name), undefined, name);
 });

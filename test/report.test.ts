@@ -101,9 +101,9 @@ describe("report", () => {
   test("counts and bytes by outcome, per project and version, problems, not carried over", () => {
     const r = buildReport([journal(files)], "9.9.9");
     assert.equal(r.totals.files, 4);
-    assert.deepEqual(r.totals.byOutcome.copied, { files: 1, bytes: 10 });
-    assert.deepEqual(r.totals.byOutcome.skipped, { files: 1, bytes: 20 });
-    assert.deepEqual(r.totals.byOutcome.uncertain, { files: 1, bytes: 10 });
+    assert.deepEqual(r.totals.byOutcome.copied, { files: 1, bytes: 10, unknownSizes: 0 });
+    assert.deepEqual(r.totals.byOutcome.skipped, { files: 1, bytes: 20, unknownSizes: 0 });
+    assert.deepEqual(r.totals.byOutcome.uncertain, { files: 1, bytes: 10, unknownSizes: 0 });
     assert.deepEqual(
       r.problems.map((f) => f.outcome),
       ["skipped", "failed", "uncertain"],
@@ -284,7 +284,16 @@ describe("progress", () => {
 
   test("status text: files and bytes of total, rate, ETA, failures", () => {
     const t = statusText(
-      { total: 10, totalBytes: 4096, done: 4, bytes: 2048, failed: 1, conflicts: 0, inFlight: 2 },
+      {
+        total: 10,
+        totalBytes: 4096,
+        unknownSizes: 0,
+        done: 4,
+        bytes: 2048,
+        failed: 1,
+        conflicts: 0,
+        inFlight: 2,
+      },
       2,
     );
     assert.equal(t, "4/10 files, 2.0 KiB/4.0 KiB, 1.0 KiB/s, ETA 2s, 2 in flight, 1 failed");
@@ -292,7 +301,16 @@ describe("progress", () => {
 
   test("a slow rate is a whole number of bytes per second, never 259.49620151939223 B/s", () => {
     const t = statusText(
-      { total: 10, totalBytes: 4096, done: 1, bytes: 519, failed: 0, conflicts: 0, inFlight: 1 },
+      {
+        total: 10,
+        totalBytes: 4096,
+        unknownSizes: 0,
+        done: 1,
+        bytes: 519,
+        failed: 0,
+        conflicts: 0,
+        inFlight: 1,
+      },
       2.0000000001,
     );
     assert.match(t, /, 259 B\/s,/);
@@ -309,7 +327,7 @@ describe("progress", () => {
       },
     } as unknown as NodeJS.WriteStream;
     const p = new Progress({ quiet: false, mode: "live", stream: fake });
-    p.onEvent({ type: "start", files: 2, bytes: 100 });
+    p.onEvent({ type: "start", files: 2, bytes: 100, unknownSizes: 0 });
     p.onEvent({ type: "file-start", file: file("a.whl") });
     fake.write("warning: something\n");
     assert.deepEqual(out.slice(0, 1), ["warning: something\n"], "nothing to clear before the first draw");

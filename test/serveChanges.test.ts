@@ -18,9 +18,9 @@ const fsp = createRequire(import.meta.url)("node:fs/promises") as FsPromises;
 const JSON_TYPE = "application/vnd.pypi.simple.v1+json";
 const HOUR_AGO = new Date(Date.now() - 3600_000);
 
-/** Calls of readdir and stat on paths under `under` since `reset`. */
-const calls = { under: "", readdir: 0, stat: 0 };
-const original = { readdir: fsp.readdir, stat: fsp.stat };
+/** Calls of readdir and stat on paths under `under` since `reset`, and reads of yank marks. */
+const calls = { under: "", readdir: 0, stat: 0, yankReads: 0 };
+const original = { readdir: fsp.readdir, stat: fsp.stat, readFile: fsp.readFile };
 
 function inside(path: unknown): boolean {
   const p = String(path);
@@ -67,12 +67,17 @@ describe("pyreg serve: change detection", () => {
       if (inside(args[0])) calls.stat++;
       return (original.stat as (...a: unknown[]) => unknown)(...args);
     };
+    (fsp as { readFile: unknown }).readFile = (...args: Parameters<FsPromises["readFile"]>) => {
+      if (inside(args[0]) && String(args[0]).endsWith(".yanked")) calls.yankReads++;
+      return (original.readFile as (...a: unknown[]) => unknown)(...args);
+    };
     syncBuiltinESMExports();
   });
 
   after(async () => {
     (fsp as { readdir: unknown }).readdir = original.readdir;
     (fsp as { stat: unknown }).stat = original.stat;
+    (fsp as { readFile: unknown }).readFile = original.readFile;
     syncBuiltinESMExports();
     await rm(work, { recursive: true, force: true });
   });
@@ -161,6 +166,45 @@ describe("pyreg serve: change detection", () => {
       await rm(join(root, "sub"), { recursive: true });
       assert.deepEqual((await page(s, "beta")).files, ["beta-1.0-py3-none-any.whl"]);
       assert.equal(await download(s, "beta-2.0-py3-none-any.whl"), 404);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("a yank mark added or removed by hand is seen at the next read; unyanked files cost no read of a mark", async () => {
+    const root = join(work, "yank");
+    await mkdir(join(root, "sub"), { recursive: true });
+    for (let v = 0; v < 5; v++) await put(join(root, `pkg-1.${v}-py3-none-any.whl`));
+    await put(join(root, "sub", "pkg-2.0-py3-none-any.whl"));
+    await utimes(join(root, "sub"), HOUR_AGO, HOUR_AGO);
+    await utimes(root, HOUR_AGO, HOUR_AGO);
+    calls.under = root;
+    const yanked = async (s: ServeHandle): Promise<Record<string, unknown>> => {
+      const r = await fetch(`${s.indexUrl}pkg/`, { headers: { Accept: JSON_TYPE } });
+      assert.equal(r.status, 200);
+      const body = (await r.json()) as { files: { filename: string; yanked: unknown }[] };
+      return Object.fromEntries(
+        body.files.filter((f) => f.yanked !== false).map((f) => [f.filename, f.yanked]),
+      );
+    };
+    const s = await startServe(root);
+    try {
+      calls.yankReads = 0;
+      assert.deepEqual(await yanked(s), {});
+      assert.deepEqual(await yanked(s), {});
+      assert.equal(calls.yankReads, 0, "no mark is read for files whose folder holds none");
+      // The clock does not move from here on: no cache time can run out.
+      await writeFile(join(root, "pkg-1.3-py3-none-any.whl.yanked"), "broken\n");
+      await writeFile(join(root, "sub", "pkg-2.0-py3-none-any.whl.yanked"), "");
+      assert.deepEqual(await yanked(s), {
+        "pkg-1.3-py3-none-any.whl": "broken",
+        "pkg-2.0-py3-none-any.whl": true,
+      });
+      calls.yankReads = 0;
+      await yanked(s);
+      assert.equal(calls.yankReads, 2, "only the two marks are read");
+      await rm(join(root, "pkg-1.3-py3-none-any.whl.yanked"));
+      assert.deepEqual(await yanked(s), { "pkg-2.0-py3-none-any.whl": true });
     } finally {
       await s.close();
     }

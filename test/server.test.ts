@@ -754,7 +754,7 @@ describe("uploads", () => {
         /Invalid filename/,
       ],
       ["hidden filename", ok, { filename: ".up_pkg-1.0-py3-none-any.whl", data: wheel }, /Invalid filename/],
-      ["not a distribution", ok, { filename: "up_pkg-1.0.exe", data: wheel }, /not a wheel or an sdist/],
+      ["not a distribution", ok, { filename: "up_pkg-1.0.exe", data: wheel }, /not a wheel, an sdist/],
       [
         "metadata names another project",
         await uploadFields("up-pkg", "1.0", "bdist_wheel", mismatched),

@@ -2,7 +2,9 @@ import type { Command } from "commander";
 import { finish } from "./outcome.js";
 import { checkLocks } from "../core/cutover/checkLock.js";
 import { readLockFile } from "../core/lockfiles/index.js";
-import { human, makeRuntime, printJson, type CommonOptions } from "./common.js";
+import { endpointJson, human, makeRuntime, printJson, type CommonOptions } from "./common.js";
+import { plural } from "../core/units.js";
+import { redactText } from "../http/redact.js";
 import { addLockOptions, openIndex, type LockFormatOption } from "./lockCommon.js";
 
 export function registerCheckLock(program: Command): void {
@@ -49,18 +51,29 @@ export function registerCheckLock(program: Command): void {
               `  ${r.status.padEnd(12)} ${r.filename ?? (r.lockedSha256 ? `sha256:${r.lockedSha256}` : "")}  (${r.detail})`,
             );
         }
-        for (const e of result.errors) human(opts, `error        ${e.package}: ${e.error}`);
+        for (const e of result.errors)
+          process.stderr.write(
+            redactText(`failed: project ${e.package} could not be read: ${e.error}`) + "\n",
+          );
         const c = result.counts;
         human(
           opts,
-          `check-lock: ${c.ok} of ${c.files} locked files served by ${result.index} with the locked sha256` +
+          `check-lock: ${c.ok} of ${plural(c.files, "locked file")} served by ${result.index} with the locked sha256` +
             (c.missing + c.different + c.unverifiable
               ? `; ${c.missing} missing, ${c.different} different, ${c.unverifiable} unverifiable`
               : "") +
-            (c.skipped ? `; ${c.skipped} packages skipped (not from an index)` : "") +
-            (result.errors.length ? `; ${result.errors.length} packages could not be read` : ""),
+            (c.skipped ? `; ${plural(c.skipped, "package")} skipped (not from an index)` : "") +
+            (result.errors.length ? `; ${plural(result.errors.length, "package")} could not be read` : ""),
         );
-        if (opts.json) printJson("check-lock", { ...result });
+        if (opts.json) {
+          const { errors, index: _described, ...rest } = result;
+          void _described;
+          printJson("check-lock", {
+            ...rest,
+            index: endpointJson(index),
+            projectErrors: errors.map((e) => ({ project: e.package, error: e.error })),
+          });
+        }
         finish(result.ok ? "ok" : "incomplete");
       } finally {
         await rt.close();

@@ -309,7 +309,7 @@ export function resolveRegistryArg(
  * The version of pyreg's --json documents (docs/json-schema.json): every command prints one
  * object with `version`, `command`, then its result, or `error` when it failed.
  */
-export const JSON_VERSION = 1;
+export const JSON_VERSION = 2;
 
 export type JsonCommand = "list" | "plan" | "migrate" | "verify";
 
@@ -392,11 +392,15 @@ export function addStateOptions(cmd: Command, forMigrate: boolean): Command {
     .optionsGroup(HELP_GROUPS.state)
     .option(
       "--state <dir>",
-      `state folder: the journal (resume) and report.json/report.md (default: one folder per source/destination pair and shard under ./${DEFAULT_STATE_DIR}/)`,
+      forMigrate
+        ? `state folder: the journal (resume) and report.json/report.md (default: one folder per source/destination pair and shard under ./${DEFAULT_STATE_DIR}/)`
+        : `the migration's state folder (default: migrate's for this source/destination pair and shard under ./${DEFAULT_STATE_DIR}/): when it holds that migration's journal, the check is recorded in it and its report.json/report.md are written again; verify never creates one`,
     )
-    .option(
-      "--reset-state",
-      "start the state folder over when it belongs to another source/destination (the old journal is kept beside it)",
+    .addOption(
+      new Option(
+        "--reset-state",
+        "start the state folder over when it belongs to another source/destination (the old journal is kept beside it)",
+      ).hideHelp(!forMigrate),
     )
     .option(
       "--report <path>",

@@ -95,7 +95,9 @@ export function registerList(program: Command): void {
       for (const p of filteredProjects) if (!opts.quiet) show(`- project ${p.project}  (${p.reason})`);
       for (const i of ignored) show(`ignored: ${i.name}  (${i.reason})`);
       for (const e of errors)
-        process.stderr.write(redactText(`pyreg: error: ${e.project} could not be listed: ${e.error}`) + "\n");
+        process.stderr.write(
+          redactText(`failed: project ${e.project} could not be listed: ${e.error}`) + "\n",
+        );
       printSelectionNotes({ warnings: result.warnings, problems });
       show(
         `${plural(listed.length, "project")}, ${plural(files, "file")}, ${formatTotal(bytes, unknown)}` +
@@ -115,8 +117,8 @@ export function registerList(program: Command): void {
           })),
           filteredProjects,
           warnings: result.warnings,
-          problems,
-          errors,
+          selectionProblems: problems,
+          projectErrors: errors,
           ignored,
         });
       }

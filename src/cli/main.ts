@@ -64,7 +64,7 @@ function printError(err: unknown, json: boolean, command: string): void {
     if (json) printJson(command, { error: err.toJSON() });
   } else {
     const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
-    process.stderr.write(redactText(`pyreg: unexpected error: ${msg}\n`));
+    process.stderr.write(redactText(`pyreg: error: unexpected: ${msg}\n`));
     if (json) printJson(command, { error: { code: "INTERNAL", message: String(err) } });
   }
 }

@@ -107,13 +107,19 @@ export function registerMigrate(program: Command): void {
       const d = result as MigrateData;
       const { counts: c, outcomes, plan, projectErrors } = d;
       for (const o of d.carried)
-        if (o.kind === "failed") process.stderr.write(`failed: ${o.file.filename}: ${o.reason}\n`);
+        if (o.kind === "failed")
+          process.stderr.write(redactText(`failed: ${o.file.filename}: ${o.reason}`) + "\n");
       for (const p of projectErrors)
-        process.stderr.write(`failed: project ${p.project} could not be listed: ${p.error}\n`);
+        process.stderr.write(
+          redactText(`failed: project ${p.project} could not be listed: ${p.error}`) + "\n",
+        );
       human(
         opts,
         `migrate: ${c.copied} copied (${formatBytes(c.bytes)}), ${c.skipped} already there, ${plural(c.conflict, "conflict")}, ${c.failed} failed, ${c.filtered} filtered` +
           (d.notAttempted ? `, ${d.notAttempted} not attempted` : "") +
+          (d.unchanged.projects
+            ? `, ${plural(d.unchanged.projects, "project")} unchanged (${plural(d.unchanged.files, "file")}, not read again)`
+            : "") +
           (d.ignored.length ? `, ${d.ignored.length} ignored (not distributions)` : "") +
           (projectErrors.length ? `, ${plural(projectErrors.length, "project")} not listed` : "") +
           (plan.filteredProjects.length
@@ -131,11 +137,12 @@ export function registerMigrate(program: Command): void {
           destination: d.destination,
           state: d.state,
           counts: { ...c, notAttempted: d.notAttempted },
+          unchanged: d.unchanged,
           outcomes: streamed(outcomes, outcomeJson),
           projectErrors: projectErrors.map((p) => ({ project: p.project, error: p.error })),
           filteredProjects: plan.filteredProjects,
           warnings: [...plan.warnings, ...d.lateWarnings],
-          problems: plan.problems,
+          selectionProblems: plan.problems,
           ignored: d.ignored,
           ...(d.stopped ? { stopped: d.stopped } : {}),
         });

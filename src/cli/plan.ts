@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { finish } from "./outcome.js";
 import { selectionRows } from "../core/usecases/migrate.js";
 export { selectionRows };
@@ -95,7 +95,9 @@ export function printPlan(plan: Plan, opts: CommonOptions): void {
   for (const p of plan.projects) {
     if (p.error) human(opts, `! ${p.project}: could not be listed: ${p.error}`);
     for (const e of p.entries) {
-      const mark = { copy: "+", skip: "=", conflict: "!", filtered: "-", invalid: "x" }[e.action];
+      const mark = { copy: "+", skip: "=", conflict: "!", filtered: "-", invalid: "x", unsupported: "x" }[
+        e.action
+      ];
       if (e.action === "skip" && opts.quiet) continue;
       human(
         opts,
@@ -111,13 +113,14 @@ export function printPlan(plan: Plan, opts: CommonOptions): void {
     opts,
     `plan: ${c.copy} to copy (${formatTotal(c.bytes, c.unknownSizes)}), ${c.skip} already there, ${plural(c.conflict, "conflict")}, ` +
       `${c.invalid} invalid, ${c.filtered} filtered; ${plural(plan.projects.length, "project")}` +
+      (c.unsupported ? `; ${c.unsupported} in a format the destination does not take` : "") +
       (plan.filteredProjects.length ? ` (${plan.filteredProjects.length} more left out)` : "") +
       (plan.problems.length ? `; ${plural(plan.problems.length, "pinned file problem")}` : "") +
       (plan.projects.some((p) => p.error)
         ? `, ${plan.projects.filter((p) => p.error).length} could not be listed`
         : "") +
       (plan.ignored?.length
-        ? `; ${plan.ignored.length} files at the source ignored (not distributions)`
+        ? `; ${plural(plan.ignored.length, "file")} at the source ignored (not distributions)`
         : ""),
   );
 }
@@ -146,7 +149,8 @@ export function planJson(plan: Plan): Record<string, unknown> {
     })),
     filteredProjects: plan.filteredProjects,
     warnings: plan.warnings,
-    problems: plan.problems,
+    selectionProblems: plan.problems,
+    projectErrors: plan.projects.flatMap((p) => (p.error ? [{ project: p.project, error: p.error }] : [])),
     ignored: plan.ignored ?? [],
   };
 }
@@ -160,7 +164,8 @@ export function registerPlan(program: Command): void {
         "already there (same filename and digest: the strongest both indexes publish), and what conflicts " +
         "(same filename, other bytes). A file the two listings cannot decide (no digest in common, or " +
         "md5 only) is planned as a copy that migrate first compares with the bytes. A filename the " +
-        "source lists twice with different digests is invalid. Nothing is downloaded or uploaded.",
+        "source lists twice with different digests is invalid; a file in a format the destination does not take " +
+        "(PyPI: only .whl, .tar.gz and .zip) is unsupported. Nothing is downloaded or uploaded.",
     )
     .addHelpText("after", REGISTRY_HELP);
   addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true)
@@ -175,6 +180,9 @@ export function registerPlan(program: Command): void {
       "also show what migrate would do on resuming from this state folder (read only: nothing is written)",
     )
     .option("--retry-failed", "with --state: as migrate --retry-failed would")
+    // Taken so that a migrate command line works with its verb changed; plan writes neither.
+    .addOption(new Option("--report <path>").hideHelp())
+    .addOption(new Option("--reset-state").hideHelp())
     .action(runPlanCommand);
 }
 
@@ -192,8 +200,23 @@ export async function runPlanCommand(
     shard?: Shard | undefined;
     state?: string | undefined;
     retryFailed?: boolean | undefined;
+    report?: string | undefined;
+    resetState?: boolean | undefined;
+    createRepository?: boolean | undefined;
+    verifyContent?: boolean | undefined;
   },
 ): Promise<void> {
+  // Nothing is left out without a word: what a migrate line asks and a plan does not do.
+  const notDone = [
+    opts.report !== undefined ? `--report ${opts.report}` : "",
+    opts.resetState ? "--reset-state" : "",
+    opts.createRepository ? "--create-repository" : "",
+    opts.verifyContent ? "--verify-content" : "",
+  ].filter(Boolean);
+  if (notDone.length)
+    process.stderr.write(
+      redactText(`note: plan changes nothing and writes no report: ${notDone.join(", ")} not done`) + "\n",
+    );
   const selection = await selectionFrom(opts);
   const rt = makeRuntime(opts);
   let result: Tagged<PlanData>;

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
-import { buildSettings, type RegistrySettings } from "../core/cutover/settings.js";
+import { buildSettings, DEPENDENCY_CONFUSION, type RegistrySettings } from "../core/cutover/settings.js";
 import { PyregError } from "../core/errors.js";
 import { parseSpec } from "../registries/spec.js";
+import { JSON_VERSION } from "./common.js";
 
 const TOOLS = ["pip", "uv", "poetry", "pdm", "pipenv", "requirements.txt", "twine"];
 
@@ -56,7 +57,7 @@ export function registerPrintSettings(program: Command): void {
     .option("--index-url <url>", "the index URL, when it cannot be derived from DESTINATION")
     .option("--gitlab-api <url>", "GitLab: the API root (https://host/prefix/api/v4)")
     .option("--tool <names>", `only these tools, comma-separated (${TOOLS.join(", ")})`)
-    .option("--json", "print the settings as JSON")
+    .option("--json", "print the settings as JSON (docs/json-schema.json)")
     .action(
       (
         destination: string,
@@ -89,7 +90,9 @@ export function registerPrintSettings(program: Command): void {
             });
           settings.tools = settings.tools.filter((t) => want.includes(t.tool));
         }
-        const out = opts.json ? JSON.stringify(settings, null, 2) + "\n" : render(settings);
+        const out = opts.json
+          ? JSON.stringify({ version: JSON_VERSION, command: "print-settings", ...settings }, null, 2) + "\n"
+          : render(settings);
         // Written as is (redaction would also hide the ${VAR} placeholders in URLs), so check here
         // that no credential of DESTINATION made it into the text.
         const spec = parseSpec(destination);
@@ -101,8 +104,7 @@ export function registerPrintSettings(program: Command): void {
             "refusing to print settings that contain a credential of DESTINATION",
           );
         process.stdout.write(out);
-        for (const w of settings.warnings)
-          if (/DEPENDENCY CONFUSION/.test(w)) process.stderr.write(`warning: ${w}\n`);
+        if (opts.withPypi) process.stderr.write(`warning: ${DEPENDENCY_CONFUSION}\n`);
       },
     );
 }

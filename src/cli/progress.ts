@@ -6,6 +6,7 @@
  */
 import type { EngineEvent } from "../core/engine.js";
 import { formatBytes } from "./common.js";
+import { formatTotal } from "../core/units.js";
 
 export type ProgressMode = "live" | "plain";
 
@@ -36,6 +37,8 @@ export function chooseMode(
 export interface Counters {
   total: number;
   totalBytes: number;
+  /** Files to copy whose size the index does not give (PEP 503 gives none; PEP 691's is optional). */
+  unknownSizes: number;
   done: number;
   bytes: number;
   failed: number;
@@ -52,14 +55,26 @@ export const ETA_AFTER_SECONDS = 2;
  * long). The ETA needs a rate measured over ETA_AFTER_SECONDS and at least one file done.
  */
 export function statusText(c: Counters, elapsedSeconds: number): string {
-  const rate = c.bytes / Math.max(elapsedSeconds, 0.001);
-  const left = c.totalBytes - c.bytes;
+  const seconds = Math.max(elapsedSeconds, 0.001);
+  const rate = c.bytes / seconds;
+  // With sizes unknown, the bytes left are unknown too: the ETA then goes by files done.
+  const secondsLeft = c.unknownSizes
+    ? ((c.total - c.done) * seconds) / Math.max(c.done, 1)
+    : (c.totalBytes - c.bytes) / rate;
   const eta =
-    c.done < c.total && c.done > 0 && left > 0 && rate > 0 && elapsedSeconds >= ETA_AFTER_SECONDS
-      ? `, ETA ${formatEta(left / rate)}`
+    c.done < c.total &&
+    c.done > 0 &&
+    secondsLeft > 0 &&
+    Number.isFinite(secondsLeft) &&
+    elapsedSeconds >= ETA_AFTER_SECONDS
+      ? `, ETA ${formatEta(secondsLeft)}`
       : "";
+  const bytes =
+    c.unknownSizes === c.total && c.total > 0
+      ? `${formatBytes(c.bytes)} (total size unknown)`
+      : `${formatBytes(c.bytes)}/${formatTotal(c.totalBytes, c.unknownSizes)}`;
   return (
-    `${c.done}/${c.total} files, ${formatBytes(c.bytes)}/${formatBytes(c.totalBytes)}, ${formatBytes(rate)}/s${eta}` +
+    `${c.done}/${c.total} files, ${bytes}, ${formatBytes(rate)}/s${eta}` +
     (c.inFlight ? `, ${c.inFlight} in flight` : "") +
     (c.failed ? `, ${c.failed} failed` : "") +
     (c.conflicts ? `, ${c.conflicts} conflicts` : "")
@@ -82,6 +97,7 @@ export class Progress {
   readonly counters: Counters = {
     total: 0,
     totalBytes: 0,
+    unknownSizes: 0,
     done: 0,
     bytes: 0,
     failed: 0,
@@ -90,6 +106,8 @@ export class Progress {
   };
   /** Files being downloaded or uploaded (at most --concurrency), and those awaiting verification. */
   private readonly started = new Set<string>();
+  /** Bytes of the current download attempt per file: a download fetched again starts from 0. */
+  private readonly attemptBytes = new Map<string, number>();
   private readonly verifying = new Set<string>();
   /** When the transfers started (the engine's "start"), for the rate and the ETA. */
   private transferStart: number | undefined;
@@ -181,6 +199,7 @@ export class Progress {
         this.transferStart = this.now();
         c.total = e.files;
         c.totalBytes = e.bytes;
+        c.unknownSizes = e.unknownSizes;
         return;
       case "file-start":
         this.started.add(key(e.file));
@@ -195,12 +214,26 @@ export class Progress {
         return;
       case "bytes":
         c.bytes += e.bytes;
+        this.attemptBytes.set(key(e.file), (this.attemptBytes.get(key(e.file)) ?? 0) + e.bytes);
+        return;
+      case "downloaded":
+        this.attemptBytes.delete(key(e.file));
+        return;
+      case "unsent":
+        // The run stopped on this file (credentials refused): it holds no slot any more.
+        if (this.started.delete(key(e.file))) c.inFlight = Math.max(0, c.inFlight - 1);
         return;
       case "retry":
+        if (e.stage === "download") {
+          // The bytes of the attempt cut short are fetched again: counted once.
+          c.bytes -= this.attemptBytes.get(key(e.file)) ?? 0;
+          this.attemptBytes.delete(key(e.file));
+        }
         if (!this.opts.quiet) this.say(`retrying ${e.stage} of ${e.file.filename}: ${e.reason}`);
         return;
       case "outcome": {
         const o = e.outcome;
+        this.attemptBytes.delete(key(o.file));
         if (this.started.delete(key(o.file))) {
           c.done++;
           c.inFlight = Math.max(0, c.inFlight - 1);

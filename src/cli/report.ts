@@ -9,7 +9,7 @@ import { PyregError } from "../core/errors.js";
 import { shellQuote } from "../core/report.js";
 import { preferBoundedHeap } from "./gc.js";
 import { invokedAs } from "./invocation.js";
-import { redactArgv } from "./common.js";
+import { JSON_VERSION, redactArgv } from "./common.js";
 import {
   openRunState as openState,
   redactedBatches,
@@ -41,6 +41,7 @@ interface ReportCliOptions {
   merge?: string[];
   format: "md" | "json";
   report?: string;
+  json?: boolean;
 }
 
 export function registerReport(program: Command): void {
@@ -70,6 +71,10 @@ export function registerReport(program: Command): void {
       "md",
     )
     .option("--report <path>", "also write the report to PATH.json and PATH.md")
+    .option(
+      "--json",
+      'print {"version", "command": "report", "complete", "report": report.json} on stdout, as the other commands\' --json (docs/json-schema.json)',
+    )
     .addHelpText(
       "after",
       "\nExamples:\n  pyreg report --state .pyreg\n  pyreg report --merge shard-1 shard-2 shard-3 --report merged",
@@ -77,7 +82,14 @@ export function registerReport(program: Command): void {
     .action(async (opts: ReportCliOptions) => {
       const result = await report({
         ...opts,
-        output: { format: opts.format, stream: process.stdout },
+        output: {
+          format: opts.json ? "json" : opts.format,
+          stream: process.stdout,
+          // report --json: the shared envelope around report.json.
+          envelope: opts.json
+            ? (s) => ({ version: JSON_VERSION, command: "report", complete: s.result.complete })
+            : undefined,
+        },
         // Known before the report is printed: a reader that stops early (| head) gets the same exit code.
         onSummary: (s) => finish(s.result.complete ? "ok" : "incomplete"),
         beforeReport: preferBoundedHeap,

@@ -4,7 +4,8 @@ import { planRewrite } from "../core/cutover/rewriteLock.js";
 import { writeRewrittenLock } from "../core/cutover/writeLock.js";
 import { readLockFile } from "../core/lockfiles/index.js";
 import { redactText } from "../http/redact.js";
-import { makeRuntime, printJson, type CommonOptions } from "./common.js";
+import { endpointJson, makeRuntime, printJson, type CommonOptions } from "./common.js";
+import { plural } from "../core/units.js";
 import { addLockOptions, openIndex, type LockFormatOption } from "./lockCommon.js";
 
 export function registerRewriteLock(program: Command): void {
@@ -50,7 +51,8 @@ export function registerRewriteLock(program: Command): void {
             opts,
             `${p.status.padEnd(12)} ${p.package} ${p.version ?? ""}: ${p.filename ?? (p.lockedSha256 ? `sha256:${p.lockedSha256}` : "")}  (${p.detail})`,
           );
-        for (const e of plan.errors) human(opts, `error        ${e.package}: ${e.error}`);
+        for (const e of plan.errors)
+          human(opts, `failed: project ${e.package} could not be read: ${e.error}`);
         let backup: string | undefined;
         if (plan.newText === undefined) {
           human(
@@ -62,17 +64,20 @@ export function registerRewriteLock(program: Command): void {
           if (opts.write) backup = await writeRewrittenLock(file, plan.newText);
           human(
             opts,
-            `rewrite-lock: ${plan.moved.length} packages, ${plan.replacements.length} URLs from ${plan.from} to ${plan.to}` +
+            `rewrite-lock: ${plural(plan.moved.length, "package")}, ${plural(plan.replacements.length, "URL")} from ${plan.from} to ${plan.to}` +
               (opts.write
                 ? `; written to ${file} (the original is kept as ${backup ?? ""})`
                 : "; dry run, nothing written: run again with --write to apply"),
           );
         }
         if (opts.json) {
-          const { newText: _omit, ...rest } = plan;
+          const { newText: _omit, problems, errors, ...rest } = plan;
           void _omit;
           printJson("rewrite-lock", {
             ...rest,
+            index: endpointJson(index),
+            notVerified: problems,
+            projectErrors: errors.map((e) => ({ project: e.package, error: e.error })),
             ok: plan.newText !== undefined,
             written: backup !== undefined,
             backup,

@@ -41,9 +41,8 @@ export async function runServe(dir: string, opts: ServeOptions): Promise<void> {
   const result = await serve(dir, {
     ...opts,
     onEvent: (e) => {
-      if (e.type !== "log") return;
-      if (opts.quiet && !e.message.startsWith("warning") && !e.message.startsWith("error")) return;
-      process.stderr.write(e.message + "\n");
+      // The server's lines carry their own prefix ("error: ...", "warning: ...").
+      if (e.type === "warning" || (e.type === "log" && !opts.quiet)) process.stderr.write(e.message + "\n");
     },
   });
   if (result.status === "error") throw result.error;

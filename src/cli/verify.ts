@@ -4,6 +4,7 @@ import { verificationKey } from "../core/digests.js";
 import type { Tagged } from "../core/usecases/result.js";
 import { verify, type VerifyData } from "../core/usecases/verify.js";
 import { redactText } from "../http/redact.js";
+import { plural } from "../core/units.js";
 import { preferBoundedHeap } from "./gc.js";
 import { fileJson } from "./list.js";
 import { finish } from "./outcome.js";
@@ -35,11 +36,15 @@ export function registerVerify(program: Command): void {
         "and hashed; --content does that for every file. Lists each missing or different file. " +
         "Exits 0 only when all are there. With selection options (--include, --platforms, --requirements...), " +
         "exactly the selected files are checked: `pyreg verify --requirements uv.lock` says whether the " +
-        "destination serves everything the lock pins.",
+        "destination serves everything the lock pins. verify creates nothing: it records its check in the " +
+        "journal of its source/destination pair when migrate left one (--state, or migrate's default folder) " +
+        "and writes that folder's report again; otherwise only --report PATH writes a report.",
     )
     .addHelpText("after", REGISTRY_HELP);
   addStateOptions(addConnectionOptions(addSelectionOptions(addFromTo(cmd)), true), false).action(
     async (opts: FromToOptions & StateOptions) => {
+      if (opts.resetState)
+        process.stderr.write("note: verify starts no state folder: --reset-state not done\n");
       const selection = await selectionFrom(opts);
       const rt = makeRuntime(opts);
       let result: Tagged<VerifyData>;
@@ -62,18 +67,21 @@ export function registerVerify(program: Command): void {
       if (result.status === "interrupted") throw new PyregError("INTERRUPTED", result.message);
       const { rows, bad, errors, filteredFiles, filteredProjects, selectionProblems } = result;
       for (const r of bad) human(opts, `${r.status.padEnd(12)} ${r.source.filename}  (${r.detail})`);
-      for (const e of errors) human(opts, `error        project ${e.project}: ${e.error}`);
+      for (const e of errors)
+        process.stderr.write(
+          redactText(`failed: project ${e.project} could not be listed: ${e.error}`) + "\n",
+        );
       human(
         opts,
-        `verify: ${rows.length - bad.length} of ${rows.length} files at the destination with the same bytes` +
+        `verify: ${rows.length - bad.length} of ${plural(rows.length, "file")} at the destination with the same bytes` +
           (bad.length
             ? `; ${bad.filter((r) => r.status === "missing").length} missing, ${bad.filter((r) => r.status === "different").length} different, ${bad.filter((r) => r.status === "unverifiable").length} unverifiable`
             : "") +
-          (errors.length ? `; ${errors.length} projects could not be read` : "") +
+          (errors.length ? `; ${plural(errors.length, "project")} could not be listed` : "") +
           (filteredFiles.length || filteredProjects.length
-            ? `; left out by the selection: ${filteredFiles.length} files, ${filteredProjects.length} projects`
+            ? `; left out by the selection: ${plural(filteredFiles.length, "file")}, ${plural(filteredProjects.length, "project")}`
             : "") +
-          (selectionProblems.length ? `; ${selectionProblems.length} pinned file problems` : ""),
+          (selectionProblems.length ? `; ${plural(selectionProblems.length, "pinned file problem")}` : ""),
       );
       if (opts.json) {
         await printJsonStream("verify", {
@@ -87,14 +95,18 @@ export function registerVerify(program: Command): void {
             different: bad.filter((r) => r.status === "different").length,
             unverifiable: bad.filter((r) => r.status === "unverifiable").length,
           },
-          problems: streamed(bad, (r) => ({ ...fileJson(r.source), status: r.status, detail: r.detail })),
+          notVerified: streamed(bad, (r) => ({ ...fileJson(r.source), status: r.status, detail: r.detail })),
           verifiedBy: Object.fromEntries(
             [...new Set(rows.map((r) => verificationKey(r.verification)).filter((k) => k !== null))].map(
               (k) => [k, rows.filter((r) => verificationKey(r.verification) === k).length],
             ),
           ),
-          errors,
-          filtered: streamed(filteredFiles, (f) => ({ ...fileJson(f.file), rule: f.rule, reason: f.reason })),
+          projectErrors: errors,
+          filteredFiles: streamed(filteredFiles, (f) => ({
+            ...fileJson(f.file),
+            rule: f.rule,
+            reason: f.reason,
+          })),
           filteredProjects,
           warnings: result.warnings,
           selectionProblems,
@@ -102,7 +114,12 @@ export function registerVerify(program: Command): void {
       }
       renderRuntimeEvent(opts, {
         type: "log",
-        message: redactText(`report: ${result.report} (and report.json)`),
+        message: redactText(
+          (result.recordedIn ? `recorded in the journal of ${result.recordedIn}; ` : "") +
+            (result.report
+              ? `report: ${result.report} (and its .json)`
+              : "no report written (no journal of this migration to record into; --report PATH writes one)"),
+        ),
       });
       finish(result.status);
     },

@@ -20,7 +20,7 @@ import {
 import { classOf, errorMessage, isFatal, PyregError } from "./errors.js";
 import { FAILURE_POLICY } from "./failure.js";
 import { MultiHash } from "./hash.js";
-import { checkMetadataMatchesFilename, readCoreMetadata } from "./metadata.js";
+import { checkMetadataMatchesFilename, metadataFromFilename, readCoreMetadata } from "./metadata.js";
 import type { CoreMetadata, Destination, DistFile, FileOutcome, LocalDist, Source } from "./model.js";
 import { sha256Of } from "./model.js";
 import { parseFilename } from "./names.js";
@@ -28,7 +28,8 @@ import type { Plan, PlanEntry, ProjectPlan } from "./plan.js";
 import { Pool } from "./pool.js";
 
 export type EngineEvent =
-  | { type: "start"; files: number; bytes: number }
+  /** The files to copy, their listed bytes, and how many of them the index gives no size for. */
+  | { type: "start"; files: number; bytes: number; unknownSizes: number }
   | { type: "file-start"; file: DistFile }
   | { type: "bytes"; file: DistFile; bytes: number }
   /** Downloaded and checked against the source's sha256 (the journal's "downloaded"). */
@@ -293,15 +294,17 @@ export async function runPlan(
 
   let totalFiles = 0;
   let totalBytes = 0;
+  let unknownSizes = 0;
   for (const p of plan.projects) {
     for (const e of p.entries) {
       if (e.action === "copy") {
         totalFiles++;
         totalBytes += e.file.size ?? 0;
+        if (e.file.size === undefined) unknownSizes++;
       }
     }
   }
-  emit({ type: "start", files: totalFiles, bytes: totalBytes });
+  emit({ type: "start", files: totalFiles, bytes: totalBytes, unknownSizes });
 
   /** Reads the destination again (until it lists the file or attempts run out). */
   const lookAgain = async (
@@ -420,8 +423,11 @@ export async function runPlan(
       }
       let meta: CoreMetadata | undefined;
       if (destination.needsMetadata) {
-        meta = await readCoreMetadata(local.data ?? tmp, file.filename);
         const parsed = parseFilename(file.filename);
+        // Windows installers: the name and version of the filename (their archive is not read).
+        meta =
+          (parsed && metadataFromFilename(parsed)) ??
+          (await readCoreMetadata(local.data ?? tmp, file.filename));
         if (parsed) checkMetadataMatchesFilename(meta, parsed);
       }
       checkStop();
@@ -639,6 +645,14 @@ export async function runPlan(
           file: e.file,
           reason: e.reason,
           code: e.code ?? "BAD_FILENAME",
+          class: "lasting",
+        });
+      else if (e.action === "unsupported")
+        record({
+          kind: "failed",
+          file: e.file,
+          reason: e.reason,
+          code: "UNSUPPORTED_FORMAT",
           class: "lasting",
         });
     }

@@ -27,6 +27,8 @@ export type ErrorCode =
   | "CONTENT_MISMATCH"
   | "UNSAFE_URL"
   | "UPLOAD_REFUSED"
+  /** A distribution format the destination kind does not take (src/core/formats.ts). */
+  | "UNSUPPORTED_FORMAT"
   | "CONFLICT"
   | "NOT_LISTED"
   | "STATE"
@@ -71,6 +73,7 @@ const CLASS_OF_CODE: Record<ErrorCode, FailureClass> = {
   BAD_FILENAME: "lasting",
   UNSAFE_URL: "lasting",
   UPLOAD_REFUSED: "lasting",
+  UNSUPPORTED_FORMAT: "lasting",
   CONFLICT: "conflict",
   NOT_LISTED: "uncertain",
   DUPLICATE_LISTING: "lasting",

@@ -1,6 +1,8 @@
 /**
- * Core metadata reader: METADATA from a wheel, PKG-INFO from an sdist (.tar.gz/.tgz/.tar, .zip),
- * parsed as RFC 822-style headers (Metadata-Version 1.0–2.5).
+ * Core metadata reader: METADATA from a wheel, PKG-INFO from an sdist (.tar.gz/.tgz/.tar,
+ * .tar.bz2, .tar.xz, .zip) or an egg (EGG-INFO/PKG-INFO), parsed as RFC 822-style headers
+ * (Metadata-Version 1.0–2.5). bzip2 is read by unbzip2-stream and xz by xz-decompress (both pure
+ * JavaScript/WebAssembly, no native code), as Python's tarfile reads "r:bz2" and "r:xz".
  *
  * Sources: packaging.python.org core-metadata.rst, binary-distribution-format.rst,
  * source-distribution-format.rst; the reference readers are pkginfo (`distribution.py`, used by
@@ -12,8 +14,10 @@
  */
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
-import { createGunzip } from "node:zlib";
+import { constants as zlibConstants, createGunzip, gunzipSync } from "node:zlib";
 import tar from "tar-stream";
+import unbzip2 from "unbzip2-stream";
+import xzDecompress from "xz-decompress";
 import yauzl from "yauzl";
 import { eq as pep440Eq, valid as pep440Valid } from "@renovatebot/pep440";
 import type { CoreMetadata } from "./model.js";
@@ -383,20 +387,111 @@ async function readSdistZipMetadata(path: DistInput, filename: string): Promise<
   }
 }
 
-async function readSdistTarMetadata(path: DistInput, filename: string, gzip: boolean): Promise<CoreMetadata> {
+/**
+ * An egg is a zip whose metadata is EGG-INFO/PKG-INFO (setuptools' bdist_egg; pkginfo's BDist reads
+ * the same file, as twine ≤ 4 did to upload eggs).
+ */
+async function readEggMetadata(path: DistInput, filename: string): Promise<CoreMetadata> {
+  const zip = await openZip(path, filename);
+  try {
+    const { kept } = await zipEntries(zip, filename, (n) => n === "EGG-INFO/PKG-INFO");
+    const entry = kept.get("EGG-INFO/PKG-INFO");
+    if (!entry) throw badMetadata(`${filename}: no EGG-INFO/PKG-INFO in the egg`);
+    const data = await readZipEntry(zip, entry, filename, "EGG-INFO/PKG-INFO");
+    return parseCoreMetadata(decodeText(data), `${filename} (EGG-INFO/PKG-INFO)`);
+  } finally {
+    zip.close();
+  }
+}
+
+type TarCompression = "gzip" | "bzip2" | "xz" | "none";
+
+/** The decompressed bytes of a tar archive, as a stream. */
+function decompress(input: Readable, compression: TarCompression): NodeJS.ReadableStream {
+  switch (compression) {
+    case "gzip":
+      return input.pipe(createGunzip());
+    case "bzip2":
+      return input.pipe(unbzip2());
+    case "xz":
+      return Readable.fromWeb(
+        new xzDecompress.XzReadableStream(
+          Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>,
+        ) as never,
+      );
+    case "none":
+      return input;
+  }
+}
+
+/**
+ * The fast way for a .tar.gz held in memory: its first 64 KiB decompressed at once (at most 1 MiB
+ * out; a stream of zlib and tar stages per small sdist cost four times the decompression), and
+ * PKG-INFO taken when it is the top folder's and complete within them. Anything else (an
+ * egg-info PKG-INFO only, a PKG-INFO further in, a damaged archive) answers undefined, and the
+ * streaming read below decides, with its limits and its errors.
+ */
+async function topPkgInfoFromPrefix(data: Buffer): Promise<{ name: string; data: Buffer } | undefined> {
+  let tarBytes: Buffer;
+  try {
+    tarBytes = gunzipSync(data.subarray(0, PREFIX_IN), {
+      finishFlush: zlibConstants.Z_SYNC_FLUSH,
+      maxOutputLength: PREFIX_OUT,
+    });
+  } catch {
+    return undefined;
+  }
+  const extract = tar.extract();
+  extract.on("error", () => undefined); // a prefix ends mid-archive: that is expected here
+  extract.end(tarBytes);
+  try {
+    for await (const entry of extract) {
+      const name = entry.header.name;
+      if (entry.header.type !== "file" || pkgInfoRank(name) !== 0) {
+        entry.resume();
+        continue;
+      }
+      if ((entry.header.size ?? 0) > PREFIX_OUT) return undefined;
+      const chunks: Buffer[] = [];
+      for await (const c of entry as unknown as AsyncIterable<Buffer>) chunks.push(c);
+      const got = Buffer.concat(chunks);
+      return got.length === entry.header.size ? { name, data: got } : undefined;
+    }
+  } catch {
+    return undefined;
+  } finally {
+    extract.destroy();
+  }
+  return undefined;
+}
+
+const PREFIX_IN = 64 * 1024;
+const PREFIX_OUT = 1024 * 1024;
+
+async function readSdistTarMetadata(
+  path: DistInput,
+  filename: string,
+  compression: TarCompression,
+): Promise<CoreMetadata> {
+  if (compression === "gzip" && typeof path !== "string") {
+    const top = await topPkgInfoFromPrefix(path);
+    if (top) return parseCoreMetadata(decodeText(top.data), `${filename} (${top.name})`);
+  }
   const input = typeof path === "string" ? createReadStream(path) : Readable.from([path]);
   const extract = tar.extract();
-  const gunzip = gzip ? createGunzip() : undefined;
   const fail = (e: Error): void => {
     extract.destroy(e);
   };
   input.on("error", fail);
-  if (gunzip) {
-    gunzip.on("error", fail);
-    input.pipe(gunzip).pipe(extract);
-  } else {
-    input.pipe(extract);
+  let plain: NodeJS.ReadableStream;
+  try {
+    plain = decompress(input, compression);
+  } catch (e) {
+    input.destroy();
+    throw badArchive(`${filename}: damaged ${compression} archive (${(e as Error).message})`, e);
   }
+  if (plain !== input) plain.on("error", fail);
+  plain.pipe(extract);
   let scanned = 0;
   let entries = 0;
   let eggInfo: { name: string; data: Buffer } | undefined;
@@ -426,10 +521,13 @@ async function readSdistTarMetadata(path: DistInput, filename: string, gzip: boo
     }
   } catch (e) {
     if (isPyregError(e)) throw e;
-    throw badArchive(`${filename}: damaged ${gzip ? "gzip/" : ""}tar archive (${(e as Error).message})`, e);
+    throw badArchive(
+      `${filename}: damaged ${compression === "none" ? "" : `${compression}/`}tar archive (${(e as Error).message})`,
+      e,
+    );
   } finally {
     input.destroy();
-    gunzip?.destroy();
+    if (plain !== input) (plain as unknown as { destroy?: () => void }).destroy?.();
     extract.destroy();
   }
   if (eggInfo) return parseCoreMetadata(decodeText(eggInfo.data), `${filename} (${eggInfo.name})`);
@@ -441,17 +539,40 @@ export async function readCoreMetadata(path: DistInput, filename: string): Promi
   const lower = filename.toLowerCase();
   if (lower.endsWith(".whl")) return (await readWheelMetadataFile(path, filename)).meta;
   if (lower.endsWith(".zip")) return readSdistZipMetadata(path, filename);
-  if (lower.endsWith(".tar.gz") || lower.endsWith(".tgz")) return readSdistTarMetadata(path, filename, true);
-  if (lower.endsWith(".tar")) return readSdistTarMetadata(path, filename, false);
-  if (lower.endsWith(".tar.bz2") || lower.endsWith(".tar.xz")) {
-    // Node has no bzip2/xz decoder and pyreg adds no native dependencies for these rare formats.
-    throw badArchive(
-      `${filename}: pyreg cannot read ${lower.endsWith(".tar.xz") ? "xz" : "bzip2"}-compressed sdists`,
-      undefined,
-      "copy this file with a folder destination (no metadata needed) or upload it with twine",
+  if (lower.endsWith(".tar.gz") || lower.endsWith(".tgz"))
+    return readSdistTarMetadata(path, filename, "gzip");
+  if (lower.endsWith(".tar")) return readSdistTarMetadata(path, filename, "none");
+  if (lower.endsWith(".tar.bz2")) return readSdistTarMetadata(path, filename, "bzip2");
+  if (lower.endsWith(".tar.xz")) return readSdistTarMetadata(path, filename, "xz");
+  if (lower.endsWith(".egg")) return readEggMetadata(path, filename);
+  if (lower.endsWith(".exe") || lower.endsWith(".msi")) {
+    throw badMetadata(
+      `${filename}: pyreg does not read the metadata inside Windows installers`,
+      "pyreg takes an installer's name and version from its filename instead",
     );
   }
-  throw badArchive(`${filename}: not a wheel or sdist pyreg can read`);
+  throw badArchive(`${filename}: not a distribution pyreg can read`);
+}
+
+/**
+ * The metadata of a Windows installer (bdist_wininst .exe, bdist_msi): pyreg does not open the
+ * installer (its zip, when it has one, follows an executable stub yauzl cannot skip), so its name
+ * and version come from its filename, as Metadata-Version 1.0 with nothing else: the upload form
+ * then carries name, version, filetype and the digests, which is all pypiserver and pyreg serve
+ * read. Undefined for other formats.
+ */
+export function metadataFromFilename(parsed: ParsedFilename): CoreMetadata | undefined {
+  if (parsed.kind !== "wininst" && parsed.kind !== "msi") return undefined;
+  return {
+    fields: new Map([
+      ["Metadata-Version", ["1.0"]],
+      ["Name", [parsed.name]],
+      ["Version", [parsed.version]],
+    ]),
+    metadataVersion: "1.0",
+    name: parsed.name,
+    version: parsed.version,
+  };
 }
 
 /**

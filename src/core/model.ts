@@ -50,6 +50,12 @@ export interface Source {
   open(file: DistFile): Promise<Readable>;
   /** Files found at the source that are not distributions it lists, with why (folders). */
   ignored?(): Promise<{ name: string; reason: string }[]>;
+  /**
+   * What the project's index page says now, as a stamp (same stamp, same listing), read with a
+   * conditional request where the page was kept by an earlier run; undefined where the source
+   * has no such page. Re-runs skip a project whose pages at both ends kept their stamps.
+   */
+  pageStamp?(project: string): Promise<string | undefined>;
   /** The URL this source was probably meant to be, when its own answers say it is not an index. */
   suggestIndex?(): Promise<string | undefined>;
   close?(): Promise<void>;
@@ -113,6 +119,8 @@ export interface Destination {
   open?(file: DistFile): Promise<Readable>;
   /** It stores a source file's yanked status (PEP 592); the upload protocol cannot carry it. */
   readonly keepsYanked?: boolean;
+  /** As Source.pageStamp, for the destination's page of the project. */
+  pageStamp?(project: string): Promise<string | undefined>;
   /** Drop cached listings (after an upload) so the next listFiles reads the index again. */
   invalidate?(project: string): void;
   close?(): Promise<void>;

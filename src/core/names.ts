@@ -16,7 +16,12 @@ export function isValidProjectName(name: string): boolean {
   return VALID_NAME.test(name);
 }
 
-export type DistKind = "wheel" | "sdist";
+/**
+ * wheel and sdist are today's formats; egg (setuptools' bdist_egg), wininst (distutils'
+ * bdist_wininst .exe) and msi (distutils' bdist_msi) are the legacy binary formats PEP 527
+ * deprecated, still found in old registries and folders.
+ */
+export type DistKind = "wheel" | "sdist" | "egg" | "wininst" | "msi";
 
 export interface ParsedFilename {
   kind: DistKind;
@@ -29,7 +34,7 @@ export interface ParsedFilename {
   pythonTag?: string;
   abiTag?: string;
   platformTag?: string;
-  /** The archive format: whl, tar.gz, zip, tar.bz2, tar.xz, tgz, tar. */
+  /** The archive format: whl, tar.gz, zip, tar.bz2, tar.xz, tgz, tar, egg, exe, msi. */
   ext: string;
 }
 
@@ -58,7 +63,56 @@ export function checkSafeFilename(filename: string): void {
   }
 }
 
-/** Parses a wheel or sdist filename, or returns undefined when it is neither. */
+/**
+ * An egg's name, as setuptools' bdist_egg writes it (pkg_resources to_filename: "-" in the name
+ * and version become "_"): NAME-VERSION[-pyX.Y[-PLATFORM]].egg.
+ */
+const EGG = /^([^-]+)-([^-]+?)(?:-py(\d+(?:\.\d+)?)(?:-(.+))?)?\.egg$/i;
+/**
+ * A Windows installer, as distutils' bdist_wininst (.exe) and bdist_msi (.msi) write it:
+ * NAME-VERSION.PLATFORM[-pyX.Y].exe, PLATFORM being one distutils' get_platform() gives on Windows.
+ */
+const WININST =
+  /^(.+?)-((?:v|V)?\d[^-]*?)\.(win32|win-amd64|win-arm32|win-arm64|win-ia64)(?:-py(\d+\.\d+))?\.(exe|msi)$/i;
+
+function parseLegacy(filename: string): ParsedFilename | undefined {
+  // Most names that reach here are no distribution at all (a project list's link texts): the
+  // extension decides before any pattern runs.
+  if (!/\.(egg|exe|msi)$/i.test(filename)) return undefined;
+  const egg = EGG.exec(filename);
+  if (egg) {
+    const name = egg[1] as string;
+    return {
+      kind: "egg",
+      name,
+      project: normalizeName(name),
+      version: egg[2] as string,
+      ...(egg[3] !== undefined ? { pythonTag: egg[3] } : {}),
+      ...(egg[4] !== undefined ? { platformTag: egg[4] } : {}),
+      ext: "egg",
+    };
+  }
+  const win = WININST.exec(filename);
+  if (win) {
+    const name = win[1] as string;
+    const ext = (win[5] as string).toLowerCase();
+    return {
+      kind: ext === "exe" ? "wininst" : "msi",
+      name,
+      project: normalizeName(name),
+      version: win[2] as string,
+      platformTag: win[3] as string,
+      ...(win[4] !== undefined ? { pythonTag: win[4] } : {}),
+      ext,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * Parses a distribution filename (wheel, sdist, or one of the legacy egg/exe/msi formats), or
+ * returns undefined when it is none of them.
+ */
 export function parseFilename(filename: string): ParsedFilename | undefined {
   if (filename.endsWith(".whl")) {
     const parts = filename.slice(0, -4).split("-");
@@ -81,7 +135,7 @@ export function parseFilename(filename: string): ParsedFilename | undefined {
     };
   }
   const ext = SDIST_EXTS.find((e) => filename.toLowerCase().endsWith(e));
-  if (!ext) return undefined;
+  if (!ext) return parseLegacy(filename);
   const stem = filename.slice(0, -ext.length);
   // Older sdists have unnormalized names that may contain "-"; the version is the part after
   // the last "-" that starts with a digit (or "v" + digit).
@@ -92,26 +146,43 @@ export function parseFilename(filename: string): ParsedFilename | undefined {
   return { kind: "sdist", name, project: normalizeName(name), version, ext: ext.slice(1) };
 }
 
-/** What twine sends as `filetype` and `pyversion` for this file. */
+/**
+ * What twine sends as `filetype` and `pyversion` for this file. twine ≤ 4 (package.py
+ * DIST_EXTENSIONS) also uploaded .egg as bdist_egg and .exe as bdist_wininst (WinInst.py_version:
+ * the -pyX.Y of the name, else "any"); distutils' upload sent bdist_msi the same way. Current twine
+ * uploads none of them (its DIST_EXTENSIONS keeps .whl, .tar.gz, .tar.bz2, .zip). For an egg,
+ * twine 4 sends the release's version as pyversion (a bug); pyreg sends the egg's Python tag, as
+ * setuptools' own upload command did.
+ */
 export function uploadFileType(p: ParsedFilename): { filetype: string; pyversion: string } {
-  if (p.kind === "wheel") return { filetype: "bdist_wheel", pyversion: p.pythonTag ?? "" };
-  return { filetype: "sdist", pyversion: "source" };
+  switch (p.kind) {
+    case "wheel":
+      return { filetype: "bdist_wheel", pyversion: p.pythonTag ?? "" };
+    case "sdist":
+      return { filetype: "sdist", pyversion: "source" };
+    case "egg":
+      return { filetype: "bdist_egg", pyversion: p.pythonTag ?? "" };
+    case "wininst":
+      return { filetype: "bdist_wininst", pyversion: p.pythonTag ?? "any" };
+    case "msi":
+      return { filetype: "bdist_msi", pyversion: p.pythonTag ?? "any" };
+  }
 }
 
-/**
- * Formats older tools wrote that no current upload API takes (PyPI refuses eggs since August 2023
- * and bdist_wininst/bdist_msi since their removal from setuptools; PEP 527 deprecated them all).
- */
-const LEGACY_FORMATS: readonly [RegExp, string][] = [
-  [/\.egg$/i, "an egg (bdist_egg)"],
-  [/\.exe$/i, "a Windows installer (bdist_wininst)"],
-  [/\.msi$/i, "an MSI installer (bdist_msi)"],
+/** Formats older tools wrote (PEP 527 deprecated them), for files whose name pyreg cannot read. */
+const LEGACY_FORMATS: readonly [RegExp, string, string][] = [
+  [/\.egg$/i, "an egg (bdist_egg)", "NAME-VERSION[-pyX.Y[-PLATFORM]].egg"],
+  [/\.exe$/i, "a Windows installer (bdist_wininst)", "NAME-VERSION.PLATFORM[-pyX.Y].exe"],
+  [/\.msi$/i, "an MSI installer (bdist_msi)", "NAME-VERSION.PLATFORM[-pyX.Y].msi"],
 ];
 
-/** Why a legacy distribution file is not copied, or undefined for any other name. */
+/**
+ * Why a file with a legacy extension is not taken as a distribution: its name is not the one its
+ * tool writes, so its project and version are unknown. Undefined for any other name.
+ */
 export function legacyFormatReason(filename: string): string | undefined {
   const legacy = LEGACY_FORMATS.find(([re]) => re.test(filename));
   return legacy
-    ? `legacy format: ${legacy[1]}; registries no longer take it (PEP 527), so it is not copied`
+    ? `${legacy[1]} whose name is not ${legacy[2]}: its project and version cannot be read, so it is not copied`
     : undefined;
 }

@@ -7,10 +7,15 @@ import { errorMessage, isFatal, PyregError } from "./errors.js";
 import { compareDigests, decisiveDigest } from "./digests.js";
 import { rulesFrom, Selection, type SelectionProblem } from "./select/index.js";
 import type { Destination, DistFile, Source } from "./model.js";
+import { refusedFormat } from "./formats.js";
 import { checkSafeFilename, legacyFormatReason, parseFilename } from "./names.js";
 import { mapLimit } from "./pool.js";
 
-export type PlanAction = "copy" | "skip" | "conflict" | "filtered" | "invalid";
+/**
+ * unsupported: a format the destination kind is known to refuse (src/core/formats.ts), not sent;
+ * like invalid, it ends as a failed file (exit 1) with the reason.
+ */
+export type PlanAction = "copy" | "skip" | "conflict" | "filtered" | "invalid" | "unsupported";
 
 export interface PlanEntry {
   file: DistFile;
@@ -41,6 +46,8 @@ export interface Plan {
   problems: SelectionProblem[];
   /** Files the source holds that are not copied, with why (e.g. a README in a folder). */
   ignored?: { name: string; reason: string }[];
+  /** Projects left out because nothing changed since a run completed them (see rerun.ts). */
+  unchanged?: { projects: number; files: number };
 }
 
 export interface PlanOptions {
@@ -53,10 +60,15 @@ export interface PlanOptions {
   /** Keep only projects this returns true for (sharding). */
   select?: (project: string) => boolean;
   onProject?: (p: ProjectPlan) => void;
+  /**
+   * Re-runs: reads the project's pages and says whether it is unchanged since a run that completed
+   * it (its number of files); such a project is not listed or planned (see rerun.ts).
+   */
+  unchanged?: (project: string) => Promise<number | undefined>;
 }
 
-/** Decides one file against the destination listing. */
-export function decide(file: DistFile, dest: Map<string, DistFile>): PlanEntry {
+/** Decides one file against the destination listing (and what its kind takes). */
+export function decide(file: DistFile, dest: Map<string, DistFile>, destinationKind?: string): PlanEntry {
   const filtered = file.notes?.["filtered"];
   if (filtered) return { file, action: "filtered", reason: filtered };
   try {
@@ -79,6 +91,8 @@ export function decide(file: DistFile, dest: Map<string, DistFile>): PlanEntry {
     };
   }
   const there = dest.get(file.filename);
+  const refused = destinationKind !== undefined ? refusedFormat(destinationKind, parsed) : undefined;
+  if (refused && !there) return { file, action: "unsupported", reason: refused };
   if (!there) return { file, action: "copy", reason: "not at the destination" };
   const c = compareDigests(file.hashes, there.hashes);
   if (c.result === "same") {
@@ -201,8 +215,15 @@ export async function makePlan(
   }
   problems.push(...selection.unlistedPins(new Set(all), opts.select));
   const errors: unknown[] = [];
-  const projects = await mapLimit(kept, opts.listConcurrency ?? 16, async (project) => {
+  const unchanged = { projects: 0, files: 0 };
+  const listed = await mapLimit(kept, opts.listConcurrency ?? 16, async (project) => {
     let plan: ProjectPlan;
+    const same = await opts.unchanged?.(project);
+    if (same !== undefined) {
+      unchanged.projects++;
+      unchanged.files += same;
+      return undefined;
+    }
     try {
       const [files, dest] = await Promise.all([source.listFiles(project), destination.listFiles(project)]);
       const { files: unique, problems: duplicates } = collapseDuplicates(files);
@@ -215,7 +236,7 @@ export async function makePlan(
             const out = chosen.filtered.get(f);
             return out
               ? { file: f, action: "filtered", reason: out.reason, rule: out.rule }
-              : decide(f, dest);
+              : decide(f, dest, destination.kind);
           }),
           ...duplicates,
         ],
@@ -228,6 +249,7 @@ export async function makePlan(
     opts.onProject?.(plan);
     return plan;
   });
+  const projects = listed.filter((p): p is ProjectPlan => p !== undefined);
   await checkProjectPages(source, errors, kept.length);
   const ignored = (await source.ignored?.()) ?? [];
   return {
@@ -238,13 +260,24 @@ export async function makePlan(
     warnings: selection.warnings(),
     problems,
     ignored,
+    ...(opts.unchanged ? { unchanged } : {}),
   };
 }
 
 export function planCounts(
   plan: Plan,
 ): Record<PlanAction, number> & { files: number; bytes: number; unknownSizes: number } {
-  const c = { copy: 0, skip: 0, conflict: 0, filtered: 0, invalid: 0, files: 0, bytes: 0, unknownSizes: 0 };
+  const c = {
+    copy: 0,
+    skip: 0,
+    conflict: 0,
+    filtered: 0,
+    invalid: 0,
+    unsupported: 0,
+    files: 0,
+    bytes: 0,
+    unknownSizes: 0,
+  };
   for (const p of plan.projects) {
     for (const e of p.entries) {
       c[e.action]++;

@@ -15,7 +15,7 @@ import type {
 } from "./journal/types.js";
 
 import { jsonPieces, Streamed } from "./jsonPieces.js";
-import { formatBytes } from "./units.js";
+import { formatTotal, plural } from "./units.js";
 
 /** How a journal state reads in a report. */
 export type Outcome = "copied" | "skipped" | "conflict" | "failed" | "filtered" | "uncertain" | "pending";
@@ -57,10 +57,11 @@ export function outcomeOf(state: FileState): Outcome {
   }
 }
 
-type Tally = Record<Outcome, { files: number; bytes: number }>;
+/** Files and bytes per outcome; `unknownSizes`: files counted whose size is not known (not in `bytes`). */
+type Tally = Record<Outcome, { files: number; bytes: number; unknownSizes: number }>;
 
 function emptyTally(): Tally {
-  return Object.fromEntries(OUTCOMES.map((o) => [o, { files: 0, bytes: 0 }])) as Tally;
+  return Object.fromEntries(OUTCOMES.map((o) => [o, { files: 0, bytes: 0, unknownSizes: 0 }])) as Tally;
 }
 
 export interface ReportFile {
@@ -114,7 +115,7 @@ export interface Report {
   /** The command of the latest run, secrets redacted. */
   command: string;
   runs: ReportRun[];
-  totals: { files: number; bytes: number; byOutcome: Tally };
+  totals: { files: number; bytes: number; unknownSizes: number; byOutcome: Tally };
   projects: {
     project: string;
     error: string | null;
@@ -331,11 +332,16 @@ export function memorySource(j: JournalData): ReportSource {
     identity: j.identity,
     runs: j.runs,
     stateTotals: () => {
-      const m = new Map<FileState, { state: FileState; files: number; bytes: number }>();
+      const m = new Map<
+        FileState,
+        { state: FileState; files: number; bytes: number; unknownSizes: number }
+      >();
       for (const f of j.files) {
-        const t = m.get(f.state) ?? { state: f.state, files: 0, bytes: 0 };
+        const t = m.get(f.state) ?? { state: f.state, files: 0, bytes: 0, unknownSizes: 0 };
+        const size = f.size ?? f.bytes;
         t.files++;
-        t.bytes += f.size ?? 0;
+        t.bytes += size ?? 0;
+        if (size === null) t.unknownSizes++;
         m.set(f.state, t);
       }
       return [...m.values()];
@@ -428,7 +434,7 @@ export function streamReport(sources: readonly ReportSource[], version: string):
     )
     .sort((a, b) => a.startedAt.localeCompare(b.startedAt));
 
-  const totals = { files: 0, bytes: 0, byOutcome: emptyTally() };
+  const totals = { files: 0, bytes: 0, unknownSizes: 0, byOutcome: emptyTally() };
   const verifiedBy: Record<string, number> = {};
   let projectErrors = 0;
   let notCarried = 0;
@@ -437,8 +443,10 @@ export function streamReport(sources: readonly ReportSource[], version: string):
       const o = outcomeOf(t.state);
       totals.files += t.files;
       totals.bytes += t.bytes;
+      totals.unknownSizes += t.unknownSizes;
       totals.byOutcome[o].files += t.files;
       totals.byOutcome[o].bytes += t.bytes;
+      totals.byOutcome[o].unknownSizes += t.unknownSizes;
     }
     addTally(verifiedBy, j.verifiedBy());
     notCarried += j.notCarriedCount();
@@ -509,15 +517,15 @@ export function streamReport(sources: readonly ReportSource[], version: string):
     (o) => totals.byOutcome[o].files,
   );
   for (const o of notDone)
-    reasons.push(`${totals.byOutcome[o].files} file(s) ${o === "pending" ? "not attempted" : o}`);
-  if (projectErrors) reasons.push(`${projectErrors} project(s) could not be listed`);
+    reasons.push(`${plural(totals.byOutcome[o].files, "file")} ${o === "pending" ? "not attempted" : o}`);
+  if (projectErrors) reasons.push(`${plural(projectErrors, "project")} could not be listed`);
   if (missingShards.length) reasons.push(`no journal for shard ${missingShards.join(", ")}`);
   if (verification && verification.problems)
     reasons.push(
-      `the latest verify found ${verification.problems} file(s) not at the destination as at the source`,
+      `the latest verify found ${plural(verification.problems, "file")} not at the destination as at the source`,
     );
   if (selection.problems.length)
-    reasons.push(`${selection.problems.length} pinned file problem(s) at the source`);
+    reasons.push(`${plural(selection.problems.length, "pinned file problem")} at the source`);
 
   const last = runs[runs.length - 1];
   const ends = runs
@@ -657,7 +665,8 @@ function reportFile(f: FileRow, shard: string | null, merged: boolean): ReportFi
     project: f.project,
     version: f.version,
     filename: f.filename,
-    size: f.size,
+    // An index need not list sizes: a copied file's size is then the bytes it had.
+    size: f.size ?? f.bytes,
     sha256: f.sha256,
     outcome: outcomeOf(f.state),
     state: f.state,
@@ -682,18 +691,18 @@ export function shellQuote(arg: string): string {
  * which a report of about 760,000 files (700 bytes each) exceeds. A piece holds whole values (or
  * brackets and keys), so a JSON string value is never split between two pieces.
  */
-export function* renderJsonPieces(r: Report): Generator<string> {
+export function* renderJsonPieces(r: Report, indent = ""): Generator<string> {
   // Depth 2: the report's lists (files, problems, projects with their versions…) are written 256
   // elements to a piece.
-  yield* jsonPieces(r, "", 2);
-  yield "\n";
+  yield* jsonPieces(r, indent, 2);
+  if (!indent) yield "\n";
 }
 
 /**
  * report.json of a streamed report: the same text as `renderJsonPieces(collectReport(s))`, with
  * its lists read from the journals a slice at a time while the text is written.
  */
-export function* reportJsonPieces({ summary: r, lists }: ReportStream): Generator<string> {
+export function* reportJsonPieces({ summary: r, lists }: ReportStream, indent = ""): Generator<string> {
   const text = {
     schema: r.schema,
     tool: r.tool,
@@ -729,8 +738,8 @@ export function* reportJsonPieces({ summary: r, lists }: ReportStream): Generato
     ignored: r.ignored,
     warnings: r.warnings,
   };
-  yield* jsonPieces(text, "", 2);
-  yield "\n";
+  yield* jsonPieces(text, indent, 2);
+  if (!indent) yield "\n";
 }
 
 function formatSeconds(s: number | null): string {
@@ -789,7 +798,7 @@ function* markdownLines({ summary: r, lists }: ReportStream): Generator<string> 
   yield `- **Command (latest run):** \`${r.command.replace(/`/g, "'")}\``;
   yield `- **Result:** ${complete ? "every file is at the destination with the source's sha256, or was left out on purpose" : `NOT complete: ${cell(r.result.reasons.join("; "), 600)}`}`;
   yield* [
-    `- **Time:** ${formatSeconds(r.durations.runsSeconds)} over ${r.runs.length} run(s), ${r.durations.firstStart ?? "—"} to ${r.durations.lastEnd ?? "—"}`,
+    `- **Time:** ${formatSeconds(r.durations.runsSeconds)} over ${plural(r.runs.length, "run")}, ${r.durations.firstStart ?? "—"} to ${r.durations.lastEnd ?? "—"}`,
     "",
   ];
 
@@ -809,10 +818,10 @@ function* markdownLines({ summary: r, lists }: ReportStream): Generator<string> 
       ).map((o) => [
         o,
         r.totals.byOutcome[o].files,
-        formatBytes(r.totals.byOutcome[o].bytes),
+        formatTotal(r.totals.byOutcome[o].bytes, r.totals.byOutcome[o].unknownSizes),
         OUTCOME_HELP[o],
       ]),
-      ["**total**", r.totals.files, formatBytes(r.totals.bytes), ""],
+      ["**total**", r.totals.files, formatTotal(r.totals.bytes, r.totals.unknownSizes), ""],
     ],
   );
   yield "";
@@ -878,6 +887,12 @@ function* markdownLines({ summary: r, lists }: ReportStream): Generator<string> 
   for (const run of r.runs)
     yield `- run ${run.run}: \`${["pyreg", ...run.argv].map(shellQuote).join(" ").replace(/`/g, "'")}\``;
   yield "";
+  // Projects a re-run did not plan again (docs/reruns.md): their files are counted by the run that
+  // completed them, and said here so that a run with nothing copied does not read as "nothing seen".
+  const unchanged = r.runs.filter((run) => (run.counts?.["unchangedProjects"] ?? 0) > 0);
+  for (const run of unchanged)
+    yield `- run ${run.run}: ${plural(run.counts?.["unchangedProjects"] ?? 0, "project")} (${plural(run.counts?.["unchangedFiles"] ?? 0, "file")}) unchanged at the source and at the destination since the run that completed them: not planned again`;
+  if (unchanged.length) yield "";
 
   yield* ["## Per project and version", ""];
   yield* table(
@@ -931,7 +946,7 @@ function* markdownLines({ summary: r, lists }: ReportStream): Generator<string> 
 
   if (r.ignored.length) {
     yield* ["## Ignored at the source", ""];
-    yield* [`${r.ignored.length} file(s) at the source are not distributions and were not copied:`, ""];
+    yield* [`${plural(r.ignored.length, "file")} at the source not copied (not distributions):`, ""];
     yield* table(
       ["File", "Why"],
       ["l", "l"],
@@ -948,7 +963,7 @@ function* markdownLines({ summary: r, lists }: ReportStream): Generator<string> 
   if (!r.notCarried) yield* ["Nothing: the source recorded no upload times, yanks or notes.", ""];
   else {
     // Long lists fold away on GitHub/GitLab; the table still renders inside.
-    yield* [`<details><summary>${r.notCarried} file(s)</summary>`, ""];
+    yield* [`<details><summary>${plural(r.notCarried, "file")}</summary>`, ""];
     yield* table(
       ["File", "Upload time at the source", "Yanked at the source", "Notes"],
       ["l", "l", "l", "l"],

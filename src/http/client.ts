@@ -3,6 +3,7 @@
  * timeouts, user agent, credentials per origin, redirects that never carry credentials to
  * another host, retries as data, and errors that name method, URL (redacted) and what to do.
  */
+import { EventEmitter } from "node:events";
 import { Readable, Transform } from "node:stream";
 import { createGunzip, createInflate, createBrotliDecompress } from "node:zlib";
 import { readFileSync } from "node:fs";
@@ -11,6 +12,7 @@ import { Agent, Pool, ProxyAgent, request as undiciRequest, type Dispatcher } fr
 import { PyregError } from "../core/errors.js";
 import { authHeader, type CredentialStore, CredentialStore as Store, originOf } from "./credentials.js";
 import { redactText, redactUrl } from "./redact.js";
+import type { PageStore } from "./conditional.js";
 import { proxyAuthorization, proxyFor, showProxy, type ProxySettings } from "./proxy.js";
 import {
   DEFAULT_RETRY,
@@ -100,28 +102,42 @@ const MAX_REDIRECTS = 5;
 export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
 
 /**
+ * The deadline's signal to undici, which takes an AbortSignal or an EventEmitter with `aborted`,
+ * `reason` and an "abort" event (nodejs/undici docs/api/Dispatcher.md, `signal`). An
+ * EventEmitter: an AbortController and its EventTarget listener for every request cost more CPU
+ * than the rest of the client's bookkeeping per request.
+ */
+class DeadlineSignal extends EventEmitter {
+  aborted = false;
+  reason: unknown;
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = new DOMException("This operation was aborted", "AbortError");
+    this.emit("abort");
+  }
+}
+
+/**
  * One request's budget: attempts used so far and the total deadline (all attempts and pauses).
- * The deadline aborts the attempt in flight through an AbortSignal.
+ * The deadline aborts the attempt in flight through its signal.
  */
 class Budget {
   attempt = 0;
   readonly started = Date.now();
   readonly deadlineAt: number | undefined;
-  private readonly controller = new AbortController();
+  readonly signal = new DeadlineSignal();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(readonly deadlineMs: number) {
     if (deadlineMs > 0) {
       this.deadlineAt = this.started + deadlineMs;
-      this.timer = setTimeout(() => this.controller.abort(), deadlineMs);
+      this.timer = setTimeout(() => this.signal.abort(), deadlineMs);
       this.timer.unref?.();
     }
   }
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
   get expired(): boolean {
-    return this.controller.signal.aborted || (this.deadlineAt !== undefined && Date.now() >= this.deadlineAt);
+    return this.signal.aborted || (this.deadlineAt !== undefined && Date.now() >= this.deadlineAt);
   }
   /** Sleeps before another attempt; false (without sleeping) when the pause would pass the deadline. */
   async pause(ms: number): Promise<boolean> {
@@ -155,12 +171,12 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** Counts bytes through a stream and fails past a limit (guards against gzip bombs and huge pages). */
-function limitStream(max: number, what: string): Transform {
+function limitStream(max: number, what: () => string): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       seen += chunk.length;
-      if (seen > max) cb(new PyregError("HTTP", `${what} is larger than the limit of ${max} bytes`));
+      if (seen > max) cb(new PyregError("HTTP", `${what()} is larger than the limit of ${max} bytes`));
       else cb(null, chunk);
     },
   });
@@ -170,7 +186,8 @@ function decoded(
   body: Readable,
   encoding: string | undefined,
   max: number,
-  what: string,
+  /** Names the answer in an error (computed only then: redacting a URL costs per request). */
+  what: () => string,
   contentLength?: string,
 ): Readable {
   const enc = (encoding ?? "").trim().toLowerCase();
@@ -195,6 +212,8 @@ function decoded(
 
 export class HttpClient {
   readonly credentials: CredentialStore;
+  /** Where index pages are kept between runs for conditional requests (see conditional.ts). */
+  pages: PageStore | undefined;
   private readonly agent: Agent;
   private readonly policy: RetryPolicy;
   private readonly timeouts: Timeouts;
@@ -548,7 +567,7 @@ export class HttpClient {
           res.body,
           headers["content-encoding"],
           max,
-          `response from ${redactUrl(current)}`,
+          () => `response from ${redactUrl(current)}`,
           headers["content-length"],
         ),
       };
@@ -559,7 +578,7 @@ export class HttpClient {
     url: string,
     method: string,
     options: RequestOptions,
-    signal: AbortSignal,
+    signal: DeadlineSignal,
   ): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = {
       "user-agent": this.userAgent,
@@ -616,6 +635,7 @@ export class HttpClient {
 
   /** Waits while the host is paused after a 429; false when the pause outlasts the deadline. */
   private async waitForHost(url: string, budget: Budget): Promise<boolean> {
+    if (this.pausedUntil.size === 0) return true;
     const until = this.pausedUntil.get(originOf(url));
     if (until !== undefined) {
       const wait = until - Date.now();

@@ -6,6 +6,7 @@
  * URLs name files by their filename only, looked up in a scan of the root: a request path is never
  * joined onto the root, so nothing outside it can be reached by a crafted path.
  */
+import { createHash } from "node:crypto";
 import { createReadStream, constants as fsConstants } from "node:fs";
 import { open, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
@@ -31,6 +32,9 @@ import { isSafeFilename, realRoot, Store, TMP_DIR_NAME, type StoredFile } from "
 import { handleUpload } from "./upload.js";
 import { readWheelMetadataBytes } from "./wheelMetadata.js";
 
+/** "info": request lines and housekeeping; "alert": errors and warnings. */
+export type LogLevel = "info" | "alert";
+
 export interface ServerOptions {
   root: string;
   host?: string;
@@ -38,7 +42,8 @@ export interface ServerOptions {
   auth?: BasicCredentials;
   /** With `auth`: also require it for reading (by default only uploads need it). */
   authReads?: boolean;
-  log?: (line: string) => void;
+  /** A line for the operator; `level` "alert" for errors and warnings (shown even when quiet). */
+  log?: (line: string, level?: LogLevel) => void;
   /** Largest accepted distribution file, in bytes (default 4 GiB). */
   maxUploadBytes?: number;
   /** Serve HTML only, ignoring JSON in Accept (to exercise clients' HTML path). */
@@ -88,6 +93,33 @@ function send(
   }
   ex.bytes += buf.length;
   ex.res.end(buf);
+}
+
+/**
+ * An index page with a strong ETag, the digest of its bytes (RFC 9110 §8.8.3): a client that
+ * kept the page asks with If-None-Match and gets 304 Not Modified without a body when it is the
+ * same (§13.1.2, §15.4.5), so re-reading an unchanged index costs headers only. A digest needs no
+ * bookkeeping of changes and cannot go stale.
+ */
+function sendPage(ex: Exchange, headers: Record<string, string>, body: string): void {
+  const buf = Buffer.from(body, "utf8");
+  const etag = `"${createHash("sha256").update(buf).digest("base64url")}"`;
+  if (etagMatches(ex.req.headers["if-none-match"], etag)) {
+    // 304 carries the headers a 200 would have had for caching (ETag, Vary, Cache-Control).
+    const { "Content-Type": _type, ...rest } = headers;
+    ex.res.writeHead(304, { ...rest, ETag: etag });
+    ex.res.end();
+    return;
+  }
+  send(ex, 200, { ...headers, ETag: etag }, buf);
+}
+
+/** If-None-Match's weak comparison (RFC 9110 §13.1.2): "*" or any listed tag, W/ ignored. */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === "*") return true;
+  const bare = (t: string): string => t.trim().replace(/^W\//, "");
+  return header.split(",").some((t) => bare(t) === bare(etag));
 }
 
 /** After an error the rest of a request may be unread: the connection is not reused. */
@@ -159,7 +191,7 @@ async function removeStaleTemp(
 }
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
-  const log = opts.log ?? ((line: string) => process.stderr.write(line + "\n"));
+  const log = opts.log ?? ((line: string): void => void process.stderr.write(line + "\n"));
   const root = await realRoot(opts.root);
   const store = new Store(root, log);
   await removeStaleTemp(root, log);
@@ -205,7 +237,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     mapLimit(files, HASH_CONCURRENCY, async (file) => ({
       file,
       facts: await store.factsOf(file),
-      yanked: await readYank(file.path),
+      yanked: store.mayBeYanked(file) ? await readYank(file.path) : undefined,
     }));
 
   const serveProjectList = async (ex: Exchange): Promise<void> => {
@@ -213,7 +245,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const names = [...(await store.projects()).keys()].sort();
     const body = format === JSON_TYPE ? projectListJson(names) : projectListHtml(names);
     ex.note = format === JSON_TYPE ? "json" : "html";
-    send(ex, 200, simpleHeaders(format), body);
+    sendPage(ex, simpleHeaders(format), body);
   };
 
   const serveProject = async (ex: Exchange, name: string): Promise<void> => {
@@ -237,7 +269,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const rows = await rowsOf(files);
     const body = format === JSON_TYPE ? projectPageJson(normalized, rows) : projectPageHtml(normalized, rows);
     ex.note = format === JSON_TYPE ? "json" : "html";
-    send(ex, 200, simpleHeaders(format), body);
+    sendPage(ex, simpleHeaders(format), body);
   };
 
   const serveFile = async (ex: Exchange, name: string): Promise<void> => {
@@ -387,6 +419,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         }
         log(
           `error: ${req.method ?? "?"} ${printable((req.url ?? "").split("?")[0] ?? "")}: ${errorMessage(err)}`,
+          "alert",
         );
         if (!res.headersSent) {
           const code = (err as NodeJS.ErrnoException).code;

@@ -16,10 +16,12 @@
 import { createHash } from "node:crypto";
 import { createReadStream, type BigIntStats } from "node:fs";
 import { link, lstat, readdir, realpath, stat } from "node:fs/promises";
-import { join, sep } from "node:path";
+import type { LogLevel } from "./index.js";
+import { basename, dirname, join, sep } from "node:path";
 import { readCoreMetadata, parseCoreMetadata } from "../core/metadata.js";
 import type { CoreMetadata } from "../core/model.js";
 import { checkSafeFilename, parseFilename, type ParsedFilename } from "../core/names.js";
+import { YANK_SUFFIX } from "../core/yank.js";
 import { readWheelMetadataBytes } from "./wheelMetadata.js";
 
 /** Folder (inside root) that holds uploads in progress; hidden from the index. */
@@ -94,6 +96,8 @@ interface Listing {
   files: StoredFile[];
   /** Real paths of its subfolders, in name order. */
   subdirs: string[];
+  /** Names in the folder ending in YANK_SUFFIX (yank marks, see mayBeYanked). */
+  yankMarks: Set<string>;
 }
 
 /**
@@ -147,7 +151,7 @@ export class Store {
   constructor(
     /** Real path of the root folder. */
     readonly root: string,
-    private readonly log: (line: string) => void,
+    private readonly log: (line: string, level?: LogLevel) => void,
   ) {}
 
   /**
@@ -185,33 +189,28 @@ export class Store {
   }
 
   /**
-   * The file served under `name`, for an upload's "already there?" check: a regular file of that
-   * name at the root costs one lstat; otherwise the listings are asked.
+   * An upload's "already there?" check, from one check of the folders (one stat of each): the
+   * file served under `name` (`same`), else a served file whose name differs from it only by case
+   * (`variant`). Filenames are unique without regard to case: `EVIL-1.0-py3-none-any.whl` beside
+   * `evil-1.0-py3-none-any.whl` would be two files for one name on a case-insensitive file
+   * system, and two links for one file to a client that folds case. A new name costs no stat of
+   * its own (link() refuses a name taken meanwhile).
    */
-  async lookup(name: string): Promise<StoredFile | undefined> {
-    const atRoot = await this.statAtRoot(name);
-    if (atRoot) return atRoot;
-    const scanned = (await this.files()).get(name);
-    return scanned && this.current(scanned);
-  }
-
-  /**
-   * A served file whose name differs from `name` only by case, if any. Filenames are unique
-   * without regard to case: `EVIL-1.0-py3-none-any.whl` beside `evil-1.0-py3-none-any.whl` would
-   * be two files for one name on a case-insensitive file system, and two links for one file to
-   * a client that folds case.
-   */
-  async caseVariant(name: string): Promise<StoredFile | undefined> {
+  async existing(name: string): Promise<{ same?: StoredFile; variant?: StoredFile }> {
+    const files = await this.files();
+    const scanned = files.get(name);
+    const same = scanned && (await this.current(scanned));
+    if (same) return { same };
     const parsed = parseFilename(name);
-    if (!parsed) return undefined;
+    if (!parsed) return {};
     const folded = name.toLowerCase();
-    for (const f of (await this.projects()).get(parsed.project) ?? []) {
+    for (const f of this.projectsOf(files).get(parsed.project) ?? []) {
       if (f.filename !== name && f.filename.toLowerCase() === folded) {
         const now = await this.current(f);
-        if (now) return now;
+        if (now) return { variant: now };
       }
     }
-    return undefined;
+    return {};
   }
 
   /**
@@ -304,9 +303,23 @@ export class Store {
     return { filename: name, parsed, path, size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino };
   }
 
+  /**
+   * Whether `file` may have a yank mark (FILENAME.yanked, PEP 592) beside it: false only when the
+   * listing of its folder, checked by the call that found the file, holds no such name. A mark
+   * added later changes the folder's stamp, so the next check lists it again. Serving a page then
+   * costs no failed open per unyanked file.
+   */
+  mayBeYanked(file: StoredFile): boolean {
+    const listing = this.listings.get(dirname(file.path));
+    return !listing || listing.yankMarks.has(basename(file.path) + YANK_SUFFIX);
+  }
+
   /** Project (normalized) → its files, built once per snapshot. Callers must not change it. */
   async projects(): Promise<Map<string, StoredFile[]>> {
-    const files = await this.files();
+    return this.projectsOf(await this.files());
+  }
+
+  private projectsOf(files: Map<string, StoredFile>): Map<string, StoredFile[]> {
     let out = this.projectMaps.get(files);
     if (out) return out;
     out = new Map<string, StoredFile[]>();
@@ -472,7 +485,9 @@ export class Store {
     const prefix = dir.endsWith(sep) ? dir : dir + sep;
     const files: StoredFile[] = [];
     const subdirs: string[] = [];
+    const yankMarks = new Set<string>();
     for (const e of entries) {
+      if (e.name.endsWith(YANK_SUFFIX)) yankMarks.add(e.name);
       // Hidden names (the upload temp folder among them) are never part of the index.
       if (e.name.startsWith(".")) continue;
       const full = prefix + e.name;
@@ -521,13 +536,13 @@ export class Store {
         ino: st.ino,
       });
     }
-    return { stamp: stampOf(before), at, adopted: false, files, subdirs };
+    return { stamp: stampOf(before), at, adopted: false, files, subdirs, yankMarks };
   }
 
   private warnOnce(message: string): void {
     if (this.warned.has(message)) return;
     this.warned.add(message);
-    this.log(`warning: ${message}`);
+    this.log(`warning: ${message}`, "alert");
   }
 }
 

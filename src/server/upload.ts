@@ -12,9 +12,9 @@ import { lstat, mkdir, open, unlink, type FileHandle } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import { eq, valid } from "@renovatebot/pep440";
-import { readCoreMetadata, readWheelMetadataFile } from "../core/metadata.js";
+import { metadataFromFilename, readCoreMetadata, readWheelMetadataFile } from "../core/metadata.js";
 import { errorMessage } from "../core/errors.js";
-import { normalizeName, parseFilename, type ParsedFilename } from "../core/names.js";
+import { normalizeName, parseFilename, uploadFileType, type ParsedFilename } from "../core/names.js";
 import { BatchedWriter } from "../core/batchedWriter.js";
 import { MultiHash } from "../core/hash.js";
 import { DEFAULT_LIMITS, MultipartError, parseMultipart, type FileSink } from "./multipart.js";
@@ -179,7 +179,7 @@ function checkForm(fields: [string, string][], received: Received): ParsedFilena
   if (!parsed) {
     throw new Refused(
       400,
-      `Invalid distribution filename ${JSON.stringify(filename)}: not a wheel or an sdist`,
+      `Invalid distribution filename ${JSON.stringify(filename)}: not a wheel, an sdist, an egg or a Windows installer`,
     );
   }
   const name = first(fields, "name");
@@ -193,7 +193,8 @@ function checkForm(fields: [string, string][], received: Received): ParsedFilena
     throw new Refused(400, `Form version ${JSON.stringify(version)} does not match filename ${filename}`);
   }
   const filetype = first(fields, "filetype");
-  const expected = parsed.kind === "wheel" ? "bdist_wheel" : "sdist";
+  // Legacy formats are taken as pypiserver takes them, with the filetype twine 4 / distutils sent.
+  const expected = uploadFileType(parsed).filetype;
   if (filetype !== expected) {
     throw new Refused(
       400,
@@ -234,7 +235,12 @@ async function checkMetadata(
   let metadataSha256: string | undefined;
   let meta;
   try {
-    if (parsed.kind === "wheel") {
+    const fromName = metadataFromFilename(parsed);
+    if (fromName) {
+      // A Windows installer: its archive is not read, the form's name and version are checked
+      // against the filename only (as pypiserver does for every file).
+      meta = fromName;
+    } else if (parsed.kind === "wheel") {
       // One opening of the archive gives both the PEP 658 bytes and their parse.
       const wheel = await readWheelMetadataFile(path, filename);
       metadataSha256 = createHash("sha256").update(wheel.raw).digest("hex");
@@ -326,12 +332,11 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
     // Already served (anywhere under the root)? Same bytes: nothing to do. Other bytes: conflict.
     // The check and the link are one step per filename without regard to case.
     return await ctx.store.exclusive(filename, async (): Promise<UploadAnswer> => {
-      const existing = await ctx.store.lookup(filename);
-      if (existing) {
-        const theirs = (await ctx.store.factsOf(existing)).sha256;
+      const { same, variant } = await ctx.store.existing(filename);
+      if (same) {
+        const theirs = (await ctx.store.factsOf(same)).sha256;
         return compareSha(theirs, received.sha256, filename);
       }
-      const variant = await ctx.store.caseVariant(filename);
       if (variant) {
         return {
           status: 409,

@@ -16,6 +16,7 @@ import { folderDigests, tempDir } from "../helpers/tmp.js";
 
 interface MigrateJson {
   counts: { copied: number; skipped: number; conflict: number; failed: number; filtered: number };
+  unchanged?: { projects: number; files: number };
   outcomes: { filename: string; outcome: string; reason?: string }[];
 }
 
@@ -126,7 +127,12 @@ describe("migrate: a static index (nginx) → upload endpoint", () => {
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as MigrateJson;
     assert.equal(out.counts.copied, 0);
-    assert.equal(out.counts.skipped, corpus.length);
+    // Every project is as the first run left it at both ends: none is planned again, all counted.
+    assert.deepEqual(out.unchanged, {
+      projects: new Set(corpus.map((f) => f.project)).size,
+      files: corpus.length,
+    });
+    assert.equal(out.counts.skipped, 0);
     assert.equal(dst.server.uploads, before, "no upload was sent");
     const v = await runCli(["verify", "--from", src.indexUrl, "--to", dst.url]);
     assert.equal(v.code, 0, v.stdout + v.stderr);
@@ -140,9 +146,9 @@ describe("migrate: a static index (nginx) → upload endpoint", () => {
     try {
       const v = await runCli(["verify", "--from", src.indexUrl, "--to", dst.url, "--json"]);
       assert.equal(v.code, 1);
-      const out = JSON.parse(v.stdout) as { problems: { filename: string; status: string }[] };
+      const out = JSON.parse(v.stdout) as { notVerified: { filename: string; status: string }[] };
       assert.deepEqual(
-        out.problems.map((p) => [p.filename, p.status]),
+        out.notVerified.map((p) => [p.filename, p.status]),
         [[victim.filename, "missing"]],
       );
       assert.match(v.stderr, new RegExp(`missing +${victim.filename.replace(/[.+]/g, "\\$&")}`));

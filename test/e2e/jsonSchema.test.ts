@@ -1,14 +1,18 @@
 /**
  * Every command's --json output follows the one schema in docs/json-schema.json (validated with
- * ajv): results, file-level problems, errors and usage errors; stdout holds nothing but JSON.
+ * ajv): results, file-level problems, errors and usage errors of every command (list, plan,
+ * migrate, verify, report, check-lock, rewrite-lock, print-settings; serve has no --json, but its
+ * usage errors under --json are documents too); stdout holds nothing but JSON.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Ajv, type ValidateFunction } from "ajv";
 import { makeWheel } from "../fixtures/dists.js";
 import { REPO_ROOT, runCli } from "../helpers/cli.js";
+import { startServe } from "../helpers/serve.js";
 import { tempDir } from "../helpers/tmp.js";
 
 describe("--json follows docs/json-schema.json", () => {
@@ -33,7 +37,7 @@ describe("--json follows docs/json-schema.json", () => {
     assert.equal(run.code, code, `${args.join(" ")}: ${run.stderr}`);
     const doc = JSON.parse(run.stdout) as Record<string, unknown>;
     assert.ok(validate(doc), `${args.join(" ")}: ${JSON.stringify(validate.errors, null, 2)}\n${run.stdout}`);
-    assert.equal(doc["version"], 1);
+    assert.equal(doc["version"], 2);
     assert.equal(doc["command"], command);
     return doc;
   };
@@ -48,7 +52,50 @@ describe("--json follows docs/json-schema.json", () => {
     await check(["verify", "--from", "./src", "--to", "./dst", "--state", "st"], 0, "verify");
     await rm(join(tmp.path, "dst", "schema_a-1.0-py3-none-any.whl"));
     const v = await check(["verify", "--from", "./src", "--to", "./dst", "--state", "st"], 1, "verify");
-    assert.equal((v["problems"] as unknown[]).length, 1);
+    assert.equal((v["notVerified"] as unknown[]).length, 1);
+    // One vocabulary: no command says `problems` or `errors` for a list any more.
+    for (const doc of [v, m]) for (const k of ["problems", "errors", "filtered"]) assert.ok(!(k in doc), k);
+    const r = await check(["report", "--state", "st"], 1, "report");
+    assert.equal(r["complete"], false);
+    assert.equal((r["report"] as { result: { complete: boolean } }).result.complete, false);
+  });
+
+  test("check-lock, rewrite-lock and print-settings", async () => {
+    const wheel = "schema_b-2.0-py3-none-any.whl";
+    const sha = createHash("sha256")
+      .update(await readFile(join(tmp.path, "src", wheel)))
+      .digest("hex");
+    const old = "http://old.example/simple/";
+    await writeFile(
+      join(tmp.path, "requirements.txt"),
+      `--index-url ${old}\nschema-b==2.0 --hash=sha256:${sha}\n`,
+    );
+    await writeFile(
+      join(tmp.path, "bad.txt"),
+      `--index-url ${old}\nschema-b==2.0 --hash=sha256:${"f".repeat(64)}\n`,
+    );
+    const c = await check(["check-lock", "requirements.txt", "--index", "./src"], 0, "check-lock");
+    assert.deepEqual(c["index"], { kind: "folder", description: `folder ${join(tmp.path, "src")}` });
+    await check(["check-lock", "bad.txt", "--index", "./src"], 1, "check-lock");
+    const serve = await startServe(join(tmp.path, "src"));
+    try {
+      const w = await check(
+        ["rewrite-lock", "requirements.txt", "--from", old, "--to", serve.indexUrl],
+        0,
+        "rewrite-lock",
+      );
+      assert.equal(w["written"], false);
+      const n = await check(
+        ["rewrite-lock", "bad.txt", "--from", old, "--to", serve.indexUrl],
+        1,
+        "rewrite-lock",
+      );
+      assert.equal((n["notVerified"] as unknown[]).length, 1);
+    } finally {
+      await serve.close();
+    }
+    const s = await check(["print-settings", "https://pkgs.example.com/simple/"], 0, "print-settings");
+    assert.equal(s["indexUrl"], "https://pkgs.example.com/simple/");
   });
 
   test("errors and usage errors are JSON documents too", async () => {
@@ -58,6 +105,21 @@ describe("--json follows docs/json-schema.json", () => {
     assert.equal((u["error"] as { code: string }).code, "USAGE");
     const w = await check(["migrate", "--from", "./src", "--to", "nothing-here"], 2, "migrate");
     assert.match((w["error"] as { message: string }).message, /neither an existing folder/);
+    // Every command's errors and usage errors, serve's included.
+    for (const [args, code] of [
+      [["verify", "--from", "./src"], "USAGE"],
+      [["report", "--state", "./no-state"], "STATE"],
+      [["report", "--format", "yaml"], "USAGE"],
+      [["check-lock", "missing.txt", "--index", "./src"], "USAGE"],
+      [["rewrite-lock", "missing.txt", "--from", "http://a/simple/", "--to", "http://b/simple/"], "USAGE"],
+      [["print-settings", "https://x.example/simple/", "--tool", "nope"], "USAGE"],
+      [["serve", "./src", "--port", "nope"], "USAGE"],
+      [["serve", "./src", "--no-such-option"], "USAGE"],
+      [["nonsense"], "USAGE"],
+    ] as const) {
+      const doc = await check([...args], 2, args[0]);
+      assert.equal((doc["error"] as { code: string }).code, code, args.join(" "));
+    }
   });
 
   test("the schema rejects the old shapes (no version, source as a string)", () => {
@@ -72,5 +134,6 @@ describe("--json follows docs/json-schema.json", () => {
     };
     assert.equal(validate(old), false);
     assert.equal(validate({ ...old, version: 1 }), false);
+    assert.equal(validate({ ...old, version: 2 }), false);
   });
 });

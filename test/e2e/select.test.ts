@@ -28,7 +28,7 @@ interface PlanJson {
   projects: { project: string; files: PlanFile[] }[];
   filteredProjects: { project: string; reason: string; rule: string }[];
   warnings: string[];
-  problems: { project: string; filename?: string; reason: string }[];
+  selectionProblems: { project: string; filename?: string; reason: string }[];
 }
 
 const OLD = new Date("2020-03-01T00:00:00Z");
@@ -465,11 +465,14 @@ describe("selection rules through the real CLI", () => {
       assert.equal(v.code, 0, v.stderr);
       const vj = JSON.parse(v.stdout) as {
         counts: { files: number; ok: number };
-        filtered: { filename: string }[];
+        filteredFiles: { filename: string }[];
       };
       assert.deepEqual(vj.counts.files, want.length);
       assert.deepEqual(vj.counts.ok, want.length);
-      assert.deepEqual(vj.filtered.map((f) => f.filename).sort(), [A.w10, A.win, A.mac, A.rc, A.cp27].sort());
+      assert.deepEqual(
+        vj.filteredFiles.map((f) => f.filename).sort(),
+        [A.w10, A.win, A.mac, A.rc, A.cp27].sort(),
+      );
       const all = await runCli(["verify", "--from", src.indexUrl, "--to", dst.url, "--state", state]);
       assert.equal(all.code, 1, "without the selection, the files left out are missing");
     } finally {
@@ -588,11 +591,11 @@ describe("selection rules through the real CLI", () => {
         );
         assert.deepEqual(json.warnings, [
           "--uploaded-since 2000-01-01 matched no file",
-          "--uploaded-since 2000-01-01: 2 file(s) have no upload time at the source and were left out (listed as filtered)",
+          "--uploaded-since 2000-01-01: 2 files with no upload time at the source left out (listed as filtered)",
           "--max-file-size 1GB matched no file",
-          "--max-file-size 1GB: 2 file(s) have no size at the source and were left out (listed as filtered)",
+          "--max-file-size 1GB: 2 files with no size at the source left out (listed as filtered)",
         ]);
-        assert.match(r.stderr, /^warning: --uploaded-since 2000-01-01: 2 file\(s\) have no upload time/m);
+        assert.match(r.stderr, /^warning: --uploaded-since 2000-01-01: 2 files with no upload time/m);
       } finally {
         await new Promise((ok) => server.close(ok));
       }
@@ -657,7 +660,7 @@ describe("selection rules through the real CLI", () => {
         const rule = `--requirements ${lock}`;
         const { r, files, json } = await plan("--requirements", lock);
         assert.equal(r.code, 0, r.stderr);
-        assert.deepEqual(json.problems, []);
+        assert.deepEqual(json.selectionProblems, []);
         assert.deepEqual(
           files,
           expect({}, { "acme-utils": rule, "legacy-py2": rule, "other-tool": rule }),
@@ -676,8 +679,8 @@ describe("selection rules through the real CLI", () => {
         const lock = await make(AL.w);
         const { r, files, json } = await plan("--requirements", lock);
         assert.equal(r.code, 1, r.stderr);
-        assert.equal(json.problems.length, 1, JSON.stringify(json.problems));
-        assert.match(json.problems[0]?.reason ?? "", new RegExp("f".repeat(64)));
+        assert.equal(json.selectionProblems.length, 1, JSON.stringify(json.selectionProblems));
+        assert.match(json.selectionProblems[0]?.reason ?? "", new RegExp("f".repeat(64)));
         assert.match(r.stderr, /^problem: --requirements /m);
         assert.equal(files[AL.w], `filtered by --requirements ${lock}`);
         assert.equal(files[AL.s], "copy");
@@ -751,8 +754,8 @@ describe("selection rules through the real CLI", () => {
           "--json",
         ]);
         assert.equal(m2.code, 1, m2.stderr);
-        const out = JSON.parse(m2.stdout) as { problems: { project: string; reason: string }[] };
-        assert.deepEqual(out.problems.map((p) => p.project).sort(), ["alpha", "ghost"]);
+        const out = JSON.parse(m2.stdout) as { selectionProblems: { project: string; reason: string }[] };
+        assert.deepEqual(out.selectionProblems.map((p) => p.project).sort(), ["alpha", "ghost"]);
         assert.match(m2.stderr, /problem: .*no file of alpha 1\.0 at the source has sha256 e{64}/);
         assert.match(m2.stderr, /problem: .*ghost==1\.0 .*the source has no project ghost/);
         const report = JSON.parse(await readFile(join(state, "report.json"), "utf8")) as {

@@ -183,9 +183,9 @@ describe("a destination whose index lists the digest the client sent (GitLab)", 
 
     const v = await runCli(["verify", "--from", from, "--to", to, "--json"], { env });
     assert.equal(v.code, 1, v.stdout + v.stderr);
-    const vj = JSON.parse(v.stdout) as { counts: { different: number }; problems: { detail: string }[] };
+    const vj = JSON.parse(v.stdout) as { counts: { different: number }; notVerified: { detail: string }[] };
     assert.equal(vj.counts.different, 2);
-    assert.match(vj.problems[0]?.detail ?? "", /serves bytes with sha256/);
+    assert.match(vj.notVerified[0]?.detail ?? "", /serves bytes with sha256/);
 
     // A run again does not take the index listing for the truth either.
     const again = await runCli(["migrate", "--from", from, "--to", to, "--state", state, "--json"], { env });

@@ -78,12 +78,15 @@ async function write(distDir: string, root: string): Promise<void> {
 }
 
 /** Serves a static PEP 503 index of `distDir` with nginx. */
-export async function startStaticIndex(distDir: string): Promise<StaticIndex> {
+export async function startStaticIndex(
+  distDir: string,
+  opts: { accessLog?: boolean } = {},
+): Promise<StaticIndex> {
   const tmp = await tempDir("pyreg-pep503-");
   const root = join(tmp.path, "www");
   await mkdir(root);
   await write(distDir, root);
-  const site = await startStaticFolder(root);
+  const site = await startStaticFolder(root, opts);
   return {
     ...site,
     indexUrl: `${site.url}simple/`,

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer, request } from "node:http";
 import { dirname, join } from "node:path";
 import { tempDir } from "./tmp.js";
@@ -21,7 +21,37 @@ export interface StaticSite {
   /** http://127.0.0.1:PORT/ */
   url: string;
   root: string;
+  /** With `accessLog`: the requests nginx answered so far, one line each (see LOG_FORMAT). */
+  requests(): Promise<AccessLine[]>;
   close(): Promise<void>;
+}
+
+/** One request as nginx logged it. */
+export interface AccessLine {
+  method: string;
+  path: string;
+  status: number;
+  ifNoneMatch: string;
+  ifModifiedSince: string;
+}
+
+/** Tab-separated, with "-" for an absent header (nginx's own convention for empty variables). */
+const LOG_FORMAT = "'$request_method\t$request_uri\t$status\t$http_if_none_match\t$http_if_modified_since'";
+
+function parseAccessLog(text: string): AccessLine[] {
+  return text
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => {
+      const [method = "", path = "", status = "0", inm = "-", ims = "-"] = l.split("\t");
+      return {
+        method,
+        path,
+        status: Number(status),
+        ifNoneMatch: inm === "-" ? "" : inm,
+        ifModifiedSince: ims === "-" ? "" : ims,
+      };
+    });
 }
 
 function freePort(): Promise<number> {
@@ -77,7 +107,7 @@ export async function startStaticSite(files: Record<string, StaticFile | string>
       `    location = ${path} { default_type "${file.contentType ?? "text/html"}"; try_files /${stored} =404; }`,
     );
   }
-  return startNginx(tmp, root, [...locations, `    location / { return 404; }`]);
+  return startNginx(tmp, root, false, [...locations, `    location / { return 404; }`]);
 }
 
 /**
@@ -85,9 +115,12 @@ export async function startStaticSite(files: Record<string, StaticFile | string>
  * URL answers its index.html, a file its bytes, anything else 404. Files changed in `root` are
  * served changed at once (nothing is cached in the server's configuration).
  */
-export async function startStaticFolder(root: string): Promise<StaticSite> {
+export async function startStaticFolder(
+  root: string,
+  opts: { accessLog?: boolean } = {},
+): Promise<StaticSite> {
   const tmp = await tempDir("pyreg-static-");
-  return startNginx(tmp, root, [
+  return startNginx(tmp, root, opts.accessLog === true, [
     "    index index.html;",
     "    types { text/html html; application/octet-stream whl gz zip; }",
     "    default_type application/octet-stream;",
@@ -97,9 +130,11 @@ export async function startStaticFolder(root: string): Promise<StaticSite> {
 async function startNginx(
   tmp: { path: string; cleanup(): Promise<void> },
   root: string,
+  accessLog: boolean,
   serverLines: string[],
 ): Promise<StaticSite> {
   const port = await freePort();
+  const logPath = join(tmp.path, "access.log");
   const conf = join(tmp.path, "nginx.conf");
   await mkdir(dirname(conf), { recursive: true });
   await writeFile(
@@ -112,7 +147,9 @@ async function startNginx(
       `error_log ${join(tmp.path, "error.log")} warn;`,
       "events { worker_connections 64; }",
       "http {",
-      "  access_log off;",
+      ...(accessLog
+        ? [`  log_format pyreg ${LOG_FORMAT};`, `  access_log ${logPath} pyreg;`]
+        : ["  access_log off;"]),
       "  sendfile off;",
       `  client_body_temp_path ${tmp.path}/body;`,
       `  proxy_temp_path ${tmp.path}/proxy;`,
@@ -145,6 +182,10 @@ async function startNginx(
   return {
     url: `http://127.0.0.1:${port}/`,
     root,
+    async requests() {
+      if (!accessLog) throw new Error("startStaticFolder was not asked for an access log");
+      return existsSync(logPath) ? parseAccessLog(await readFile(logPath, "utf8")) : [];
+    },
     async close() {
       if (child.exitCode === null) {
         child.kill("SIGQUIT");

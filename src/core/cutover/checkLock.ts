@@ -4,6 +4,7 @@
  * (or, for requirements.txt hashes, which name no file, by sha256 among the files of the pinned
  * version) and its sha256 compared.
  */
+import { plural } from "../units.js";
 import { compareVersions } from "../versions.js";
 import { errorMessage, isFatal } from "../errors.js";
 import type { DistFile, Source } from "../model.js";
@@ -132,7 +133,7 @@ export async function checkLocks(
           filename: undefined,
           status: ofVersion.length ? "unverifiable" : "missing",
           detail: ofVersion.length
-            ? `the lock records no file hashes for ${pkg.name} ${pkg.version ?? ""}; the index serves ${ofVersion.length} file(s) of that version`
+            ? `the lock records no file hashes for ${pkg.name} ${pkg.version ?? ""}; the index serves ${plural(ofVersion.length, "file")} of that version`
             : `the lock records no file hashes, and the index serves no file of ${pkg.name} ${pkg.version ?? ""}`,
         });
         continue;

@@ -48,6 +48,13 @@ export interface RegistrySettings {
   warnings: string[];
 }
 
+/** The warning of --with-pypi (an index mix), also printed on stderr by print-settings. */
+export const DEPENDENCY_CONFUSION =
+  "DEPENDENCY CONFUSION: with pypi.org as a second index, pip (and every tool told to merge indexes) installs the highest " +
+  "version found on ANY index: anyone who publishes one of your private names on pypi.org with a higher version gets " +
+  "their code installed. Pin each private package to this index (see each tool's 'pinning'), or serve pypi.org " +
+  "through this registry (a remote/virtual/upstream repository) and use it as the only index.";
+
 export interface SettingsOptions {
   name: string;
   /** --with-pypi: keep pypi.org as a second index (an --extra-index-url mix). */
@@ -231,13 +238,7 @@ export function buildSettings(spec: RegistrySpec, opts: SettingsOptions): Regist
     warnings.push(
       "the credentials in the registry URL you gave are not printed: the settings use <USERNAME>/<PASSWORD> placeholders or variables",
     );
-  if (opts.withPypi)
-    warnings.push(
-      "DEPENDENCY CONFUSION: with pypi.org as a second index, pip (and every tool told to merge indexes) installs the highest " +
-        "version found on ANY index: anyone who publishes one of your private names on pypi.org with a higher version gets " +
-        "their code installed. Pin each private package to this index (see each tool's 'pinning'), or serve pypi.org " +
-        "through this registry (a remote/virtual/upstream repository) and use it as the only index.",
-    );
+  if (opts.withPypi) warnings.push(DEPENDENCY_CONFUSION);
   const tools: ToolSettings[] = [];
 
   // pip: https://pip.pypa.io/en/stable/topics/configuration/ (files, PIP_* variables),

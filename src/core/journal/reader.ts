@@ -118,8 +118,10 @@ export function reportSource(
     runs,
     stateTotals: () =>
       db
-        .prepare("SELECT state, COUNT(*) AS files, COALESCE(SUM(size), 0) AS bytes FROM files GROUP BY state")
-        .all() as { state: FileState; files: number; bytes: number }[],
+        .prepare(
+          "SELECT state, COUNT(*) AS files, COALESCE(SUM(COALESCE(size, bytes)), 0) AS bytes, SUM(COALESCE(size, bytes) IS NULL) AS unknownSizes FROM files GROUP BY state",
+        )
+        .all() as { state: FileState; files: number; bytes: number; unknownSizes: number }[],
     verifiedBy: () => {
       const out: Record<string, number> = {};
       if (fileVerification)

@@ -8,11 +8,12 @@
  * upload may have landed is always known as uncertain ("uploading" / "uploaded" without "verified").
  *
  * Durability: WAL mode. Every commit is written to the WAL before the statement returns, so a
- * killed process (SIGKILL) loses no commit: the operating system still holds the bytes. State
- * changes of one event-loop turn share one commit, right after the turn (see Journal.mark); the
- * "uploading" mark is committed at once and followed by an fsync of the WAL (off the event loop,
- * shared by concurrent marks) before the upload is sent, so that it survives even a power cut of
- * the machine. Other commits use synchronous=NORMAL (no fsync).
+ * killed process (SIGKILL) loses no commit: the operating system still holds the bytes. The
+ * "uploading" mark is committed and followed by an fsync of the WAL (off the event loop, one
+ * commit and one fsync shared by the marks of files reaching their upload together, see
+ * Journal.markUploading) before the upload is sent, so that it survives even a power cut of the
+ * machine; the other state changes wait for the next commit, at most MARK_COMMIT_MS (see
+ * Journal.mark). Other commits use synchronous=NORMAL (no fsync).
  * (https://www.sqlite.org/pragma.html#pragma_synchronous, https://www.sqlite.org/wal.html)
  */
 import { existsSync, renameSync } from "node:fs";
@@ -46,6 +47,9 @@ import type {
   StateDetail,
 } from "./types.js";
 
+/** Longest a state change other than "uploading" waits for its commit (see Journal.mark). */
+const MARK_COMMIT_MS = 100;
+
 export class Journal {
   private runId = 0;
   private readonly getStmt;
@@ -55,15 +59,16 @@ export class Journal {
   private walHandle: Promise<FileHandle> | undefined;
   private lastSync: Promise<void> = Promise.resolve();
   private nextSync: Promise<void> | undefined;
-  /** Marks not committed yet (see mark). */
+  /** Marks not committed yet (see mark), and the timer that commits them. */
   private queued: { file: DistFile; state: FileState; detail: StateDetail }[] = [];
+  private commitTimer: NodeJS.Timeout | undefined;
   private deferredError: PyregError | undefined;
 
   private constructor(
     private readonly db: Database.Database,
     readonly dir: string,
     readonly identity: Identity,
-    private readonly lock: FileLock,
+    private readonly lock: FileLock | undefined,
   ) {
     this.getStmt = db.prepare("SELECT * FROM files WHERE project = ? AND filename = ?");
     this.historyStmt = db.prepare(
@@ -96,16 +101,7 @@ export class Journal {
       addMissingColumns(db);
       const have = readIdentity(db);
       if (!have) {
-        const set = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-        db.transaction(() => {
-          set.run("schema", SCHEMA_VERSION);
-          set.run("source_key", identity.source.key);
-          set.run("source", identity.source.description);
-          set.run("destination_key", identity.destination.key);
-          set.run("destination", identity.destination.description);
-          set.run("shard", identity.shard ?? "");
-          set.run("created_at", now());
-        })();
+        writeIdentity(db, identity);
       } else if (
         have.source.key !== identity.source.key ||
         have.destination.key !== identity.destination.key ||
@@ -132,6 +128,18 @@ export class Journal {
         hint: "check that the folder is writable and not on a network file system, or use --state DIR",
       });
     }
+  }
+
+  /**
+   * A journal held in memory only, for a run that must leave no state folder (verify without a
+   * journal of its pair, whose report goes only where --report says). Nothing is written to disk.
+   */
+  static inMemory(identity: Identity): Journal {
+    const db = new Database(":memory:");
+    db.exec(SCHEMA);
+    addMissingColumns(db);
+    writeIdentity(db, identity);
+    return new Journal(db, "(memory)", identity, undefined);
   }
 
   /** Reads a journal without taking its lock (for `pyreg report`, also while a run is going on). */
@@ -203,8 +211,7 @@ export class Journal {
     return r ? fileRow(r) : undefined;
   }
 
-  private write(file: DistFile, state: FileState, detail: StateDetail = {}): void {
-    const at = now();
+  private write(file: DistFile, state: FileState, detail: StateDetail = {}, at = now()): void {
     const notCarried = notCarriedOf(file);
     // Prepared once: preparing it for every state change cost about 0.3 ms a time.
     (this.upsertStmt ??= this.db.prepare(
@@ -247,28 +254,38 @@ export class Journal {
   }
 
   /**
-   * One state change. It is committed with the others of the same event-loop turn, in one
-   * transaction, right after the turn (or at once by markUploading, get, data and close): four
-   * commits per file cost more than the transfer of a small file. What a kill can lose is only
-   * the marks of that last turn, and none of them is needed to resume safely: "uploading" is never
-   * deferred (see markUploading), and a lost "uploaded"/"verified" leaves the file uncertain, which
-   * the next run re-checks at the destination.
+   * One state change. It is committed with the others queued, in one transaction: by the next
+   * commit of "uploading" marks (see markUploading), a read (get, data), close, or at the latest
+   * MARK_COMMIT_MS after it was queued. A commit per state change cost more than the transfer of
+   * a small file; with many files in flight nearly every other change rides along with an
+   * "uploading" commit. What a kill can lose is only the changes of those last milliseconds, and
+   * none of them is needed to resume safely: "uploading" is never deferred (see markUploading), a
+   * lost "downloaded" leaves the file planned, and a lost "uploaded"/"verified" leaves it
+   * uncertain, which the next run re-checks at the destination.
    */
   mark(file: DistFile, state: FileState, detail: StateDetail = {}): void {
     this.throwDeferred();
     this.queued.push({ file, state, detail });
-    if (this.queued.length === 1) setImmediate(() => this.flushQuietly());
+    this.commitTimer ??= setTimeout(() => {
+      this.commitTimer = undefined;
+      this.flushQuietly();
+    }, MARK_COMMIT_MS);
   }
 
   /** Commits the queued marks (one transaction). */
   flush(): void {
     this.throwDeferred();
+    if (this.commitTimer) {
+      clearTimeout(this.commitTimer);
+      this.commitTimer = undefined;
+    }
     if (this.queued.length === 0) return;
     const batch = this.queued;
     this.queued = [];
+    const at = now();
     try {
       this.db.transaction(() => {
-        for (const q of batch) this.write(q.file, q.state, q.detail);
+        for (const q of batch) this.write(q.file, q.state, q.detail, at);
       })();
     } catch (err) {
       // Without its journal entry a file must not be sent: STATE is fatal and stops the run.
@@ -295,12 +312,14 @@ export class Journal {
 
   /**
    * Recorded BEFORE the upload is sent: committed, then the WAL is fsynced before this resolves.
-   * The fsync runs off the event loop (libuv's pool) and one fsync covers every mark committed
-   * before it starts: a synchronous=FULL commit blocked the event loop 3-10 ms per file here.
+   * Group commit: the marks queued while an fsync is under way (other files reaching their upload
+   * meanwhile) are committed together when it ends, in one transaction, and covered by one fsync.
+   * The fsync runs off the event loop (libuv's pool): a synchronous=FULL commit blocked the event
+   * loop 3-10 ms per file here, and a commit per mark was most of the journal's CPU (each commit
+   * writes the changed pages to the WAL).
    */
   async markUploading(file: DistFile, deadline?: number): Promise<void> {
     this.mark(file, "uploading", { uploadAttempt: true, uploadDeadline: deadline });
-    this.flush();
     await this.syncWal();
   }
 
@@ -315,7 +334,8 @@ export class Journal {
   private syncWal(): Promise<void> {
     if (this.nextSync) return this.nextSync;
     const sync = this.lastSync.then(async () => {
-      this.nextSync = undefined; // commits from now on wait for the fsync after this one
+      this.nextSync = undefined; // marks from now on wait for the commit and fsync after this one
+      this.flush(); // every mark queued so far, the "uploading" ones waiting here among them
       // Without a WAL (journal_mode=WAL refused, e.g. on some network file systems) the database
       // file itself holds the commit.
       const path = join(this.dir, JOURNAL_FILE);
@@ -324,6 +344,7 @@ export class Journal {
     });
     this.lastSync = sync.catch(() => undefined);
     this.nextSync = sync.catch((err: unknown) => {
+      if (err instanceof PyregError) throw err; // the commit's own (see flush)
       throw new PyregError("STATE", `cannot write the journal in ${this.dir}: ${(err as Error).message}`, {
         cause: err,
         hint: "check free space and permissions of the state folder, then run the same command again",
@@ -467,6 +488,13 @@ export class Journal {
                 class: "lasting",
               });
               return true;
+            case "unsupported":
+              this.write(e.file, "failed", {
+                reason: e.reason,
+                code: "UNSUPPORTED_FORMAT",
+                class: "lasting",
+              });
+              return true;
           }
           return true;
         });
@@ -539,6 +567,19 @@ export class Journal {
     if (this.db.open) this.flushQuietly();
     void this.walHandle?.then((h) => h.close()).catch(() => undefined);
     if (this.db.open) this.db.close();
-    this.lock.release();
+    this.lock?.release();
   }
+}
+
+function writeIdentity(db: Database.Database, identity: Identity): void {
+  const set = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+  db.transaction(() => {
+    set.run("schema", SCHEMA_VERSION);
+    set.run("source_key", identity.source.key);
+    set.run("source", identity.source.description);
+    set.run("destination_key", identity.destination.key);
+    set.run("destination", identity.destination.description);
+    set.run("shard", identity.shard ?? "");
+    set.run("created_at", now());
+  })();
 }

@@ -197,8 +197,11 @@ export interface ReportSource {
   dir: string;
   identity: Identity;
   runs: RunRow[];
-  /** Files and bytes (size as listed) by state. */
-  stateTotals(): { state: FileState; files: number; bytes: number }[];
+  /**
+   * Files and bytes by state: a file's size as listed, else the bytes it had when copied;
+   * `unknownSizes`: files with neither (not in `bytes`).
+   */
+  stateTotals(): { state: FileState; files: number; bytes: number; unknownSizes: number }[];
   /** Files by how their bytes at the destination were confirmed. */
   verifiedBy(): Record<string, number>;
   /** Projects recorded (with or without an error), by project. */

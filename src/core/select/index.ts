@@ -11,7 +11,7 @@ import picomatch from "picomatch";
 import { compare, eq, satisfies } from "@renovatebot/pep440";
 import type { DistFile } from "../model.js";
 import { sha256Of } from "../model.js";
-import { formatBytes } from "../units.js";
+import { formatBytes, plural } from "../units.js";
 import { isoMicros, type Pin, type PinnedFile, type Rule } from "./rules.js";
 import { factsOf, platformFamily, versionFacts, type FileFacts } from "./tags.js";
 
@@ -396,7 +396,7 @@ export class Selection {
       if (s.unknown > 0) {
         const what = r.kind === "uploaded" ? "no upload time" : "no size";
         out.push(
-          `${r.name}: ${s.unknown} file(s) have ${what} at the source and were left out (listed as filtered)`,
+          `${r.name}: ${plural(s.unknown, "file")} with ${what} at the source left out (listed as filtered)`,
         );
       }
     }

@@ -26,6 +26,8 @@ export function factsOf(filename: string): FileFacts {
   const p = parseFilename(filename);
   if (!p) return { type: "other" };
   if (p.kind === "sdist") return { type: "sdist" };
+  // Eggs and Windows installers: the "other" type (their tags are not a wheel's).
+  if (p.kind !== "wheel") return { type: "other" };
   return {
     type: "wheel",
     pythonTags: splitTagSet(p.pythonTag ?? ""),

@@ -3,6 +3,7 @@
  * uploads), transfers, journal and reports. Progress and messages go to `onEvent`; `signal` stops
  * it (files in flight are finished, the run is recorded as interrupted).
  */
+import { join } from "node:path";
 import { runPlan, type MigrationResult } from "../engine.js";
 import { errorMessage, PyregError } from "../errors.js";
 import type { FileOutcome } from "../model.js";
@@ -27,6 +28,9 @@ import {
 } from "./options.js";
 import { tagged, type Tagged } from "./result.js";
 import { openRunState, type RunState } from "./state.js";
+import { PageCache } from "../pageCache.js";
+import { Rerun } from "../rerun.js";
+import { PYREG_VERSION } from "../../version.js";
 
 export interface MigrateOptions extends RunOptions, StateOptions, RunControl {
   /** The selection rules (default: built from the selection options). */
@@ -64,6 +68,8 @@ export interface MigrateData {
   report: string;
   /** Why the transfers stopped early (interruption or a fatal error). */
   stopped?: string | undefined;
+  /** Projects not read again: unchanged at both ends since a run completed them (see rerun.ts). */
+  unchanged: { projects: number; files: number };
 }
 
 export function summarize(outcomes: FileOutcome[]): MigrateCounts {
@@ -118,6 +124,7 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     opts.resumeHint ??
     "to resume, run migrate again with the same options (files already copied are skipped)";
   let state: RunState | undefined;
+  let pages: PageCache | undefined;
   let counts: Record<string, number> = {};
   try {
     // Both ends are opened (and their URLs or folders checked) before the state folder is made: a
@@ -127,6 +134,29 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     state = openRunState(opts, "migrate");
     const journal = state.journal;
     journal.describeRun(src.describe(), dst.describe());
+    // Index pages are kept in the state folder and asked for conditionally by the next run.
+    pages = PageCache.open(state.dir);
+    rt.http.pages = pages;
+    const rerun = new Rerun(
+      pages,
+      src,
+      dst,
+      {
+        selection,
+        options: {
+          toIndex: opts.toIndex,
+          allowForeignFileHosts: opts.allowForeignFileHosts,
+          allowBrokenArchives: opts.allowBrokenArchives,
+          excludeSubgroups: opts.excludeSubgroups,
+          gitlabStatuses: opts.gitlabStatuses,
+          gitlabApi: opts.gitlabApi,
+          shard: opts.shard ? formatShard(opts.shard) : undefined,
+        },
+        verifyContent: opts.verifyContent ?? false,
+        version: PYREG_VERSION,
+      },
+      journal.currentRun,
+    );
     rt.log(
       `from ${src.describe()}\nto   ${dst.describe()}` +
         (opts.shard ? `\nshard ${formatShard(opts.shard)}` : "") +
@@ -144,15 +174,26 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
         () => state?.finish("interrupted", message, {}),
       );
     };
+    // Never silent: a re-run that could have skipped unchanged projects says why it does not.
+    if (rerun.off && rerun.anySettled)
+      rt.log(
+        `unchanged projects are planned again in this run: ${rerun.off} (conditional requests still apply)`,
+      );
     emit({ type: "phase", phase: "planning" });
     const planned = await interruptible(
       makePlan(src, dst, {
         selection,
         listConcurrency: opts.concurrency,
         ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
+        unchanged: (project) => rerun.check(project),
       }),
       "reading the indexes",
     );
+    const unchanged = planned.unchanged ?? { projects: 0, files: 0 };
+    if (unchanged.projects)
+      rt.log(
+        `unchanged: ${plural(unchanged.projects, "project")} (${plural(unchanged.files, "file")}) as a run that completed them left them, at the source and at the destination: not planned again`,
+      );
     for (const w of planned.warnings) emit({ type: "warning", message: w });
     for (const p of planned.problems) emit({ type: "problem", message: p.reason });
     journal.recordSelection(selectionRows(planned));
@@ -160,18 +201,20 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     if (planned.ignored?.length) {
       const names = planned.ignored.slice(0, 5).map((i) => i.name);
       rt.log(
-        `ignored: ${planned.ignored.length} file(s) at the source are not distributions: ${names.join(", ")}${planned.ignored.length > 5 ? ", …" : ""} (listed in the report)`,
+        `ignored: ${plural(planned.ignored.length, "file")} at the source (not distributions): ${names.join(", ")}${planned.ignored.length > 5 ? ", …" : ""} (listed in the report)`,
       );
     }
     const decision = journal.applyPlan(planned, { retryFailed: opts.retryFailed ?? false });
     let plan = decision.plan;
     if (decision.landed)
-      rt.log(`resume: ${decision.landed} file(s) uploaded by an interrupted run are at the destination`);
+      rt.log(
+        `resume: ${plural(decision.landed, "file")} uploaded by an interrupted run found at the destination`,
+      );
     if (decision.uncertain.length) {
       // Not before the earlier attempts' deadlines: until then one of them may still land.
       const at = recheckTime(decision.uncertain, journal, (opts.recheckWait ?? 5) * 1000);
       rt.log(
-        `resume: ${decision.uncertain.length} file(s) whose upload was not confirmed are not listed at the destination; reading its index again in ${formatWait(at - Date.now())} before sending them` +
+        `resume: the destination does not list ${plural(decision.uncertain.length, "file")} whose upload was not confirmed; reading its index again in ${formatWait(at - Date.now())} before sending them` +
           (at > Date.now() + (opts.recheckWait ?? 5) * 1000
             ? " (when the earlier upload's request deadline has passed)"
             : ""),
@@ -191,7 +234,8 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     }
     const pc = planCounts(plan);
     rt.log(
-      `plan: ${pc.copy} to copy (${formatTotal(pc.bytes, pc.unknownSizes)}), ${pc.skip} already there, ${plural(pc.conflict, "conflict")}, ${pc.invalid} invalid, ${pc.filtered} filtered`,
+      `plan: ${pc.copy} to copy (${formatTotal(pc.bytes, pc.unknownSizes)}), ${pc.skip} already there, ${plural(pc.conflict, "conflict")}, ${pc.invalid} invalid, ${pc.filtered} filtered` +
+        (pc.unsupported ? `, ${pc.unsupported} in a format the destination does not take` : ""),
     );
     emit({ type: "phase", phase: "transferring" });
     const result: MigrationResult = await runPlan(plan, src, dst, {
@@ -220,7 +264,7 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
       : result.outcomes.filter((o) => o.kind === "copied" && o.file.yanked).map((o) => o.file.filename);
     const lateWarnings = yankByHand.length
       ? [
-          `${yankByHand.length} file(s) are yanked at the source but not at the destination (the upload form cannot carry a yank): ${yankByHand.join(", ")}; ${yankHowTo(dst.kind)}`,
+          `yanked at the source but not at the destination: ${plural(yankByHand.length, "file")} (the upload form cannot carry a yank): ${yankByHand.join(", ")}; ${yankHowTo(dst.kind)}`,
         ]
       : [];
     for (const w of lateWarnings) rt.warn(w);
@@ -234,11 +278,23 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     counts = { ...c, notAttempted };
     const projectErrors = plan.projects.filter((p) => p.error);
     const stoppedBy = result.stopped;
-    const reportPath = state.finish(
-      stoppedBy ? (stoppedBy.error ? "failed" : "interrupted") : "done",
-      stoppedBy?.reason,
-      { ...counts, projectErrors: projectErrors.length, selectionProblems: plan.problems.length },
-    );
+    // Only a run that finished says which projects it left complete (see rerun.ts).
+    if (!stoppedBy) {
+      try {
+        await rerun.settle(plan, outcomes, opts.concurrency ?? 8);
+      } catch (err) {
+        rt.warn(
+          `could not record which projects this run completed (${errorMessage(err)}): the next run reads them all again`,
+        );
+      }
+    }
+    counts = { ...counts, unchangedProjects: unchanged.projects, unchangedFiles: unchanged.files };
+    const reportPath =
+      state.finish(stoppedBy ? (stoppedBy.error ? "failed" : "interrupted") : "done", stoppedBy?.reason, {
+        ...counts,
+        projectErrors: projectErrors.length,
+        selectionProblems: plan.problems.length,
+      }) ?? join(state.dir, "report.md");
     const data: MigrateData = {
       source: { kind: src.kind, description: src.describe() },
       destination: { kind: dst.kind, description: dst.describe() },
@@ -252,6 +308,7 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
       projectErrors,
       plan,
       report: reportPath,
+      unchanged,
       ...(stoppedBy ? { stopped: stoppedBy.reason } : {}),
     };
     if (stoppedBy) {
@@ -273,6 +330,10 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     }
     throw err;
   } finally {
+    if (pages) {
+      rt.http.pages = undefined;
+      pages.close();
+    }
     state?.close();
     if (!opts.runtime) await rt.close();
   }

@@ -90,7 +90,15 @@ async function run(opts: PlanOptions & { from: string; to: string }): Promise<Ta
     };
     // The state folder migrate would use: the one given, or the default one when a run left it.
     const defaultState = stateDirOf(opts, opts.from, opts.to);
-    const stateDir = opts.state ?? (existsSync(join(defaultState, JOURNAL_FILE)) ? defaultState : undefined);
+    let stateDir = opts.state ?? (existsSync(join(defaultState, JOURNAL_FILE)) ? defaultState : undefined);
+    if (stateDir && !existsSync(join(stateDir, JOURNAL_FILE))) {
+      // A migrate command line with its verb changed, before its first run: nothing to resume.
+      opts.onEvent?.({
+        type: "log",
+        message: `no journal in ${stateDir} yet: migrate would start there from the beginning`,
+      });
+      stateDir = undefined;
+    }
     if (stateDir) {
       try {
         data.resume = resumePreview(planned, opts, stateDir);
@@ -101,7 +109,11 @@ async function run(opts: PlanOptions & { from: string; to: string }): Promise<Ta
     }
     const c = data.counts;
     const incomplete =
-      c.conflict || c.invalid || planned.problems.length || planned.projects.some((p) => p.error);
+      c.conflict ||
+      c.invalid ||
+      c.unsupported ||
+      planned.problems.length ||
+      planned.projects.some((p) => p.error);
     return { status: incomplete ? "incomplete" : "ok", ...data };
   } finally {
     if (!opts.runtime) await rt.close();

@@ -6,7 +6,13 @@
 import { join } from "node:path";
 import { PyregError } from "../errors.js";
 import { openReportSource, type OpenedSource } from "../journal.js";
-import { reportJsonPieces, reportMarkdownPieces, streamReport, type ReportSummary } from "../report.js";
+import {
+  reportJsonPieces,
+  reportMarkdownPieces,
+  streamReport,
+  type ReportStream,
+  type ReportSummary,
+} from "../report.js";
 import { PYREG_VERSION } from "../../version.js";
 import { tagged, type Tagged } from "./result.js";
 import { checkReportPath, defaultReportDir, reportPaths, writePieces, writeReport } from "./state.js";
@@ -18,8 +24,17 @@ export interface ReportOptions {
   merge?: readonly string[] | undefined;
   /** Also write the report to PATH.json and PATH.md. */
   report?: string | undefined;
-  /** Also write the report to this stream (e.g. process.stdout), as JSON or Markdown. */
-  output?: { format: "json" | "md"; stream: NodeJS.WritableStream } | undefined;
+  /**
+   * Also write the report to this stream (e.g. process.stdout), as JSON or Markdown. With
+   * `envelope`, the JSON is an object of the envelope's fields and `report` (report.json).
+   */
+  output?:
+    | {
+        format: "json" | "md";
+        stream: NodeJS.WritableStream;
+        envelope?: ((summary: ReportSummary) => Record<string, unknown>) | undefined;
+      }
+    | undefined;
   /** Called with the summary once it is known, before the report is written to `output`. */
   onSummary?: ((summary: ReportSummary) => void) | undefined;
   /** Called before the report is built (the CLI turns V8's incremental marking back on for it). */
@@ -55,10 +70,15 @@ export async function report(opts: ReportOptions = {}): Promise<Tagged<ReportDat
       }
       if (opts.report) writeReport(built, reportPaths(opts.report));
       opts.onSummary?.(built.summary);
-      if (opts.output)
+      const out = opts.output;
+      if (out)
         await writePieces(
-          opts.output.stream,
-          opts.output.format === "json" ? reportJsonPieces(built) : reportMarkdownPieces(built),
+          out.stream,
+          out.format === "md"
+            ? reportMarkdownPieces(built)
+            : out.envelope
+              ? enveloped(out.envelope(built.summary), built)
+              : reportJsonPieces(built),
         );
       // The same verdict the report states (report.result), so the result and the report agree.
       return { status: built.summary.result.complete ? "ok" : "incomplete", report: built.summary, dirs };
@@ -66,4 +86,12 @@ export async function report(opts: ReportOptions = {}): Promise<Tagged<ReportDat
       for (const s of sources) s.close();
     }
   });
+}
+
+/** report.json inside an envelope object, as its `report` field, written piece by piece as report.json is. */
+function* enveloped(envelope: Record<string, unknown>, built: ReportStream): Generator<string> {
+  const head = JSON.stringify({ ...envelope, report: null }, null, 2);
+  yield head.slice(0, head.lastIndexOf("null\n}"));
+  yield* reportJsonPieces(built, "  ");
+  yield "\n}\n";
 }

@@ -106,7 +106,8 @@ export async function serve(dir: string, opts: ServeOptions = {}): Promise<Tagge
         maxUploadBytes: opts.maxUploadMb
           ? Math.floor(opts.maxUploadMb * 1024 * 1024)
           : DEFAULT_MAX_UPLOAD_BYTES,
-        log: (line) => opts.onEvent?.({ type: "log", message: line }),
+        // Errors and warnings are warnings (shown even with --quiet); request lines are logs.
+        log: (line, level) => opts.onEvent?.({ type: level === "alert" ? "warning" : "log", message: line }),
       });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;

@@ -120,8 +120,10 @@ export function writeReport(report: ReportStream, paths: { json: string; md: str
 export interface RunState {
   journal: Journal;
   dir: string;
-  /** Ends the run in the journal and writes the reports; returns where the Markdown report is. */
-  finish(status: RunStatus, message: string | undefined, counts: Record<string, number>): string;
+  /** Whether the journal is the state folder's (false: in memory, nothing is kept in `dir`). */
+  kept: boolean;
+  /** Ends the run in the journal and writes the reports; returns where the Markdown report is, if any. */
+  finish(status: RunStatus, message: string | undefined, counts: Record<string, number>): string | undefined;
   close(): void;
 }
 
@@ -166,24 +168,61 @@ export function openRunState(
     journal.close();
     throw err;
   }
+  return runState(journal, dir, true, opts, () => destinationLock?.release());
+}
+
+function runState(
+  journal: Journal,
+  dir: string,
+  kept: boolean,
+  opts: { report?: string | undefined; beforeReport?: (() => void) | undefined },
+  release: () => void,
+): RunState {
   let finished = false;
   return {
     journal,
     dir,
+    kept,
     finish(status, message, counts) {
       if (!finished) journal.endRun(status, message === undefined ? undefined : redactText(message), counts);
       finished = true;
       opts.beforeReport?.();
       const report = streamReport([journal.reportSource()], PYREG_VERSION);
-      writeReport(report, { json: join(dir, "report.json"), md: join(dir, "report.md") });
+      if (kept) writeReport(report, { json: join(dir, "report.json"), md: join(dir, "report.md") });
       if (opts.report) writeReport(report, reportPaths(opts.report));
-      return join(dir, "report.md");
+      return kept ? join(dir, "report.md") : opts.report ? reportPaths(opts.report).md : undefined;
     },
     close() {
       journal.close();
-      destinationLock?.release();
+      release();
     },
   };
+}
+
+/**
+ * The state of a verify run, which starts no state folder: the journal of its source/destination
+ * pair when one is there (migrate's; the check is recorded in it and that folder's reports are
+ * written again); else, with --report PATH, a journal in memory whose report goes only to PATH;
+ * else none (undefined), and nothing is written.
+ */
+export function openVerifyState(opts: Parameters<typeof openRunState>[0]): RunState | undefined {
+  const dir = stateDirOf(opts, opts.from, opts.to);
+  if (opts.report) checkReportPath(opts.report);
+  if (existsSync(join(dir, JOURNAL_FILE))) return openRunState({ ...opts, resetState: false }, "verify");
+  if (!opts.report) return undefined;
+  const journal = Journal.inMemory({
+    source: endpointOf(opts.from),
+    destination: endpointOf(opts.to),
+    shard: opts.shard ? formatShard(opts.shard) : undefined,
+  });
+  journal.startRun({
+    command: "verify",
+    argv: opts.argv ? [...opts.argv] : redactArgv(["verify", "--from", opts.from, "--to", opts.to]),
+    version: PYREG_VERSION,
+    source: journal.identity.source.description,
+    destination: journal.identity.destination.description,
+  });
+  return runState(journal, dir, false, opts, () => undefined);
 }
 
 /** Without --state: ./.pyreg itself, or its one per-pair folder; several → ask which. */

@@ -1,13 +1,16 @@
 /**
  * verify as a use-case: every selected source file must be at the destination with the same bytes
- * (compared by the listings' strongest shared digest, or by reading the file back). The run and its
- * checks are recorded in the state folder's journal and report.
+ * (compared by the listings' strongest shared digest, or by reading the file back). verify creates
+ * nothing: the run and its checks are recorded in the journal of its source/destination pair when
+ * one is there (migrate's state folder), and a report is written elsewhere only where --report says.
  */
 import { errorMessage, isFatal, PyregError } from "../errors.js";
 import type { SelectionProblem, Selection } from "../select/index.js";
 import { compareDigests, decisiveDigest, verificationKey, type Verification } from "../digests.js";
 import { digestStream } from "../hash.js";
+import { refusedFormat } from "../formats.js";
 import type { Destination, DistFile, Source } from "../model.js";
+import { parseFilename } from "../names.js";
 import { checkProjectPages, collapseDuplicates } from "../plan.js";
 import { mapLimit } from "../pool.js";
 import { shardSelector } from "../shard.js";
@@ -26,7 +29,7 @@ import {
   type StateOptions,
 } from "./options.js";
 import { tagged, type Tagged } from "./result.js";
-import { openRunState, type RunState } from "./state.js";
+import { openVerifyState, type RunState } from "./state.js";
 
 export type VerifyStatus = "ok" | "missing" | "different" | "unverifiable";
 
@@ -49,7 +52,15 @@ async function checkOne(
   d: DistFile | undefined,
   content: boolean,
 ): Promise<Checked> {
-  if (!d) return { status: "missing", detail: "not at the destination" };
+  if (!d) {
+    // A format the destination kind does not take is missing for that reason (migrate did not send it).
+    const parsed = parseFilename(f.filename);
+    const refused = parsed ? refusedFormat(dst.kind, parsed) : undefined;
+    return {
+      status: "missing",
+      detail: refused ? `not at the destination: ${refused}` : "not at the destination",
+    };
+  }
   const c = compareDigests(f.hashes, d.hashes);
   if (c.result === "different")
     return {
@@ -122,8 +133,10 @@ export interface VerifyData {
   warnings: string[];
   selectionProblems: SelectionProblem[];
   counts: { files: number; ok: number; missing: number; different: number; unverifiable: number };
-  /** report.md in the state folder. */
-  report: string;
+  /** The Markdown report written (report.md in the state folder, or --report's), if any. */
+  report?: string | undefined;
+  /** The state folder whose journal recorded this check (none when its pair has no journal). */
+  recordedIn?: string | undefined;
 }
 
 /** Checks the selected source files at the destination; resolves with a tagged result. */
@@ -146,9 +159,10 @@ async function run(opts: VerifyOptions & { from: string; to: string }): Promise<
       opts.signal,
       rt,
     );
-    state = openRunState(opts, "verify");
+    // verify starts no state folder: it records into its pair's journal when there is one.
+    state = openVerifyState(opts);
     const st = state;
-    st.journal.describeRun(src.describe(), dst.describe());
+    st?.journal.describeRun(src.describe(), dst.describe());
     const { filteredProjects, selectionProblems, filteredFiles, rows, errors } = await untilAborted(
       (async () => {
         // A destination whose index lists the digest the client sent (GitLab) is always read back.
@@ -199,7 +213,7 @@ async function run(opts: VerifyOptions & { from: string; to: string }): Promise<
           }
         });
         await checkProjectPages(src, thrown, projects.length);
-        st.journal.recordProjects(errors);
+        st?.journal.recordProjects(errors);
         return { filteredProjects, selectionProblems, filteredFiles, rows, errors };
       })(),
       opts.signal,
@@ -211,7 +225,7 @@ async function run(opts: VerifyOptions & { from: string; to: string }): Promise<
     for (const w of warnings) opts.onEvent?.({ type: "warning", message: w });
     for (const p of selectionProblems) opts.onEvent?.({ type: "problem", message: p.reason });
     const bad = rows.filter((r) => r.status !== "ok");
-    state.journal.recordChecks(
+    state?.journal.recordChecks(
       rows.map((r) => ({
         project: r.source.project,
         filename: r.source.filename,
@@ -221,7 +235,7 @@ async function run(opts: VerifyOptions & { from: string; to: string }): Promise<
         verification: verificationKey(r.verification),
       })),
     );
-    state.journal.recordSelection([
+    state?.journal.recordSelection([
       ...selectionRows({ warnings, problems: selectionProblems, filteredProjects }),
       ...filteredFiles.map((f) => ({
         kind: "filtered-file" as const,
@@ -231,7 +245,7 @@ async function run(opts: VerifyOptions & { from: string; to: string }): Promise<
       })),
     ]);
     const failed = bad.length || errors.length || selectionProblems.length;
-    const reportPath = state.finish(failed ? "failed" : "done", undefined, {
+    const reportPath = state?.finish(failed ? "failed" : "done", undefined, {
       files: rows.length,
       ok: rows.length - bad.length,
       problems: bad.length,
@@ -258,6 +272,7 @@ async function run(opts: VerifyOptions & { from: string; to: string }): Promise<
         unverifiable: bad.filter((r) => r.status === "unverifiable").length,
       },
       report: reportPath,
+      recordedIn: state?.kept ? state.dir : undefined,
     };
   } catch (err) {
     if (state) {

@@ -89,6 +89,9 @@ class GarDestination implements Destination {
   invalidate(project: string): void {
     this.inner.invalidate(project);
   }
+  pageStamp(project: string): Promise<string | undefined> {
+    return guarded(this.creds, () => this.inner.pageStamp(project));
+  }
 }
 
 class GarSource implements Source {
@@ -105,6 +108,9 @@ class GarSource implements Source {
   }
   listFiles(project: string): Promise<DistFile[]> {
     return guarded(this.creds, () => this.inner.listFiles(project));
+  }
+  pageStamp(project: string): Promise<string | undefined> {
+    return guarded(this.creds, () => this.inner.pageStamp(project));
   }
   open(file: DistFile): Promise<Readable> {
     return guarded(this.creds, () => this.inner.open(file));

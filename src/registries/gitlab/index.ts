@@ -142,6 +142,10 @@ export class GitLabDestination implements Destination {
     this.inner.invalidate(project);
   }
 
+  pageStamp(project: string): Promise<string | undefined> {
+    return this.inner.pageStamp(project);
+  }
+
   async open(file: DistFile): Promise<Readable> {
     try {
       return await this.inner.open(file);

@@ -339,6 +339,10 @@ export class GitLabSimpleSource implements Source {
     );
   }
 
+  pageStamp(project: string): Promise<string | undefined> {
+    return this.reader.pageStamp(project);
+  }
+
   async open(file: DistFile): Promise<Readable> {
     try {
       return await this.reader.open(file);

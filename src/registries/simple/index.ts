@@ -12,9 +12,11 @@ import type {
   Source,
   UploadResult,
 } from "../../core/model.js";
-import { normalizeName } from "../../core/names.js";
+import { describeFormat, formatOf } from "../../core/formats.js";
+import { normalizeName, parseFilename } from "../../core/names.js";
 import { buildUploadFields, multipartBody } from "../../core/uploadForm.js";
 import { snippet, type HttpClient } from "../../http/client.js";
+import { fetchPage, type PageResponse } from "../../http/conditional.js";
 import { originOf } from "../../http/credentials.js";
 import { backoffDelay } from "../../http/retry.js";
 import { redactUrl } from "../../http/redact.js";
@@ -86,14 +88,16 @@ export class SimpleIndexReader {
    * budget and backoff as any other transient failure, before it is declared malformed. A server
    * that really serves garbage answers the same every time and still fails, with the URL.
    */
-  private async twice<T>(read: () => Promise<T>): Promise<T> {
+  private async twice<T>(read: () => Promise<T>, url: string): Promise<T> {
     const policy = this.http.retryPolicy;
     for (let attempt = 0; ; attempt++) {
       try {
         return await read();
       } catch (err) {
-        if (!(err instanceof PyregError && err.code === "MALFORMED_INDEX") || attempt >= policy.retries)
-          throw err;
+        if (!(err instanceof PyregError && err.code === "MALFORMED_INDEX")) throw err;
+        // Never kept, nor read from the store again: the next read asks for the whole page.
+        this.http.pages?.drop(url);
+        if (attempt >= policy.retries) throw err;
         await new Promise((r) => setTimeout(r, backoffDelay(policy, attempt + 1)));
       }
     }
@@ -101,7 +105,7 @@ export class SimpleIndexReader {
 
   async listProjects(): Promise<string[]> {
     try {
-      return await this.twice(() => this.readProjectList());
+      return await this.twice(() => this.readProjectList(), this.indexUrl);
     } catch (err) {
       if (!(err instanceof PyregError && err.code === "NOT_AN_INDEX")) throw err;
       const better = await this.suggestIndex();
@@ -147,11 +151,11 @@ export class SimpleIndexReader {
    * error: its own list and its pages disagree, and "no files" would drop the project in silence.
    */
   projectPage(project: string, listed = false): Promise<ParsedProjectPage> {
-    return this.twice(() => this.readProjectPage(project, listed));
+    return this.twice(() => this.readProjectPage(project, listed), this.projectUrl(project));
   }
 
   private async readProjectList(): Promise<string[]> {
-    const res = await this.http.fetch(this.indexUrl, {
+    const res = await fetchPage(this.http, this.indexUrl, {
       headers: { accept: ACCEPT_SIMPLE },
       label: this.opts.label,
       ...(this.opts.redirectMeansAbsent ? { followRedirects: false, accept: (s: number) => s < 300 } : {}),
@@ -162,18 +166,39 @@ export class SimpleIndexReader {
       : parseProjectListHtml(text, res.url, this.opts.warn);
   }
 
-  private async readProjectPage(project: string, listed: boolean): Promise<ParsedProjectPage> {
-    const url = new URL(
-      encodeURIComponent(normalizeName(project)) + "/",
-      withSlash(this.indexUrl),
-    ).toString();
-    const absentOnRedirect = this.opts.redirectMeansAbsent === true;
-    const res = await this.http.fetch(url, {
+  projectUrl(project: string): string {
+    return new URL(encodeURIComponent(normalizeName(project)) + "/", withSlash(this.indexUrl)).toString();
+  }
+
+  private fetchProjectPage(url: string): Promise<PageResponse> {
+    return fetchPage(this.http, url, {
       headers: { accept: ACCEPT_SIMPLE },
       label: this.opts.label,
       accept: (s) => s < 400 || s === 404,
-      followRedirects: !absentOnRedirect,
+      followRedirects: this.opts.redirectMeansAbsent !== true,
     });
+  }
+
+  /**
+   * What the project's page says now, as a stamp ("STATUS:sha256 of the body"), read with a
+   * conditional request when an earlier run kept the page; undefined without a page store, or
+   * for an answer that is not a page (a redirect). The page is kept: listFiles reads it from the
+   * store without asking again.
+   */
+  async pageStamp(project: string): Promise<string | undefined> {
+    if (!this.http.pages) return undefined;
+    const res = await this.fetchProjectPage(this.projectUrl(project));
+    return res.status === 200 || res.status === 404 ? res.stamp : undefined;
+  }
+
+  /** The project's page may have changed (an upload): its next read asks for the whole page. */
+  forget(project: string): void {
+    this.http.pages?.stale(this.projectUrl(project));
+  }
+
+  private async readProjectPage(project: string, listed: boolean): Promise<ParsedProjectPage> {
+    const url = this.projectUrl(project);
+    const res = await this.fetchProjectPage(url);
     if (res.status === 404) {
       if (listed) {
         throw new PyregError(
@@ -210,9 +235,18 @@ export class SimpleIndexReader {
     return (await this.projectPage(project, listed)).files;
   }
 
+  private indexOrigin: string | undefined;
+
+  /** Whether `url` is on the index's origin (without parsing it when it starts with that origin). */
+  private sameOrigin(url: string): boolean {
+    const origin = (this.indexOrigin ??= originOf(this.indexUrl));
+    if (url.startsWith(origin + "/")) return true;
+    return originOf(url) === origin;
+  }
+
   /** Opens a file URL; foreign hosts never get credentials and are refused unless allowed. */
   async open(file: DistFile): Promise<Readable> {
-    const foreign = originOf(file.url) !== originOf(this.indexUrl);
+    const foreign = !this.sameOrigin(file.url);
     if (foreign && !this.opts.allowForeignFileHosts) {
       throw new PyregError(
         "UNSAFE_URL",
@@ -258,6 +292,9 @@ export class SimpleSource implements Source {
   }
   suggestIndex(): Promise<string | undefined> {
     return this.reader.suggestIndex();
+  }
+  pageStamp(project: string): Promise<string | undefined> {
+    return this.reader.pageStamp(project);
   }
 }
 
@@ -322,6 +359,11 @@ export class UploadDestination implements Destination {
 
   invalidate(project: string): void {
     this.cache.delete(project);
+    this.reader.forget(project);
+  }
+
+  pageStamp(project: string): Promise<string | undefined> {
+    return this.reader.pageStamp(project);
   }
 
   /** Reads a file back from the destination, as its index links it (content verification). */
@@ -386,9 +428,11 @@ export class UploadDestination implements Destination {
       return { status: "exists", serverAnswer: answer, httpStatus: res.status };
     }
     if (res.status === 409) return { status: "exists", serverAnswer: answer, httpStatus: res.status };
+    // A refused legacy format says so in the reason itself (a file's failure keeps its message only).
+    const legacy = res.status < 500 ? legacyHint(file.filename) : undefined;
     throw new PyregError(
       "UPLOAD_REFUSED",
-      `destination refused ${file.filename}: HTTP ${res.status} ${answer}`,
+      `destination refused ${file.filename}: HTTP ${res.status} ${answer}${legacy ? ` (${legacy})` : ""}`,
       {
         method: "POST",
         url: redactUrl(this.uploadUrl),
@@ -397,10 +441,22 @@ export class UploadDestination implements Destination {
         hint:
           res.status >= 500
             ? "the registry failed; run migrate again later (nothing is uploaded twice)"
-            : undefined,
+            : legacy,
       },
     );
   }
+}
+
+/**
+ * For a refused file in a format PEP 527 deprecated or an sdist archive other than .tar.gz/.zip:
+ * the registry may not take the format at all (many take only wheels and sdists).
+ */
+function legacyHint(filename: string): string | undefined {
+  const parsed = parseFilename(filename);
+  if (!parsed) return undefined;
+  const f = formatOf(parsed);
+  if (f === "wheel" || f === "sdist .tar.gz" || f === "sdist .zip") return undefined;
+  return `the registry may not take ${describeFormat(f)} at all; a folder destination or pyreg serve keeps such files`;
 }
 
 /** --to-index as a URL (credentials kept: they are registered, then stripped from the URL). */
@@ -456,6 +512,12 @@ export const simpleKind: RegistryKind = {
         registerBasicCredentials(given, ctx, credentialPrefix(new URL(uploadUrl)));
     } else if (originOf(indexUrl) !== originOf(uploadUrl)) registerBasicCredentials(new URL(indexUrl), ctx);
     const reader = new SimpleIndexReader(ctx.http, indexUrl, { label: "destination index", warn: ctx.log });
-    return new UploadDestination(ctx.http, uploadUrl, reader);
+    return new UploadDestination(ctx.http, uploadUrl, reader, {
+      // PyPI's own rules apply to what it takes (see DESTINATION_FORMATS in core/formats.ts).
+      ...(WAREHOUSE_UPLOAD_HOSTS.has(new URL(uploadUrl).hostname.toLowerCase()) ? { kind: "pypi" } : {}),
+    });
   },
 };
+
+/** The upload hosts of PyPI and TestPyPI (the repository URLs twine uses by default). */
+const WAREHOUSE_UPLOAD_HOSTS: ReadonlySet<string> = new Set(["upload.pypi.org", "test.pypi.org"]);
