@@ -199,3 +199,26 @@ export class Padding {
     };
   }
 }
+
+/** A zip of small STORED entries, in memory (the synthetic registry's wheels, bench/synthetic.ts). */
+export function storedZipBuffer(entries: { name: string; data: Buffer }[]): Buffer {
+  const parts: Buffer[] = [];
+  const central: Buffer[] = [];
+  let pos = 0;
+  for (const e of entries) {
+    const name = Buffer.from(e.name, "utf8");
+    const crc = crc32(e.data);
+    const head = localHeader(name, crc, e.data.length);
+    central.push(centralHeader(name, crc, e.data.length, pos));
+    parts.push(head, e.data);
+    pos += head.length + e.data.length;
+  }
+  const cd = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(pos, 16);
+  return Buffer.concat([...parts, cd, end]);
+}

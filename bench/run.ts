@@ -21,6 +21,7 @@ import { parseSpec } from "../src/registries/spec.js";
 import type { RegistryContext } from "../src/registries/types.js";
 import { writeStoredZip } from "./archive.js";
 import { makeBenchCorpus, type Corpus } from "./corpus.js";
+import { RSS_COMMANDS, rssCurve, rssOption, rssTable, type RssOptions } from "./memory.js";
 import { formatRequests, runRerun, type RerunResult } from "./rerun.js";
 import { printCpu, runSmallFiles } from "./smallFiles.js";
 
@@ -46,6 +47,8 @@ interface Args {
   scale: boolean;
   bigGiB: number;
   planSizes: number[];
+  /** The memory curve (bench/memory.ts); empty sizes: not run. */
+  rss: Partial<RssOptions>;
   /** Files of the many-small-files run (0: none). */
   smallFiles: number;
   smallSize: number;
@@ -73,6 +76,10 @@ const USAGE = `usage: npm run bench -- [options]
   --scale-only         only planning at scale and the big-file memory run
   --plan-sizes LIST    files to plan (default 10000,100000)
   --big-gib N          size of the big file in GiB (default 2)
+  --rss-sizes LIST     memory curve: peak RSS of plan, migrate, verify, report at these numbers of
+                       files on a synthetic registry (e.g. 10000,100000,1000000; default: not run)
+  --rss-commands LIST  commands of the memory curve (default plan,migrate,verify,report)
+  --migrate-max N      memory curve: migrate only up to N files (report then reads an SQL-built journal)
   --small-files N      files of the many-small-files run, floor and pyreg (default 100000; 0: none)
   --small-size SIZE    total size of that corpus (default 300m)
   --no-small-files     skip the many-small-files run
@@ -98,6 +105,7 @@ function parseArgs(argv: string[]): Args {
     scale: true,
     bigGiB: 2,
     planSizes: [10_000, 100_000],
+    rss: {},
     smallFiles: 100_000,
     smallSize: 300 * 1024 ** 2,
     cpuProf: undefined,
@@ -138,6 +146,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === "--scale-only") scaleOnly = true;
     else if (k === "--plan-sizes") a.planSizes = list();
     else if (k === "--big-gib") a.bigGiB = Number(v());
+    else if (rssOption(k, v, a.rss)) continue;
     else if (k === "--small-files") {
       const s = v();
       a.smallFiles = Number(s);
@@ -1008,6 +1017,20 @@ async function main(): Promise<void> {
             `peak RSS ${fmt(big.peakRssMiB, 0)} MiB${big.ok ? "" : " (FAILED, see above)"}`,
         );
     }
+  }
+
+  if (args.rss.sizes?.length) {
+    const points = await rssCurve({
+      sizes: args.rss.sizes,
+      commands: args.rss.commands ?? RSS_COMMANDS,
+      migrateMax: args.rss.migrateMax ?? Infinity,
+      work: args.work,
+      log,
+    });
+    results["rss"] = points;
+    const t = rssTable(points);
+    say("\nMemory curve (peak RSS of the pyreg process; synthetic registry, 10 files per project):");
+    say(table(t.headers, t.rows));
   }
 
   const out = args.out ?? join(args.work, "bench-results.json");

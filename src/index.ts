@@ -20,7 +20,7 @@ export type { Status, Tagged } from "./core/usecases/result.js";
 export type { RunOptions, SelectionFlags, StateOptions, WithDefaults } from "./core/usecases/options.js";
 export type { Destination, DistFile, FileOutcome, Source } from "./core/model.js";
 export type { Plan, PlanAction, PlanEntry, ProjectPlan } from "./core/plan.js";
-export type { Report } from "./core/report.js";
+export type { Report, ReportSummary } from "./core/report.js";
 export type { Shard } from "./core/shard.js";
 export { parseShard } from "./core/shard.js";
 export { PyregError, exitCodeFor, type ErrorCode } from "./core/errors.js";

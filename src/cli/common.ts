@@ -2,6 +2,8 @@
 import { existsSync } from "node:fs";
 import { Option, type Command } from "commander";
 import { PyregError } from "../core/errors.js";
+import { jsonPieces, Streamed } from "../core/jsonPieces.js";
+import { writePieces } from "../core/usecases/state.js";
 import { parseShard } from "../core/shard.js";
 import { redactText } from "../http/redact.js";
 import { parseKeyringProvider } from "../registries/keyring.js";
@@ -315,6 +317,28 @@ export function printJson(command: JsonCommand | string, body: Record<string, un
   process.stdout.write(
     redactText(JSON.stringify({ version: JSON_VERSION, command, ...body }, null, 2)) + "\n",
   );
+}
+
+/**
+ * A --json document that may be large: written in pieces as it is made (its lists, given as
+ * Streamed, are read while they are written), waiting for stdout to drain. The text is the same as
+ * printJson's; it is never one string, which V8 caps at 2^29 - 24 characters.
+ */
+export async function printJsonStream(command: JsonCommand, body: Record<string, unknown>): Promise<void> {
+  await writePieces(
+    process.stdout,
+    (function* () {
+      yield* jsonPieces({ version: JSON_VERSION, command, ...body }, "", 2);
+      yield "\n";
+    })(),
+  );
+}
+
+/** A list of a --json document read as it is written (see printJsonStream). */
+export function streamed<T, U>(list: Iterable<T>, f: (t: T) => U): Streamed {
+  return new Streamed(function* () {
+    for (const t of list) yield f(t);
+  });
 }
 
 /** A registry in --json output: always an object (kind and description). */

@@ -9,7 +9,8 @@ import {
   addSelectionOptions,
   human,
   makeRuntime,
-  printJson,
+  printJsonStream,
+  streamed,
   renderRuntimeEvent,
   selectionFrom,
   resolveRegistryArg,
@@ -107,9 +108,9 @@ export function registerList(program: Command): void {
           (ignored.length ? `; ${plural(ignored.length, "file")} ignored (not distributions)` : ""),
       );
       if (opts.json) {
-        printJson("list", {
+        await printJsonStream("list", {
           source: result.source,
-          projects: listed.map((l) => ({
+          projects: streamed(listed, (l) => ({
             project: l.project,
             files: l.files.map(fileJson),
             filtered: l.filtered.map((x) => ({ ...fileJson(x.file), rule: x.rule, reason: x.reason })),

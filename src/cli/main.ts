@@ -7,7 +7,7 @@ import { absolutePath } from "../core/dirs.js";
 import { exitCodeFor, PyregError } from "../core/errors.js";
 import { redactText, registerUrlSecrets } from "../http/redact.js";
 import { printJson } from "./common.js";
-import { setHardExit, takeOutcome } from "./outcome.js";
+import { peekOutcome, setHardExit, takeOutcome } from "./outcome.js";
 import { PYREG_VERSION } from "../version.js";
 import { registerList } from "./list.js";
 import { registerMigrate } from "./migrate.js";
@@ -80,7 +80,11 @@ export async function main(argv: string[]): Promise<void> {
   // `pyreg list ... | head` closes our stdout early: that is not an error.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on("error", (err: NodeJS.ErrnoException) => {
-      if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+      if (err.code === "EPIPE") {
+        // What the command recorded so far (a report knows its verdict before it is printed).
+        const recorded = peekOutcome();
+        process.exit(process.exitCode ?? (recorded ? exitCodeOfOutcome(recorded) : 0));
+      }
       throw err;
     });
   }

@@ -7,7 +7,7 @@ import type { PyregEvent } from "../core/usecases/events.js";
 import { migrate, summarize, type MigrateData } from "../core/usecases/migrate.js";
 import type { Tagged } from "../core/usecases/result.js";
 import { redactText } from "../http/redact.js";
-import { letYoungGenerationGrow } from "./gc.js";
+import { preferBoundedHeap } from "./gc.js";
 import { fileJson } from "./list.js";
 import { finish, onInterrupt } from "./outcome.js";
 import { addFromTo, REGISTRY_HELP, runPlanCommand, type FromToOptions } from "./plan.js";
@@ -21,7 +21,8 @@ import {
   formatBytes,
   human,
   makeRuntime,
-  printJson,
+  printJsonStream,
+  streamed,
   renderRuntimeEvent,
   selectionFrom,
   type StateOptions,
@@ -79,7 +80,7 @@ export function registerMigrate(program: Command): void {
           runtime: rt,
           signal: interrupts.signal,
           argv: recordedArgv(),
-          beforeReport: letYoungGenerationGrow,
+          beforeReport: preferBoundedHeap,
           resumeHint: resumeHint(),
           onEvent: (e) => {
             if (e.type === "phase") transferring = e.phase === "transferring";
@@ -131,13 +132,13 @@ export function registerMigrate(program: Command): void {
         message: redactText(`report: ${d.report} (and report.json)`),
       });
       if (opts.json) {
-        printJson("migrate", {
+        await printJsonStream("migrate", {
           source: d.source,
           destination: d.destination,
           state: d.state,
           counts: { ...c, notAttempted: d.notAttempted },
           unchanged: d.unchanged,
-          outcomes: outcomes.map(outcomeJson),
+          outcomes: streamed(outcomes, outcomeJson),
           projectErrors: projectErrors.map((p) => ({ project: p.project, error: p.error })),
           filteredProjects: plan.filteredProjects,
           warnings: [...plan.warnings, ...d.lateWarnings],

@@ -11,6 +11,11 @@ export function finish(status: Exclude<Status, "error">): void {
   outcome = status;
 }
 
+/** The outcome recorded so far, left in place. */
+export function peekOutcome(): Exclude<Status, "error"> | undefined {
+  return outcome;
+}
+
 /** The outcome recorded by the command that ran (undefined when it recorded none). */
 export function takeOutcome(): Exclude<Status, "error"> | undefined {
   const o = outcome;

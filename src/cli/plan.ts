@@ -16,7 +16,8 @@ import {
   human,
   makeRuntime,
   HELP_GROUPS,
-  printJson,
+  printJsonStream,
+  streamed,
   renderRuntimeEvent,
   selectionFrom,
   resolveRegistryArg,
@@ -135,7 +136,8 @@ export function planJson(plan: Plan): Record<string, unknown> {
     source: plan.source,
     destination: plan.destination,
     counts: planCounts(plan),
-    projects: plan.projects.map((p) => ({
+    // Each project's files made as it is written (a project at a time).
+    projects: streamed(plan.projects, (p) => ({
       project: p.project,
       ...(p.error ? { error: p.error } : {}),
       files: p.entries.map((e) => ({
@@ -251,7 +253,7 @@ export async function runPlanCommand(
   }
   if (result.status === "error") throw result.error;
   if (opts.json)
-    printJson("plan", {
+    await printJsonStream("plan", {
       ...planJson(result.plan),
       source: result.source,
       destination: result.destination,

@@ -6,8 +6,8 @@ import { finish } from "./outcome.js";
 import { report } from "../core/usecases/report.js";
 import type { Command } from "commander";
 import { PyregError } from "../core/errors.js";
-import { renderJsonPieces, renderMarkdown, shellQuote, type Report } from "../core/report.js";
-import { letYoungGenerationGrow } from "./gc.js";
+import { shellQuote } from "../core/report.js";
+import { preferBoundedHeap } from "./gc.js";
 import { invokedAs } from "./invocation.js";
 import { JSON_VERSION, redactArgv } from "./common.js";
 import {
@@ -23,7 +23,7 @@ export { redactedBatches, reportPaths, writeReport, checkReportPath, type RunSta
 
 /** Opens the state folder as the CLI does: this command line recorded, the heap let grow for reports. */
 export function openRunState(opts: Parameters<typeof openState>[0], command: "migrate" | "verify"): RunState {
-  return openState({ ...opts, argv: recordedArgv(), beforeReport: letYoungGenerationGrow }, command);
+  return openState({ ...opts, argv: recordedArgv(), beforeReport: preferBoundedHeap }, command);
 }
 
 /** The command line of this process, as recorded (secrets redacted). */
@@ -42,18 +42,6 @@ interface ReportCliOptions {
   format: "md" | "json";
   report?: string;
   json?: boolean;
-}
-
-/** report --json: the shared envelope around report.json, written piece by piece as report.json is. */
-function* jsonDocument(built: Report): Generator<string> {
-  const head = JSON.stringify(
-    { version: JSON_VERSION, command: "report", complete: built.result.complete },
-    null,
-    2,
-  );
-  yield head.slice(0, head.lastIndexOf("\n}")) + ',\n  "report": ';
-  yield* renderJsonPieces(built, "  ");
-  yield "\n}\n";
 }
 
 export function registerReport(program: Command): void {
@@ -92,16 +80,23 @@ export function registerReport(program: Command): void {
       "\nExamples:\n  pyreg report --state .pyreg\n  pyreg report --merge shard-1 shard-2 shard-3 --report merged",
     )
     .action(async (opts: ReportCliOptions) => {
-      const result = await report({ ...opts, beforeReport: letYoungGenerationGrow });
+      const result = await report({
+        ...opts,
+        output: {
+          format: opts.json ? "json" : opts.format,
+          stream: process.stdout,
+          // report --json: the shared envelope around report.json.
+          envelope: opts.json
+            ? (s) => ({ version: JSON_VERSION, command: "report", complete: s.result.complete })
+            : undefined,
+        },
+        // Known before the report is printed: a reader that stops early (| head) gets the same exit code.
+        onSummary: (s) => finish(s.result.complete ? "ok" : "incomplete"),
+        beforeReport: preferBoundedHeap,
+      });
       if (result.status === "error") throw result.error;
       if (result.status === "interrupted") throw new PyregError("INTERRUPTED", result.message);
       const built = result.report;
-      const pieces = opts.json
-        ? jsonDocument(built)
-        : opts.format === "json"
-          ? renderJsonPieces(built)
-          : [renderMarkdown(built)];
-      for (const batch of redactedBatches(pieces)) process.stdout.write(batch);
       if (built.missingShards.length) {
         process.stderr.write(
           `warning: no journal for shard ${built.missingShards.join(", ")}: the report covers only part of the migration\n`,

@@ -5,7 +5,7 @@ import type { Tagged } from "../core/usecases/result.js";
 import { verify, type VerifyData } from "../core/usecases/verify.js";
 import { redactText } from "../http/redact.js";
 import { plural } from "../core/units.js";
-import { letYoungGenerationGrow } from "./gc.js";
+import { preferBoundedHeap } from "./gc.js";
 import { fileJson } from "./list.js";
 import { finish } from "./outcome.js";
 import { addFromTo, REGISTRY_HELP, type FromToOptions } from "./plan.js";
@@ -16,7 +16,8 @@ import {
   addStateOptions,
   human,
   makeRuntime,
-  printJson,
+  printJsonStream,
+  streamed,
   renderRuntimeEvent,
   selectionFrom,
   type StateOptions,
@@ -53,7 +54,7 @@ export function registerVerify(program: Command): void {
           selection,
           runtime: rt,
           argv: recordedArgv(),
-          beforeReport: letYoungGenerationGrow,
+          beforeReport: preferBoundedHeap,
           onEvent: (e) => {
             if (e.type === "problem") process.stderr.write(redactText(`problem: ${e.message}`) + "\n");
             else renderRuntimeEvent(opts, e);
@@ -83,7 +84,7 @@ export function registerVerify(program: Command): void {
           (selectionProblems.length ? `; ${plural(selectionProblems.length, "pinned file problem")}` : ""),
       );
       if (opts.json) {
-        printJson("verify", {
+        await printJsonStream("verify", {
           source: result.source,
           destination: result.destination,
           ok: bad.length === 0 && errors.length === 0 && selectionProblems.length === 0,
@@ -94,14 +95,18 @@ export function registerVerify(program: Command): void {
             different: bad.filter((r) => r.status === "different").length,
             unverifiable: bad.filter((r) => r.status === "unverifiable").length,
           },
-          notVerified: bad.map((r) => ({ ...fileJson(r.source), status: r.status, detail: r.detail })),
+          notVerified: streamed(bad, (r) => ({ ...fileJson(r.source), status: r.status, detail: r.detail })),
           verifiedBy: Object.fromEntries(
             [...new Set(rows.map((r) => verificationKey(r.verification)).filter((k) => k !== null))].map(
               (k) => [k, rows.filter((r) => verificationKey(r.verification) === k).length],
             ),
           ),
           projectErrors: errors,
-          filteredFiles: filteredFiles.map((f) => ({ ...fileJson(f.file), rule: f.rule, reason: f.reason })),
+          filteredFiles: streamed(filteredFiles, (f) => ({
+            ...fileJson(f.file),
+            rule: f.rule,
+            reason: f.reason,
+          })),
           filteredProjects,
           warnings: result.warnings,
           selectionProblems,

@@ -3,7 +3,18 @@
  * rendered as JSON for machines and Markdown for people.
  */
 import { PyregError } from "./errors.js";
-import type { CheckRow, FileRow, FileState, Identity, JournalData, NotCarried, RunRow } from "./journal.js";
+import type {
+  CheckRow,
+  FileRow,
+  FileState,
+  Identity,
+  JournalData,
+  NotCarried,
+  ReportSource,
+  RunRow,
+} from "./journal/types.js";
+
+import { jsonPieces, Streamed } from "./jsonPieces.js";
 import { formatTotal, plural } from "./units.js";
 
 /** How a journal state reads in a report. */
@@ -158,11 +169,226 @@ function seconds(a: string, b: string | null): number | null {
   return Math.max(0, (Date.parse(b) - Date.parse(a)) / 1000);
 }
 
-/** Builds one report from one journal, or from the journals of several shards of one migration. */
-export function buildReport(journals: JournalData[], version: string): Report {
-  const first = journals[0];
+/** One project of the report, with its files tallied per version. */
+export type ReportProject = Report["projects"][number];
+export type NotCarriedEntry = Report["notCarried"][number];
+export type CheckProblem = NonNullable<Report["verification"]>["problems"][number];
+export type FilteredFile = Report["selection"]["filteredFiles"][number];
+
+/**
+ * The report without its lists that grow with the number of files: those are counted here, and
+ * iterated from the journals (see ReportLists).
+ */
+export type ReportSummary = Omit<
+  Report,
+  "projects" | "files" | "problems" | "notCarried" | "verification" | "selection"
+> & {
+  verification: (Omit<NonNullable<Report["verification"]>, "problems"> & { problems: number }) | null;
+  selection: Omit<Report["selection"], "filteredFiles"> & { filteredFiles: number };
+  /** How many files are not copied (the report's `problems` list). */
+  problems: number;
+  /** How many copied files carry something the upload form could not (the `notCarried` list). */
+  notCarried: number;
+};
+
+/**
+ * The report's long lists, read from the journals each time they are iterated (a row at a time,
+ * a project at a time: memory grows with the largest project, never with the whole migration).
+ */
+export interface ReportLists {
+  projects(): Iterable<ReportProject>;
+  files(): Iterable<ReportFile>;
+  problems(): Iterable<ReportFile>;
+  notCarried(): Iterable<NotCarriedEntry>;
+  checkProblems(): Iterable<CheckProblem>;
+  filteredFiles(): Iterable<FilteredFile>;
+}
+
+export interface ReportStream {
+  summary: ReportSummary;
+  lists: ReportLists;
+}
+
+/** Binary (code unit) order, as SQLite's ORDER BY sorts the journal's text. */
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Merges lists that are each ordered by `key` into one ordered list (ties: the earlier list first). */
+function* mergeBy<T>(lists: Iterable<T>[], key: (t: T) => string): Generator<T> {
+  const its = lists.map((l) => l[Symbol.iterator]());
+  try {
+    const heads = its.map((it) => it.next());
+    for (;;) {
+      let best = -1;
+      for (let i = 0; i < heads.length; i++) {
+        const h = heads[i] as IteratorResult<T>;
+        if (h.done) continue;
+        const b = heads[best] as IteratorResult<T> | undefined;
+        if (!b || b.done || cmp(key(h.value), key(b.value)) < 0) best = i;
+      }
+      if (best < 0) return;
+      yield (heads[best] as IteratorYieldResult<T>).value;
+      heads[best] = (its[best] as Iterator<T>).next();
+    }
+  } finally {
+    // An abandoned iteration closes its queries (better-sqlite3 keeps the connection busy until then).
+    for (const it of its) it.return?.();
+  }
+}
+
+function* mapIter<T, U>(list: Iterable<T>, f: (t: T) => U): Generator<U> {
+  for (const t of list) yield f(t);
+}
+
+// As String.prototype.localeCompare with these options, made once (localeCompare with options
+// builds a collator on every call).
+const byVersion = new Intl.Collator(undefined, { numeric: true }).compare;
+const byName = new Intl.Collator().compare;
+
+function sortInProject(files: ReportFile[]): ReportFile[] {
+  return files.sort((a, b) => byVersion(a.version, b.version) || byName(a.filename, b.filename));
+}
+
+/** Files of every journal a project at a time, by project, each project's by version and filename. */
+function* projectGroups(
+  sources: readonly ReportSource[],
+  pick: (s: ReportSource) => Iterable<FileRow>,
+  merged: boolean,
+): Generator<ReportFile[]> {
+  const lists = sources.map((s) => mapIter(pick(s), (f) => reportFile(f, s.identity.shard ?? null, merged)));
+  let group: ReportFile[] = [];
+  for (const f of mergeBy(lists, (f) => f.project)) {
+    if (group.length && (group[0] as ReportFile).project !== f.project) {
+      yield sortInProject(group);
+      group = [];
+    }
+    group.push(f);
+  }
+  if (group.length) yield sortInProject(group);
+}
+
+function versionsOf(files: readonly ReportFile[]): ReportProject["versions"] {
+  const versions = new Map<string, { files: number; bytes: number; byOutcome: Record<Outcome, number> }>();
+  for (const f of files) {
+    let v = versions.get(f.version);
+    if (!v) {
+      v = {
+        files: 0,
+        bytes: 0,
+        byOutcome: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>,
+      };
+      versions.set(f.version, v);
+    }
+    v.files++;
+    v.bytes += f.size ?? 0;
+    v.byOutcome[f.outcome]++;
+  }
+  return [...versions.entries()].map(([version, v]) => ({ version, ...v }));
+}
+
+/** Every project with files or a record (an error) in any journal, by name. */
+function* projectList(sources: readonly ReportSource[], merged: boolean): Generator<ReportProject> {
+  const groups = projectGroups(sources, (s) => s.files(), merged);
+  const rows = mergeBy(
+    sources.map((s) => s.projects()),
+    (p) => p.project,
+  );
+  try {
+    let g = groups.next();
+    let r = rows.next();
+    while (!g.done || !r.done) {
+      const gp = g.done ? undefined : (g.value[0] as ReportFile).project;
+      const rp = r.done ? undefined : r.value.project;
+      const name = (gp === undefined ? rp : rp === undefined ? gp : cmp(gp, rp) <= 0 ? gp : rp) as string;
+      // The later journal's record wins (as a map filled journal after journal would have it).
+      let error: string | null = null;
+      while (!r.done && r.value.project === name) {
+        error = r.value.error;
+        r = rows.next();
+      }
+      let files: ReportFile[] = [];
+      if (!g.done && (g.value[0] as ReportFile).project === name) {
+        files = g.value;
+        g = groups.next();
+      }
+      yield { project: name, error, versions: versionsOf(files) };
+    }
+  } finally {
+    groups.return(undefined);
+    rows.return(undefined);
+  }
+}
+
+/** A ReportSource over a journal read whole (JournalData): for tests and small journals. */
+export function memorySource(j: JournalData): ReportSource {
+  const byProject = (list: FileRow[]): FileRow[] => [...list].sort((a, b) => cmp(a.project, b.project));
+  const lastRun = j.runs[j.runs.length - 1]?.id;
+  const notes = j.selection.filter((n) => lastRun === undefined || n.runId === lastRun);
+  const checks = j.checks;
+  const tally = (keys: (string | null | undefined)[]): Record<string, number> => tallyBy(keys);
+  return {
+    dir: j.dir,
+    identity: j.identity,
+    runs: j.runs,
+    stateTotals: () => {
+      const m = new Map<
+        FileState,
+        { state: FileState; files: number; bytes: number; unknownSizes: number }
+      >();
+      for (const f of j.files) {
+        const t = m.get(f.state) ?? { state: f.state, files: 0, bytes: 0, unknownSizes: 0 };
+        const size = f.size ?? f.bytes;
+        t.files++;
+        t.bytes += size ?? 0;
+        if (size === null) t.unknownSizes++;
+        m.set(f.state, t);
+      }
+      return [...m.values()];
+    },
+    verifiedBy: () => tally(j.files.map((f) => f.verification)),
+    projects: () => [...j.projects].sort((a, b) => cmp(a.project, b.project)),
+    files: () => byProject(j.files),
+    unverifiedFiles: () => byProject(j.files.filter((f) => f.state !== "verified")),
+    notCarried: () =>
+      j.files
+        .filter((f) => f.state === "verified" && f.notCarried)
+        .sort((a, b) => cmp(a.filename, b.filename)),
+    notCarriedCount: () => j.files.filter((f) => f.state === "verified" && f.notCarried).length,
+    checks: checks.length
+      ? {
+          runId: checks[0]?.runId ?? 0,
+          counts: {
+            ok: checks.filter((c) => c.status === "ok").length,
+            missing: checks.filter((c) => c.status === "missing").length,
+            different: checks.filter((c) => c.status === "different").length,
+            unverifiable: checks.filter((c) => c.status === "unverifiable").length,
+          },
+          by: tally(checks.map((c) => c.verification)),
+          problemCount: checks.filter((c) => c.status !== "ok").length,
+          problems: () => checks.filter((c) => c.status !== "ok").sort((a, b) => cmp(a.filename, b.filename)),
+        }
+      : null,
+    selection: notes.filter((n) => n.kind !== "filtered-file"),
+    filteredFileCount: () => notes.filter((n) => n.kind === "filtered-file").length,
+    filteredFiles: () => notes.filter((n) => n.kind === "filtered-file"),
+    ignored: j.ignored,
+    warnings: j.warnings,
+  };
+}
+
+function addTally(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [k, n] of Object.entries(from)) into[k] = (into[k] ?? 0) + n;
+}
+
+/**
+ * The report of one journal, or of the journals of several shards of one migration: its summary
+ * computed now (aggregates), its lists read from the journals as they are written.
+ */
+export function streamReport(sources: readonly ReportSource[], version: string): ReportStream {
+  const first = sources[0];
   if (!first) throw new PyregError("USAGE", "no journal to report on");
-  for (const j of journals.slice(1)) {
+  for (const j of sources.slice(1)) {
     if (
       j.identity.source.key !== first.identity.source.key ||
       j.identity.destination.key !== first.identity.destination.key
@@ -174,12 +400,12 @@ export function buildReport(journals: JournalData[], version: string): Report {
       );
     }
   }
-  const merged = journals.length > 1;
-  const shardList = journals.map((j) => j.identity.shard).filter((s): s is string => !!s);
+  const merged = sources.length > 1;
+  const shardList = sources.map((j) => j.identity.shard).filter((s): s is string => !!s);
   const seenShards = new Set(shardList);
-  if (merged && seenShards.size !== journals.length) {
+  if (merged && seenShards.size !== sources.length) {
     throw new PyregError("USAGE", "report --merge was given the same shard (or an unsharded journal) twice", {
-      hint: `given: ${journals.map((j) => `${j.dir} (${j.identity.shard ?? "unsharded"})`).join(", ")}`,
+      hint: `given: ${sources.map((j) => `${j.dir} (${j.identity.shard ?? "unsharded"})`).join(", ")}`,
     });
   }
   const missingShards: string[] = [];
@@ -188,7 +414,7 @@ export function buildReport(journals: JournalData[], version: string): Report {
     for (let k = 1; k <= n; k++) if (!seenShards.has(`${k}/${n}`)) missingShards.push(`${k}/${n}`);
   }
 
-  const runs: ReportRun[] = journals
+  const runs: ReportRun[] = sources
     .flatMap((j) =>
       j.runs.map((r) => ({
         run: runLabel(r.id, r.shard, merged),
@@ -208,97 +434,58 @@ export function buildReport(journals: JournalData[], version: string): Report {
     )
     .sort((a, b) => a.startedAt.localeCompare(b.startedAt));
 
-  const files: ReportFile[] = [];
-  for (const j of journals) {
-    for (const f of j.files) files.push(reportFile(f, j.identity.shard ?? null, merged));
-  }
-  files.sort(
-    (a, b) =>
-      a.project.localeCompare(b.project) ||
-      a.version.localeCompare(b.version, undefined, { numeric: true }) ||
-      a.filename.localeCompare(b.filename),
-  );
-
   const totals = { files: 0, bytes: 0, unknownSizes: 0, byOutcome: emptyTally() };
-  const byProject = new Map<
-    string,
-    Map<string, { files: number; bytes: number; byOutcome: Record<Outcome, number> }>
-  >();
-  for (const f of files) {
-    const bytes = f.size ?? 0;
-    const unknown = f.size === null ? 1 : 0;
-    totals.files++;
-    totals.bytes += bytes;
-    totals.unknownSizes += unknown;
-    totals.byOutcome[f.outcome].files++;
-    totals.byOutcome[f.outcome].bytes += bytes;
-    totals.byOutcome[f.outcome].unknownSizes += unknown;
-    let versions = byProject.get(f.project);
-    if (!versions) byProject.set(f.project, (versions = new Map()));
-    let v = versions.get(f.version);
-    if (!v) {
-      v = {
-        files: 0,
-        bytes: 0,
-        byOutcome: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>,
-      };
-      versions.set(f.version, v);
+  const verifiedBy: Record<string, number> = {};
+  let projectErrors = 0;
+  let notCarried = 0;
+  for (const j of sources) {
+    for (const t of j.stateTotals()) {
+      const o = outcomeOf(t.state);
+      totals.files += t.files;
+      totals.bytes += t.bytes;
+      totals.unknownSizes += t.unknownSizes;
+      totals.byOutcome[o].files += t.files;
+      totals.byOutcome[o].bytes += t.bytes;
+      totals.byOutcome[o].unknownSizes += t.unknownSizes;
     }
-    v.files++;
-    v.bytes += bytes;
-    v.byOutcome[f.outcome]++;
+    addTally(verifiedBy, j.verifiedBy());
+    notCarried += j.notCarriedCount();
   }
-  const projectErrors = new Map<string, string | null>();
-  for (const j of journals) for (const p of j.projects) projectErrors.set(p.project, p.error);
-  const projectNames = [...new Set([...byProject.keys(), ...projectErrors.keys()])].sort();
-  const projects = projectNames.map((project) => ({
-    project,
-    error: projectErrors.get(project) ?? null,
-    versions: [...(byProject.get(project) ?? new Map()).entries()].map(([version, v]) => ({ version, ...v })),
-  }));
-
-  const notCarried: Report["notCarried"] = [];
-  for (const j of journals) {
-    for (const f of j.files) {
-      if (f.state === "verified" && f.notCarried) {
-        notCarried.push({ project: f.project, version: f.version, filename: f.filename, ...f.notCarried });
-      }
+  // Projects with an error (the later journal's record wins), counted a project at a time.
+  {
+    let last: { project: string; error: string | null } | undefined;
+    for (const p of mergeBy(
+      sources.map((s) => s.projects()),
+      (p) => p.project,
+    )) {
+      if (last && last.project !== p.project && last.error) projectErrors++;
+      last = p;
     }
+    if (last?.error) projectErrors++;
   }
-  notCarried.sort((a, b) => a.filename.localeCompare(b.filename));
 
-  const checks = journals.flatMap((j) => j.checks);
-  const verification: Report["verification"] = checks.length
+  const withChecks = sources.filter((j) => j.checks);
+  const verification: ReportSummary["verification"] = withChecks.length
     ? {
         run: [
-          ...new Set(
-            journals.flatMap((j) =>
-              j.checks.length ? [runLabel(j.checks[0]?.runId ?? 0, j.identity.shard ?? null, merged)] : [],
-            ),
-          ),
+          ...new Set(withChecks.map((j) => runLabel(j.checks?.runId ?? 0, j.identity.shard ?? null, merged))),
         ].join(", "),
-        counts: {
-          ok: checks.filter((c) => c.status === "ok").length,
-          missing: checks.filter((c) => c.status === "missing").length,
-          different: checks.filter((c) => c.status === "different").length,
-          unverifiable: checks.filter((c) => c.status === "unverifiable").length,
-        },
-        by: tallyBy(checks.map((c) => c.verification)),
-        problems: checks
-          .filter((c) => c.status !== "ok")
-          .map(({ project, filename, version, status, detail }) => ({
-            project,
-            filename,
-            version,
-            status,
-            detail,
-          }))
-          .sort((a, b) => a.filename.localeCompare(b.filename)),
+        counts: { ok: 0, missing: 0, different: 0, unverifiable: 0 },
+        by: {},
+        problems: 0,
       }
     : null;
+  if (verification)
+    for (const j of withChecks) {
+      const c = j.checks as NonNullable<ReportSource["checks"]>;
+      for (const s of ["ok", "missing", "different", "unverifiable"] as const)
+        verification.counts[s] += c.counts[s];
+      addTally(verification.by, c.by);
+      verification.problems += c.problemCount;
+    }
 
-  const notes = journals.flatMap((j) => j.selection);
-  const selection: Report["selection"] = {
+  const notes = sources.flatMap((j) => j.selection);
+  const selection: ReportSummary["selection"] = {
     warnings: [...new Set(notes.filter((n) => n.kind === "warning").map((n) => n.text))],
     problems: notes
       .filter((n) => n.kind === "problem")
@@ -306,13 +493,11 @@ export function buildReport(journals: JournalData[], version: string): Report {
     filteredProjects: notes
       .filter((n) => n.kind === "filtered-project")
       .map((n) => ({ project: n.project, text: n.text })),
-    filteredFiles: notes
-      .filter((n) => n.kind === "filtered-file")
-      .map((n) => ({ project: n.project, filename: n.filename, text: n.text })),
+    filteredFiles: sources.reduce((s, j) => s + j.filteredFileCount(), 0),
   };
 
   const reasons: string[] = [];
-  for (const j of journals) {
+  for (const j of sources) {
     const where = merged && j.identity.shard ? ` of shard ${j.identity.shard}` : "";
     const lastMigrate = [...j.runs].reverse().find((r) => r.command === "migrate");
     if (!lastMigrate) reasons.push(`no migrate run${where} is recorded`);
@@ -333,12 +518,11 @@ export function buildReport(journals: JournalData[], version: string): Report {
   );
   for (const o of notDone)
     reasons.push(`${plural(totals.byOutcome[o].files, "file")} ${o === "pending" ? "not attempted" : o}`);
-  const projectsWithErrors = projects.filter((p) => p.error).length;
-  if (projectsWithErrors) reasons.push(`${plural(projectsWithErrors, "project")} could not be listed`);
+  if (projectErrors) reasons.push(`${plural(projectErrors, "project")} could not be listed`);
   if (missingShards.length) reasons.push(`no journal for shard ${missingShards.join(", ")}`);
-  if (verification && verification.problems.length)
+  if (verification && verification.problems)
     reasons.push(
-      `the latest verify found ${plural(verification.problems.length, "file")} not at the destination as at the source`,
+      `the latest verify found ${plural(verification.problems, "file")} not at the destination as at the source`,
     );
   if (selection.problems.length)
     reasons.push(`${plural(selection.problems.length, "pinned file problem")} at the source`);
@@ -348,7 +532,7 @@ export function buildReport(journals: JournalData[], version: string): Report {
     .map((r) => r.endedAt)
     .filter((e): e is string => !!e)
     .sort();
-  return {
+  const summary: ReportSummary = {
     schema: 1,
     tool: { name: "pyreg", version },
     generatedAt: new Date().toISOString(),
@@ -361,10 +545,8 @@ export function buildReport(journals: JournalData[], version: string): Report {
     command: last ? ["pyreg", ...last.argv].map(shellQuote).join(" ") : "",
     runs,
     totals,
-    projects,
-    files,
-    problems: files.filter((f) => f.outcome !== "copied"),
-    verifiedBy: tallyBy(files.map((f) => f.verification)),
+    problems: totals.files - totals.byOutcome.copied.files,
+    verifiedBy,
     notCarried,
     verification,
     selection,
@@ -374,12 +556,96 @@ export function buildReport(journals: JournalData[], version: string): Report {
       lastEnd: ends[ends.length - 1] ?? null,
     },
     result: { complete: reasons.length === 0, reasons },
-    ignored: journals.flatMap((j) => j.ignored ?? []),
-    warnings: journals.flatMap((j) => {
+    ignored: sources.flatMap((j) => j.ignored ?? []),
+    warnings: sources.flatMap((j) => {
       const lastRun = j.runs[j.runs.length - 1]?.id;
       return (j.warnings ?? []).filter((w) => w.runId === lastRun).map((w) => w.text);
     }),
   };
+  const lists: ReportLists = {
+    projects: () => projectList(sources, merged),
+    files: function* () {
+      for (const g of projectGroups(sources, (s) => s.files(), merged)) yield* g;
+    },
+    problems: function* () {
+      for (const g of projectGroups(sources, (s) => s.unverifiedFiles(), merged)) yield* g;
+    },
+    notCarried: () =>
+      mapIter(
+        mergeBy(
+          sources.map((s) => s.notCarried()),
+          (f) => f.filename,
+        ),
+        (f) => ({ project: f.project, version: f.version, filename: f.filename, ...f.notCarried }),
+      ),
+    checkProblems: () =>
+      mapIter(
+        mergeBy(
+          sources.map((s) => s.checks?.problems() ?? []),
+          (c) => c.filename,
+        ),
+        ({ project, filename, version, status, detail }) => ({ project, filename, version, status, detail }),
+      ),
+    filteredFiles: function* () {
+      for (const s of sources)
+        for (const n of s.filteredFiles()) yield { project: n.project, filename: n.filename, text: n.text };
+    },
+  };
+  return { summary, lists };
+}
+
+/** The whole report as one object (every list read): for small journals and tests. */
+export function collectReport({ summary: s, lists }: ReportStream): Report {
+  return {
+    schema: s.schema,
+    tool: s.tool,
+    generatedAt: s.generatedAt,
+    source: s.source,
+    destination: s.destination,
+    shards: s.shards,
+    missingShards: s.missingShards,
+    command: s.command,
+    runs: s.runs,
+    totals: s.totals,
+    projects: [...lists.projects()],
+    files: [...lists.files()],
+    problems: [...lists.problems()],
+    verifiedBy: s.verifiedBy,
+    notCarried: [...lists.notCarried()],
+    verification: s.verification ? { ...s.verification, problems: [...lists.checkProblems()] } : null,
+    selection: { ...s.selection, filteredFiles: [...lists.filteredFiles()] },
+    durations: s.durations,
+    result: s.result,
+    ignored: s.ignored,
+    warnings: s.warnings,
+  };
+}
+
+/** A whole report as a stream (its lists are its arrays). */
+export function reportAsStream(r: Report): ReportStream {
+  const { projects, files, problems, notCarried, verification, selection, ...rest } = r;
+  return {
+    summary: {
+      ...rest,
+      problems: problems.length,
+      notCarried: notCarried.length,
+      verification: verification ? { ...verification, problems: verification.problems.length } : null,
+      selection: { ...selection, filteredFiles: selection.filteredFiles.length },
+    },
+    lists: {
+      projects: () => projects,
+      files: () => files,
+      problems: () => problems,
+      notCarried: () => notCarried,
+      checkProblems: () => verification?.problems ?? [],
+      filteredFiles: () => selection.filteredFiles,
+    },
+  };
+}
+
+/** Builds one report from one journal, or from the journals of several shards of one migration. */
+export function buildReport(journals: JournalData[], version: string): Report {
+  return collectReport(streamReport(journals.map(memorySource), version));
 }
 
 function tallyBy(keys: (string | null | undefined)[]): Record<string, number> {
@@ -432,53 +698,48 @@ export function* renderJsonPieces(r: Report, indent = ""): Generator<string> {
   if (!indent) yield "\n";
 }
 
-/** Elements of a list stringified together: one piece of about 200 KB for the report's files. */
-const JSON_SLICE = 256;
-
-/** JSON.stringify's replacer-free rules: undefined, functions and symbols vanish from objects and
- * become null in arrays; anything that is not a plain object or array is stringified whole. */
-function* jsonPieces(value: unknown, indent: string, depth: number): Generator<string> {
-  if (
-    depth === 0 ||
-    value === null ||
-    typeof value !== "object" ||
-    typeof (value as { toJSON?: unknown }).toJSON === "function"
-  ) {
-    yield (JSON.stringify(value, null, 2) ?? "null").replace(/\n/g, `\n${indent}`);
-    return;
-  }
-  const inner = `${indent}  `;
-  const omitted = (v: unknown): boolean =>
-    v === undefined || typeof v === "function" || typeof v === "symbol";
-  if (Array.isArray(value)) {
-    if (!value.length) {
-      yield "[]";
-      return;
-    }
-    if (depth === 1) {
-      // Elements stringified whole, a slice at a time: "[\n  a,\n  b\n]" without its brackets.
-      for (let i = 0; i < value.length; i += JSON_SLICE) {
-        const text = JSON.stringify(value.slice(i, i + JSON_SLICE), null, 2);
-        yield `${i ? "," : "["}${text.slice(1, -2).replace(/\n/g, `\n${indent}`)}`;
-      }
-    } else {
-      for (let i = 0; i < value.length; i++) {
-        yield `${i ? "," : "["}\n${inner}`;
-        const v: unknown = value[i];
-        yield* jsonPieces(omitted(v) ? null : v, inner, depth - 1);
-      }
-    }
-    yield `\n${indent}]`;
-    return;
-  }
-  let first = true;
-  for (const [k, v] of Object.entries(value)) {
-    if (omitted(v)) continue;
-    yield `${first ? "{" : ","}\n${inner}${JSON.stringify(k)}: `;
-    first = false;
-    yield* jsonPieces(v, inner, depth - 1);
-  }
-  yield first ? "{}" : `\n${indent}}`;
+/**
+ * report.json of a streamed report: the same text as `renderJsonPieces(collectReport(s))`, with
+ * its lists read from the journals a slice at a time while the text is written.
+ */
+export function* reportJsonPieces({ summary: r, lists }: ReportStream, indent = ""): Generator<string> {
+  const text = {
+    schema: r.schema,
+    tool: r.tool,
+    generatedAt: r.generatedAt,
+    source: r.source,
+    destination: r.destination,
+    shards: r.shards,
+    missingShards: r.missingShards,
+    command: r.command,
+    runs: r.runs,
+    totals: r.totals,
+    projects: new Streamed(() => lists.projects()),
+    files: new Streamed(() => lists.files()),
+    problems: new Streamed(() => lists.problems()),
+    verifiedBy: r.verifiedBy,
+    notCarried: new Streamed(() => lists.notCarried()),
+    verification: r.verification
+      ? {
+          run: r.verification.run,
+          counts: r.verification.counts,
+          by: r.verification.by,
+          problems: new Streamed(() => lists.checkProblems()),
+        }
+      : null,
+    selection: {
+      warnings: r.selection.warnings,
+      problems: r.selection.problems,
+      filteredProjects: r.selection.filteredProjects,
+      filteredFiles: new Streamed(() => lists.filteredFiles()),
+    },
+    durations: r.durations,
+    result: r.result,
+    ignored: r.ignored,
+    warnings: r.warnings,
+  };
+  yield* jsonPieces(text, indent, 2);
+  if (!indent) yield "\n";
 }
 
 function formatSeconds(s: number | null): string {
@@ -499,213 +760,214 @@ export function cell(text: string | number | null | undefined, max = 300): strin
   return s.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/</g, "&lt;");
 }
 
-function table(head: string[], align: ("l" | "r")[], rows: (string | number)[][]): string {
-  const sep = align.map((a) => (a === "r" ? "---:" : "---"));
-  return [head, sep, ...rows.map((r) => r.map((c) => (typeof c === "number" ? String(c) : c)))]
-    .map((r) => `| ${r.join(" | ")} |`)
-    .join("\n");
+/** A table as lines: its head, then a line per row as the rows are iterated. */
+function* table(
+  head: string[],
+  align: ("l" | "r")[],
+  rows: Iterable<(string | number)[]>,
+): Generator<string> {
+  const line = (r: (string | number)[]): string =>
+    `| ${r.map((c) => (typeof c === "number" ? String(c) : c)).join(" | ")} |`;
+  yield line(head);
+  yield line(align.map((a) => (a === "r" ? "---:" : "---")));
+  for (const r of rows) yield line(r);
 }
 
 export function renderMarkdown(r: Report): string {
-  const out: string[] = [];
+  return [...reportMarkdownPieces(reportAsStream(r))].join("");
+}
+
+/** report.md as pieces (a line or a few at a time), its long tables read from the journals as written. */
+export function* reportMarkdownPieces(s: ReportStream): Generator<string> {
+  let first = true;
+  for (const line of markdownLines(s)) {
+    yield first ? line : `\n${line}`;
+    first = false;
+  }
+}
+
+function* markdownLines({ summary: r, lists }: ReportStream): Generator<string> {
   const complete = r.result.complete;
-  out.push(`# pyreg migration report`, "");
-  out.push(`- **Source:** ${cell(r.source.description)}`);
-  out.push(`- **Destination:** ${cell(r.destination.description)}`);
-  if (r.shards) out.push(`- **Shards:** ${r.shards.join(", ")}`);
+  yield* [`# pyreg migration report`, ""];
+  yield `- **Source:** ${cell(r.source.description)}`;
+  yield `- **Destination:** ${cell(r.destination.description)}`;
+  if (r.shards) yield `- **Shards:** ${r.shards.join(", ")}`;
   if (r.missingShards.length)
-    out.push(`- **Incomplete:** no journal for shard ${r.missingShards.join(", ")} was merged`);
-  out.push(`- **pyreg:** ${r.tool.version}; report generated ${r.generatedAt}`);
-  out.push(`- **Command (latest run):** \`${r.command.replace(/`/g, "'")}\``);
-  out.push(
-    `- **Result:** ${complete ? "every file is at the destination with the source's sha256, or was left out on purpose" : `NOT complete: ${cell(r.result.reasons.join("; "), 600)}`}`,
-  );
-  out.push(
+    yield `- **Incomplete:** no journal for shard ${r.missingShards.join(", ")} was merged`;
+  yield `- **pyreg:** ${r.tool.version}; report generated ${r.generatedAt}`;
+  yield `- **Command (latest run):** \`${r.command.replace(/`/g, "'")}\``;
+  yield `- **Result:** ${complete ? "every file is at the destination with the source's sha256, or was left out on purpose" : `NOT complete: ${cell(r.result.reasons.join("; "), 600)}`}`;
+  yield* [
     `- **Time:** ${formatSeconds(r.durations.runsSeconds)} over ${plural(r.runs.length, "run")}, ${r.durations.firstStart ?? "—"} to ${r.durations.lastEnd ?? "—"}`,
     "",
-  );
+  ];
 
   if (r.warnings.length) {
-    out.push("## Warnings", "");
-    for (const w of r.warnings) out.push(`- ${cell(w)}`);
-    out.push("");
+    yield* ["## Warnings", ""];
+    for (const w of r.warnings) yield `- ${cell(w)}`;
+    yield "";
   }
 
-  out.push("## Summary", "");
-  out.push(
-    table(
-      ["Outcome", "Files", "Bytes", "Meaning"],
-      ["l", "r", "r", "l"],
-      [
-        ...OUTCOMES.filter(
-          (o) => r.totals.byOutcome[o].files > 0 || ["copied", "skipped", "failed"].includes(o),
-        ).map((o) => [
-          o,
-          r.totals.byOutcome[o].files,
-          formatTotal(r.totals.byOutcome[o].bytes, r.totals.byOutcome[o].unknownSizes),
-          OUTCOME_HELP[o],
-        ]),
-        ["**total**", r.totals.files, formatTotal(r.totals.bytes, r.totals.unknownSizes), ""],
-      ],
-    ),
-    "",
+  yield* ["## Summary", ""];
+  yield* table(
+    ["Outcome", "Files", "Bytes", "Meaning"],
+    ["l", "r", "r", "l"],
+    [
+      ...OUTCOMES.filter(
+        (o) => r.totals.byOutcome[o].files > 0 || ["copied", "skipped", "failed"].includes(o),
+      ).map((o) => [
+        o,
+        r.totals.byOutcome[o].files,
+        formatTotal(r.totals.byOutcome[o].bytes, r.totals.byOutcome[o].unknownSizes),
+        OUTCOME_HELP[o],
+      ]),
+      ["**total**", r.totals.files, formatTotal(r.totals.bytes, r.totals.unknownSizes), ""],
+    ],
   );
+  yield "";
 
   const kinds = Object.keys(r.verifiedBy).sort();
   if (kinds.length) {
-    out.push("## How the files at the destination were verified", "");
-    out.push(
+    yield* ["## How the files at the destination were verified", ""];
+    yield* [
       "An index listing proves the bytes only where the destination computes the digest it lists; " +
         "downloaded content is read back from the destination and hashed.",
       "",
+    ];
+    yield* table(
+      ["Verified by", "Files"],
+      ["l", "r"],
+      kinds.map((k) => [verificationText(k), r.verifiedBy[k] ?? 0]),
     );
-    out.push(
-      table(
-        ["Verified by", "Files"],
-        ["l", "r"],
-        kinds.map((k) => [verificationText(k), r.verifiedBy[k] ?? 0]),
-      ),
-      "",
-    );
+    yield "";
   }
 
   const sel = r.selection;
-  if (sel.warnings.length || sel.problems.length || sel.filteredProjects.length || sel.filteredFiles.length) {
-    out.push("## Selection (latest run)", "");
-    for (const w of sel.warnings) out.push(`- warning: ${cell(w, 300)}`);
-    for (const p of sel.problems) out.push(`- **problem:** ${cell(p.text, 300)}`);
-    if (sel.warnings.length || sel.problems.length) out.push("");
-    const left = [
-      ...sel.filteredProjects.map((p) => [cell(p.project ?? ""), "(whole project)", cell(p.text)]),
-      ...sel.filteredFiles.map((f) => [cell(f.project ?? ""), cell(f.filename ?? ""), cell(f.text)]),
-    ];
-    if (left.length) {
-      const body = table(["Project", "File", "Left out by"], ["l", "l", "l"], left);
-      out.push(`<details><summary>${left.length} left out</summary>`, "", body, "", "</details>", "");
+  if (sel.warnings.length || sel.problems.length || sel.filteredProjects.length || sel.filteredFiles) {
+    yield* ["## Selection (latest run)", ""];
+    for (const w of sel.warnings) yield `- warning: ${cell(w, 300)}`;
+    for (const p of sel.problems) yield `- **problem:** ${cell(p.text, 300)}`;
+    if (sel.warnings.length || sel.problems.length) yield "";
+    const left = sel.filteredProjects.length + sel.filteredFiles;
+    if (left) {
+      yield* [`<details><summary>${left} left out</summary>`, ""];
+      yield* table(
+        ["Project", "File", "Left out by"],
+        ["l", "l", "l"],
+        (function* () {
+          for (const p of sel.filteredProjects)
+            yield [cell(p.project ?? ""), "(whole project)", cell(p.text)];
+          for (const f of lists.filteredFiles())
+            yield [cell(f.project ?? ""), cell(f.filename ?? ""), cell(f.text)];
+        })(),
+      );
+      yield* ["", "</details>", ""];
     }
   }
 
-  out.push("## Runs", "");
-  out.push(
-    table(
-      ["Run", "Command", "Started", "Duration", "Status", "Copied", "Skipped", "Conflict", "Failed", "pyreg"],
-      ["l", "l", "l", "r", "l", "r", "r", "r", "r", "l"],
-      r.runs.map((run) => [
-        run.run,
-        run.command + (run.shard ? ` (shard ${run.shard})` : ""),
-        run.startedAt,
-        formatSeconds(run.durationSeconds),
-        cell(run.status + (run.message ? `: ${run.message}` : ""), 120),
-        run.counts?.["copied"] ?? "—",
-        run.counts?.["skipped"] ?? "—",
-        run.counts?.["conflict"] ?? "—",
-        run.counts?.["failed"] ?? "—",
-        run.pyregVersion,
-      ]),
-    ),
-    "",
+  yield* ["## Runs", ""];
+  yield* table(
+    ["Run", "Command", "Started", "Duration", "Status", "Copied", "Skipped", "Conflict", "Failed", "pyreg"],
+    ["l", "l", "l", "r", "l", "r", "r", "r", "r", "l"],
+    r.runs.map((run) => [
+      run.run,
+      run.command + (run.shard ? ` (shard ${run.shard})` : ""),
+      run.startedAt,
+      formatSeconds(run.durationSeconds),
+      cell(run.status + (run.message ? `: ${run.message}` : ""), 120),
+      run.counts?.["copied"] ?? "—",
+      run.counts?.["skipped"] ?? "—",
+      run.counts?.["conflict"] ?? "—",
+      run.counts?.["failed"] ?? "—",
+      run.pyregVersion,
+    ]),
   );
-  out.push("Commands (secrets redacted):", "");
+  yield "";
+  yield* ["Commands (secrets redacted):", ""];
   for (const run of r.runs)
-    out.push(`- run ${run.run}: \`${["pyreg", ...run.argv].map(shellQuote).join(" ").replace(/`/g, "'")}\``);
-  out.push("");
+    yield `- run ${run.run}: \`${["pyreg", ...run.argv].map(shellQuote).join(" ").replace(/`/g, "'")}\``;
+  yield "";
   // Projects a re-run did not plan again (docs/reruns.md): their files are counted by the run that
   // completed them, and said here so that a run with nothing copied does not read as "nothing seen".
   const unchanged = r.runs.filter((run) => (run.counts?.["unchangedProjects"] ?? 0) > 0);
   for (const run of unchanged)
-    out.push(
-      `- run ${run.run}: ${plural(run.counts?.["unchangedProjects"] ?? 0, "project")} (${plural(run.counts?.["unchangedFiles"] ?? 0, "file")}) unchanged at the source and at the destination since the run that completed them: not planned again`,
-    );
-  if (unchanged.length) out.push("");
+    yield `- run ${run.run}: ${plural(run.counts?.["unchangedProjects"] ?? 0, "project")} (${plural(run.counts?.["unchangedFiles"] ?? 0, "file")}) unchanged at the source and at the destination since the run that completed them: not planned again`;
+  if (unchanged.length) yield "";
 
-  out.push("## Per project and version", "");
-  const rows: (string | number)[][] = [];
-  for (const p of r.projects) {
-    if (p.error)
-      rows.push([
-        cell(p.project),
-        "—",
-        "—",
-        "—",
-        "—",
-        "—",
-        "—",
-        "—",
-        cell(`could not be listed: ${p.error}`),
-      ]);
-    for (const v of p.versions) {
-      const b = v.byOutcome;
-      rows.push([
-        cell(p.project),
-        cell(v.version),
-        v.files,
-        b.copied,
-        b.skipped,
-        b.conflict,
-        b.failed,
-        b.filtered,
-        b.uncertain + b.pending ? `${b.uncertain + b.pending} not done` : "",
-      ]);
-    }
-  }
-  out.push(
-    table(
-      ["Project", "Version", "Files", "Copied", "Skipped", "Conflict", "Failed", "Filtered", "Other"],
-      ["l", "l", "r", "r", "r", "r", "r", "r", "l"],
-      rows,
-    ),
-    "",
+  yield* ["## Per project and version", ""];
+  yield* table(
+    ["Project", "Version", "Files", "Copied", "Skipped", "Conflict", "Failed", "Filtered", "Other"],
+    ["l", "l", "r", "r", "r", "r", "r", "r", "l"],
+    (function* () {
+      for (const p of lists.projects()) {
+        if (p.error)
+          yield [cell(p.project), "—", "—", "—", "—", "—", "—", "—", cell(`could not be listed: ${p.error}`)];
+        for (const v of p.versions) {
+          const b = v.byOutcome;
+          yield [
+            cell(p.project),
+            cell(v.version),
+            v.files,
+            b.copied,
+            b.skipped,
+            b.conflict,
+            b.failed,
+            b.filtered,
+            b.uncertain + b.pending ? `${b.uncertain + b.pending} not done` : "",
+          ];
+        }
+      }
+    })(),
   );
+  yield "";
 
-  out.push("## Files not copied", "");
-  if (!r.problems.length)
-    out.push(
+  yield* ["## Files not copied", ""];
+  if (!r.problems)
+    yield* [
       complete
         ? "None: every file was copied by this migration."
         : "None recorded: no file reached an outcome (see the result above).",
       "",
-    );
+    ];
   else {
-    out.push(
-      table(
-        ["File", "Outcome", "Reason", "Server answer", "Run"],
-        ["l", "l", "l", "l", "l"],
-        r.problems.map((f) => [
-          cell(f.filename),
-          f.outcome + (f.code ? ` (${f.code})` : ""),
-          cell(f.reason),
-          cell(f.serverAnswer, 200),
-          f.run,
-        ]),
-      ),
-      "",
+    yield* table(
+      ["File", "Outcome", "Reason", "Server answer", "Run"],
+      ["l", "l", "l", "l", "l"],
+      mapIter(lists.problems(), (f) => [
+        cell(f.filename),
+        f.outcome + (f.code ? ` (${f.code})` : ""),
+        cell(f.reason),
+        cell(f.serverAnswer, 200),
+        f.run,
+      ]),
     );
+    yield "";
   }
 
   if (r.ignored.length) {
-    out.push("## Ignored at the source", "");
-    out.push(`${plural(r.ignored.length, "file")} at the source not copied (not distributions):`, "");
-    out.push(
-      table(
-        ["File", "Why"],
-        ["l", "l"],
-        r.ignored.map((i) => [cell(i.name), cell(i.reason)]),
-      ),
-      "",
+    yield* ["## Ignored at the source", ""];
+    yield* [`${plural(r.ignored.length, "file")} at the source not copied (not distributions):`, ""];
+    yield* table(
+      ["File", "Why"],
+      ["l", "l"],
+      r.ignored.map((i) => [cell(i.name), cell(i.reason)]),
     );
+    yield "";
   }
 
-  out.push("## Not carried over by the upload protocol", "");
-  out.push(
+  yield* ["## Not carried over by the upload protocol", ""];
+  yield* [
     "The upload form (what twine sends) has no field for these; the destination shows its own values instead.",
     "",
-  );
-  if (!r.notCarried.length) out.push("Nothing: the source recorded no upload times, yanks or notes.", "");
+  ];
+  if (!r.notCarried) yield* ["Nothing: the source recorded no upload times, yanks or notes.", ""];
   else {
-    const body = table(
+    // Long lists fold away on GitHub/GitLab; the table still renders inside.
+    yield* [`<details><summary>${plural(r.notCarried, "file")}</summary>`, ""];
+    yield* table(
       ["File", "Upload time at the source", "Yanked at the source", "Notes"],
       ["l", "l", "l", "l"],
-      r.notCarried.map((n) => [
+      mapIter(lists.notCarried(), (n) => [
         cell(n.filename),
         cell(n.uploadTime),
         n.yanked === undefined || n.yanked === false
@@ -718,49 +980,34 @@ export function renderMarkdown(r: Report): string {
         ),
       ]),
     );
-    // Long lists fold away on GitHub/GitLab; the table still renders inside.
-    out.push(
-      `<details><summary>${plural(r.notCarried.length, "file")}</summary>`,
-      "",
-      body,
-      "",
-      "</details>",
-      "",
-    );
+    yield* ["", "</details>", ""];
   }
 
   if (r.verification) {
     const v = r.verification;
-    out.push(`## Verification (verify run ${v.run})`, "");
-    out.push(
-      table(
-        ["Status", "Files"],
-        ["l", "r"],
-        (["ok", "missing", "different", "unverifiable"] as const).map((s) => [s, v.counts[s]]),
-      ),
-      "",
+    yield* [`## Verification (verify run ${v.run})`, ""];
+    yield* table(
+      ["Status", "Files"],
+      ["l", "r"],
+      (["ok", "missing", "different", "unverifiable"] as const).map((s) => [s, v.counts[s]]),
     );
+    yield "";
     const checkedBy = Object.keys(v.by).sort();
     if (checkedBy.length) {
-      out.push(
-        table(
-          ["Checked by", "Files"],
-          ["l", "r"],
-          checkedBy.map((k) => [verificationText(k), v.by[k] ?? 0]),
-        ),
-        "",
+      yield* table(
+        ["Checked by", "Files"],
+        ["l", "r"],
+        checkedBy.map((k) => [verificationText(k), v.by[k] ?? 0]),
       );
+      yield "";
     }
-    if (v.problems.length) {
-      out.push(
-        table(
-          ["File", "Status", "Detail"],
-          ["l", "l", "l"],
-          v.problems.map((p) => [cell(p.filename), p.status, cell(p.detail)]),
-        ),
-        "",
+    if (v.problems) {
+      yield* table(
+        ["File", "Status", "Detail"],
+        ["l", "l", "l"],
+        mapIter(lists.checkProblems(), (p) => [cell(p.filename), p.status, cell(p.detail)]),
       );
+      yield "";
     }
   }
-  return out.join("\n");
 }

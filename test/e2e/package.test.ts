@@ -189,7 +189,8 @@ describe("the npm package", () => {
     );
     await writeFile(
       join(app, "main.ts"),
-      `import { migrate, verify, PyregError, type PyregEvent } from "pyreg";
+      `import { Writable } from "node:stream";
+import { migrate, report, verify, PyregError, type PyregEvent, type ReportSummary } from "pyreg";
 
 const [from, to, state] = process.argv.slice(2) as [string, string, string];
 const seen = new Set<PyregEvent["type"]>();
@@ -198,9 +199,15 @@ if (m.status !== "ok") throw new Error("migrate: " + m.status);
 const copied: number = m.counts.copied;
 const v = await verify(from, to, { state });
 if (v.status !== "ok") throw new Error("verify: " + v.status);
+let printed = "";
+const sink = new Writable({ write(chunk, _enc, done) { printed += String(chunk); done(); } });
+const r = await report({ state, output: { format: "json", stream: sink } });
+if (r.status !== "ok") throw new Error("report: " + r.status);
+const summary: ReportSummary = r.report;
+const reported = [summary.totals.files, (JSON.parse(printed) as { files: unknown[] }).files.length];
 const missing = await migrate(from + "-missing", to, { state: state + "-2" });
 const code = missing.status === "error" && missing.error instanceof PyregError ? missing.error.code : "none";
-console.log(JSON.stringify({ copied, outcomes: m.outcomes.length, checked: v.counts.files, ok: v.counts.ok, events: [...seen].sort(), missing: missing.status, code }));
+console.log(JSON.stringify({ copied, outcomes: m.outcomes.length, checked: v.counts.files, ok: v.counts.ok, reported, events: [...seen].sort(), missing: missing.status, code }));
 `,
     );
     const tsc = join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
@@ -226,6 +233,7 @@ console.log(JSON.stringify({ copied, outcomes: m.outcomes.length, checked: v.cou
       outcomes: corpus.length,
       checked: corpus.length,
       ok: corpus.length,
+      reported: [corpus.length, corpus.length],
       events: ["bytes", "downloaded", "file-start", "log", "outcome", "phase", "start", "uploaded"],
       missing: "error",
       code: out["code"],

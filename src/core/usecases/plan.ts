@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { PyregError } from "../errors.js";
-import { Journal, JOURNAL_FILE, resumeStep, type ResumeStep, type RunRow } from "../journal.js";
+import { JOURNAL_FILE, openReportSource, resumeStep, type ResumeStep, type RunRow } from "../journal.js";
 import { makePlan, planCounts, type Plan } from "../plan.js";
 import type { Selection } from "../select/index.js";
 import { shardSelector, type Shard } from "../shard.js";
@@ -125,33 +125,37 @@ function resumePreview(
   opts: { from: string; to: string; retryFailed?: boolean | undefined },
   state: string,
 ): ResumePreview {
-  const data = Journal.read(state);
-  const from = endpointOf(opts.from);
-  const to = endpointOf(opts.to);
-  if (data.identity.source.key !== from.key || data.identity.destination.key !== to.key) {
-    throw new PyregError("STATE", `the state folder ${state} belongs to another migration`, {
-      hint: `it is ${data.identity.source.description} -> ${data.identity.destination.description}`,
-    });
-  }
-  const rows = new Map(data.files.map((f) => [`${f.project}\n${f.filename}`, f]));
-  const counts: Record<ResumeStep, number> = {
-    carried: 0,
-    uncertain: 0,
-    landed: 0,
-    again: 0,
-    "as-planned": 0,
-  };
-  const files: { project: string; filename: string; step: ResumeStep }[] = [];
-  for (const p of plan.projects) {
-    for (const e of p.entries) {
-      const step = resumeStep(
-        e.action,
-        rows.get(`${e.file.project}\n${e.file.filename}`),
-        opts.retryFailed ?? false,
-      );
-      counts[step]++;
-      if (step !== "as-planned") files.push({ project: e.file.project, filename: e.file.filename, step });
+  // Looked up file by file: the journal is never read whole.
+  const data = openReportSource(state);
+  try {
+    const from = endpointOf(opts.from);
+    const to = endpointOf(opts.to);
+    if (data.identity.source.key !== from.key || data.identity.destination.key !== to.key) {
+      throw new PyregError("STATE", `the state folder ${state} belongs to another migration`, {
+        hint: `it is ${data.identity.source.description} -> ${data.identity.destination.description}`,
+      });
     }
+    const counts: Record<ResumeStep, number> = {
+      carried: 0,
+      uncertain: 0,
+      landed: 0,
+      again: 0,
+      "as-planned": 0,
+    };
+    const files: { project: string; filename: string; step: ResumeStep }[] = [];
+    for (const p of plan.projects) {
+      for (const e of p.entries) {
+        const step = resumeStep(
+          e.action,
+          data.get(e.file.project, e.file.filename),
+          opts.retryFailed ?? false,
+        );
+        counts[step]++;
+        if (step !== "as-planned") files.push({ project: e.file.project, filename: e.file.filename, step });
+      }
+    }
+    return { state, counts, files, lastRun: data.runs[data.runs.length - 1] };
+  } finally {
+    data.close();
   }
-  return { state, counts, files, lastRun: data.runs[data.runs.length - 1] };
 }

@@ -14,12 +14,13 @@ import {
   statSync,
   writeSync,
 } from "node:fs";
+import { once } from "node:events";
 import { dirname, join } from "node:path";
 import { absolutePath } from "../dirs.js";
 import { lockDestination, type DestinationLock } from "../destinationLock.js";
 import { PyregError } from "../errors.js";
-import { Journal, JOURNAL_FILE, type RunStatus } from "../journal.js";
-import { buildReport, renderJsonPieces, renderMarkdown, type Report } from "../report.js";
+import { Journal, JOURNAL_FILE, openReportSource, type RunStatus } from "../journal.js";
+import { reportJsonPieces, reportMarkdownPieces, streamReport, type ReportStream } from "../report.js";
 import { formatShard } from "../shard.js";
 import { redactText } from "../../http/redact.js";
 import { PYREG_VERSION } from "../../version.js";
@@ -49,6 +50,17 @@ export function* redactedBatches(pieces: Iterable<string>, size = 1 << 20): Gene
     }
   }
   if (length) yield redactText(batch.join(""));
+}
+
+/**
+ * Writes pieces to a stream a batch at a time, waiting for the stream to drain when it says so
+ * (https://nodejs.org/api/stream.html#writablewritechunk-encoding-callback): the text is never
+ * held whole, whatever its length.
+ */
+export async function writePieces(stream: NodeJS.WritableStream, pieces: Iterable<string>): Promise<void> {
+  for (const batch of redactedBatches(pieces)) {
+    if (!stream.write(batch)) await once(stream, "drain");
+  }
 }
 
 function writeAtomic(path: string, pieces: Iterable<string>): void {
@@ -99,9 +111,10 @@ export function checkReportPath(path: string): void {
   }
 }
 
-export function writeReport(report: Report, paths: { json: string; md: string }): void {
-  writeAtomic(paths.json, renderJsonPieces(report));
-  writeAtomic(paths.md, [renderMarkdown(report)]);
+/** Writes report.json and report.md, each read from the journals as it is written. */
+export function writeReport(report: ReportStream, paths: { json: string; md: string }): void {
+  writeAtomic(paths.json, reportJsonPieces(report));
+  writeAtomic(paths.md, reportMarkdownPieces(report));
 }
 
 export interface RunState {
@@ -121,7 +134,7 @@ export function openRunState(
     to: string;
     /** The command line recorded in the journal (redacted; default: the command and --from/--to). */
     argv?: readonly string[] | undefined;
-    /** Called before a report is built (the CLI lets V8's young generation grow for it). */
+    /** Called before a report is built (the CLI turns V8's incremental marking back on for it). */
     beforeReport?: (() => void) | undefined;
   },
   command: "migrate" | "verify",
@@ -174,7 +187,7 @@ function runState(
       if (!finished) journal.endRun(status, message === undefined ? undefined : redactText(message), counts);
       finished = true;
       opts.beforeReport?.();
-      const report = buildReport([journal.data()], PYREG_VERSION);
+      const report = streamReport([journal.reportSource()], PYREG_VERSION);
       if (kept) writeReport(report, { json: join(dir, "report.json"), md: join(dir, "report.md") });
       if (opts.report) writeReport(report, reportPaths(opts.report));
       return kept ? join(dir, "report.md") : opts.report ? reportPaths(opts.report).md : undefined;
@@ -229,7 +242,8 @@ export function defaultReportDir(): string {
   }
   const lines = found.map((d) => {
     try {
-      const j = Journal.read(d);
+      const j = openReportSource(d);
+      j.close();
       const last = j.runs[j.runs.length - 1];
       return `${d}: from ${j.identity.source.description} to ${j.identity.destination.description}${j.identity.shard ? ` (shard ${j.identity.shard})` : ""}${last ? `, last run: ${last.command} ${last.status}` : ""}`;
     } catch {

@@ -1,0 +1,585 @@
+/**
+ * The journal: an SQLite database in the state folder that records the migration's
+ * identity, every run, and every planned file with its state, so that any interruption (Ctrl-C, a
+ * killed runner, `kill -9` mid-upload) can be resumed without uploading anything twice.
+ *
+ * States: planned → downloaded → uploading → uploaded → verified, or skipped, conflict, failed,
+ * filtered. "uploading" is written (and synced to disk) BEFORE the POST is sent, so a file whose
+ * upload may have landed is always known as uncertain ("uploading" / "uploaded" without "verified").
+ *
+ * Durability: WAL mode. Every commit is written to the WAL before the statement returns, so a
+ * killed process (SIGKILL) loses no commit: the operating system still holds the bytes. The
+ * "uploading" mark is committed and followed by an fsync of the WAL (off the event loop, one
+ * commit and one fsync shared by the marks of files reaching their upload together, see
+ * Journal.markUploading) before the upload is sent, so that it survives even a power cut of the
+ * machine; the other state changes wait for the next commit, at most MARK_COMMIT_MS (see
+ * Journal.mark). Other commits use synchronous=NORMAL (no fsync).
+ * (https://www.sqlite.org/pragma.html#pragma_synchronous, https://www.sqlite.org/wal.html)
+ */
+import { existsSync, renameSync } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { formatVerification, verificationKey } from "../digests.js";
+import { PyregError } from "../errors.js";
+import type { DistFile, FileOutcome } from "../model.js";
+import { sha256Of } from "../model.js";
+import type { Plan, PlanEntry } from "../plan.js";
+import { makeDirSync } from "../dirs.js";
+import type { FileLock } from "../lock.js";
+import { takeLock } from "./lock.js";
+import { reportSource } from "./reader.js";
+import { resumeStep } from "./resume.js";
+import { describeIdentity, fileRow, now, readAll, readIdentity, type RawFileRow } from "./rows.js";
+import { addMissingColumns, JOURNAL_FILE, LOCK_FILE, SCHEMA, SCHEMA_VERSION } from "./schema.js";
+import { notCarriedOf } from "./types.js";
+import type {
+  CheckRow,
+  ReportSource,
+  FileRow,
+  FileState,
+  Identity,
+  JournalData,
+  OpenOptions,
+  ResumeDecision,
+  RunStatus,
+  SelectionRow,
+  StateDetail,
+} from "./types.js";
+
+/** Longest a state change other than "uploading" waits for its commit (see Journal.mark). */
+const MARK_COMMIT_MS = 100;
+
+export class Journal {
+  private runId = 0;
+  private readonly getStmt;
+  private readonly historyStmt;
+  private upsertStmt: Database.Statement | undefined;
+  /** fsync of the WAL in progress, and the next one (shared by every commit made before it starts). */
+  private walHandle: Promise<FileHandle> | undefined;
+  private lastSync: Promise<void> = Promise.resolve();
+  private nextSync: Promise<void> | undefined;
+  /** Marks not committed yet (see mark), and the timer that commits them. */
+  private queued: { file: DistFile; state: FileState; detail: StateDetail }[] = [];
+  private commitTimer: NodeJS.Timeout | undefined;
+  private deferredError: PyregError | undefined;
+
+  private constructor(
+    private readonly db: Database.Database,
+    readonly dir: string,
+    readonly identity: Identity,
+    private readonly lock: FileLock | undefined,
+  ) {
+    this.getStmt = db.prepare("SELECT * FROM files WHERE project = ? AND filename = ?");
+    this.historyStmt = db.prepare(
+      "INSERT INTO history (run_id, project, filename, state, detail, at) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+  }
+
+  /**
+   * Opens (or creates) the journal of a state folder for one source/destination pair. Fails with a
+   * STATE error when the folder belongs to another pair, or another live pyreg is using it.
+   */
+  static open(dir: string, identity: Identity, opts: OpenOptions = {}): Journal {
+    makeDirSync(dir, "the state folder", "STATE");
+    const lock = takeLock(join(dir, LOCK_FILE), dir);
+    let db: Database.Database | undefined;
+    try {
+      const path = join(dir, JOURNAL_FILE);
+      if (opts.reset && existsSync(path)) {
+        const stamp = now().replace(/[:.]/g, "-");
+        for (const suffix of ["", "-wal", "-shm"]) {
+          if (existsSync(path + suffix))
+            renameSync(path + suffix, join(dir, `journal.${stamp}.sqlite${suffix}`));
+        }
+      }
+      db = new Database(path);
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      db.pragma("busy_timeout = 5000");
+      db.exec(SCHEMA);
+      addMissingColumns(db);
+      const have = readIdentity(db);
+      if (!have) {
+        writeIdentity(db, identity);
+      } else if (
+        have.source.key !== identity.source.key ||
+        have.destination.key !== identity.destination.key ||
+        (have.shard ?? "") !== (identity.shard ?? "")
+      ) {
+        throw new PyregError(
+          "STATE",
+          `the state folder ${dir} belongs to another migration:\n  ${describeIdentity(have)}\n` +
+            `this command is:\n  ${describeIdentity(identity)}`,
+          {
+            hint:
+              `give this migration its own folder with --state DIR, or add --reset-state to start ` +
+              `${dir} over (its journal is kept beside it as journal.<time>.sqlite)`,
+          },
+        );
+      }
+      return new Journal(db, dir, have ?? identity, lock);
+    } catch (err) {
+      db?.close();
+      lock.release();
+      if (err instanceof PyregError) throw err;
+      throw new PyregError("STATE", `cannot open the journal in ${dir}: ${(err as Error).message}`, {
+        cause: err,
+        hint: "check that the folder is writable and not on a network file system, or use --state DIR",
+      });
+    }
+  }
+
+  /**
+   * A journal held in memory only, for a run that must leave no state folder (verify without a
+   * journal of its pair, whose report goes only where --report says). Nothing is written to disk.
+   */
+  static inMemory(identity: Identity): Journal {
+    const db = new Database(":memory:");
+    db.exec(SCHEMA);
+    addMissingColumns(db);
+    writeIdentity(db, identity);
+    return new Journal(db, "(memory)", identity, undefined);
+  }
+
+  /** Reads a journal without taking its lock (for `pyreg report`, also while a run is going on). */
+  static read(dir: string): JournalData {
+    const path = join(dir, JOURNAL_FILE);
+    if (!existsSync(path)) {
+      throw new PyregError("STATE", `no journal in ${dir} (${JOURNAL_FILE} not found)`, {
+        hint: "give the --state folder a migrate or verify ran with (default ./.pyreg/)",
+      });
+    }
+    const db = new Database(path, { fileMustExist: true });
+    try {
+      db.pragma("busy_timeout = 5000");
+      const identity = readIdentity(db);
+      if (!identity)
+        throw new PyregError("STATE", `the journal in ${dir} has no source/destination recorded`);
+      return readAll(db, dir, identity);
+    } finally {
+      db.close();
+    }
+  }
+
+  get currentRun(): number {
+    return this.runId;
+  }
+
+  startRun(r: {
+    command: string;
+    argv: string[];
+    version: string;
+    source: string;
+    destination: string;
+  }): number {
+    const info = this.db
+      .prepare(
+        "INSERT INTO runs (command, argv, version, source, destination, shard, pid, started_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running')",
+      )
+      .run(
+        r.command,
+        JSON.stringify(r.argv),
+        r.version,
+        r.source,
+        r.destination,
+        this.identity.shard ?? null,
+        process.pid,
+        now(),
+      );
+    this.runId = Number(info.lastInsertRowid);
+    return this.runId;
+  }
+
+  /** The adapters' own descriptions, once they are open. */
+  describeRun(source: string, destination: string): void {
+    this.db
+      .prepare("UPDATE runs SET source = ?, destination = ? WHERE id = ?")
+      .run(source, destination, this.runId);
+  }
+
+  endRun(status: RunStatus, message: string | undefined, counts: Record<string, number>): void {
+    this.flush();
+    this.db
+      .prepare("UPDATE runs SET ended_at = ?, status = ?, message = ?, counts = ? WHERE id = ?")
+      .run(now(), status, message ?? null, JSON.stringify(counts), this.runId);
+  }
+
+  get(project: string, filename: string): FileRow | undefined {
+    this.flush();
+    const r = this.getStmt.get(project, filename) as RawFileRow | undefined;
+    return r ? fileRow(r) : undefined;
+  }
+
+  private write(file: DistFile, state: FileState, detail: StateDetail = {}, at = now()): void {
+    const notCarried = notCarriedOf(file);
+    // Prepared once: preparing it for every state change cost about 0.3 ms a time.
+    (this.upsertStmt ??= this.db.prepare(
+      `INSERT INTO files (project, filename, version, size, sha256, state, reason, code, class, server_answer,
+           destination_sha256, not_carried, run_id, first_run_id, upload_attempts, bytes, seconds, updated_at,
+           verification, upload_deadline)
+         VALUES (@project, @filename, @version, @size, @sha256, @state, @reason, @code, @class, @answer, @dsha,
+           @notCarried, @run, @run, @attempt, @bytes, @seconds, @at, @verification, @deadline)
+         ON CONFLICT (project, filename) DO UPDATE SET
+           version = excluded.version, size = COALESCE(excluded.size, files.size),
+           sha256 = COALESCE(excluded.sha256, files.sha256), state = excluded.state,
+           reason = excluded.reason, code = excluded.code, class = excluded.class, server_answer = excluded.server_answer,
+           destination_sha256 = excluded.destination_sha256, not_carried = excluded.not_carried,
+           run_id = excluded.run_id, upload_attempts = files.upload_attempts + excluded.upload_attempts,
+           bytes = COALESCE(excluded.bytes, files.bytes), seconds = COALESCE(excluded.seconds, files.seconds),
+           updated_at = excluded.updated_at, verification = excluded.verification,
+           upload_deadline = COALESCE(excluded.upload_deadline, files.upload_deadline)`,
+    )).run({
+      project: file.project,
+      filename: file.filename,
+      version: file.version,
+      size: file.size ?? null,
+      sha256: sha256Of(file) ?? null,
+      state,
+      reason: detail.reason ?? null,
+      code: detail.code ?? null,
+      class: detail.class ?? null,
+      answer: detail.serverAnswer ?? null,
+      dsha: detail.destinationSha256 ?? null,
+      notCarried: notCarried ? JSON.stringify(notCarried) : null,
+      run: this.runId,
+      attempt: detail.uploadAttempt ? 1 : 0,
+      bytes: detail.bytes ?? null,
+      seconds: detail.seconds ?? null,
+      at,
+      verification: detail.verification ?? null,
+      deadline: detail.uploadDeadline !== undefined ? new Date(detail.uploadDeadline).toISOString() : null,
+    });
+    this.historyStmt.run(this.runId, file.project, file.filename, state, detail.reason ?? null, at);
+  }
+
+  /**
+   * One state change. It is committed with the others queued, in one transaction: by the next
+   * commit of "uploading" marks (see markUploading), a read (get, data), close, or at the latest
+   * MARK_COMMIT_MS after it was queued. A commit per state change cost more than the transfer of
+   * a small file; with many files in flight nearly every other change rides along with an
+   * "uploading" commit. What a kill can lose is only the changes of those last milliseconds, and
+   * none of them is needed to resume safely: "uploading" is never deferred (see markUploading), a
+   * lost "downloaded" leaves the file planned, and a lost "uploaded"/"verified" leaves it
+   * uncertain, which the next run re-checks at the destination.
+   */
+  mark(file: DistFile, state: FileState, detail: StateDetail = {}): void {
+    this.throwDeferred();
+    this.queued.push({ file, state, detail });
+    this.commitTimer ??= setTimeout(() => {
+      this.commitTimer = undefined;
+      this.flushQuietly();
+    }, MARK_COMMIT_MS);
+  }
+
+  /** Commits the queued marks (one transaction). */
+  flush(): void {
+    this.throwDeferred();
+    if (this.commitTimer) {
+      clearTimeout(this.commitTimer);
+      this.commitTimer = undefined;
+    }
+    if (this.queued.length === 0) return;
+    const batch = this.queued;
+    this.queued = [];
+    const at = now();
+    try {
+      this.db.transaction(() => {
+        for (const q of batch) this.write(q.file, q.state, q.detail, at);
+      })();
+    } catch (err) {
+      // Without its journal entry a file must not be sent: STATE is fatal and stops the run.
+      throw new PyregError("STATE", `cannot write the journal in ${this.dir}: ${(err as Error).message}`, {
+        cause: err,
+        hint: "check free space and permissions of the state folder, then run the same command again",
+      });
+    }
+  }
+
+  /** The flush after a turn: a failure is kept and thrown by the next mark (before any upload). */
+  private flushQuietly(): void {
+    if (!this.db.open) return;
+    try {
+      this.flush();
+    } catch (err) {
+      this.deferredError ??= err as PyregError;
+    }
+  }
+
+  private throwDeferred(): void {
+    if (this.deferredError) throw this.deferredError;
+  }
+
+  /**
+   * Recorded BEFORE the upload is sent: committed, then the WAL is fsynced before this resolves.
+   * Group commit: the marks queued while an fsync is under way (other files reaching their upload
+   * meanwhile) are committed together when it ends, in one transaction, and covered by one fsync.
+   * The fsync runs off the event loop (libuv's pool): a synchronous=FULL commit blocked the event
+   * loop 3-10 ms per file here, and a commit per mark was most of the journal's CPU (each commit
+   * writes the changed pages to the WAL).
+   */
+  async markUploading(file: DistFile, deadline?: number): Promise<void> {
+    this.mark(file, "uploading", { uploadAttempt: true, uploadDeadline: deadline });
+    await this.syncWal();
+  }
+
+  /**
+   * The destination answered the file's upload attempt: the attempt can no longer land later, so
+   * a resumed run need not wait for its deadline (the file stays uncertain until it is verified).
+   */
+  endAttempt(file: DistFile): void {
+    this.mark(file, "uploading", { uploadDeadline: Date.now() });
+  }
+
+  private syncWal(): Promise<void> {
+    if (this.nextSync) return this.nextSync;
+    const sync = this.lastSync.then(async () => {
+      this.nextSync = undefined; // marks from now on wait for the commit and fsync after this one
+      this.flush(); // every mark queued so far, the "uploading" ones waiting here among them
+      // Without a WAL (journal_mode=WAL refused, e.g. on some network file systems) the database
+      // file itself holds the commit.
+      const path = join(this.dir, JOURNAL_FILE);
+      this.walHandle ??= open(path + "-wal", "r").catch(() => open(path, "r"));
+      await (await this.walHandle).sync();
+    });
+    this.lastSync = sync.catch(() => undefined);
+    this.nextSync = sync.catch((err: unknown) => {
+      if (err instanceof PyregError) throw err; // the commit's own (see flush)
+      throw new PyregError("STATE", `cannot write the journal in ${this.dir}: ${(err as Error).message}`, {
+        cause: err,
+        hint: "check free space and permissions of the state folder, then run the same command again",
+      });
+    });
+    return this.nextSync;
+  }
+
+  /** Records the engine's final outcome for a file (no-op when nothing changed). */
+  recordOutcome(o: FileOutcome): void {
+    // Read only where it decides something: a read commits the queued marks first.
+    const prev = o.kind === "copied" ? undefined : this.get(o.file.project, o.file.filename);
+    switch (o.kind) {
+      case "copied":
+        this.mark(o.file, "verified", {
+          reason: o.verification
+            ? `copied; confirmed by its ${formatVerification(o.verification)}`
+            : "copied; the destination index lists it with the source's sha256",
+          bytes: o.bytes,
+          seconds: o.seconds,
+          verification: verificationKey(o.verification),
+        });
+        return;
+      case "skipped":
+        // A file this migration copied earlier stays "verified" when a later run finds it there.
+        if (prev && (prev.state === "verified" || (prev.state === "skipped" && prev.reason === o.reason)))
+          return;
+        this.mark(o.file, "skipped", { reason: o.reason, verification: verificationKey(o.verification) });
+        return;
+      case "conflict":
+        if (prev?.state === "conflict" && prev.reason === o.reason) return;
+        this.mark(o.file, "conflict", { reason: o.reason, destinationSha256: o.destinationSha256 });
+        return;
+      case "failed":
+        if (prev?.state === "failed" && prev.reason === o.reason && prev.runId === this.runId) return;
+        this.mark(o.file, "failed", {
+          reason: o.reason,
+          code: o.code,
+          class: o.class,
+          serverAnswer: o.serverAnswer,
+        });
+        return;
+      case "filtered":
+        if (prev?.state === "verified" || prev?.state === "skipped") return;
+        if (prev?.state === "filtered" && prev.reason === o.reason) return;
+        this.mark(o.file, "filtered", { reason: o.reason });
+        return;
+    }
+  }
+
+  /**
+   * Records a fresh plan (made from both indexes) against what earlier runs left, in one
+   * transaction, and decides this run's work:
+   * - a file the plan skips (same name and sha256 at the destination) that an earlier run left
+   *   "uploading"/"uploaded" is "verified": that upload landed;
+   * - a file to copy that an earlier run left uncertain is returned in `uncertain`: the caller reads
+   *   the destination again after a delay before uploading it (see resolveUncertain in the CLI);
+   * - a file that failed earlier with a permanent error is carried over as failed unless
+   *   `retryFailed`; any other earlier failure is simply tried again.
+   */
+  applyPlan(plan: Plan, opts: { retryFailed: boolean }): ResumeDecision {
+    const uncertain: PlanEntry[] = [];
+    const carried: FileOutcome[] = [];
+    let landed = 0;
+    const projects = this.db.transaction(() => {
+      const setProject = this.db.prepare(
+        "INSERT INTO projects (project, error, run_id) VALUES (?, ?, ?) ON CONFLICT (project) DO UPDATE SET error = excluded.error, run_id = excluded.run_id",
+      );
+      return plan.projects.map((p) => {
+        setProject.run(p.project, p.error ?? null, this.runId);
+        const entries = p.entries.filter((e) => {
+          const prev = this.get(e.file.project, e.file.filename);
+          const step = resumeStep(e.action, prev, opts.retryFailed);
+          switch (e.action) {
+            case "copy":
+              if (step === "carried" && prev) {
+                carried.push({
+                  kind: "failed",
+                  file: e.file,
+                  code: prev.code ?? "ERROR",
+                  class: prev.class ?? "lasting",
+                  reason: `failed in run ${prev.runId}, not tried again (--retry-failed does): ${prev.reason ?? ""}`,
+                  serverAnswer: prev.serverAnswer ?? undefined,
+                });
+                return false;
+              }
+              if (step === "uncertain") {
+                uncertain.push(e);
+                return true;
+              }
+              this.write(e.file, "planned", {
+                reason:
+                  prev?.state === "verified"
+                    ? `copied in run ${prev.runId}, but the destination no longer lists it: copying again`
+                    : e.reason,
+              });
+              return true;
+            case "skip":
+              // The destination's index lists the source's digest, but an earlier run read other
+              // bytes back from it: the listing is not evidence for this file.
+              if (step === "carried" && prev) {
+                carried.push({
+                  kind: "failed",
+                  file: e.file,
+                  code: "CONTENT_MISMATCH",
+                  class: prev.class ?? "uncertain",
+                  reason: `run ${prev.runId} read other bytes back from the destination than its index lists: ${prev.reason ?? ""}`,
+                });
+                return false;
+              }
+              if (step === "landed" && prev) {
+                landed++;
+                this.write(e.file, "verified", {
+                  reason: `uploaded in run ${prev.runId} (interrupted before it was verified); the destination lists it with the source's sha256`,
+                });
+              } else if (
+                prev?.state !== "verified" &&
+                !(prev?.state === "skipped" && prev.reason === e.reason)
+              ) {
+                this.write(e.file, "skipped", { reason: e.reason });
+              }
+              return true;
+            case "conflict":
+              if (!(prev?.state === "conflict" && prev.reason === e.reason))
+                this.write(e.file, "conflict", {
+                  reason: e.reason,
+                  destinationSha256: e.destination ? sha256Of(e.destination) : undefined,
+                });
+              return true;
+            case "filtered":
+              // A file an earlier run copied (or found there) stays so when a later run's selection
+              // leaves it out: it is at the destination, and the report must say so.
+              if (prev?.state === "verified" || prev?.state === "skipped") return true;
+              if (!(prev?.state === "filtered" && prev.reason === e.reason))
+                this.write(e.file, "filtered", { reason: e.reason });
+              return true;
+            case "invalid":
+              this.write(e.file, "failed", {
+                reason: e.reason,
+                code: e.code ?? "BAD_FILENAME",
+                class: "lasting",
+              });
+              return true;
+            case "unsupported":
+              this.write(e.file, "failed", {
+                reason: e.reason,
+                code: "UNSUPPORTED_FORMAT",
+                class: "lasting",
+              });
+              return true;
+          }
+          return true;
+        });
+        return { ...p, entries };
+      });
+    })();
+    return { plan: { ...plan, projects }, uncertain, carried, landed };
+  }
+
+  /** The source's files that are not distributions, as this run found them (replaces the last list). */
+  recordIgnored(list: readonly { name: string; reason: string }[]): void {
+    const ins = this.db.prepare("INSERT OR REPLACE INTO ignored (name, reason, run_id) VALUES (?, ?, ?)");
+    this.db.transaction(() => {
+      this.db.prepare("DELETE FROM ignored").run();
+      for (const i of list) ins.run(i.name, i.reason, this.runId);
+    })();
+  }
+
+  recordWarnings(texts: readonly string[]): void {
+    const ins = this.db.prepare("INSERT INTO warnings (run_id, text) VALUES (?, ?)");
+    this.db.transaction(() => {
+      for (const t of texts) ins.run(this.runId, t);
+    })();
+  }
+
+  /** Records the projects a `verify` run could not read (a migrate records its plan's in applyPlan). */
+  recordProjects(errors: readonly { project: string; error: string }[]): void {
+    const set = this.db.prepare(
+      "INSERT INTO projects (project, error, run_id) VALUES (?, ?, ?) ON CONFLICT (project) DO UPDATE SET error = excluded.error, run_id = excluded.run_id",
+    );
+    this.db.transaction(() => {
+      for (const e of errors) set.run(e.project, e.error, this.runId);
+    })();
+  }
+
+  /** Records one `verify` run's per-file results. */
+  recordChecks(rows: Omit<CheckRow, "runId">[]): void {
+    const ins = this.db.prepare(
+      "INSERT OR REPLACE INTO checks (project, filename, version, status, detail, run_id, verification) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    );
+    this.db.transaction(() => {
+      for (const r of rows)
+        ins.run(r.project, r.filename, r.version, r.status, r.detail, this.runId, r.verification ?? null);
+    })();
+  }
+
+  /** Records what this run's selection rules said, for the report (replaces earlier notes of this run). */
+  recordSelection(rows: Omit<SelectionRow, "runId">[]): void {
+    const ins = this.db.prepare(
+      "INSERT INTO selection (run_id, kind, project, filename, text) VALUES (?, ?, ?, ?, ?)",
+    );
+    this.db.transaction(() => {
+      this.db.prepare("DELETE FROM selection WHERE run_id = ?").run(this.runId);
+      for (const r of rows) ins.run(this.runId, r.kind, r.project, r.filename, r.text);
+    })();
+  }
+
+  /** The journal as a report reads it, a row at a time, on this connection (marks committed first). */
+  reportSource(): ReportSource {
+    this.flush();
+    return reportSource(this.db, this.dir, this.identity, this.runId);
+  }
+
+  data(): JournalData {
+    this.flush();
+    return readAll(this.db, this.dir, this.identity, this.runId);
+  }
+
+  close(): void {
+    if (this.db.open) this.flushQuietly();
+    void this.walHandle?.then((h) => h.close()).catch(() => undefined);
+    if (this.db.open) this.db.close();
+    this.lock?.release();
+  }
+}
+
+function writeIdentity(db: Database.Database, identity: Identity): void {
+  const set = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+  db.transaction(() => {
+    set.run("schema", SCHEMA_VERSION);
+    set.run("source_key", identity.source.key);
+    set.run("source", identity.source.description);
+    set.run("destination_key", identity.destination.key);
+    set.run("destination", identity.destination.description);
+    set.run("shard", identity.shard ?? "");
+    set.run("created_at", now());
+  })();
+}

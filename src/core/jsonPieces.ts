@@ -1,0 +1,79 @@
+/**
+ * JSON text in pieces whose concatenation is exactly JSON.stringify(value, null, 2): V8 caps a
+ * string at 2^29 - 24 characters (about 760,000 report rows), and one string of a large document
+ * costs its whole size in memory. A piece holds whole values (or brackets and keys), so a JSON
+ * string value is never split between two pieces (redaction works on whole pieces).
+ */
+
+/** A list written into the JSON text as it is iterated (never held whole). */
+export class Streamed {
+  constructor(readonly items: () => Iterable<unknown>) {}
+}
+
+/** Elements of a list stringified together: one piece of about 200 KB for the report's files. */
+const JSON_SLICE = 256;
+
+/** JSON.stringify's replacer-free rules: undefined, functions and symbols vanish from objects and
+ * become null in arrays; anything that is not a plain object or array is stringified whole. */
+export function* jsonPieces(value: unknown, indent: string, depth: number): Generator<string> {
+  if (value instanceof Streamed) {
+    // Elements stringified a slice at a time, as below for a list at depth 1.
+    let slice: unknown[] = [];
+    let written = false;
+    const piece = (): string => {
+      const text = JSON.stringify(slice, null, 2);
+      const out = `${written ? "," : "["}${text.slice(1, -2).replace(/\n/g, `\n${indent}`)}`;
+      written = true;
+      slice = [];
+      return out;
+    };
+    for (const item of value.items()) {
+      slice.push(item);
+      if (slice.length >= JSON_SLICE) yield piece();
+    }
+    if (slice.length) yield piece();
+    yield written ? `\n${indent}]` : "[]";
+    return;
+  }
+  if (
+    depth === 0 ||
+    value === null ||
+    typeof value !== "object" ||
+    typeof (value as { toJSON?: unknown }).toJSON === "function"
+  ) {
+    yield (JSON.stringify(value, null, 2) ?? "null").replace(/\n/g, `\n${indent}`);
+    return;
+  }
+  const inner = `${indent}  `;
+  const omitted = (v: unknown): boolean =>
+    v === undefined || typeof v === "function" || typeof v === "symbol";
+  if (Array.isArray(value)) {
+    if (!value.length) {
+      yield "[]";
+      return;
+    }
+    if (depth === 1) {
+      // Elements stringified whole, a slice at a time: "[\n  a,\n  b\n]" without its brackets.
+      for (let i = 0; i < value.length; i += JSON_SLICE) {
+        const text = JSON.stringify(value.slice(i, i + JSON_SLICE), null, 2);
+        yield `${i ? "," : "["}${text.slice(1, -2).replace(/\n/g, `\n${indent}`)}`;
+      }
+    } else {
+      for (let i = 0; i < value.length; i++) {
+        yield `${i ? "," : "["}\n${inner}`;
+        const v: unknown = value[i];
+        yield* jsonPieces(omitted(v) ? null : v, inner, depth - 1);
+      }
+    }
+    yield `\n${indent}]`;
+    return;
+  }
+  let first = true;
+  for (const [k, v] of Object.entries(value)) {
+    if (omitted(v)) continue;
+    yield `${first ? "{" : ","}\n${inner}${JSON.stringify(k)}: `;
+    first = false;
+    yield* jsonPieces(v, inner, depth - 1);
+  }
+  yield first ? "{}" : `\n${indent}}`;
+}
