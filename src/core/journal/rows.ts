@@ -1,6 +1,10 @@
 /** Rows as SQLite returns them, turned into the journal's records; and the whole journal read at once. */
-import type Database from "better-sqlite3";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { PyregError } from "../errors.js";
 import { isFailureClass } from "../failure.js";
+import { JOURNAL_FILE } from "./schema.js";
 import type {
   CheckStatus,
   FileRow,
@@ -210,4 +214,27 @@ export function readAll(
       ).map((w) => ({ runId: w.run_id, text: w.text }))
     : [];
   return { dir, identity, runs, files, projects, checks, selection, ignored, warnings };
+}
+
+/**
+ * A journal's database opened without its lock (a report, a resume preview, also while a run is
+ * going on), with its recorded source and destination. The caller closes it.
+ */
+export function openWithoutLock(dir: string): { db: Database.Database; identity: Identity } {
+  const path = join(dir, JOURNAL_FILE);
+  if (!existsSync(path)) {
+    throw new PyregError("STATE", `no journal in ${dir} (${JOURNAL_FILE} not found)`, {
+      hint: "give the --state folder a migrate or verify ran with (default ./.pyreg/)",
+    });
+  }
+  const db = new Database(path, { fileMustExist: true });
+  try {
+    db.pragma("busy_timeout = 5000");
+    const identity = readIdentity(db);
+    if (!identity) throw new PyregError("STATE", `the journal in ${dir} has no source/destination recorded`);
+    return { db, identity };
+  } catch (err) {
+    db.close();
+    throw err;
+  }
 }

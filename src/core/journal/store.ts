@@ -30,7 +30,15 @@ import type { FileLock } from "../lock.js";
 import { takeLock } from "./lock.js";
 import { reportSource } from "./reader.js";
 import { resumeStep } from "./resume.js";
-import { describeIdentity, fileRow, now, readAll, readIdentity, type RawFileRow } from "./rows.js";
+import {
+  describeIdentity,
+  fileRow,
+  now,
+  openWithoutLock,
+  readAll,
+  readIdentity,
+  type RawFileRow,
+} from "./rows.js";
 import { addMissingColumns, JOURNAL_FILE, LOCK_FILE, SCHEMA, SCHEMA_VERSION } from "./schema.js";
 import { notCarriedOf } from "./types.js";
 import type {
@@ -144,18 +152,8 @@ export class Journal {
 
   /** Reads a journal without taking its lock (for `pyreg report`, also while a run is going on). */
   static read(dir: string): JournalData {
-    const path = join(dir, JOURNAL_FILE);
-    if (!existsSync(path)) {
-      throw new PyregError("STATE", `no journal in ${dir} (${JOURNAL_FILE} not found)`, {
-        hint: "give the --state folder a migrate or verify ran with (default ./.pyreg/)",
-      });
-    }
-    const db = new Database(path, { fileMustExist: true });
+    const { db, identity } = openWithoutLock(dir);
     try {
-      db.pragma("busy_timeout = 5000");
-      const identity = readIdentity(db);
-      if (!identity)
-        throw new PyregError("STATE", `the journal in ${dir} has no source/destination recorded`);
       return readAll(db, dir, identity);
     } finally {
       db.close();
