@@ -771,6 +771,20 @@ function printRerun(rerun: RerunResult): void {
   say(`re-run / first run: ${(100 * rerun.ratio).toFixed(1)} % of the wall time (target: under 10 %)`);
 }
 
+/** The columns of a contender's row (see rowCells). */
+const ROW_HEADERS = [
+  "contender",
+  "files",
+  "MB",
+  "wall s",
+  "files/s",
+  "MB/s",
+  "peak RSS MiB",
+  "CPU s",
+  "src CPU s",
+  "dst CPU s",
+];
+
 function rowCells(r: Row): string[] {
   const mb = r.bytes / 1e6;
   return [
@@ -895,27 +909,15 @@ async function main(): Promise<void> {
       results["sweep"] = sweep;
       results["ratios"] = ratios;
 
-      const headers = [
-        "contender",
-        "files",
-        "MB",
-        "wall s",
-        "files/s",
-        "MB/s",
-        "peak RSS MiB",
-        "CPU s",
-        "src CPU s",
-        "dst CPU s",
-      ];
       say(
         `\nCorpus: ${corpus.files.length} files (${corpus.versions.length} versions × 3 wheels + sdist), ` +
           `${(corpus.totalBytes / 1e6).toFixed(0)} MB, sizes ${(sizes[0]! / 1024).toFixed(0)} KiB … ` +
           `${(sizes[sizes.length - 1]! / 1024 ** 2).toFixed(1)} MiB (median ${(sizes[Math.floor(sizes.length / 2)]! / 1024).toFixed(0)} KiB)\n`,
       );
-      say(table(headers, rows.map(rowCells)));
+      say(table(ROW_HEADERS, rows.map(rowCells)));
       if (sweep.length) {
         say("\nConcurrency sweep (pyreg migrate, fresh destination each):");
-        say(table(headers, sweep.map(rowCells)));
+        say(table(ROW_HEADERS, sweep.map(rowCells)));
       }
       say("");
       if (ratios["naive_wall_over_pyreg_wall"] !== undefined)
@@ -937,18 +939,6 @@ async function main(): Promise<void> {
 
   const smallContenders = new Set([...args.only].filter((c) => c === "pyreg" || c === "floor"));
   if (args.smallFiles > 0 && smallContenders.size) {
-    const headers = [
-      "contender",
-      "files",
-      "MB",
-      "wall s",
-      "files/s",
-      "MB/s",
-      "peak RSS MiB",
-      "CPU s",
-      "src CPU s",
-      "dst CPU s",
-    ];
     const conc = args.concurrencyGiven ? args.concurrency : undefined;
     log(`small files: ${args.smallFiles} files, ${(args.smallSize / 1e6).toFixed(0)} MB`);
     results["smallFiles"] = await runSmallFiles(
@@ -961,7 +951,7 @@ async function main(): Promise<void> {
         log,
         say,
         table,
-        printRows: (r) => say(table(headers, r.map(rowCells))),
+        printRows: (r) => say(table(ROW_HEADERS, r.map(rowCells))),
       },
       {
         files: args.smallFiles,
