@@ -9,7 +9,7 @@ import { rulesFrom, Selection, type SelectionProblem } from "./select/index.js";
 import type { Destination, DistFile, Source } from "./model.js";
 import { refusedFormat } from "./formats.js";
 import { checkSafeFilename, legacyFormatReason, parseFilename } from "./names.js";
-import { mapLimit } from "./pool.js";
+import { Pool } from "./pool.js";
 
 /**
  * unsupported: a format the destination kind is known to refuse (src/core/formats.ts), not sent;
@@ -196,78 +196,187 @@ export async function checkProjectPages(
   );
 }
 
+/**
+ * What a plan says besides its projects, filled while the projects are read: the projects and
+ * files the selection left out, pin problems, warnings and the source's non-distributions. Lists
+ * here grow with the number of projects, never with the number of files.
+ */
+export interface PlanHeader {
+  source: string;
+  destination: string;
+  filteredProjects: Plan["filteredProjects"];
+  problems: SelectionProblem[];
+  /** Complete once the projects have all been read. */
+  warnings: string[];
+  ignored: NonNullable<Plan["ignored"]>;
+  unchanged: { projects: number; files: number };
+  /** Projects the selection kept (read, or found unchanged). */
+  projects: number;
+  /** Projects that could not be listed at the source or the destination. */
+  projectErrors: number;
+}
+
+/** How many project plans are read ahead of the one the caller is given (in the source's order). */
+const READ_AHEAD = 4;
+/**
+ * The first projects are all read before any is handed out: when most of them have no page, the
+ * source URL is not the index (checkProjectPages), and nothing should have been printed or done.
+ */
+const FIRST_CHECK = 20;
+
+/**
+ * The plan a project at a time, in the order the source lists projects, with at most
+ * `listConcurrency` projects read at once and a few more kept ahead: memory holds a handful of
+ * projects, whatever the number of files. `header` is filled as the projects are read (its
+ * warnings and ignored files once the last one has been given).
+ */
+export async function* planProjects(
+  source: Source,
+  destination: Destination,
+  opts: PlanOptions = {},
+  header: PlanHeader = emptyHeader(source, destination),
+): AsyncGenerator<ProjectPlan> {
+  const selection =
+    opts.selection ?? new Selection(rulesFrom({ include: opts.include ?? [], exclude: opts.exclude ?? [] }));
+  const all = await source.listProjects();
+  const kept: string[] = [];
+  for (const p of all) {
+    if (opts.select && !opts.select(p)) continue;
+    const why = selection.project(p);
+    if (why) header.filteredProjects.push({ project: p, reason: why.reason, rule: why.rule });
+    else kept.push(p);
+  }
+  header.problems.push(...selection.unlistedPins(new Set(all), opts.select));
+  header.projects = kept.length;
+  const concurrency = opts.listConcurrency ?? 16;
+  const listing = new Pool(concurrency);
+  /** Listing errors, by the project's place in `kept`. */
+  const errors: { at: number; err: unknown }[] = [];
+  const one = async (project: string, at: number): Promise<ProjectPlan | undefined> => {
+    let plan: ProjectPlan;
+    const same = await opts.unchanged?.(project);
+    if (same !== undefined) {
+      header.unchanged.projects++;
+      header.unchanged.files += same;
+      return undefined;
+    }
+    try {
+      const [files, dest] = await Promise.all([source.listFiles(project), destination.listFiles(project)]);
+      plan = planProject(project, files, dest, selection, destination.kind, header.problems);
+    } catch (err) {
+      if (isFatal(err)) throw err;
+      errors.push({ at, err });
+      header.projectErrors++;
+      plan = { project, entries: [], error: errorMessage(err) };
+    }
+    opts.onProject?.(plan);
+    return plan;
+  };
+  const ahead: Promise<ProjectPlan | undefined>[] = [];
+  let next = 0;
+  const fill = (until: number): void => {
+    while (next < kept.length && ahead.length < until) {
+      const at = next++;
+      const project = kept[at] as string;
+      const p = listing.run(() => one(project, at));
+      // Awaited in order below; a rejection seen there, not reported as unhandled meanwhile.
+      p.catch(() => undefined);
+      ahead.push(p);
+    }
+  };
+  const window = concurrency + READ_AHEAD;
+  const first = Math.min(kept.length, FIRST_CHECK);
+  fill(Math.max(window, first));
+  if (first >= 2) {
+    await Promise.all(ahead.slice(0, first));
+    await checkProjectPages(
+      source,
+      errors.filter((e) => e.at < first).map((e) => e.err),
+      first,
+    );
+  }
+  while (ahead.length) {
+    const plan = await (ahead.shift() as Promise<ProjectPlan | undefined>);
+    fill(window);
+    if (plan) yield plan;
+  }
+  await checkProjectPages(
+    source,
+    errors.map((e) => e.err),
+    kept.length,
+  );
+  header.ignored.push(...((await source.ignored?.()) ?? []));
+  header.warnings.push(...selection.warnings());
+}
+
+export function emptyHeader(source: Source, destination: Destination): PlanHeader {
+  return {
+    source: source.describe(),
+    destination: destination.describe(),
+    filteredProjects: [],
+    problems: [],
+    warnings: [],
+    ignored: [],
+    unchanged: { projects: 0, files: 0 },
+    projects: 0,
+    projectErrors: 0,
+  };
+}
+
+/** One project's plan from both listings (the selection's file rules, duplicates, then decide). */
+export function planProject(
+  project: string,
+  files: readonly DistFile[],
+  dest: Map<string, DistFile>,
+  selection: Selection,
+  destinationKind: string | undefined,
+  problems: SelectionProblem[],
+): ProjectPlan {
+  const { files: unique, problems: duplicates } = collapseDuplicates(files);
+  const chosen = selection.files(project, unique);
+  problems.push(...chosen.problems);
+  return {
+    project,
+    entries: [
+      ...unique.map((f): PlanEntry => {
+        const out = chosen.filtered.get(f);
+        return out
+          ? { file: f, action: "filtered", reason: out.reason, rule: out.rule }
+          : decide(f, dest, destinationKind);
+      }),
+      ...duplicates,
+    ],
+  };
+}
+
+/**
+ * The whole plan in memory (small sources, tests and tools that need every entry at once);
+ * commands read it a project at a time with planProjects.
+ */
 export async function makePlan(
   source: Source,
   destination: Destination,
   opts: PlanOptions = {},
 ): Promise<Plan> {
-  const selection =
-    opts.selection ?? new Selection(rulesFrom({ include: opts.include ?? [], exclude: opts.exclude ?? [] }));
-  const all = await source.listProjects();
-  const filteredProjects: Plan["filteredProjects"] = [];
-  const problems: SelectionProblem[] = [];
-  const kept: string[] = [];
-  for (const p of all) {
-    if (opts.select && !opts.select(p)) continue;
-    const why = selection.project(p);
-    if (why) filteredProjects.push({ project: p, reason: why.reason, rule: why.rule });
-    else kept.push(p);
-  }
-  problems.push(...selection.unlistedPins(new Set(all), opts.select));
-  const errors: unknown[] = [];
-  const unchanged = { projects: 0, files: 0 };
-  const listed = await mapLimit(kept, opts.listConcurrency ?? 16, async (project) => {
-    let plan: ProjectPlan;
-    const same = await opts.unchanged?.(project);
-    if (same !== undefined) {
-      unchanged.projects++;
-      unchanged.files += same;
-      return undefined;
-    }
-    try {
-      const [files, dest] = await Promise.all([source.listFiles(project), destination.listFiles(project)]);
-      const { files: unique, problems: duplicates } = collapseDuplicates(files);
-      const chosen = selection.files(project, unique);
-      problems.push(...chosen.problems);
-      plan = {
-        project,
-        entries: [
-          ...unique.map((f): PlanEntry => {
-            const out = chosen.filtered.get(f);
-            return out
-              ? { file: f, action: "filtered", reason: out.reason, rule: out.rule }
-              : decide(f, dest, destination.kind);
-          }),
-          ...duplicates,
-        ],
-      };
-    } catch (err) {
-      if (isFatal(err)) throw err;
-      errors.push(err);
-      plan = { project, entries: [], error: errorMessage(err) };
-    }
-    opts.onProject?.(plan);
-    return plan;
-  });
-  const projects = listed.filter((p): p is ProjectPlan => p !== undefined);
-  await checkProjectPages(source, errors, kept.length);
-  const ignored = (await source.ignored?.()) ?? [];
+  const header = emptyHeader(source, destination);
+  const projects: ProjectPlan[] = [];
+  for await (const p of planProjects(source, destination, opts, header)) projects.push(p);
   return {
-    source: source.describe(),
-    destination: destination.describe(),
+    source: header.source,
+    destination: header.destination,
     projects,
-    filteredProjects,
-    warnings: selection.warnings(),
-    problems,
-    ignored,
-    ...(opts.unchanged ? { unchanged } : {}),
+    filteredProjects: header.filteredProjects,
+    warnings: header.warnings,
+    problems: header.problems,
+    ignored: header.ignored,
+    ...(opts.unchanged ? { unchanged: header.unchanged } : {}),
   };
 }
 
-export function planCounts(
-  plan: Plan,
-): Record<PlanAction, number> & { files: number; bytes: number; unknownSizes: number } {
-  const c = {
+export type PlanCounts = Record<PlanAction, number> & { files: number; bytes: number; unknownSizes: number };
+
+export function emptyPlanCounts(): PlanCounts {
+  return {
     copy: 0,
     skip: 0,
     conflict: 0,
@@ -278,14 +387,22 @@ export function planCounts(
     bytes: 0,
     unknownSizes: 0,
   };
-  for (const p of plan.projects) {
-    for (const e of p.entries) {
-      c[e.action]++;
-      c.files++;
-      if (e.action === "copy") c.bytes += e.file.size ?? 0;
-      // Files to copy whose size the index does not give: shown as unknown, never as 0 B.
-      if (e.action === "copy" && e.file.size === undefined) c.unknownSizes++;
-    }
+}
+
+/** Adds one project's entries to the counts. */
+export function countEntries(c: PlanCounts, entries: readonly PlanEntry[]): PlanCounts {
+  for (const e of entries) {
+    c[e.action]++;
+    c.files++;
+    if (e.action === "copy") c.bytes += e.file.size ?? 0;
+    // Files to copy whose size the index does not give: shown as unknown, never as 0 B.
+    if (e.action === "copy" && e.file.size === undefined) c.unknownSizes++;
   }
+  return c;
+}
+
+export function planCounts(plan: Pick<Plan, "projects">): PlanCounts {
+  const c = emptyPlanCounts();
+  for (const p of plan.projects) countEntries(c, p.entries);
   return c;
 }
