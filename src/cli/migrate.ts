@@ -155,7 +155,9 @@ export function registerMigrate(program: Command): void {
 }
 
 function isEngineEvent(e: PyregEvent): e is EngineEvent {
-  return !["log", "warning", "problem", "http-retry", "http-request", "phase"].includes(e.type);
+  return !["log", "warning", "problem", "http-retry", "http-request", "phase", "planned", "checked"].includes(
+    e.type,
+  );
 }
 
 function resumeHint(): string {

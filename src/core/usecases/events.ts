@@ -1,6 +1,9 @@
 /** What a use-case reports while it runs (the CLI renders these; a library user may too). */
 import type { EngineEvent } from "../engine.js";
 import type { RequestLog } from "../../http/client.js";
+import type { ProjectPlan } from "../plan.js";
+import type { DistFile } from "../model.js";
+import type { Verification } from "../digests.js";
 
 export type PyregEvent =
   /** A line for people: what is being read, resume decisions, the plan's counts, where the report is. */
@@ -15,6 +18,19 @@ export type PyregEvent =
   | { type: "http-request"; request: RequestLog }
   /** migrate's phase: reading the indexes, re-checking an interrupted run's files, transferring. */
   | { type: "phase"; phase: "planning" | "rechecking" | "transferring" }
+  /**
+   * plan: one project's entries, as soon as it is planned (the result holds counts, not entries,
+   * so that memory does not grow with the number of files).
+   */
+  | { type: "planned"; project: ProjectPlan }
+  /** verify: one file checked at the destination (the result holds counts, not rows). */
+  | {
+      type: "checked";
+      file: DistFile;
+      status: "ok" | "missing" | "different" | "unverifiable";
+      detail: string;
+      verification?: Verification | undefined;
+    }
   /** The engine's events: start, file-start, bytes, downloaded, uploaded, outcome, retry. */
   | EngineEvent;
 
