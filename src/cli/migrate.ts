@@ -12,6 +12,7 @@ import { fileJson } from "./list.js";
 import { finish, onInterrupt } from "./outcome.js";
 import { addFromTo, REGISTRY_HELP, runPlanCommand, type FromToOptions } from "./plan.js";
 import { chooseMode, Progress } from "./progress.js";
+import { Spool } from "../core/spool.js";
 import { recordedArgv, resumeCommand } from "./report.js";
 import {
   addConnectionOptions,
@@ -72,6 +73,8 @@ export function registerMigrate(program: Command): void {
         second: () => `\nstopped at once; to resume, run the same command again:\n  ${resumeCommand()}\n`,
       });
       const progress = new Progress({ quiet: opts.quiet, mode: chooseMode(opts), other: process.stdout });
+      // --json's outcomes, kept on disk as they come (never the whole list in memory).
+      const outcomes = opts.json ? new Spool<Record<string, unknown>>() : undefined;
       let result: Tagged<MigrateData>;
       try {
         result = await migrate(opts.from, opts.to, {
@@ -85,18 +88,21 @@ export function registerMigrate(program: Command): void {
           onEvent: (e) => {
             if (e.type === "phase") transferring = e.phase === "transferring";
             else if (e.type === "problem") process.stderr.write(redactText(`problem: ${e.message}`) + "\n");
-            else if (isEngineEvent(e)) progress.onEvent(e);
-            else renderRuntimeEvent(opts, e);
+            else if (isEngineEvent(e)) {
+              if (e.type === "outcome") outcomes?.push(outcomeJson(e.outcome));
+              progress.onEvent(e);
+            } else renderRuntimeEvent(opts, e);
           },
         });
       } catch (err) {
         progress.stop();
+        outcomes?.close();
         throw err;
       } finally {
         interrupts.release();
         await rt.close();
       }
-      if (!result.outcomes) {
+      if (!("report" in result)) {
         // Stopped before the transfers (an error, or an interruption while planning).
         progress.stop();
         if (result.status === "error") throw result.error;
@@ -105,10 +111,7 @@ export function registerMigrate(program: Command): void {
       }
       progress.stop(true);
       const d = result as MigrateData;
-      const { counts: c, outcomes, plan, projectErrors } = d;
-      for (const o of d.carried)
-        if (o.kind === "failed")
-          process.stderr.write(redactText(`failed: ${o.file.filename}: ${o.reason}`) + "\n");
+      const { counts: c, projectErrors } = d;
       for (const p of projectErrors)
         process.stderr.write(
           redactText(`failed: project ${p.project} could not be listed: ${p.error}`) + "\n",
@@ -122,10 +125,10 @@ export function registerMigrate(program: Command): void {
             : "") +
           (d.ignored.length ? `, ${d.ignored.length} ignored (not distributions)` : "") +
           (projectErrors.length ? `, ${plural(projectErrors.length, "project")} not listed` : "") +
-          (plan.filteredProjects.length
-            ? `, ${plural(plan.filteredProjects.length, "project")} left out`
-            : "") +
-          (plan.problems.length ? `; ${plural(plan.problems.length, "pinned file problem")}` : ""),
+          (d.filteredProjects.length ? `, ${plural(d.filteredProjects.length, "project")} left out` : "") +
+          (d.selectionProblems.length
+            ? `; ${plural(d.selectionProblems.length, "pinned file problem")}`
+            : ""),
       );
       renderRuntimeEvent(opts, {
         type: "log",
@@ -138,15 +141,16 @@ export function registerMigrate(program: Command): void {
           state: d.state,
           counts: { ...c, notAttempted: d.notAttempted },
           unchanged: d.unchanged,
-          outcomes: streamed(outcomes, outcomeJson),
-          projectErrors: projectErrors.map((p) => ({ project: p.project, error: p.error })),
-          filteredProjects: plan.filteredProjects,
-          warnings: [...plan.warnings, ...d.lateWarnings],
-          selectionProblems: plan.problems,
+          outcomes: streamed((outcomes as Spool<Record<string, unknown>>).items(), (o) => o),
+          projectErrors,
+          filteredProjects: d.filteredProjects,
+          warnings: [...d.warnings, ...d.lateWarnings],
+          selectionProblems: d.selectionProblems,
           ignored: d.ignored,
           ...(d.stopped ? { stopped: d.stopped } : {}),
         });
       }
+      outcomes?.close();
       if (result.status === "error") throw result.error;
       if (result.status === "interrupted")
         throw new PyregError("INTERRUPTED", result.message, { hint: resumeHint() });

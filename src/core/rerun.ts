@@ -18,10 +18,9 @@
  */
 import { createHash } from "node:crypto";
 import { isFatal } from "./errors.js";
-import type { Destination, FileOutcome, Source } from "./model.js";
-import type { PageCache } from "./pageCache.js";
-import { decide, type Plan } from "./plan.js";
-import { mapLimit } from "./pool.js";
+import type { Destination, Source } from "./model.js";
+import type { PageCache, SettledRow } from "./pageCache.js";
+import { decide, type ProjectPlan } from "./plan.js";
 import type { Selection } from "./select/index.js";
 
 export interface RerunSettings {
@@ -99,67 +98,71 @@ export class Rerun {
     return done;
   }
 
+  /** Projects this run found complete, recorded as settled only if the run finishes (commitSettled). */
+  private readonly settling: [string, SettledRow][] = [];
+
   /**
-   * After a run that finished: records which projects it left complete (see the note at the top),
-   * and forgets the others. Returns how many were settled.
+   * After a project's work (its plan, and its transfers when it had files to copy): whether this
+   * run leaves it complete (see the note at the top). A project that is not is forgotten at once;
+   * one that is is remembered, and recorded by commitSettled when the run finishes. `notDone`:
+   * something outside its entries' outcomes failed for it (a pin problem, a file carried over as
+   * failed). `copied`: its files to copy that ended copied.
    */
-  async settle(plan: Plan, outcomes: readonly FileOutcome[], concurrency: number): Promise<number> {
-    if (!this.fingerprint) return 0;
-    const fp = this.fingerprint;
-    const copied = new Set<string>();
-    const notDone = new Set<string>();
-    for (const o of outcomes) {
-      if (o.kind === "copied") copied.add(`${o.file.project}\0${o.file.filename}`);
-      else if (o.kind === "failed" || o.kind === "conflict") notDone.add(o.file.project);
+  async settleProject(p: ProjectPlan, copied: ReadonlySet<string>, notDone: boolean): Promise<void> {
+    if (!this.fingerprint) return;
+    const ok =
+      !p.error &&
+      !notDone &&
+      p.entries.every(
+        (e) =>
+          e.action === "skip" ||
+          e.action === "filtered" ||
+          (e.action === "copy" && copied.has(e.file.filename)),
+      );
+    const stamps = this.cache.stampsOf(p.project);
+    if (!ok || !stamps?.source || !stamps.destination) {
+      this.cache.unsettle(p.project);
+      return;
     }
-    for (const p of plan.problems) notDone.add(p.project);
-    let settled = 0;
-    await mapLimit(plan.projects, concurrency, async (p) => {
-      const ok =
-        !p.error &&
-        !notDone.has(p.project) &&
-        p.entries.every(
-          (e) =>
-            e.action === "skip" ||
-            e.action === "filtered" ||
-            (e.action === "copy" && copied.has(`${e.file.project}\0${e.file.filename}`)),
+    let destination = stamps.destination;
+    if (p.entries.some((e) => e.action === "copy")) {
+      // The page read while planning is from before the uploads: read it once more, and settle
+      // only when it lists every file the source lists with the source's digest.
+      try {
+        this.destination.invalidate?.(p.project);
+        const now = await this.destination.pageStamp?.(p.project);
+        const listing = await this.destination.listFiles(p.project);
+        const all = p.entries.every(
+          (e) => e.action === "filtered" || decide(e.file, listing).action === "skip",
         );
-      const stamps = this.cache.stampsOf(p.project);
-      if (!ok || !stamps?.source || !stamps.destination) {
-        this.cache.unsettle(p.project);
-        return;
-      }
-      let destination = stamps.destination;
-      if (p.entries.some((e) => e.action === "copy")) {
-        // The page read while planning is from before the uploads: read it once more, and settle
-        // only when it lists every file the source lists with the source's digest.
-        try {
-          this.destination.invalidate?.(p.project);
-          const now = await this.destination.pageStamp?.(p.project);
-          const listing = await this.destination.listFiles(p.project);
-          const all = p.entries.every(
-            (e) => e.action === "filtered" || decide(e.file, listing).action === "skip",
-          );
-          if (!now || !all) {
-            this.cache.unsettle(p.project);
-            return;
-          }
-          destination = now;
-        } catch (err) {
-          if (isFatal(err)) throw err;
+        if (!now || !all) {
           this.cache.unsettle(p.project);
           return;
         }
+        destination = now;
+      } catch (err) {
+        if (isFatal(err)) throw err;
+        this.cache.unsettle(p.project);
+        return;
       }
-      this.cache.settle(p.project, {
+    }
+    this.settling.push([
+      p.project,
+      {
         source: stamps.source,
         destination,
-        fingerprint: fp,
+        fingerprint: this.fingerprint,
         files: p.entries.length,
         runId: this.runId,
-      });
-      settled++;
-    });
-    return settled;
+      },
+    ]);
+  }
+
+  /** Records the projects settleProject found complete: only a run that finished calls it. Returns how many. */
+  commitSettled(): number {
+    for (const [project, row] of this.settling) this.cache.settle(project, row);
+    const n = this.settling.length;
+    this.settling.length = 0;
+    return n;
   }
 }

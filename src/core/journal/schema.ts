@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS checks (
   detail TEXT NOT NULL, run_id INTEGER NOT NULL, verification TEXT, PRIMARY KEY (project, filename));
 CREATE TABLE IF NOT EXISTS selection (
   run_id INTEGER NOT NULL, kind TEXT NOT NULL, project TEXT, filename TEXT, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pending (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, filename TEXT NOT NULL, entry TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS pending_project ON pending (project, seq);
 `;
 
 /** Columns added after the first release: added to an older journal when it is opened. */

@@ -24,7 +24,8 @@ import { formatVerification, verificationKey } from "../digests.js";
 import { PyregError } from "../errors.js";
 import type { DistFile, FileOutcome } from "../model.js";
 import { sha256Of } from "../model.js";
-import type { Plan, PlanEntry } from "../plan.js";
+import type { Plan, PlanEntry, ProjectPlan } from "../plan.js";
+import { clearPending, keepPending, readPending, replacePending } from "./pending.js";
 import { makeDirSync } from "../dirs.js";
 import type { FileLock } from "../lock.js";
 import { takeLock } from "./lock.js";
@@ -63,6 +64,7 @@ export class Journal {
   private readonly getStmt;
   private readonly historyStmt;
   private upsertStmt: Database.Statement | undefined;
+  private setProjectStmt: Database.Statement | undefined;
   /** fsync of the WAL in progress, and the next one (shared by every commit made before it starts). */
   private walHandle: Promise<FileHandle> | undefined;
   private lastSync: Promise<void> = Promise.resolve();
@@ -404,102 +406,137 @@ export class Journal {
    *   `retryFailed`; any other earlier failure is simply tried again.
    */
   applyPlan(plan: Plan, opts: { retryFailed: boolean }): ResumeDecision {
-    const uncertain: PlanEntry[] = [];
-    const carried: FileOutcome[] = [];
-    let landed = 0;
-    const projects = this.db.transaction(() => {
-      const setProject = this.db.prepare(
-        "INSERT INTO projects (project, error, run_id) VALUES (?, ?, ?) ON CONFLICT (project) DO UPDATE SET error = excluded.error, run_id = excluded.run_id",
-      );
-      return plan.projects.map((p) => {
-        setProject.run(p.project, p.error ?? null, this.runId);
-        const entries = p.entries.filter((e) => {
-          const prev = this.get(e.file.project, e.file.filename);
-          const step = resumeStep(e.action, prev, opts.retryFailed);
-          switch (e.action) {
-            case "copy":
-              if (step === "carried" && prev) {
-                carried.push({
-                  kind: "failed",
-                  file: e.file,
-                  code: prev.code ?? "ERROR",
-                  class: prev.class ?? "lasting",
-                  reason: `failed in run ${prev.runId}, not tried again (--retry-failed does): ${prev.reason ?? ""}`,
-                  serverAnswer: prev.serverAnswer ?? undefined,
-                });
-                return false;
-              }
-              if (step === "uncertain") {
-                uncertain.push(e);
-                return true;
-              }
-              this.write(e.file, "planned", {
-                reason:
-                  prev?.state === "verified"
-                    ? `copied in run ${prev.runId}, but the destination no longer lists it: copying again`
-                    : e.reason,
-              });
-              return true;
-            case "skip":
-              // The destination's index lists the source's digest, but an earlier run read other
-              // bytes back from it: the listing is not evidence for this file.
-              if (step === "carried" && prev) {
-                carried.push({
-                  kind: "failed",
-                  file: e.file,
-                  code: "CONTENT_MISMATCH",
-                  class: prev.class ?? "uncertain",
-                  reason: `run ${prev.runId} read other bytes back from the destination than its index lists: ${prev.reason ?? ""}`,
-                });
-                return false;
-              }
-              if (step === "landed" && prev) {
-                landed++;
-                this.write(e.file, "verified", {
-                  reason: `uploaded in run ${prev.runId} (interrupted before it was verified); the destination lists it with the source's sha256`,
-                });
-              } else if (
-                prev?.state !== "verified" &&
-                !(prev?.state === "skipped" && prev.reason === e.reason)
-              ) {
-                this.write(e.file, "skipped", { reason: e.reason });
-              }
-              return true;
-            case "conflict":
-              if (!(prev?.state === "conflict" && prev.reason === e.reason))
-                this.write(e.file, "conflict", {
-                  reason: e.reason,
-                  destinationSha256: e.destination ? sha256Of(e.destination) : undefined,
-                });
-              return true;
-            case "filtered":
-              // A file an earlier run copied (or found there) stays so when a later run's selection
-              // leaves it out: it is at the destination, and the report must say so.
-              if (prev?.state === "verified" || prev?.state === "skipped") return true;
-              if (!(prev?.state === "filtered" && prev.reason === e.reason))
-                this.write(e.file, "filtered", { reason: e.reason });
-              return true;
-            case "invalid":
-              this.write(e.file, "failed", {
-                reason: e.reason,
-                code: e.code ?? "BAD_FILENAME",
-                class: "lasting",
-              });
-              return true;
-            case "unsupported":
-              this.write(e.file, "failed", {
-                reason: e.reason,
-                code: "UNSUPPORTED_FORMAT",
-                class: "lasting",
-              });
-              return true;
+    const decision: ResumeDecision = { plan, uncertain: [], carried: [], landed: 0 };
+    const projects = this.db.transaction(() =>
+      plan.projects.map((p) => this.decideProject(p, opts, decision)),
+    )();
+    return { ...decision, plan: { ...plan, projects } };
+  }
+
+  /**
+   * applyPlan for one project, in its own transaction, as a streamed migrate plans it. The
+   * project's entries are kept in the journal's pending work when any is to be copied (see
+   * pendingEntries): the engine reads them back a project at a time, so the plan is never held
+   * whole in memory.
+   */
+  applyProject(
+    p: ProjectPlan,
+    opts: { retryFailed: boolean },
+  ): Omit<ResumeDecision, "plan"> & { project: ProjectPlan } {
+    const decision: Omit<ResumeDecision, "plan"> = { uncertain: [], carried: [], landed: 0 };
+    const project = this.db.transaction(() => {
+      const decided = this.decideProject(p, opts, decision);
+      if (decided.entries.some((e) => e.action === "copy")) keepPending(this.db, decided);
+      return decided;
+    })();
+    return { project, uncertain: decision.uncertain, carried: decision.carried, landed: decision.landed };
+  }
+
+  /** The entries of a project applyProject kept, in plan order. */
+  pendingEntries(project: string): PlanEntry[] {
+    return readPending(this.db, project);
+  }
+
+  /** Replaces (or, with undefined, removes) one kept entry after a re-check decided it again. */
+  updatePending(project: string, filename: string, entry: PlanEntry | undefined): void {
+    replacePending(this.db, project, filename, entry);
+  }
+
+  /** Forgets every kept entry (the start and the end of a run). */
+  clearPending(): void {
+    clearPending(this.db);
+  }
+
+  private decideProject(
+    p: ProjectPlan,
+    opts: { retryFailed: boolean },
+    acc: Omit<ResumeDecision, "plan">,
+  ): ProjectPlan {
+    const { uncertain, carried } = acc;
+    (this.setProjectStmt ??= this.db.prepare(
+      "INSERT INTO projects (project, error, run_id) VALUES (?, ?, ?) ON CONFLICT (project) DO UPDATE SET error = excluded.error, run_id = excluded.run_id",
+    )).run(p.project, p.error ?? null, this.runId);
+    const entries = p.entries.filter((e) => {
+      const prev = this.get(e.file.project, e.file.filename);
+      const step = resumeStep(e.action, prev, opts.retryFailed);
+      switch (e.action) {
+        case "copy":
+          if (step === "carried" && prev) {
+            carried.push({
+              kind: "failed",
+              file: e.file,
+              code: prev.code ?? "ERROR",
+              class: prev.class ?? "lasting",
+              reason: `failed in run ${prev.runId}, not tried again (--retry-failed does): ${prev.reason ?? ""}`,
+              serverAnswer: prev.serverAnswer ?? undefined,
+            });
+            return false;
+          }
+          if (step === "uncertain") {
+            uncertain.push(e);
+            return true;
+          }
+          this.write(e.file, "planned", {
+            reason:
+              prev?.state === "verified"
+                ? `copied in run ${prev.runId}, but the destination no longer lists it: copying again`
+                : e.reason,
+          });
+          return true;
+        case "skip":
+          // The destination's index lists the source's digest, but an earlier run read other
+          // bytes back from it: the listing is not evidence for this file.
+          if (step === "carried" && prev) {
+            carried.push({
+              kind: "failed",
+              file: e.file,
+              code: "CONTENT_MISMATCH",
+              class: prev.class ?? "uncertain",
+              reason: `run ${prev.runId} read other bytes back from the destination than its index lists: ${prev.reason ?? ""}`,
+            });
+            return false;
+          }
+          if (step === "landed" && prev) {
+            acc.landed++;
+            this.write(e.file, "verified", {
+              reason: `uploaded in run ${prev.runId} (interrupted before it was verified); the destination lists it with the source's sha256`,
+            });
+          } else if (prev?.state !== "verified" && !(prev?.state === "skipped" && prev.reason === e.reason)) {
+            this.write(e.file, "skipped", { reason: e.reason });
           }
           return true;
-        });
-        return { ...p, entries };
-      });
-    })();
-    return { plan: { ...plan, projects }, uncertain, carried, landed };
+        case "conflict":
+          if (!(prev?.state === "conflict" && prev.reason === e.reason))
+            this.write(e.file, "conflict", {
+              reason: e.reason,
+              destinationSha256: e.destination ? sha256Of(e.destination) : undefined,
+            });
+          return true;
+        case "filtered":
+          // A file an earlier run copied (or found there) stays so when a later run's selection
+          // leaves it out: it is at the destination, and the report must say so.
+          if (prev?.state === "verified" || prev?.state === "skipped") return true;
+          if (!(prev?.state === "filtered" && prev.reason === e.reason))
+            this.write(e.file, "filtered", { reason: e.reason });
+          return true;
+        case "invalid":
+          this.write(e.file, "failed", {
+            reason: e.reason,
+            code: e.code ?? "BAD_FILENAME",
+            class: "lasting",
+          });
+          return true;
+        case "unsupported":
+          this.write(e.file, "failed", {
+            reason: e.reason,
+            code: "UNSUPPORTED_FORMAT",
+            class: "lasting",
+          });
+          return true;
+      }
+      return true;
+    });
+    return { ...p, entries };
   }
 
   /** The source's files that are not distributions, as this run found them (replaces the last list). */

@@ -40,30 +40,46 @@ export async function resolveUncertain(
   /** When to read the index again (ms since the epoch, see recheckTime). */
   recheckAt: number,
   /** The clock the wait reads (tests drive it); default real time. */
-  clock: { now(): number; sleep(ms: number): Promise<void> } = { now: () => Date.now(), sleep },
+  clock: Clock = { now: () => Date.now(), sleep },
 ): Promise<{ plan: Plan; landed: number; resent: number }> {
   if (!uncertain.length) return { plan, landed: 0, resent: 0 };
-  const byProject = new Map<string, Set<string>>();
+  const r = await recheckUncertain(uncertain, destination, journal, recheckAt, clock);
+  const again = new Map(r.decided.map((e) => [`${e.file.project}\0${e.file.filename}`, e]));
+  const projects = plan.projects.map((p) => ({
+    ...p,
+    entries: p.entries.map((e) => again.get(`${e.file.project}\0${e.file.filename}`) ?? e),
+  }));
+  return { plan: { ...plan, projects }, landed: r.landed, resent: r.resent };
+}
+
+type Clock = { now(): number; sleep(ms: number): Promise<void> };
+
+/**
+ * resolveUncertain for the entries alone (a streamed run keeps its plan in the journal): returns
+ * each entry decided again, and replaces it in the journal's pending work when one is kept.
+ */
+export async function recheckUncertain(
+  uncertain: readonly PlanEntry[],
+  destination: Destination,
+  journal: Journal,
+  recheckAt: number,
+  clock: Clock = { now: () => Date.now(), sleep },
+): Promise<{ decided: PlanEntry[]; landed: number; resent: number }> {
+  const byProject = new Map<string, PlanEntry[]>();
   for (const e of uncertain) {
-    const set = byProject.get(e.file.project) ?? new Set<string>();
-    set.add(e.file.filename);
-    byProject.set(e.file.project, set);
+    const list = byProject.get(e.file.project) ?? [];
+    list.push(e);
+    byProject.set(e.file.project, list);
   }
   const waitMs = recheckAt - clock.now();
   if (waitMs > 0) await clock.sleep(waitMs);
   let landed = 0;
   let resent = 0;
-  const projects = [];
-  for (const p of plan.projects) {
-    const names = byProject.get(p.project);
-    if (!names) {
-      projects.push(p);
-      continue;
-    }
-    destination.invalidate?.(p.project);
-    const listing = await destination.listFiles(p.project);
-    const entries = p.entries.map((e) => {
-      if (!names.has(e.file.filename)) return e;
+  const decided: PlanEntry[] = [];
+  for (const [project, entries] of byProject) {
+    destination.invalidate?.(project);
+    const listing = await destination.listFiles(project);
+    for (const e of entries) {
       const prev = journal.get(e.file.project, e.file.filename);
       const again = decide(e.file, listing);
       if (again.action === "skip") {
@@ -82,9 +98,9 @@ export async function resolveUncertain(
           reason: `an upload in run ${prev?.runId ?? "?"} was not confirmed and the destination does not list the file after a re-check: uploading again`,
         });
       }
-      return again;
-    });
-    projects.push({ ...p, entries });
+      journal.updatePending(project, e.file.filename, again);
+      decided.push(again);
+    }
   }
-  return { plan: { ...plan, projects }, landed, resent };
+  return { decided, landed, resent };
 }

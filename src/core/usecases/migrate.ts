@@ -4,11 +4,20 @@
  * it (files in flight are finished, the run is recorded as interrupted).
  */
 import { join } from "node:path";
-import { runPlan, type MigrationResult } from "../engine.js";
+import { entryOutcome, transfer, type MigrationResult } from "../engine.js";
+import { decisiveDigest } from "../digests.js";
 import { errorMessage, PyregError } from "../errors.js";
 import type { FileOutcome } from "../model.js";
-import { makePlan, planCounts, type Plan, type ProjectPlan } from "../plan.js";
-import { recheckTime, resolveUncertain, type SelectionRow } from "../journal.js";
+import {
+  countEntries,
+  emptyHeader,
+  emptyPlanCounts,
+  planProjects,
+  type Plan,
+  type PlanEntry,
+  type PlanOptions,
+} from "../plan.js";
+import { recheckTime, recheckUncertain, type SelectionRow } from "../journal.js";
 import { formatShard, shardSelector } from "../shard.js";
 import { yankHowTo } from "../yank.js";
 import { formatTotal, plural } from "../units.js";
@@ -59,17 +68,67 @@ export interface MigrateData {
   ignored: NonNullable<Plan["ignored"]>;
   /** Warnings known only after the transfers (yanks the destination could not take). */
   lateWarnings: string[];
-  outcomes: FileOutcome[];
-  /** Files that failed in an earlier run with a lasting error, not tried again (in `outcomes` too). */
-  carried: FileOutcome[];
-  projectErrors: ProjectPlan[];
-  plan: Plan;
+  /**
+   * Files that failed in an earlier run with a lasting error, not tried again (each was given as an
+   * "outcome" event, and is counted as failed).
+   */
+  carried: number;
+  /** Projects that could not be listed at the source or the destination. */
+  projectErrors: { project: string; error: string }[];
+  /** Projects the selection left out, with the rule. */
+  filteredProjects: Plan["filteredProjects"];
+  /** Selection rules that matched nothing, and files left out for want of a fact. */
+  warnings: string[];
+  /** Pinned files (--requirements) missing at the source or with another sha256. */
+  selectionProblems: Plan["problems"];
   /** report.md in the state folder. */
   report: string;
   /** Why the transfers stopped early (interruption or a fatal error). */
   stopped?: string | undefined;
   /** Projects not read again: unchanged at both ends since a run completed them (see rerun.ts). */
   unchanged: { projects: number; files: number };
+}
+
+/**
+ * The run's outcomes as they come, counted (every file's outcome is given as an "outcome" event;
+ * none is kept, so memory does not grow with the number of files).
+ */
+class Tally {
+  readonly counts: MigrateCounts = { copied: 0, skipped: 0, conflict: 0, failed: 0, filtered: 0, bytes: 0 };
+  /** Outcomes of files the transfers were given. */
+  reached = 0;
+  /** Copied files the source lists as yanked: the first YANKED_NAMED by name, and how many. */
+  readonly yanked: string[] = [];
+  yankedCount = 0;
+
+  constructor(private readonly emit: (e: { type: "outcome"; outcome: FileOutcome }) => void) {}
+
+  outcome(o: FileOutcome): void {
+    this.counts[o.kind]++;
+    if (o.kind === "copied") this.counts.bytes += o.bytes;
+    this.emit({ type: "outcome", outcome: o });
+  }
+
+  transferred(o: FileOutcome): void {
+    this.reached++;
+    if (o.kind === "copied" && o.file.yanked) {
+      this.yankedCount++;
+      if (this.yanked.length < YANKED_NAMED) this.yanked.push(o.file.filename);
+    }
+    this.outcome(o);
+  }
+}
+
+/** How many yanked files the warning names (the report lists every file with its state). */
+const YANKED_NAMED = 50;
+
+function planOptions(opts: MigrateOptions, selection: Selection, rerun: Rerun): PlanOptions {
+  return {
+    selection,
+    listConcurrency: opts.concurrency,
+    ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
+    unchanged: (project) => rerun.check(project),
+  };
 }
 
 export function summarize(outcomes: FileOutcome[]): MigrateCounts {
@@ -180,108 +239,184 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
         `unchanged projects are planned again in this run: ${rerun.off} (conditional requests still apply)`,
       );
     emit({ type: "phase", phase: "planning" });
-    const planned = await interruptible(
-      makePlan(src, dst, {
-        selection,
-        listConcurrency: opts.concurrency,
-        ...(opts.shard ? { select: shardSelector(opts.shard) } : {}),
-        unchanged: (project) => rerun.check(project),
-      }),
-      "reading the indexes",
-    );
-    const unchanged = planned.unchanged ?? { projects: 0, files: 0 };
+    // Planning, a project at a time: each project's decisions go to the journal (with its entries
+    // when it has files to copy), its outcomes that need no transfer are given at once, and only
+    // counts stay in memory.
+    journal.clearPending();
+    const header = emptyHeader(src, dst);
+    const retryFailed = opts.retryFailed ?? false;
+    const work: string[] = [];
+    const uncertain: PlanEntry[] = [];
+    const destinationDigests = new Set<string>();
+    const totals = { files: 0, bytes: 0, unknownSizes: 0 };
+    const planCounts = emptyPlanCounts();
+    const projectErrors: { project: string; error: string }[] = [];
+    /** Projects something failed for outside their files to copy: never settled by this run. */
+    const notDone = new Set<string>();
+    const tally = new Tally(emit);
+    let landed = 0;
+    let carried = 0;
+    let problemsSeen = 0;
+    const planning = (async () => {
+      for await (const p of planProjects(src, dst, planOptions(opts, selection, rerun), header)) {
+        const d = journal.applyProject(p, { retryFailed });
+        // Pinned files found missing or different while this project was read.
+        for (; problemsSeen < header.problems.length; problemsSeen++)
+          notDone.add((header.problems[problemsSeen] as { project: string }).project);
+        landed += d.landed;
+        for (const o of d.carried) {
+          carried++;
+          notDone.add(p.project);
+          tally.outcome(o);
+        }
+        if (p.error) {
+          projectErrors.push({ project: p.project, error: p.error });
+          continue;
+        }
+        countEntries(planCounts, d.project.entries);
+        const waiting = new Set(d.uncertain.map((e) => e.file.filename));
+        let copies = 0;
+        for (const e of d.project.entries) {
+          if (e.destination) {
+            const digest = decisiveDigest(e.destination.hashes);
+            if (digest) destinationDigests.add(digest.name);
+          }
+          const o = entryOutcome(e);
+          if (o) {
+            if (o.kind === "failed" || o.kind === "conflict") notDone.add(p.project);
+            tally.outcome(o);
+          } else if (!waiting.has(e.file.filename)) {
+            copies++;
+            totals.files++;
+            totals.bytes += e.file.size ?? 0;
+            if (e.file.size === undefined) totals.unknownSizes++;
+          }
+        }
+        uncertain.push(...d.uncertain);
+        if (copies || d.uncertain.length) work.push(p.project);
+        // A project with nothing to copy is complete now, or never in this run.
+        else await rerun.settleProject(d.project, new Set(), notDone.has(p.project));
+      }
+    })();
+    await interruptible(planning, "reading the indexes");
+    const unchanged = header.unchanged;
     if (unchanged.projects)
       rt.log(
         `unchanged: ${plural(unchanged.projects, "project")} (${plural(unchanged.files, "file")}) as a run that completed them left them, at the source and at the destination: not planned again`,
       );
-    for (const w of planned.warnings) emit({ type: "warning", message: w });
-    for (const p of planned.problems) emit({ type: "problem", message: p.reason });
-    journal.recordSelection(selectionRows(planned));
-    journal.recordIgnored(planned.ignored ?? []);
-    if (planned.ignored?.length) {
-      const names = planned.ignored.slice(0, 5).map((i) => i.name);
+    for (const w of header.warnings) emit({ type: "warning", message: w });
+    for (const p of header.problems) {
+      emit({ type: "problem", message: p.reason });
+      notDone.add(p.project);
+    }
+    journal.recordSelection(selectionRows(header));
+    journal.recordIgnored(header.ignored);
+    if (header.ignored.length) {
+      const names = header.ignored.slice(0, 5).map((i) => i.name);
       rt.log(
-        `ignored: ${plural(planned.ignored.length, "file")} at the source (not distributions): ${names.join(", ")}${planned.ignored.length > 5 ? ", …" : ""} (listed in the report)`,
+        `ignored: ${plural(header.ignored.length, "file")} at the source (not distributions): ${names.join(", ")}${header.ignored.length > 5 ? ", …" : ""} (listed in the report)`,
       );
     }
-    const decision = journal.applyPlan(planned, { retryFailed: opts.retryFailed ?? false });
-    let plan = decision.plan;
-    if (decision.landed)
-      rt.log(
-        `resume: ${plural(decision.landed, "file")} uploaded by an interrupted run found at the destination`,
-      );
-    if (decision.uncertain.length) {
+    if (landed)
+      rt.log(`resume: ${plural(landed, "file")} uploaded by an interrupted run found at the destination`);
+    if (uncertain.length) {
       // Not before the earlier attempts' deadlines: until then one of them may still land.
-      const at = recheckTime(decision.uncertain, journal, (opts.recheckWait ?? 5) * 1000);
+      const at = recheckTime(uncertain, journal, (opts.recheckWait ?? 5) * 1000);
       rt.log(
-        `resume: the destination does not list ${plural(decision.uncertain.length, "file")} whose upload was not confirmed; reading its index again in ${formatWait(at - Date.now())} before sending them` +
+        `resume: the destination does not list ${plural(uncertain.length, "file")} whose upload was not confirmed; reading its index again in ${formatWait(at - Date.now())} before sending them` +
           (at > Date.now() + (opts.recheckWait ?? 5) * 1000
             ? " (when the earlier upload's request deadline has passed)"
             : ""),
       );
       emit({ type: "phase", phase: "rechecking" });
       const r = await interruptible(
-        resolveUncertain(plan, decision.uncertain, dst, journal, at),
+        recheckUncertain(uncertain, dst, journal, at),
         "re-checking the files of an interrupted run",
       );
-      plan = r.plan;
+      for (const e of r.decided) {
+        const o = entryOutcome(e);
+        if (o) {
+          // Decided again from the destination's index: counted as the plan's own decisions are.
+          planCounts.copy--;
+          planCounts[e.action]++;
+          if (o.kind === "conflict") notDone.add(e.file.project);
+          tally.outcome(o);
+        } else {
+          totals.files++;
+          totals.bytes += e.file.size ?? 0;
+          if (e.file.size === undefined) totals.unknownSizes++;
+        }
+      }
       rt.log(`resume: ${r.landed} found after the re-check, ${r.resent} to upload again`);
     }
-    if (decision.carried.length) {
+    if (carried) {
       rt.log(
-        `resume: ${plural(decision.carried.length, "file")} failed in an earlier run with a lasting error and are not tried again (--retry-failed tries them)`,
+        `resume: ${plural(carried, "file")} failed in an earlier run with a lasting error and are not tried again (--retry-failed tries them)`,
       );
     }
-    const pc = planCounts(plan);
+    const pc = planCounts;
     rt.log(
-      `plan: ${pc.copy} to copy (${formatTotal(pc.bytes, pc.unknownSizes)}), ${pc.skip} already there, ${plural(pc.conflict, "conflict")}, ${pc.invalid} invalid, ${pc.filtered} filtered` +
+      `plan: ${totals.files} to copy (${formatTotal(totals.bytes, totals.unknownSizes)}), ${pc.skip} already there, ${plural(pc.conflict, "conflict")}, ${pc.invalid} invalid, ${pc.filtered} filtered` +
         (pc.unsupported ? `, ${pc.unsupported} in a format the destination does not take` : ""),
     );
     emit({ type: "phase", phase: "transferring" });
-    const result: MigrationResult = await runPlan(plan, src, dst, {
-      concurrency: opts.concurrency,
-      verifyDelayMs: opts.verifyDelay,
-      verifyContent: opts.verifyContent ?? false,
-      signal,
-      // The attempt's deadline goes with the mark: a resumed run waits for it before resending.
-      beforeUpload: (file) => journal.markUploading(file, Date.now() + rt.http.requestDeadlineMs),
-      onEvent: (e) => {
-        if (e.type === "downloaded") journal.mark(e.file, "downloaded");
-        // Answered: the attempt cannot land any later, a resumed run need not wait for it.
-        else if (e.type === "uploaded") journal.mark(e.file, "uploaded", { uploadDeadline: Date.now() });
-        else if (e.type === "attempt-over") journal.endAttempt(e.file);
-        else if (e.type === "outcome") journal.recordOutcome(e.outcome);
-        else if (e.type === "unsent")
-          journal.mark(e.file, "planned", { reason: `not attempted: the run stopped on ${e.reason}` });
-        emit(e);
+    const result: MigrationResult = await transfer(
+      {
+        // Read back from the journal a project at a time.
+        projects: (function* () {
+          for (const project of work) yield { project, entries: journal.pendingEntries(project) };
+        })(),
+        ...totals,
+        destinationDigests,
       },
-    });
-    const outcomes = [...decision.carried, ...result.outcomes];
+      src,
+      dst,
+      {
+        concurrency: opts.concurrency,
+        verifyDelayMs: opts.verifyDelay,
+        verifyContent: opts.verifyContent ?? false,
+        signal,
+        // The attempt's deadline goes with the mark: a resumed run waits for it before resending.
+        beforeUpload: (file) => journal.markUploading(file, Date.now() + rt.http.requestDeadlineMs),
+        onEvent: (e) => {
+          if (e.type === "downloaded") journal.mark(e.file, "downloaded");
+          // Answered: the attempt cannot land any later, a resumed run need not wait for it.
+          else if (e.type === "uploaded") journal.mark(e.file, "uploaded", { uploadDeadline: Date.now() });
+          else if (e.type === "attempt-over") journal.endAttempt(e.file);
+          else if (e.type === "outcome") {
+            journal.recordOutcome(e.outcome);
+            tally.transferred(e.outcome);
+            return;
+          } else if (e.type === "unsent")
+            journal.mark(e.file, "planned", { reason: `not attempted: the run stopped on ${e.reason}` });
+          emit(e);
+        },
+        onProjectDone: (p, outcomes) => {
+          const copied = new Set(outcomes.filter((o) => o.kind === "copied").map((o) => o.file.filename));
+          return rerun.settleProject(p, copied, notDone.has(p.project));
+        },
+      },
+    );
+    journal.clearPending();
     // A yank the destination could not take (PEP 592 has no field in the upload form): the files
     // are installable there until yanked by hand, so they are named with how.
-    const yankByHand = dst.keepsYanked
-      ? []
-      : result.outcomes.filter((o) => o.kind === "copied" && o.file.yanked).map((o) => o.file.filename);
+    const yankByHand = dst.keepsYanked ? [] : tally.yanked;
     const lateWarnings = yankByHand.length
       ? [
-          `yanked at the source but not at the destination: ${plural(yankByHand.length, "file")} (the upload form cannot carry a yank): ${yankByHand.join(", ")}; ${yankHowTo(dst.kind)}`,
+          `yanked at the source but not at the destination: ${plural(tally.yankedCount, "file")} (the upload form cannot carry a yank): ${yankByHand.join(", ")}${tally.yankedCount > yankByHand.length ? `, and ${tally.yankedCount - yankByHand.length} more (each is in the report)` : ""}; ${yankHowTo(dst.kind)}`,
         ]
       : [];
     for (const w of lateWarnings) rt.warn(w);
     journal.recordWarnings(lateWarnings);
-    const c = summarize(outcomes);
+    const c = tally.counts;
     // Files the plan wanted copied that reached no outcome: the run stopped before them.
-    const reached = new Set(result.outcomes.map((o) => `${o.file.project}\0${o.file.filename}`));
-    const notAttempted = plan.projects
-      .flatMap((p) => p.entries)
-      .filter((e) => e.action === "copy" && !reached.has(`${e.file.project}\0${e.file.filename}`)).length;
+    const notAttempted = Math.max(0, totals.files - tally.reached);
     counts = { ...c, notAttempted };
-    const projectErrors = plan.projects.filter((p) => p.error);
     const stoppedBy = result.stopped;
     // Only a run that finished says which projects it left complete (see rerun.ts).
     if (!stoppedBy) {
       try {
-        await rerun.settle(plan, outcomes, opts.concurrency ?? 8);
+        rerun.commitSettled();
       } catch (err) {
         rt.warn(
           `could not record which projects this run completed (${errorMessage(err)}): the next run reads them all again`,
@@ -293,7 +428,7 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
       state.finish(stoppedBy ? (stoppedBy.error ? "failed" : "interrupted") : "done", stoppedBy?.reason, {
         ...counts,
         projectErrors: projectErrors.length,
-        selectionProblems: plan.problems.length,
+        selectionProblems: header.problems.length,
       }) ?? join(state.dir, "report.md");
     const data: MigrateData = {
       source: { kind: src.kind, description: src.describe() },
@@ -301,12 +436,13 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
       state: state.dir,
       counts: c,
       notAttempted,
-      ignored: planned.ignored ?? [],
+      ignored: header.ignored,
       lateWarnings,
-      outcomes,
-      carried: decision.carried,
+      carried,
       projectErrors,
-      plan,
+      filteredProjects: header.filteredProjects,
+      warnings: header.warnings,
+      selectionProblems: header.problems,
       report: reportPath,
       unchanged,
       ...(stoppedBy ? { stopped: stoppedBy.reason } : {}),
@@ -317,7 +453,7 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
       if (stoppedBy.error !== undefined) throw stoppedBy.error;
       return { status: "interrupted", message: "interrupted before the migration finished", ...data };
     }
-    const incomplete = c.failed || c.conflict || projectErrors.length || plan.problems.length;
+    const incomplete = c.failed || c.conflict || projectErrors.length || header.problems.length;
     return { status: incomplete ? "incomplete" : "ok", ...data };
   } catch (err) {
     const interrupted = err instanceof PyregError && err.code === "INTERRUPTED";

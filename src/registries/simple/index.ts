@@ -326,6 +326,9 @@ export const IDENTICAL_ANSWERS: readonly { server: string; status: number; body:
 const GENERIC_EXISTS =
   /already exists|already been taken|not allow updating|cannot be updated|overwrite|identical file/i;
 
+/** How many projects' destination listings are kept (far more than are ever in flight at once). */
+const LISTINGS_KEPT = 256;
+
 /** A legacy upload endpoint plus its simple index. */
 export class UploadDestination implements Destination {
   readonly kind: string;
@@ -353,6 +356,9 @@ export class UploadDestination implements Destination {
       p = this.reader.listFiles(project).then((files) => new Map(files.map((f) => [f.filename, f])));
       p.catch(() => this.cache.delete(project));
       this.cache.set(project, p);
+      // The listings of the projects in flight are what is read again; older ones are let go, so
+      // that memory does not grow with the destination's files (a Map keeps insertion order).
+      if (this.cache.size > LISTINGS_KEPT) this.cache.delete(this.cache.keys().next().value as string);
     }
     return p;
   }

@@ -1,0 +1,51 @@
+/**
+ * A run's pending work: the plan entries of the projects that have files to copy, kept in the
+ * journal between planning and transferring so that the plan is never held whole in memory. Only
+ * the running migrate uses them; they are cleared when a run starts and when it ends (a run killed
+ * in between leaves rows that the next run clears before planning again).
+ */
+import type Database from "better-sqlite3";
+import type { PlanEntry, ProjectPlan } from "../plan.js";
+
+const statements = new WeakMap<
+  Database.Database,
+  Record<"insert" | "read" | "remove" | "update", Database.Statement>
+>();
+
+function stmts(db: Database.Database): Record<"insert" | "read" | "remove" | "update", Database.Statement> {
+  let s = statements.get(db);
+  if (!s) {
+    s = {
+      insert: db.prepare("INSERT INTO pending (project, filename, entry) VALUES (?, ?, ?)"),
+      read: db.prepare("SELECT entry FROM pending WHERE project = ? ORDER BY seq"),
+      remove: db.prepare("DELETE FROM pending WHERE project = ? AND filename = ?"),
+      update: db.prepare("UPDATE pending SET entry = ? WHERE project = ? AND filename = ?"),
+    };
+    statements.set(db, s);
+  }
+  return s;
+}
+
+/** Keeps every entry of the project (the caller's transaction makes it atomic). */
+export function keepPending(db: Database.Database, p: ProjectPlan): void {
+  const { insert } = stmts(db);
+  for (const e of p.entries) insert.run(p.project, e.file.filename, JSON.stringify(e));
+}
+
+export function readPending(db: Database.Database, project: string): PlanEntry[] {
+  return (stmts(db).read.all(project) as { entry: string }[]).map((r) => JSON.parse(r.entry) as PlanEntry);
+}
+
+export function replacePending(
+  db: Database.Database,
+  project: string,
+  filename: string,
+  entry: PlanEntry | undefined,
+): void {
+  if (entry) stmts(db).update.run(JSON.stringify(entry), project, filename);
+  else stmts(db).remove.run(project, filename);
+}
+
+export function clearPending(db: Database.Database): void {
+  db.prepare("DELETE FROM pending").run();
+}
