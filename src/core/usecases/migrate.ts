@@ -259,6 +259,8 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     let problemsSeen = 0;
     const planning = (async () => {
       for await (const p of planProjects(src, dst, planOptions(opts, selection, rerun), header)) {
+        // Interrupted: the run is recorded as such and the journal closed; nothing more is written.
+        if (signal.aborted) return;
         const d = journal.applyProject(p, { retryFailed });
         // Pinned files found missing or different while this project was read.
         for (; problemsSeen < header.problems.length; problemsSeen++)
