@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS stamps (
 CREATE TABLE IF NOT EXISTS settled (
   project TEXT PRIMARY KEY, source TEXT NOT NULL, destination TEXT NOT NULL, fingerprint TEXT NOT NULL,
   files INTEGER NOT NULL, run_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS settling (
+  project TEXT PRIMARY KEY, source TEXT NOT NULL, destination TEXT NOT NULL, fingerprint TEXT NOT NULL,
+  files INTEGER NOT NULL, run_id INTEGER NOT NULL);
 `;
 
 /** Journal states of a file that needs nothing more (see src/core/journal.ts). */
@@ -94,6 +97,9 @@ export class PageCache implements PageStore {
         "INSERT OR REPLACE INTO settled (project, source, destination, fingerprint, files, run_id) VALUES (?, ?, ?, ?, ?, ?)",
       ),
       unsettle: db.prepare("DELETE FROM settled WHERE project = ?"),
+      settleLater: db.prepare(
+        "INSERT OR REPLACE INTO settling (project, source, destination, fingerprint, files, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+      ),
       states: journal.prepare("SELECT state, COUNT(*) AS n FROM files WHERE project = ? GROUP BY state"),
     };
   }
@@ -214,6 +220,31 @@ export class PageCache implements PageStore {
     this.write(() =>
       this.stmt.settle.run(project, row.source, row.destination, row.fingerprint, row.files, row.runId),
     );
+  }
+
+  /**
+   * A project found complete by a run that has not finished: kept aside (on disk, not in memory),
+   * and settled by commitSettling when the run finishes.
+   */
+  settleLater(project: string, row: SettledRow): void {
+    this.write(() =>
+      this.stmt.settleLater.run(project, row.source, row.destination, row.fingerprint, row.files, row.runId),
+    );
+  }
+
+  /** Settles the projects of settleLater (every one, or none when `keep` is false). Returns how many. */
+  commitSettling(keep: boolean): number {
+    let n = 0;
+    this.write(() => {
+      if (keep)
+        n = this.db
+          .prepare(
+            "INSERT OR REPLACE INTO settled (project, source, destination, fingerprint, files, run_id) SELECT project, source, destination, fingerprint, files, run_id FROM settling",
+          )
+          .run().changes;
+      this.db.prepare("DELETE FROM settling").run();
+    });
+    return n;
   }
 
   anySettled(): boolean {

@@ -19,7 +19,7 @@
 import { createHash } from "node:crypto";
 import { isFatal } from "./errors.js";
 import type { Destination, Source } from "./model.js";
-import type { PageCache, SettledRow } from "./pageCache.js";
+import type { PageCache } from "./pageCache.js";
 import { decide, type ProjectPlan } from "./plan.js";
 import type { Selection } from "./select/index.js";
 
@@ -98,9 +98,6 @@ export class Rerun {
     return done;
   }
 
-  /** Projects this run found complete, recorded as settled only if the run finishes (commitSettled). */
-  private readonly settling: [string, SettledRow][] = [];
-
   /**
    * After a project's work (its plan, and its transfers when it had files to copy): whether this
    * run leaves it complete (see the note at the top). A project that is not is forgotten at once;
@@ -146,23 +143,22 @@ export class Rerun {
         return;
       }
     }
-    this.settling.push([
-      p.project,
-      {
-        source: stamps.source,
-        destination,
-        fingerprint: this.fingerprint,
-        files: p.entries.length,
-        runId: this.runId,
-      },
-    ]);
+    this.cache.settleLater(p.project, {
+      source: stamps.source,
+      destination,
+      fingerprint: this.fingerprint,
+      files: p.entries.length,
+      runId: this.runId,
+    });
   }
 
   /** Records the projects settleProject found complete: only a run that finished calls it. Returns how many. */
   commitSettled(): number {
-    for (const [project, row] of this.settling) this.cache.settle(project, row);
-    const n = this.settling.length;
-    this.settling.length = 0;
-    return n;
+    return this.cache.commitSettling(true);
+  }
+
+  /** Forgets what settleProject kept (a run that did not finish, or one starting). */
+  dropSettling(): void {
+    this.cache.commitSettling(false);
   }
 }

@@ -7,19 +7,18 @@
 import type Database from "better-sqlite3";
 import type { PlanEntry, ProjectPlan } from "../plan.js";
 
-const statements = new WeakMap<
-  Database.Database,
-  Record<"insert" | "read" | "remove" | "update", Database.Statement>
->();
+type Names = "insert" | "read" | "remove" | "update" | "next";
+const statements = new WeakMap<Database.Database, Record<Names, Database.Statement>>();
 
-function stmts(db: Database.Database): Record<"insert" | "read" | "remove" | "update", Database.Statement> {
+function stmts(db: Database.Database): Record<Names, Database.Statement> {
   let s = statements.get(db);
   if (!s) {
     s = {
       insert: db.prepare("INSERT INTO pending (project, filename, entry) VALUES (?, ?, ?)"),
-      read: db.prepare("SELECT entry FROM pending WHERE project = ? ORDER BY seq"),
+      read: db.prepare("SELECT entry, seq FROM pending WHERE project = ? ORDER BY seq"),
       remove: db.prepare("DELETE FROM pending WHERE project = ? AND filename = ?"),
       update: db.prepare("UPDATE pending SET entry = ? WHERE project = ? AND filename = ?"),
+      next: db.prepare("SELECT project, seq FROM pending WHERE seq > ? ORDER BY seq LIMIT 1"),
     };
     statements.set(db, s);
   }
@@ -32,8 +31,22 @@ export function keepPending(db: Database.Database, p: ProjectPlan): void {
   for (const e of p.entries) insert.run(p.project, e.file.filename, JSON.stringify(e));
 }
 
-export function readPending(db: Database.Database, project: string): PlanEntry[] {
-  return (stmts(db).read.all(project) as { entry: string }[]).map((r) => JSON.parse(r.entry) as PlanEntry);
+/**
+ * The kept projects in the order they were planned, each read when it is asked for. A project's
+ * rows were written in one transaction, so they follow one another: the next project is the one of
+ * the first row after the last project's. No statement stays open between two projects (the
+ * connection is used for the journal's marks meanwhile).
+ */
+export function* pendingProjects(db: Database.Database): Generator<ProjectPlan> {
+  const { next, read } = stmts(db);
+  let after = 0;
+  for (;;) {
+    const row = next.get(after) as { project: string; seq: number } | undefined;
+    if (!row) return;
+    const rows = read.all(row.project) as { entry: string; seq: number }[];
+    for (const r of rows) if (r.seq > after) after = r.seq;
+    yield { project: row.project, entries: rows.map((r) => JSON.parse(r.entry) as PlanEntry) };
+  }
 }
 
 export function replacePending(

@@ -25,7 +25,7 @@ import { PyregError } from "../errors.js";
 import type { DistFile, FileOutcome } from "../model.js";
 import { sha256Of } from "../model.js";
 import type { Plan, PlanEntry, ProjectPlan } from "../plan.js";
-import { clearPending, keepPending, readPending, replacePending } from "./pending.js";
+import { clearPending, keepPending, pendingProjects, replacePending } from "./pending.js";
 import { makeDirSync } from "../dirs.js";
 import type { FileLock } from "../lock.js";
 import { takeLock } from "./lock.js";
@@ -416,7 +416,7 @@ export class Journal {
   /**
    * applyPlan for one project, in its own transaction, as a streamed migrate plans it. The
    * project's entries are kept in the journal's pending work when any is to be copied (see
-   * pendingEntries): the engine reads them back a project at a time, so the plan is never held
+   * pendingProjects): the engine reads them back a project at a time, so the plan is never held
    * whole in memory.
    */
   applyProject(
@@ -432,9 +432,10 @@ export class Journal {
     return { project, uncertain: decision.uncertain, carried: decision.carried, landed: decision.landed };
   }
 
-  /** The entries of a project applyProject kept, in plan order. */
-  pendingEntries(project: string): PlanEntry[] {
-    return readPending(this.db, project);
+  /** The projects applyProject kept, in the order they were planned, read one at a time. */
+  pendingProjects(): Generator<ProjectPlan> {
+    this.flush();
+    return pendingProjects(this.db);
   }
 
   /** Replaces (or, with undefined, removes) one kept entry after a re-check decided it again. */

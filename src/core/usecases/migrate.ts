@@ -233,6 +233,8 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
         () => state?.finish("interrupted", message, {}),
       );
     };
+    // What a run that did not finish found complete is not believed.
+    rerun.dropSettling();
     // Never silent: a re-run that could have skipped unchanged projects says why it does not.
     if (rerun.off && rerun.anySettled)
       rt.log(
@@ -245,7 +247,6 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     journal.clearPending();
     const header = emptyHeader(src, dst);
     const retryFailed = opts.retryFailed ?? false;
-    const work: string[] = [];
     const uncertain: PlanEntry[] = [];
     const destinationDigests = new Set<string>();
     const totals = { files: 0, bytes: 0, unknownSizes: 0 };
@@ -295,9 +296,10 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
           }
         }
         uncertain.push(...d.uncertain);
-        if (copies || d.uncertain.length) work.push(p.project);
-        // A project with nothing to copy is complete now, or never in this run.
-        else await rerun.settleProject(d.project, new Set(), notDone.has(p.project));
+        // A project with nothing to copy is complete now, or never in this run (one with files to
+        // copy was kept in the journal's pending work by applyProject).
+        if (!copies && !d.uncertain.length)
+          await rerun.settleProject(d.project, new Set(), notDone.has(p.project));
       }
     })();
     await interruptible(planning, "reading the indexes");
@@ -365,9 +367,7 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     const result: MigrationResult = await transfer(
       {
         // Read back from the journal a project at a time.
-        projects: (function* () {
-          for (const project of work) yield { project, entries: journal.pendingEntries(project) };
-        })(),
+        projects: journal.pendingProjects(),
         ...totals,
         destinationDigests,
       },
@@ -416,7 +416,8 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
     counts = { ...c, notAttempted };
     const stoppedBy = result.stopped;
     // Only a run that finished says which projects it left complete (see rerun.ts).
-    if (!stoppedBy) {
+    if (stoppedBy) rerun.dropSettling();
+    else {
       try {
         rerun.commitSettled();
       } catch (err) {
