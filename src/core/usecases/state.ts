@@ -34,10 +34,11 @@ export function reportPaths(path: string): { json: string; md: string } {
 }
 
 /**
- * Joins a report's pieces into batches of about 1 MiB, each redacted on its own. A batch ends only
+ * Joins a report's pieces into batches of about 32 KiB, each redacted on its own (small, so that
+ * they die in V8's young generation: see JSON_SLICE in src/core/jsonPieces.ts). A batch ends only
  * where a piece ends, and no piece splits a JSON string value, so no secret is cut in two.
  */
-export function* redactedBatches(pieces: Iterable<string>, size = 1 << 20): Generator<string> {
+export function* redactedBatches(pieces: Iterable<string>, size = 32 << 10): Generator<string> {
   let batch: string[] = [];
   let length = 0;
   for (const piece of pieces) {
