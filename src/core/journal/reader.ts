@@ -12,6 +12,7 @@ import type {
   ChecksSummary,
   FileRow,
   FileState,
+  FileTally,
   Identity,
   ProjectRow,
   ReportSource,
@@ -166,6 +167,14 @@ export function reportSource(
         (p) => ({ project: p.project, error: p.error, runId: p.run_id }),
       ),
     files: () => iterate<RawFileRow, FileRow>("SELECT * FROM files ORDER BY project", fileRow),
+    // Five columns as arrays (better-sqlite3's raw mode), not every column as an object.
+    fileTallies: () =>
+      db
+        .prepare(
+          "SELECT project, version, filename, state, COALESCE(size, bytes) FROM files ORDER BY project",
+        )
+        .raw()
+        .iterate() as IterableIterator<FileTally>,
     unverifiedFiles: () =>
       iterate<RawFileRow, FileRow>("SELECT * FROM files WHERE state <> 'verified' ORDER BY project", fileRow),
     notCarried: () =>
