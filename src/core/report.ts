@@ -7,6 +7,7 @@ import type {
   CheckRow,
   FileRow,
   FileState,
+  FileTally,
   Identity,
   JournalData,
   NotCarried,
@@ -268,28 +269,46 @@ function* projectGroups(
   if (group.length) yield sortInProject(group);
 }
 
-function versionsOf(files: readonly ReportFile[]): ReportProject["versions"] {
+/** A project's files tallied per version, versions in the order of the report's file lists. */
+function versionsOf(files: FileTally[]): ReportProject["versions"] {
+  files.sort((a, b) => byVersion(a[1], b[1]) || byName(a[2], b[2]));
   const versions = new Map<string, { files: number; bytes: number; byOutcome: Record<Outcome, number> }>();
-  for (const f of files) {
-    let v = versions.get(f.version);
+  for (const [, version, , state, size] of files) {
+    let v = versions.get(version);
     if (!v) {
       v = {
         files: 0,
         bytes: 0,
         byOutcome: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>,
       };
-      versions.set(f.version, v);
+      versions.set(version, v);
     }
     v.files++;
-    v.bytes += f.size ?? 0;
-    v.byOutcome[f.outcome]++;
+    v.bytes += size ?? 0;
+    v.byOutcome[outcomeOf(state)]++;
   }
   return [...versions.entries()].map(([version, v]) => ({ version, ...v }));
 }
 
+/** The tallies of every journal a project at a time, by project. */
+function* tallyGroups(sources: readonly ReportSource[]): Generator<FileTally[]> {
+  let group: FileTally[] = [];
+  for (const t of mergeBy(
+    sources.map((s) => s.fileTallies()),
+    (t) => t[0],
+  )) {
+    if (group.length && (group[0] as FileTally)[0] !== t[0]) {
+      yield group;
+      group = [];
+    }
+    group.push(t);
+  }
+  if (group.length) yield group;
+}
+
 /** Every project with files or a record (an error) in any journal, by name. */
-function* projectList(sources: readonly ReportSource[], merged: boolean): Generator<ReportProject> {
-  const groups = projectGroups(sources, (s) => s.files(), merged);
+function* projectList(sources: readonly ReportSource[]): Generator<ReportProject> {
+  const groups = tallyGroups(sources);
   const rows = mergeBy(
     sources.map((s) => s.projects()),
     (p) => p.project,
@@ -298,7 +317,7 @@ function* projectList(sources: readonly ReportSource[], merged: boolean): Genera
     let g = groups.next();
     let r = rows.next();
     while (!g.done || !r.done) {
-      const gp = g.done ? undefined : (g.value[0] as ReportFile).project;
+      const gp = g.done ? undefined : (g.value[0] as FileTally)[0];
       const rp = r.done ? undefined : r.value.project;
       const name = (gp === undefined ? rp : rp === undefined ? gp : cmp(gp, rp) <= 0 ? gp : rp) as string;
       // The later journal's record wins (as a map filled journal after journal would have it).
@@ -307,8 +326,8 @@ function* projectList(sources: readonly ReportSource[], merged: boolean): Genera
         error = r.value.error;
         r = rows.next();
       }
-      let files: ReportFile[] = [];
-      if (!g.done && (g.value[0] as ReportFile).project === name) {
+      let files: FileTally[] = [];
+      if (!g.done && (g.value[0] as FileTally)[0] === name) {
         files = g.value;
         g = groups.next();
       }
@@ -349,6 +368,14 @@ export function memorySource(j: JournalData): ReportSource {
     verifiedBy: () => tally(j.files.map((f) => f.verification)),
     projects: () => [...j.projects].sort((a, b) => cmp(a.project, b.project)),
     files: () => byProject(j.files),
+    fileTallies: () =>
+      byProject(j.files).map((f): FileTally => [
+        f.project,
+        f.version,
+        f.filename,
+        f.state,
+        f.size ?? f.bytes,
+      ]),
     unverifiedFiles: () => byProject(j.files.filter((f) => f.state !== "verified")),
     notCarried: () =>
       j.files
@@ -563,7 +590,7 @@ export function streamReport(sources: readonly ReportSource[], version: string):
     }),
   };
   const lists: ReportLists = {
-    projects: () => projectList(sources, merged),
+    projects: () => projectList(sources),
     files: function* () {
       for (const g of projectGroups(sources, (s) => s.files(), merged)) yield* g;
     },

@@ -12,6 +12,7 @@ import type {
   ChecksSummary,
   FileRow,
   FileState,
+  FileTally,
   Identity,
   ProjectRow,
   ReportSource,
@@ -44,6 +45,47 @@ const selectionRow = (r: RawSelection): SelectionRow => ({
   runId: r.run_id,
 });
 
+interface FileTotals {
+  byState: { state: FileState; files: number; bytes: number; unknownSizes: number }[];
+  verifiedBy: Record<string, number>;
+  notCarried: number;
+}
+
+/** The same counts with their keys in binary order (as SQLite's ORDER BY sorts text). */
+function sortedKeys(counts: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(counts).sort()) out[k] = counts[k] as number;
+  return out;
+}
+
+/**
+ * Every total of the report's summary from one scan of the files table, counted as the rows go
+ * by. `GROUP BY state` and `GROUP BY verification` would each sort every row first (SQLite builds a
+ * temporary B-tree for a GROUP BY that no index gives in order, https://www.sqlite.org/eqp.html),
+ * in memory up to the size of the page cache; one plain scan needs none.
+ */
+function fileTotals(db: Database.Database, fileVerification: boolean): FileTotals {
+  const byState = new Map<string, { state: FileState; files: number; bytes: number; unknownSizes: number }>();
+  const verifiedBy: Record<string, number> = {};
+  let notCarried = 0;
+  const rows = db
+    .prepare(
+      `SELECT state, COALESCE(size, bytes), ${fileVerification ? "verification" : "NULL"}, state = 'verified' AND not_carried IS NOT NULL FROM files`,
+    )
+    .raw()
+    .iterate() as IterableIterator<[FileState, number | null, string | null, number]>;
+  for (const [state, size, verification, carried] of rows) {
+    let t = byState.get(state);
+    if (!t) byState.set(state, (t = { state, files: 0, bytes: 0, unknownSizes: 0 }));
+    t.files++;
+    if (size === null) t.unknownSizes++;
+    else t.bytes += size;
+    if (verification) verifiedBy[verification] = (verifiedBy[verification] ?? 0) + 1;
+    if (carried) notCarried++;
+  }
+  return { byState: [...byState.values()], verifiedBy: sortedKeys(verifiedBy), notCarried };
+}
+
 /** A ReportSource over an open database (the journal's own connection, or a read-only one). */
 export function reportSource(
   db: Database.Database,
@@ -67,25 +109,24 @@ export function reportSource(
   if (lastVerify) {
     const id = lastVerify.id;
     const counts: Record<CheckStatus, number> = { ok: 0, missing: 0, different: 0, unverifiable: 0 };
-    for (const r of db
-      .prepare("SELECT status, COUNT(*) AS n FROM checks WHERE run_id = ? GROUP BY status")
-      .all(id) as { status: CheckStatus; n: number }[])
-      counts[r.status] = r.n;
     const by: Record<string, number> = {};
-    if (hasColumn("checks", "verification"))
-      for (const r of db
-        .prepare(
-          "SELECT verification AS k, COUNT(*) AS n FROM checks WHERE run_id = ? AND verification IS NOT NULL AND verification <> '' GROUP BY verification ORDER BY verification",
-        )
-        .all(id) as { k: string; n: number }[])
-        by[r.k] = r.n;
+    // One scan, counted here: GROUP BY would sort every row first (see fileTotals above).
+    for (const [status, k] of db
+      .prepare(
+        `SELECT status, ${hasColumn("checks", "verification") ? "verification" : "NULL"} FROM checks WHERE run_id = ?`,
+      )
+      .raw()
+      .iterate(id) as IterableIterator<[CheckStatus, string | null]>) {
+      counts[status] = (counts[status] ?? 0) + 1;
+      if (k) by[k] = (by[k] ?? 0) + 1;
+    }
     const total = counts.ok + counts.missing + counts.different + counts.unverifiable;
     // Only a run that recorded checks has a verification section (as when it was one list).
     if (total > 0)
       checks = {
         runId: id,
         counts,
-        by,
+        by: sortedKeys(by),
         problemCount: total - counts.ok,
         problems: () =>
           iterate<RawCheck, CheckRow>(
@@ -112,33 +153,28 @@ export function reportSource(
       ).map(selectionRow)
     : [];
   const fileVerification = hasColumn("files", "verification");
+  let counted: FileTotals | undefined;
+  const totals = (): FileTotals => (counted ??= fileTotals(db, fileVerification));
   return {
     dir,
     identity,
     runs,
-    stateTotals: () =>
-      db
-        .prepare(
-          "SELECT state, COUNT(*) AS files, COALESCE(SUM(COALESCE(size, bytes)), 0) AS bytes, SUM(COALESCE(size, bytes) IS NULL) AS unknownSizes FROM files GROUP BY state",
-        )
-        .all() as { state: FileState; files: number; bytes: number; unknownSizes: number }[],
-    verifiedBy: () => {
-      const out: Record<string, number> = {};
-      if (fileVerification)
-        for (const r of db
-          .prepare(
-            "SELECT verification AS k, COUNT(*) AS n FROM files WHERE verification IS NOT NULL AND verification <> '' GROUP BY verification ORDER BY verification",
-          )
-          .all() as { k: string; n: number }[])
-          out[r.k] = r.n;
-      return out;
-    },
+    stateTotals: () => totals().byState,
+    verifiedBy: () => totals().verifiedBy,
     projects: () =>
       iterate<{ project: string; error: string | null; run_id: number }, ProjectRow>(
         "SELECT project, error, run_id FROM projects ORDER BY project",
         (p) => ({ project: p.project, error: p.error, runId: p.run_id }),
       ),
     files: () => iterate<RawFileRow, FileRow>("SELECT * FROM files ORDER BY project", fileRow),
+    // Five columns as arrays (better-sqlite3's raw mode), not every column as an object.
+    fileTallies: () =>
+      db
+        .prepare(
+          "SELECT project, version, filename, state, COALESCE(size, bytes) FROM files ORDER BY project",
+        )
+        .raw()
+        .iterate() as IterableIterator<FileTally>,
     unverifiedFiles: () =>
       iterate<RawFileRow, FileRow>("SELECT * FROM files WHERE state <> 'verified' ORDER BY project", fileRow),
     notCarried: () =>
@@ -146,12 +182,7 @@ export function reportSource(
         "SELECT * FROM files WHERE state = 'verified' AND not_carried IS NOT NULL ORDER BY filename",
         fileRow,
       ),
-    notCarriedCount: () =>
-      (
-        db
-          .prepare("SELECT COUNT(*) AS n FROM files WHERE state = 'verified' AND not_carried IS NOT NULL")
-          .get() as { n: number }
-      ).n,
+    notCarriedCount: () => totals().notCarried,
     checks,
     selection,
     filteredFileCount: () =>

@@ -208,6 +208,8 @@ export interface ReportSource {
   projects(): Iterable<ProjectRow>;
   /** Every file, by project (any order inside a project). */
   files(): Iterable<FileRow>;
+  /** What the per-project table counts of every file, by project (any order inside a project). */
+  fileTallies(): Iterable<FileTally>;
   /** Files not "verified", by project. */
   unverifiedFiles(): Iterable<FileRow>;
   /** "verified" files with something the upload could not carry, by filename. */
@@ -221,6 +223,15 @@ export interface ReportSource {
   ignored: { name: string; reason: string }[];
   warnings: { runId: number; text: string }[];
 }
+
+/** A file as the report's per-project table counts it; `size`: as listed, else the bytes it had. */
+export type FileTally = readonly [
+  project: string,
+  version: string,
+  filename: string,
+  state: FileState,
+  size: number | null,
+];
 
 /** A journal opened read-only, without its lock (`pyreg report`, also while a run is going on). */
 export interface OpenedSource extends ReportSource {

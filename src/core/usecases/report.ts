@@ -3,6 +3,7 @@
  * journals). The report is written (and printed) as it is read from the journals: its lists are
  * never held whole, whatever the number of files.
  */
+import { closeSync } from "node:fs";
 import { join } from "node:path";
 import { PyregError } from "../errors.js";
 import { openReportSource, type OpenedSource } from "../journal.js";
@@ -15,7 +16,14 @@ import {
 } from "../report.js";
 import { PYREG_VERSION } from "../../version.js";
 import { tagged, type Tagged } from "./result.js";
-import { checkReportPath, defaultReportDir, reportPaths, writePieces, writeReport } from "./state.js";
+import {
+  checkReportPath,
+  defaultReportDir,
+  printReportFile,
+  reportPaths,
+  writePieces,
+  writeReports,
+} from "./state.js";
 
 export interface ReportOptions {
   /** The state folder (default: ./.pyreg, or its only per-pair folder). */
@@ -64,22 +72,39 @@ export async function report(opts: ReportOptions = {}): Promise<Tagged<ReportDat
     try {
       for (const d of dirs) sources.push(openReportSource(d));
       const built = streamReport(sources, PYREG_VERSION);
-      if (!opts.merge) {
-        const dir = dirs[0] as string;
-        writeReport(built, { json: join(dir, "report.json"), md: join(dir, "report.md") });
-      }
-      if (opts.report) writeReport(built, reportPaths(opts.report));
-      opts.onSummary?.(built.summary);
+      const targets = [
+        ...(opts.merge
+          ? []
+          : [{ json: join(dirs[0] as string, "report.json"), md: join(dirs[0] as string, "report.md") }]),
+        ...(opts.report ? [reportPaths(opts.report)] : []),
+      ];
       const out = opts.output;
-      if (out)
-        await writePieces(
-          out.stream,
-          out.format === "md"
-            ? reportMarkdownPieces(built)
-            : out.envelope
-              ? enveloped(out.envelope(built.summary), built)
-              : reportJsonPieces(built),
-        );
+      // The text printed is the text of a file just written, read back from it: the journals are
+      // read once for the JSON and once for the Markdown, whatever is printed.
+      const written = writeReports(built, targets, out?.format);
+      try {
+        opts.onSummary?.(built.summary);
+      } catch (err) {
+        if (written !== undefined) closeSync(written);
+        throw err;
+      }
+      if (out) {
+        const envelope = out.format === "json" ? out.envelope?.(built.summary) : undefined;
+        if (written === undefined)
+          await writePieces(
+            out.stream,
+            out.format === "md"
+              ? reportMarkdownPieces(built)
+              : envelope
+                ? enveloped(envelope, built)
+                : reportJsonPieces(built),
+          );
+        else if (envelope) {
+          await writePieces(out.stream, [envelopeHead(envelope)]);
+          await printReportFile(written, out.stream, "  ");
+          await writePieces(out.stream, [ENVELOPE_TAIL]);
+        } else await printReportFile(written, out.stream);
+      }
       // The same verdict the report states (report.result), so the result and the report agree.
       return { status: built.summary.result.complete ? "ok" : "incomplete", report: built.summary, dirs };
     } finally {
@@ -88,10 +113,17 @@ export async function report(opts: ReportOptions = {}): Promise<Tagged<ReportDat
   });
 }
 
+/** The text of an envelope object up to its `report` field's value (report.json, indented). */
+function envelopeHead(envelope: Record<string, unknown>): string {
+  const head = JSON.stringify({ ...envelope, report: null }, null, 2);
+  return head.slice(0, head.lastIndexOf("null\n}"));
+}
+
+const ENVELOPE_TAIL = "\n}\n";
+
 /** report.json inside an envelope object, as its `report` field, written piece by piece as report.json is. */
 function* enveloped(envelope: Record<string, unknown>, built: ReportStream): Generator<string> {
-  const head = JSON.stringify({ ...envelope, report: null }, null, 2);
-  yield head.slice(0, head.lastIndexOf("null\n}"));
+  yield envelopeHead(envelope);
   yield* reportJsonPieces(built, "  ");
-  yield "\n}\n";
+  yield ENVELOPE_TAIL;
 }

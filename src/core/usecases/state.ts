@@ -6,6 +6,7 @@ import {
   accessSync,
   closeSync,
   constants,
+  createReadStream,
   existsSync,
   openSync,
   readdirSync,
@@ -34,10 +35,11 @@ export function reportPaths(path: string): { json: string; md: string } {
 }
 
 /**
- * Joins a report's pieces into batches of about 1 MiB, each redacted on its own. A batch ends only
+ * Joins a report's pieces into batches of about 32 KiB, each redacted on its own (small, so that
+ * they die in V8's young generation: see JSON_SLICE in src/core/jsonPieces.ts). A batch ends only
  * where a piece ends, and no piece splits a JSON string value, so no secret is cut in two.
  */
-export function* redactedBatches(pieces: Iterable<string>, size = 1 << 20): Generator<string> {
+export function* redactedBatches(pieces: Iterable<string>, size = 32 << 10): Generator<string> {
   let batch: string[] = [];
   let length = 0;
   for (const piece of pieces) {
@@ -63,20 +65,62 @@ export async function writePieces(stream: NodeJS.WritableStream, pieces: Iterabl
   }
 }
 
-function writeAtomic(path: string, pieces: Iterable<string>): void {
-  // Written beside and renamed, so a reader (or a kill) never sees half a report.
-  const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.tmp`);
-  const fd = openSync(tmp, "w");
+/**
+ * Writes one text to each of `paths`, made once from its pieces: each file is written beside its
+ * path and renamed when complete, so a reader (or a kill) never sees half a report. With `reread`,
+ * returns a descriptor open for reading on the first file (opened before the rename, so it is
+ * this text whatever replaces the file later); the caller closes it.
+ */
+function writeAtomic(paths: readonly string[], pieces: Iterable<string>, reread = false): number | undefined {
+  const stamp = `${process.pid}.${Date.now()}`;
+  const files = [...new Set(paths)].map((path, i) => ({
+    path,
+    tmp: join(dirname(path), `.${stamp}.${i}.tmp`),
+    fd: -1,
+  }));
+  let readFd: number | undefined;
   try {
-    try {
-      for (const batch of redactedBatches(pieces)) writeSync(fd, batch);
-    } finally {
-      closeSync(fd);
+    for (const f of files) f.fd = openSync(f.tmp, "w");
+    for (const batch of redactedBatches(pieces)) for (const f of files) writeSync(f.fd, batch);
+    if (reread && files[0]) readFd = openSync(files[0].tmp, "r");
+    for (const f of files) {
+      closeSync(f.fd);
+      f.fd = -1;
+      renameSync(f.tmp, f.path);
     }
-    renameSync(tmp, path);
+    return readFd;
   } catch (err) {
-    rmSync(tmp, { force: true });
+    if (readFd !== undefined) closeSync(readFd);
+    for (const f of files) {
+      if (f.fd >= 0) closeSync(f.fd);
+      rmSync(f.tmp, { force: true });
+    }
     throw err;
+  }
+}
+
+/**
+ * Prints a report file written by writeReports (its descriptor, closed at the end) to a stream,
+ * waiting for the stream to drain when it says so. With `indent`, every line but the first is
+ * indented by it and the file's final newline is left out (the file as a value inside an
+ * enclosing JSON document, as jsonPieces writes a nested value; a JSON text holds no raw newline
+ * inside a string, https://www.rfc-editor.org/rfc/rfc8259#section-7).
+ */
+export async function printReportFile(fd: number, stream: NodeJS.WritableStream, indent = ""): Promise<void> {
+  // The file is already redacted (written through redactedBatches).
+  const input = createReadStream("", { fd, encoding: "utf8", highWaterMark: 64 << 10 });
+  let held = "";
+  for await (const chunk of input as AsyncIterable<string>) {
+    let text = held + chunk;
+    held = "";
+    if (indent) {
+      if (text.endsWith("\n")) {
+        held = "\n";
+        text = text.slice(0, -1);
+      }
+      text = text.replace(/\n/g, `\n${indent}`);
+    }
+    if (text && !stream.write(text)) await once(stream, "drain");
   }
 }
 
@@ -113,8 +157,37 @@ export function checkReportPath(path: string): void {
 
 /** Writes report.json and report.md, each read from the journals as it is written. */
 export function writeReport(report: ReportStream, paths: { json: string; md: string }): void {
-  writeAtomic(paths.json, reportJsonPieces(report));
-  writeAtomic(paths.md, reportMarkdownPieces(report));
+  writeReports(report, [paths]);
+}
+
+/**
+ * Writes the report's JSON to every target's `json` path and its Markdown to every `md` path: each
+ * text is made once, read from the journals as it is written, however many copies are written.
+ * With `reread`, returns a descriptor open for reading on that text's first file (see
+ * writeAtomic), to print it without reading the journals again.
+ */
+export function writeReports(
+  report: ReportStream,
+  targets: readonly { json: string; md: string }[],
+  reread?: "json" | "md",
+): number | undefined {
+  if (!targets.length) return undefined;
+  const json = writeAtomic(
+    targets.map((t) => t.json),
+    reportJsonPieces(report),
+    reread === "json",
+  );
+  try {
+    const md = writeAtomic(
+      targets.map((t) => t.md),
+      reportMarkdownPieces(report),
+      reread === "md",
+    );
+    return json ?? md;
+  } catch (err) {
+    if (json !== undefined) closeSync(json);
+    throw err;
+  }
 }
 
 export interface RunState {
@@ -188,8 +261,10 @@ function runState(
       finished = true;
       opts.beforeReport?.();
       const report = streamReport([journal.reportSource()], PYREG_VERSION);
-      if (kept) writeReport(report, { json: join(dir, "report.json"), md: join(dir, "report.md") });
-      if (opts.report) writeReport(report, reportPaths(opts.report));
+      writeReports(report, [
+        ...(kept ? [{ json: join(dir, "report.json"), md: join(dir, "report.md") }] : []),
+        ...(opts.report ? [reportPaths(opts.report)] : []),
+      ]);
       return kept ? join(dir, "report.md") : opts.report ? reportPaths(opts.report).md : undefined;
     },
     close() {
