@@ -1,7 +1,8 @@
 /**
  * `pyreg serve` notices changes to its folder without listing it on a timer: folder listings and
- * stats are counted by wrapping node:fs/promises (module.syncBuiltinESMExports updates the
- * server's imported bindings), and Date is mocked so that no test depends on how fast it runs.
+ * stats are counted by wrapping node:fs/promises and node:fs (module.syncBuiltinESMExports
+ * updates the server's imported bindings), and Date is mocked so that no test depends on how fast
+ * it runs.
  */
 import { after, afterEach, before, beforeEach, describe, mock, test } from "node:test";
 import assert from "node:assert/strict";
@@ -13,14 +14,26 @@ import { makeWheel } from "./fixtures/dists.js";
 import { multipartForm, startServe, uploadFields, type ServeHandle } from "./helpers/serve.js";
 
 type FsPromises = typeof import("node:fs/promises");
+type Fs = typeof import("node:fs");
 const fsp = createRequire(import.meta.url)("node:fs/promises") as FsPromises;
+const fs = createRequire(import.meta.url)("node:fs") as Fs;
 
 const JSON_TYPE = "application/vnd.pypi.simple.v1+json";
 const HOUR_AGO = new Date(Date.now() - 3600_000);
 
-/** Calls of readdir and stat on paths under `under` since `reset`, and reads of yank marks. */
-const calls = { under: "", readdir: 0, stat: 0, yankReads: 0 };
-const original = { readdir: fsp.readdir, stat: fsp.stat, readFile: fsp.readFile };
+/**
+ * Calls of readdir and stat (either form) on paths under `under`, the paths given to stat and
+ * lstat, and reads of yank marks.
+ */
+const calls = { under: "", readdir: 0, stat: 0, yankReads: 0, statted: [] as string[] };
+const original = {
+  readdir: fsp.readdir,
+  stat: fsp.stat,
+  lstat: fsp.lstat,
+  readFile: fsp.readFile,
+  statSync: fs.statSync,
+  lstatSync: fs.lstatSync,
+};
 
 function inside(path: unknown): boolean {
   const p = String(path);
@@ -64,8 +77,26 @@ describe("pyreg serve: change detection", () => {
       return (original.readdir as (...a: unknown[]) => unknown)(...args);
     };
     (fsp as { stat: unknown }).stat = (...args: Parameters<FsPromises["stat"]>) => {
-      if (inside(args[0])) calls.stat++;
+      if (inside(args[0])) {
+        calls.stat++;
+        calls.statted.push(String(args[0]));
+      }
       return (original.stat as (...a: unknown[]) => unknown)(...args);
+    };
+    (fs as { statSync: unknown }).statSync = (...args: Parameters<Fs["statSync"]>) => {
+      if (inside(args[0])) {
+        calls.stat++;
+        calls.statted.push(String(args[0]));
+      }
+      return (original.statSync as (...a: unknown[]) => unknown)(...args);
+    };
+    (fsp as { lstat: unknown }).lstat = (...args: Parameters<FsPromises["lstat"]>) => {
+      if (inside(args[0])) calls.statted.push(String(args[0]));
+      return (original.lstat as (...a: unknown[]) => unknown)(...args);
+    };
+    (fs as { lstatSync: unknown }).lstatSync = (...args: Parameters<Fs["lstatSync"]>) => {
+      if (inside(args[0])) calls.statted.push(String(args[0]));
+      return (original.lstatSync as (...a: unknown[]) => unknown)(...args);
     };
     (fsp as { readFile: unknown }).readFile = (...args: Parameters<FsPromises["readFile"]>) => {
       if (inside(args[0]) && String(args[0]).endsWith(".yanked")) calls.yankReads++;
@@ -77,7 +108,10 @@ describe("pyreg serve: change detection", () => {
   after(async () => {
     (fsp as { readdir: unknown }).readdir = original.readdir;
     (fsp as { stat: unknown }).stat = original.stat;
+    (fsp as { lstat: unknown }).lstat = original.lstat;
     (fsp as { readFile: unknown }).readFile = original.readFile;
+    (fs as { statSync: unknown }).statSync = original.statSync;
+    (fs as { lstatSync: unknown }).lstatSync = original.lstatSync;
     syncBuiltinESMExports();
     await rm(work, { recursive: true, force: true });
   });
@@ -90,6 +124,7 @@ describe("pyreg serve: change detection", () => {
   afterEach(() => {
     mock.timers.reset();
     calls.under = "";
+    calls.statted = [];
   });
 
   test("repeated reads of an unchanged folder list no folder, over any length of time", async () => {
@@ -218,6 +253,7 @@ describe("pyreg serve: change detection", () => {
     const wheels = [
       await readFile(await makeWheel(src, { name: "up_one", version: "1.0" })),
       await readFile(await makeWheel(src, { name: "up_two", version: "1.0" })),
+      await readFile(await makeWheel(src, { name: "up_three", version: "1.0" })),
     ];
     const send = async (name: string, data: Buffer): Promise<void> => {
       const form = multipartForm(await uploadFields(name, "1.0", "bdist_wheel", data), {
@@ -244,6 +280,11 @@ describe("pyreg serve: change detection", () => {
       assert.deepEqual((await projects(s)).sort(), ["alpha", "up-one", "up-two"]);
       assert.deepEqual((await page(s, "up-two")).files, ["up_two-1.0-py3-none-any.whl"]);
       assert.equal(calls.readdir, 0, "the upload was added without listing the folder");
+      // Into a folder whose listing is current, an upload costs two stats of the folder (before
+      // and after its link: the snapshot answers "already there?") and no stat of the new file.
+      calls.statted = [];
+      await send("up-three", wheels[2] as Buffer);
+      assert.deepEqual(calls.statted, [root, root]);
       // Uploads at once, each beside reads: a read that stats the folder while a link is under
       // way sees a stamp not yet adopted, which must not make it list the folder.
       const more = await Promise.all(
@@ -255,14 +296,14 @@ describe("pyreg serve: change detection", () => {
           await projects(s);
         }),
       );
-      assert.equal((await projects(s)).length, 15);
+      assert.equal((await projects(s)).length, 16);
       assert.equal(calls.readdir, 0, "concurrent uploads and reads listed no folder");
       // Once the folder has been still for a while, it is listed once to confirm, then no more.
       mock.timers.tick(60_000);
-      assert.equal((await projects(s)).length, 15);
+      assert.equal((await projects(s)).length, 16);
       assert.equal(calls.readdir, 1);
       mock.timers.tick(60_000);
-      assert.equal((await projects(s)).length, 15);
+      assert.equal((await projects(s)).length, 16);
       assert.equal(calls.readdir, 1);
     } finally {
       await s.close();

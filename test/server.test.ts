@@ -878,7 +878,8 @@ describe("uploads", () => {
     const root = join(work, "up-cut");
     const s = await startServe(root);
     try {
-      const big = Buffer.concat([wheel, Buffer.alloc(2 * 1024 * 1024, 1)]);
+      // Larger than what is received in memory (1 MiB), twice: half of it reaches the disk.
+      const big = Buffer.concat([wheel, Buffer.alloc(4 * 1024 * 1024, 1)]);
       const form = multipartForm(await uploadFields("up-pkg", "1.0", "bdist_wheel", big), {
         filename: wheelName,
         data: big,

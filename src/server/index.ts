@@ -61,6 +61,8 @@ export interface RunningServer {
 export const DEFAULT_MAX_UPLOAD_BYTES = 4 * 1024 ** 3;
 /** Hashing of many files for one page runs this many at a time. */
 const HASH_CONCURRENCY = 4;
+/** A page of many files lets other requests run after this many stats of its files. */
+const YIELD_EVERY = 1000;
 
 class HttpError extends Error {
   constructor(
@@ -263,9 +265,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const listed = (await store.projects()).get(normalized);
     if (!listed) throw new HttpError(404, `Not found: no project ${normalized}`);
     const format = chooseFormat(ex);
-    const files = (await mapLimit(listed, HASH_CONCURRENCY, (f) => store.current(f))).filter(
-      (f): f is StoredFile => f !== undefined,
-    );
+    const files: StoredFile[] = [];
+    for (let i = 0; i < listed.length; i++) {
+      const now = store.current(listed[i] as StoredFile);
+      if (now) files.push(now);
+      // One synchronous stat per file (see Store.current): other requests get a turn now and then.
+      if ((i + 1) % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
+    }
     const rows = await rowsOf(files);
     const body = format === JSON_TYPE ? projectPageJson(normalized, rows) : projectPageHtml(normalized, rows);
     ex.note = format === JSON_TYPE ? "json" : "html";
@@ -276,7 +282,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (!isSafeFilename(name)) throw new HttpError(404, "Not found");
     const files = await store.files();
     const scanned = files.get(name);
-    const direct = scanned && (await store.current(scanned));
+    const direct = scanned && store.current(scanned);
     if (direct) {
       const facts = await store.factsOf(direct);
       // O_NOFOLLOW: the scanned path is real; a symlink swapped in since then is not followed.

@@ -6,7 +6,7 @@
  *
  * Change detection: each read stats every listed folder (one stat for a flat folder) and lists
  * again only a folder whose mtime, ctime or inode changed (a name added, removed or renamed in
- * it), whose last listing was racy (see RACY_MS), or, once, after uploads (see `link`). Nothing
+ * it), whose last listing was racy (see RACY_MS), or, once, after uploads (see `put`). Nothing
  * runs between requests. A file rewritten in place changes no folder: its size, mtime and inode
  * are checked again (`current`) when it is listed on a project page, served or compared with an
  * upload. A listing again stats only names it has not seen (a regular file at the same path keeps
@@ -14,8 +14,8 @@
  * about once a second for a 100,000-file folder during a migration that read it.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, type BigIntStats } from "node:fs";
-import { link, lstat, readdir, realpath, stat } from "node:fs/promises";
+import { createReadStream, linkSync, lstatSync, statSync, type BigIntStats } from "node:fs";
+import { lstat, readdir, realpath, stat } from "node:fs/promises";
 import type { LogLevel } from "./index.js";
 import { basename, dirname, join, sep } from "node:path";
 import { readCoreMetadata, parseCoreMetadata } from "../core/metadata.js";
@@ -44,6 +44,23 @@ export interface FileFacts {
   metadataSha256?: string | undefined;
   requiresPython?: string | undefined;
 }
+
+/** An upload's bytes in a temporary file inside the root, and the file's stat when known. */
+export interface TempFile {
+  path: string;
+  stats?: BigIntStats | undefined;
+}
+
+/** What `Store.put` did. */
+export type PutResult =
+  /** Linked: served from now on. */
+  | { stored: true }
+  /** A file is served under this name already (compare its bytes). */
+  | { same: StoredFile }
+  /** A file is served under a name that differs from this one only by case. */
+  | { variant: StoredFile }
+  /** link() found the name taken by a file no listing knew yet: its path. */
+  | { taken: string };
 
 export function isSafeFilename(name: string): boolean {
   try {
@@ -124,9 +141,6 @@ function sameStamp(a: Stamp, b: Stamp): boolean {
   return a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
 }
 
-/** Stats of many folders at once, this many at a time. */
-const STAT_CONCURRENCY = 16;
-
 export class Store {
   /** Real folder path → its last listing. */
   private readonly listings = new Map<string, Listing>();
@@ -137,7 +151,7 @@ export class Store {
   private queued: Promise<Map<string, StoredFile>> | undefined;
   /** Uploads' link steps and rebuilds of the snapshot, one at a time (see `serially`). */
   private tail: Promise<unknown> = Promise.resolve();
-  /** Project → files, per snapshot (kept up to date by `link`). */
+  /** Project → files, per snapshot (kept up to date by `put`). */
   private readonly projectMaps = new WeakMap<Map<string, StoredFile>, Map<string, StoredFile[]>>();
   private readonly facts = new Map<string, { key: string; facts: Promise<FileFacts> }>();
   /** Facts of files this server stored itself (found while receiving and checking them), by path. */
@@ -199,14 +213,14 @@ export class Store {
   async existing(name: string): Promise<{ same?: StoredFile; variant?: StoredFile }> {
     const files = await this.files();
     const scanned = files.get(name);
-    const same = scanned && (await this.current(scanned));
+    const same = scanned && this.current(scanned);
     if (same) return { same };
     const parsed = parseFilename(name);
     if (!parsed) return {};
     const folded = name.toLowerCase();
     for (const f of this.projectsOf(files).get(parsed.project) ?? []) {
       if (f.filename !== name && f.filename.toLowerCase() === folded) {
-        const now = await this.current(f);
+        const now = this.current(f);
         if (now) return { variant: now };
       }
     }
@@ -235,8 +249,15 @@ export class Store {
    * The file as it is now: its entry when size, mtime and inode are unchanged, a new entry when
    * they changed (the facts cache then computes its facts again), undefined when it is gone.
    */
-  async current(file: StoredFile): Promise<StoredFile | undefined> {
-    const st = await stat(file.path, { bigint: true }).catch(() => undefined);
+  current(file: StoredFile): StoredFile | undefined {
+    // Synchronous, as in `put`: a page of 40 files costs 40 stats, about 3 microseconds each here,
+    // against 20 or more through the thread pool. Callers reading many yield now and then.
+    let st: BigIntStats | undefined;
+    try {
+      st = statSync(file.path, { bigint: true, throwIfNoEntry: false });
+    } catch {
+      return undefined;
+    }
     if (!st?.isFile()) return undefined;
     if (st.size === BigInt(file.size) && st.mtimeNs === file.mtimeNs && st.ino === file.ino) return file;
     const now = { ...file, size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino };
@@ -245,39 +266,79 @@ export class Store {
   }
 
   /**
-   * Stores an upload: hard-links `tempPath` as `name` at the root (EEXIST when the name is taken:
-   * nothing is overwritten) and adds it to the listing without listing the folder again. Its facts
-   * (sha256, metadata digest, Requires-Python), found while it was received and checked, are kept
-   * so that listing it does not read it again.
+   * Stores an upload: hard-links the temporary file `temp` as `name` at the root (link() never
+   * replaces a name: nothing is overwritten) and adds it to the listing without listing the
+   * folder again. Its facts (sha256, metadata digest, Requires-Python), found while it was
+   * received and checked, are kept so that listing it does not read it again. Callers hold
+   * `exclusive(name)`.
    *
-   * The root's stamp read just before and just after the link: when the one before is the stamp
-   * of the last listing, the change is this link's, and the one after is adopted. Links run one
-   * at a time so that concurrent uploads adopt in turn. Anything else (a change by hand, another
-   * process) leaves the stamp different: the next read lists the folder again.
+   * Done as one synchronous step among the links and rebuilds (see `serially`): a stat of the
+   * root, the "already there?" check, the link, a stat of the root. When the stamp before is the
+   * stamp of a trusted listing (see `trusted`) of a flat root, the snapshot is what the folder
+   * holds and answers the check without more calls; the stamp after is adopted (it changed by
+   * this link only). Otherwise the folders are checked (and listed again if changed) by
+   * `existing` first. Anything else (a change by hand, another process) leaves the stamp
+   * different: the next read lists the folder again.
+   *
+   * Synchronous file-system calls: a stat of a folder or a link costs a few microseconds of
+   * kernel time; the same call through libuv's thread pool cost about 20-40 microseconds of CPU
+   * in all on the benchmark VM (a thread woken and a completion sent back per call), which was
+   * most of what an upload of a small file cost this server.
    */
-  link(tempPath: string, name: string, known?: FileFacts): Promise<void> {
-    return this.serially(() => this.linkAndAdopt(tempPath, name, known));
+  async put(name: string, temp: TempFile, known: FileFacts): Promise<PutResult> {
+    const fast = await this.serially(() => this.putStep(name, temp, known, true));
+    if (fast && "same" in fast) {
+      // Rewritten in place since it was listed: its facts are computed again (see `current`).
+      const now = this.current(fast.same);
+      if (now) return { same: now };
+    } else if (fast) return fast;
+    const { same, variant } = await this.existing(name);
+    if (same) return { same };
+    if (variant) return { variant };
+    return (await this.serially(() => this.putStep(name, temp, known, false))) as PutResult;
   }
 
-  /**
-   * Runs `fn` after the links and rebuilds queued before it: a link never lands in the middle of a
-   * rebuild, whose new snapshot would then miss the linked file.
-   */
-  private serially<T>(fn: () => Promise<T>): Promise<T> {
-    const step = this.tail.then(fn, fn);
-    this.tail = step.catch(() => undefined);
-    return step;
-  }
-
-  private async linkAndAdopt(tempPath: string, name: string, known?: FileFacts): Promise<void> {
-    const before = await this.statFolder(this.root);
-    await link(tempPath, join(this.root, name));
-    const after = await this.statFolder(this.root);
-    const file = await this.statAtRoot(name);
-    if (file && known)
-      this.known.set(file.path, { key: `${file.size}:${file.mtimeNs}:${file.ino}`, facts: known });
+  /** The link step of `put`; with `onlyIfCurrent`, undefined when the snapshot cannot answer. */
+  private putStep(
+    name: string,
+    temp: TempFile,
+    known: FileFacts,
+    onlyIfCurrent: boolean,
+  ): PutResult | undefined {
     const listing = this.listings.get(this.root);
-    if (!file || !listing) return;
+    const before = this.statFolderSync(this.root);
+    if (onlyIfCurrent) {
+      const snapshot = this.snapshot;
+      if (!snapshot || !listing || this.listings.size !== 1 || !this.trusted(listing, before, Date.now()))
+        return undefined;
+      const same = snapshot.get(name);
+      if (same) return { same };
+      const variant = this.variantIn(snapshot, name);
+      if (variant) return { variant };
+    }
+    const target = join(this.root, name);
+    try {
+      linkSync(temp.path, target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") return { taken: target };
+      throw err;
+    }
+    const after = this.statFolderSync(this.root);
+    // The temporary file's own stat is the stored file's: link() changes neither its size, its
+    // mtime nor its inode.
+    const st = temp.stats ?? lstatSync(target, { bigint: true, throwIfNoEntry: false });
+    const parsed = parseFilename(name);
+    if (!st?.isFile() || !parsed || !isSafeFilename(name)) return { stored: true };
+    const file: StoredFile = {
+      filename: name,
+      parsed,
+      path: target,
+      size: Number(st.size),
+      mtimeNs: st.mtimeNs,
+      ino: st.ino,
+    };
+    this.known.set(target, { key: `${file.size}:${file.mtimeNs}:${file.ino}`, facts: known });
+    if (!listing) return { stored: true };
     // New at the root (link() does not replace a name), and no listing runs meanwhile.
     listing.files.push(file);
     if (before && after && sameStamp(listing.stamp, stampOf(before))) {
@@ -291,16 +352,27 @@ export class Store {
       const byProject = this.projectMaps.get(snapshot);
       if (byProject) addToProject(byProject, file);
     }
+    return { stored: true };
   }
 
-  private async statAtRoot(name: string): Promise<StoredFile | undefined> {
+  /** A file of `files` whose name differs from `name` only by case. */
+  private variantIn(files: Map<string, StoredFile>, name: string): StoredFile | undefined {
     const parsed = parseFilename(name);
-    if (!parsed || !isSafeFilename(name)) return undefined;
-    const path = join(this.root, name);
-    const st = await lstat(path, { bigint: true }).catch(() => undefined);
-    // Symlinks are left to the listing, which checks where they lead.
-    if (!st?.isFile()) return undefined;
-    return { filename: name, parsed, path, size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino };
+    if (!parsed) return undefined;
+    const folded = name.toLowerCase();
+    for (const f of this.projectsOf(files).get(parsed.project) ?? [])
+      if (f.filename !== name && f.filename.toLowerCase() === folded) return f;
+    return undefined;
+  }
+
+  /**
+   * Runs `fn` after the links and rebuilds queued before it: a link never lands in the middle of a
+   * rebuild, whose new snapshot would then miss the linked file.
+   */
+  private serially<T>(fn: () => T | Promise<T>): Promise<T> {
+    const step = this.tail.then(fn, fn);
+    this.tail = step.catch(() => undefined);
+    return step;
   }
 
   /**
@@ -370,6 +442,17 @@ export class Store {
     return st?.isDirectory() ? st : undefined;
   }
 
+  /** `statFolder` without the thread pool (see `put`). */
+  private statFolderSync(dir: string): BigIntStats | undefined {
+    this.counts.folderStats++;
+    try {
+      const st = statSync(dir, { bigint: true, throwIfNoEntry: false });
+      return st?.isDirectory() ? st : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Whether `listing` still tells what its folder holds, given the folder's stat now. */
   private trusted(listing: Listing, st: BigIntStats | undefined, now: number): boolean {
     if (!st || !sameStamp(listing.stamp, stampOf(st))) return false;
@@ -384,17 +467,8 @@ export class Store {
   private async check(): Promise<Map<string, StoredFile>> {
     const now = Date.now();
     const stale = new Set<string>();
-    const dirs = [...this.listings.keys()];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < dirs.length) {
-        const dir = dirs[next++] as string;
-        const listing = this.listings.get(dir);
-        const st = await this.statFolder(dir);
-        if (!listing || !this.trusted(listing, st, now)) stale.add(dir);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(STAT_CONCURRENCY, dirs.length) }, worker));
+    for (const [dir, listing] of this.listings)
+      if (!this.trusted(listing, this.statFolderSync(dir), now)) stale.add(dir);
     if (this.snapshot && stale.size === 0 && this.listings.has(this.root)) return this.snapshot;
     return this.serially(() => this.rebuild(stale));
   }
@@ -412,7 +486,7 @@ export class Store {
     const stale = new Set<string>();
     for (const dir of maybeStale) {
       const listing = this.listings.get(dir);
-      if (!listing || !this.trusted(listing, await this.statFolder(dir), now)) stale.add(dir);
+      if (!listing || !this.trusted(listing, this.statFolderSync(dir), now)) stale.add(dir);
     }
     if (this.snapshot && stale.size === 0 && this.listings.has(this.root)) return this.snapshot;
     const out = new Map<string, StoredFile>();

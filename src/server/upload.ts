@@ -4,11 +4,14 @@
  * `twine/package.py` (`metadata_dictionary`, digests); pypi/warehouse `warehouse/forklift/legacy.py`
  * (what is validated). See pypa/twine twine/repository.py and pypi/warehouse warehouse/forklift/legacy.py.
  *
- * The body streams into a temporary file inside the root (hidden from the index) while it is
- * hashed; the file becomes visible only through `link()`, which never replaces an existing name.
+ * The file is hashed as it arrives, kept in memory when small (up to 1 MiB) or streamed into a
+ * temporary file inside the root (hidden from the index); a small one is written to its
+ * temporary file only once the form, the digests and the metadata were checked. The file becomes
+ * visible only through `link()`, which never replaces an existing name: never half-written.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { lstat, mkdir, open, unlink, type FileHandle } from "node:fs/promises";
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, unlinkSync, writeSync } from "node:fs";
+import { lstat, mkdir, open, type FileHandle } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import { eq, valid } from "@renovatebot/pep440";
@@ -24,6 +27,7 @@ import {
   sha256File,
   TMP_DIR_NAME,
   type FileFacts,
+  type TempFile,
   type Store,
 } from "./store.js";
 
@@ -58,31 +62,31 @@ interface Received {
   blake2_256: string;
 }
 
-/** Uploads up to this size are also kept in memory while they are checked. */
+/** Uploads up to this size are received in memory; larger ones stream into a temporary file. */
 const KEEP_IN_MEMORY_MAX = 1024 * 1024;
 
 /**
- * Writes the `content` part to a temp file while hashing it. The parser awaits each write, so a
- * slow disk slows the reading of the request (backpressure).
+ * Takes the `content` part while hashing it: in memory up to KEEP_IN_MEMORY_MAX bytes (no file
+ * is made before the upload is checked, and one that is refused leaves none), past that into a
+ * temporary file (the kept bytes first). The parser awaits each write, so a slow disk slows the
+ * reading of the request (backpressure).
  */
-class TempFileSink implements FileSink {
-  private readonly handle: Promise<FileHandle>;
-  private readonly writer: BatchedWriter;
+class UploadSink implements FileSink {
+  private handle: Promise<FileHandle> | undefined;
+  private writer: BatchedWriter | undefined;
   private closed = false;
+  /** Whether a temporary file was made (and is to be removed). */
+  private made = false;
   size = 0;
-  /** The bytes of a small file, also kept in memory so its metadata is read without the disk. */
+  /** The bytes while they fit in memory; undefined once they went to the temporary file. */
   private kept: Buffer[] | undefined = [];
 
   constructor(
     readonly path: string,
     private readonly maxBytes: number,
     private readonly hash: MultiHash,
-    openFile: (path: string) => Promise<FileHandle>,
-  ) {
-    this.handle = openFile(path);
-    this.handle.catch(() => undefined); // awaited (and thrown) by the first write
-    this.writer = new BatchedWriter(this.handle, path);
-  }
+    private readonly openFile: (path: string) => Promise<FileHandle>,
+  ) {}
 
   async write(chunk: Buffer): Promise<void> {
     this.size += chunk.length;
@@ -90,22 +94,31 @@ class TempFileSink implements FileSink {
       throw new MultipartError(`upload too large (limit ${this.maxBytes} bytes)`, 413);
     }
     this.hash.update(chunk);
-    if (this.kept) {
-      if (this.size <= KEEP_IN_MEMORY_MAX) this.kept.push(chunk);
-      else this.kept = undefined;
+    if (this.kept && this.size <= KEEP_IN_MEMORY_MAX) {
+      this.kept.push(chunk);
+      return;
+    }
+    if (!this.writer) {
+      this.made = true;
+      const handle = this.openFile(this.path);
+      this.handle = handle;
+      this.writer = new BatchedWriter(handle, this.path);
+      for (const c of this.kept ?? []) await this.writer.write(c);
+      this.kept = undefined;
     }
     await this.writer.write(chunk);
   }
 
   async end(): Promise<void> {
+    if (!this.writer || !this.handle) return;
     await this.writer.flush();
     this.closed = true;
     await (await this.handle).close();
   }
 
-  /** The file's bytes when it is small (see KEEP_IN_MEMORY_MAX). */
+  /** The file's bytes when they were kept in memory (see KEEP_IN_MEMORY_MAX). */
   data(): Buffer | undefined {
-    return this.kept && Buffer.concat(this.kept);
+    return this.kept && (this.kept.length === 1 ? this.kept[0] : Buffer.concat(this.kept));
   }
 
   digests(): { sha256: string; md5: string; blake2_256: string } {
@@ -113,13 +126,48 @@ class TempFileSink implements FileSink {
     return { sha256, md5, blake2_256 };
   }
 
-  /** Closes the file (if still open) and removes it. */
+  /**
+   * The temporary file to link: the one received into, or one written now from memory (in the
+   * same synchronous way as `Store.put`'s link, for the same reason: see there).
+   */
+  temp(data: Buffer | undefined, tmpDir: string): TempFile {
+    if (this.writer || !data) return { path: this.path };
+    let fd: number;
+    try {
+      fd = openSync(this.path, "wx", 0o644);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      // The temporary folder was removed while serving: made again.
+      makeTmpDirSync(tmpDir);
+      fd = openSync(this.path, "wx", 0o644);
+    }
+    this.made = true;
+    try {
+      // A short write is continued, as write(2) asks: the next call fails with the real cause
+      // (ENOSPC on a full disk), which the server answers with 507.
+      for (let done = 0; done < data.length;) {
+        const n = writeSync(fd, data, done, data.length - done);
+        if (n <= 0) throw new Error(`short write to ${this.path}: no byte of ${data.length - done} written`);
+        done += n;
+      }
+      return { path: this.path, stats: fstatSync(fd, { bigint: true }) };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Closes the temporary file (if still open) and removes it. */
   async discard(): Promise<void> {
-    if (!this.closed) {
+    if (!this.made) return;
+    if (this.handle && !this.closed) {
       this.closed = true;
       await this.handle.then((h) => h.close()).catch(() => undefined);
     }
-    await unlink(this.path).catch(() => undefined);
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // Gone already.
+    }
   }
 }
 
@@ -137,6 +185,12 @@ function tmpDirReady(store: Store, tmpDir: string): Promise<void> {
     tmpDirs.set(store, ready);
   }
   return ready;
+}
+
+/** `tmpDirReady`'s work, synchronously. */
+function makeTmpDirSync(tmpDir: string): void {
+  mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+  if (!lstatSync(tmpDir).isDirectory()) throw new Error(`${tmpDir} is not a plain folder`);
 }
 
 /** Creates a temporary file; a temporary folder removed while serving is made again. */
@@ -284,7 +338,7 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
   await tmpDirReady(ctx.store, tmpDir);
 
   const allDigests = await MultiHash.create();
-  let sink: TempFileSink | undefined;
+  let sink: UploadSink | undefined;
   let clientFilename: string | undefined;
   let duplicatePart = false;
   try {
@@ -305,7 +359,7 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
           // sha256 is what this server stores, lists and serves. md5 and BLAKE2b (about 2.8 CPU
           // seconds per GB here) are computed and checked only for a form without it.
           const sha256Only = first(before, "sha256_digest") !== undefined;
-          sink = new TempFileSink(
+          sink = new UploadSink(
             join(tmpDir, `${randomUUID()}.part`),
             ctx.maxUploadBytes,
             sha256Only ? MultiHash.sha256Only() : allDigests,
@@ -323,39 +377,33 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
     if (!sink || clientFilename === undefined) {
       return { status: 400, message: "Missing the file: no form part named content", stored: false };
     }
-    const temp: TempFileSink = sink;
+    const upload: UploadSink = sink;
     const received: Received = { path: sink.path, clientFilename, size: sink.size, ...sink.digests() };
     const parsed = checkForm(fields, received);
     const filename = clientFilename;
-    const facts = await checkMetadata(sink.data() ?? sink.path, parsed, filename);
+    const data = sink.data();
+    const facts = await checkMetadata(data ?? sink.path, parsed, filename);
 
     // Already served (anywhere under the root)? Same bytes: nothing to do. Other bytes: conflict.
     // The check and the link are one step per filename without regard to case.
     return await ctx.store.exclusive(filename, async (): Promise<UploadAnswer> => {
-      const { same, variant } = await ctx.store.existing(filename);
-      if (same) {
-        const theirs = (await ctx.store.factsOf(same)).sha256;
+      const temp = upload.temp(data, tmpDir);
+      const put = await ctx.store.put(filename, temp, { sha256: received.sha256, ...facts });
+      if ("same" in put) {
+        const theirs = (await ctx.store.factsOf(put.same)).sha256;
         return compareSha(theirs, received.sha256, filename);
       }
-      if (variant) {
+      if ("variant" in put) {
         return {
           status: 409,
           message:
-            `File already exists: ${variant.filename} (filenames are unique without regard to case; ` +
+            `File already exists: ${put.variant.filename} (filenames are unique without regard to case; ` +
             `${filename} is not stored)`,
           stored: false,
           filename,
         };
       }
-      const target = join(root, filename);
-      try {
-        await ctx.store.link(temp.path, filename, { sha256: received.sha256, ...facts });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-          return compareSha(await sha256File(target), received.sha256, filename);
-        }
-        throw err;
-      }
+      if ("taken" in put) return compareSha(await sha256File(put.taken), received.sha256, filename);
       return { status: 200, message: `OK, stored ${filename}`, stored: true, filename };
     });
   } catch (err) {
@@ -364,7 +412,7 @@ export async function handleUpload(req: IncomingMessage, ctx: UploadContext): Pr
   } finally {
     allDigests.release(); // unused when the form sent sha256_digest first
     // A sink that was created is always removed: after link() the stored name stays.
-    const s = sink as TempFileSink | undefined;
+    const s = sink as UploadSink | undefined;
     if (s) await s.discard();
   }
 }
