@@ -291,7 +291,8 @@ async function zipEntryFromMemory(zip: yauzl.ZipFile, entry: yauzl.Entry, data: 
   const more = (): Error => new Error(`more bytes than the ${want} its directory declares`);
   let out: Buffer;
   try {
-    out = entry.compressionMethod === 0 ? Buffer.from(raw) : inflateRawSync(raw, { maxOutputLength: want + 1 });
+    out =
+      entry.compressionMethod === 0 ? Buffer.from(raw) : inflateRawSync(raw, { maxOutputLength: want + 1 });
   } catch (e) {
     // zlib's answer when the output would pass maxOutputLength.
     if ((e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") throw more();
@@ -415,7 +416,13 @@ async function readSdistZipMetadata(path: DistInput, filename: string): Promise<
     const { kept } = await zipEntries(zip, filename, (n) => pkgInfoRank(n) !== undefined);
     const best = [...kept.entries()].sort((a, b) => (pkgInfoRank(a[0]) ?? 2) - (pkgInfoRank(b[0]) ?? 2))[0];
     if (!best) throw badMetadata(`${filename}: no PKG-INFO in the sdist's top folder`);
-    const data = await readZipEntry(zip, best[1], filename, best[0], typeof path === "string" ? undefined : path);
+    const data = await readZipEntry(
+      zip,
+      best[1],
+      filename,
+      best[0],
+      typeof path === "string" ? undefined : path,
+    );
     return parseCoreMetadata(decodeText(data), `${filename} (${best[0]})`);
   } finally {
     zip.close();

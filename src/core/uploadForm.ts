@@ -231,8 +231,7 @@ export function multipartBody(fields: [string, string][], file: LocalDist): Mult
   const keys = fields.map(([k]) => quoteParam(k));
   let headLength = Buffer.byteLength(filePart);
   for (let i = 0; i < fields.length; i++)
-    headLength +=
-      openLength + Buffer.byteLength(keys[i]!) + 5 + Buffer.byteLength(fields[i]![1]) + 2; // `"\r\n\r\n`, `\r\n`
+    headLength += openLength + Buffer.byteLength(keys[i]!) + 5 + Buffer.byteLength(fields[i]![1]) + 2; // `"\r\n\r\n`, `\r\n`
   const tailLength = Buffer.byteLength(tail);
   const contentLength = headLength + file.size + tailLength;
 

@@ -275,7 +275,9 @@ export class HttpClient {
 
   /** The proxy a request to this URL goes through, if any. */
   private routeOf(url: string | URL): { proxy: URL; source: string } | undefined {
-    return this.opts.proxy ? proxyFor(this.opts.proxy, typeof url === "string" ? new URL(url) : url) : undefined;
+    return this.opts.proxy
+      ? proxyFor(this.opts.proxy, typeof url === "string" ? new URL(url) : url)
+      : undefined;
   }
 
   /**

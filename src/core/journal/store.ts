@@ -302,7 +302,14 @@ export class Journal {
         for (let i = 0; i < batch.length; i++) {
           const q = batch[i]!;
           if (!overwritten[i]) this.upsert(q.file, q.state, q.detail, at);
-          this.historyStmt.run(this.runId, q.file.project, q.file.filename, q.state, q.detail.reason ?? null, at);
+          this.historyStmt.run(
+            this.runId,
+            q.file.project,
+            q.file.filename,
+            q.state,
+            q.detail.reason ?? null,
+            at,
+          );
         }
       })();
     } catch (err) {
@@ -591,7 +598,9 @@ export class Journal {
 
 /** Whether a state change's upsert is wholly replaced by a later one of the same file (see flush). */
 function leavesNothing(d: StateDetail): boolean {
-  return !d.uploadAttempt && d.bytes === undefined && d.seconds === undefined && d.uploadDeadline === undefined;
+  return (
+    !d.uploadAttempt && d.bytes === undefined && d.seconds === undefined && d.uploadDeadline === undefined
+  );
 }
 
 /** What the upload form cannot carry, as stored (computed once per file: every change writes it). */
