@@ -295,6 +295,56 @@ describe("journal", () => {
     j.close();
   });
 
+  test("state changes committed together leave the same rows and history as committed one by one", async () => {
+    const changes = async (j: Journal, each: boolean): Promise<void> => {
+      start(j);
+      const a = dist("pkg-g", "1.0");
+      const b = dist("pkg-g", "2.0");
+      const steps: (() => void | Promise<void>)[] = [
+        () => j.mark(a, "downloaded"),
+        () => j.mark(b, "downloaded"),
+        () => j.markUploading(a, 1_000_000),
+        () => j.markUploading(b, 2_000_000),
+        () => j.mark(a, "uploaded", { uploadDeadline: 1_500_000 }),
+        () => j.mark(b, "failed", { reason: "refused", code: "UPLOAD_REFUSED", class: "lasting" }),
+        () => j.mark(b, "downloaded"),
+        () =>
+          j.mark(a, "verified", { reason: "copied", bytes: 100, seconds: 0.5, verification: "index:sha256" }),
+      ];
+      for (const step of steps) {
+        if (!each) void step();
+        else {
+          await step();
+          j.flush();
+        }
+      }
+      j.flush();
+    };
+    const read = (dir: string) => {
+      const db = new Database(join(dir, "journal.sqlite"), { readonly: true });
+      try {
+        return {
+          files: db
+            .prepare("SELECT * FROM files ORDER BY filename")
+            .all()
+            .map((r) => ({ ...(r as Record<string, unknown>), updated_at: undefined })),
+          history: db.prepare("SELECT filename, state, detail FROM history ORDER BY id").all(),
+        };
+      } finally {
+        db.close();
+      }
+    };
+    const one = Journal.open(join(tmp.path, "one-by-one"), ID);
+    await changes(one, true);
+    one.close();
+    const together = Journal.open(join(tmp.path, "together"), ID);
+    await changes(together, false);
+    together.close();
+    const want = read(join(tmp.path, "one-by-one"));
+    assert.equal(want.history.length, 8);
+    assert.deepEqual(read(join(tmp.path, "together")), want);
+  });
+
   test("a journal made before the verification and deadline columns gains them when opened", () => {
     const dir = join(tmp.path, "old-schema");
     const j = Journal.open(dir, ID);

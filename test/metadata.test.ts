@@ -458,6 +458,29 @@ test("zip-bomb-like entries: a huge declared size, or more bytes than declared, 
       readCoreMetadata(liar, "bomb-1-py3-none-any.whl"),
       rejectsWith("BAD_ARCHIVE", /METADATA/),
     );
+    // The same archives held in memory (a small download is never written to disk): same answers.
+    await assert.rejects(
+      readCoreMetadata(
+        patchDeclaredSize(zip, "bomb-1.dist-info/METADATA", 0xfffffff0),
+        "bomb-1-py3-none-any.whl",
+      ),
+      rejectsWith("BAD_METADATA", /too large \(4294967280 bytes declared\)/),
+    );
+    await assert.rejects(
+      readCoreMetadata(patchDeclaredSize(zip, "bomb-1.dist-info/METADATA", 100), "bomb-1-py3-none-any.whl"),
+      rejectsWith("BAD_ARCHIVE", /METADATA \(more bytes than the 100 its directory declares/),
+    );
+    // Declaring more than it holds is refused as well.
+    await assert.rejects(
+      readCoreMetadata(
+        patchDeclaredSize(zip, "bomb-1.dist-info/METADATA", 300_000),
+        "bomb-1-py3-none-any.whl",
+      ),
+      rejectsWith("BAD_ARCHIVE", /METADATA/),
+    );
+    const meta = await readCoreMetadata(zip, "bomb-1-py3-none-any.whl");
+    assert.equal(meta.name, "bomb");
+    assert.equal(meta.body?.length, 200_000);
   });
 });
 

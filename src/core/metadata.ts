@@ -14,7 +14,7 @@
  */
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
-import { constants as zlibConstants, createGunzip, gunzipSync } from "node:zlib";
+import { constants as zlibConstants, createGunzip, gunzipSync, inflateRawSync } from "node:zlib";
 import tar from "tar-stream";
 import unbzip2 from "unbzip2-stream";
 import xzDecompress from "xz-decompress";
@@ -256,11 +256,15 @@ async function readZipEntry(
   entry: yauzl.Entry,
   filename: string,
   what: string,
+  /** The archive's bytes, when it is held in memory. */
+  data?: Buffer,
 ): Promise<Buffer> {
   if (entry.uncompressedSize > MAX_METADATA_BYTES) {
     throw badMetadata(`${filename}: ${what} too large (${entry.uncompressedSize} bytes declared)`);
   }
   try {
+    if (data && !entry.isEncrypted() && (entry.compressionMethod === 0 || entry.compressionMethod === 8))
+      return await zipEntryFromMemory(zip, entry, data);
     const stream = await zip.openReadStreamPromise(entry);
     return await readCapped(
       stream as Readable & AsyncIterable<Buffer>,
@@ -271,6 +275,32 @@ async function readZipEntry(
     if (isPyregError(e)) throw e;
     throw badArchive(`${filename}: cannot read ${what} (${(e as Error).message})`, e);
   }
+}
+
+/**
+ * One entry (stored or deflated) of an archive held in memory, decompressed in one call: yauzl
+ * finds where its data starts (checking the local header and the bounds), zlib inflates it. The
+ * stream stages of openReadStream cost more than the inflating of a small METADATA. As with
+ * validateEntrySizes, the entry must be exactly the size its directory declares: inflating stops
+ * one byte past it (a zip bomb lying about its size is not inflated further).
+ */
+async function zipEntryFromMemory(zip: yauzl.ZipFile, entry: yauzl.Entry, data: Buffer): Promise<Buffer> {
+  const { fileDataStart } = await zip.readLocalFileHeaderPromise(entry, { minimal: true });
+  const raw = data.subarray(fileDataStart, fileDataStart + entry.compressedSize);
+  const want = entry.uncompressedSize;
+  const more = (): Error => new Error(`more bytes than the ${want} its directory declares`);
+  let out: Buffer;
+  try {
+    out =
+      entry.compressionMethod === 0 ? Buffer.from(raw) : inflateRawSync(raw, { maxOutputLength: want + 1 });
+  } catch (e) {
+    // zlib's answer when the output would pass maxOutputLength.
+    if ((e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") throw more();
+    throw e;
+  }
+  if (out.length > want) throw more();
+  if (out.length < want) throw new Error(`fewer bytes than the ${want} its directory declares`);
+  return out;
 }
 
 /** Lists zip entries (central directory only; nothing is decompressed), keeping those `keep` wants. */
@@ -353,7 +383,13 @@ export async function readWheelMetadataFile(
     const metaEntry = kept.get(`${chosen}/METADATA`);
     if (!metaEntry) throw badMetadata(`${filename}: ${chosen}/METADATA is missing`);
     if (!kept.has(`${chosen}/WHEEL`)) throw badArchive(`${filename}: ${chosen}/WHEEL is missing`);
-    const raw = await readZipEntry(zip, metaEntry, filename, `${chosen}/METADATA`);
+    const raw = await readZipEntry(
+      zip,
+      metaEntry,
+      filename,
+      `${chosen}/METADATA`,
+      typeof path === "string" ? undefined : path,
+    );
     return { raw, meta: parseCoreMetadata(decodeText(raw), `${filename} (${chosen}/METADATA)`) };
   } finally {
     zip.close();
@@ -380,7 +416,13 @@ async function readSdistZipMetadata(path: DistInput, filename: string): Promise<
     const { kept } = await zipEntries(zip, filename, (n) => pkgInfoRank(n) !== undefined);
     const best = [...kept.entries()].sort((a, b) => (pkgInfoRank(a[0]) ?? 2) - (pkgInfoRank(b[0]) ?? 2))[0];
     if (!best) throw badMetadata(`${filename}: no PKG-INFO in the sdist's top folder`);
-    const data = await readZipEntry(zip, best[1], filename, best[0]);
+    const data = await readZipEntry(
+      zip,
+      best[1],
+      filename,
+      best[0],
+      typeof path === "string" ? undefined : path,
+    );
     return parseCoreMetadata(decodeText(data), `${filename} (${best[0]})`);
   } finally {
     zip.close();
@@ -397,7 +439,13 @@ async function readEggMetadata(path: DistInput, filename: string): Promise<CoreM
     const { kept } = await zipEntries(zip, filename, (n) => n === "EGG-INFO/PKG-INFO");
     const entry = kept.get("EGG-INFO/PKG-INFO");
     if (!entry) throw badMetadata(`${filename}: no EGG-INFO/PKG-INFO in the egg`);
-    const data = await readZipEntry(zip, entry, filename, "EGG-INFO/PKG-INFO");
+    const data = await readZipEntry(
+      zip,
+      entry,
+      filename,
+      "EGG-INFO/PKG-INFO",
+      typeof path === "string" ? undefined : path,
+    );
     return parseCoreMetadata(decodeText(data), `${filename} (EGG-INFO/PKG-INFO)`);
   } finally {
     zip.close();

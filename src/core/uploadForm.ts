@@ -35,6 +35,8 @@ interface FormField {
   kind: FieldKind;
   /** Metadata-Version that introduced the field (packaging.metadata's `added`). */
   added: string;
+  /** The same, ranked once (see versionRank) instead of parsed for every field of every upload. */
+  addedRank: number;
   /**
    * twine 4 puts every single-value key of its dictionary in the form, as "" when absent; the
    * 2.4+ fields exist only in twine 6, which sends present fields only.
@@ -47,6 +49,7 @@ const f = (key: string, header: string, kind: FieldKind, added: string, sendEmpt
   header,
   kind,
   added,
+  addedRank: versionRank(added),
   sendEmpty,
 });
 
@@ -89,16 +92,10 @@ const TAIL: FormField[] = [
   f("import_namespace", "Import-Namespace", "multi", "2.5"),
 ];
 
-function versionTuple(v: string): [number, number] {
+/** A Metadata-Version as one comparable number (major * 1000 + minor); 0 when it is not "N.N". */
+function versionRank(v: string): number {
   const m = /^(\d+)\.(\d+)$/.exec(v);
-  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
-}
-
-/** True when a field introduced in `added` belongs to metadata of version `declared`. */
-function allowed(added: string, declared: string): boolean {
-  const [a1, a2] = versionTuple(added);
-  const [d1, d2] = versionTuple(declared);
-  return d1 > a1 || (d1 === a1 && d2 >= a2);
+  return m ? Number(m[1]) * 1000 + Math.min(Number(m[2]), 999) : 0;
 }
 
 /** pkg_resources.safe_name, which twine applies to the name it sends (twine issue #743). */
@@ -116,6 +113,8 @@ export function buildUploadFields(meta: CoreMetadata, file: LocalDist): [string,
   }
   const { filetype, pyversion } = uploadFileType(parsed);
   const mv = meta.metadataVersion;
+  // A field introduced in a later Metadata-Version than the declared one is not sent.
+  const declared = versionRank(mv);
   const out: [string, string][] = [];
 
   const single = (header: string): string => {
@@ -125,7 +124,7 @@ export function buildUploadFields(meta: CoreMetadata, file: LocalDist): [string,
   };
   const emit = (fields: FormField[]): void => {
     for (const fd of fields) {
-      const ok = allowed(fd.added, mv);
+      const ok = declared >= fd.addedRank;
       if (fd.kind === "multi") {
         if (ok) for (const v of meta.fields.get(fd.header) ?? []) out.push([fd.key, v]);
       } else {
@@ -171,6 +170,8 @@ export interface MultipartBody {
 
 /** Quoted-string escaping for Content-Disposition parameters (WHATWG HTML form encoding). */
 function quoteParam(s: string): string {
+  // Form keys and filenames rarely need it: no three replacements (and new strings) for each.
+  if (!/[\r\n"]/.test(s)) return s;
   return s.replace(/\r/g, "%0D").replace(/\n/g, "%0A").replace(/"/g, "%22");
 }
 
@@ -218,18 +219,38 @@ export function multipartBody(fields: [string, string][], file: LocalDist): Mult
   // with the file's bytes is not a practical concern. randomUUID draws from a cached pool of
   // random bytes; randomBytes(16) asked OpenSSL for every upload.
   const boundary = randomUUID().replace(/-/g, "");
-  let text = "";
-  for (const [k, v] of fields)
-    text += `--${boundary}\r\nContent-Disposition: form-data; name="${quoteParam(k)}"\r\n\r\n${v}\r\n`;
-  text +=
+  // Each part: `--BOUNDARY\r\nContent-Disposition: form-data; name="KEY"\r\n\r\nVALUE\r\n`. The head
+  // is written straight into the body's buffer, piece by piece: no string of the whole head and
+  // no copy of it (they were most of the memory an upload of a small file allocated).
+  const open = `--${boundary}\r\nContent-Disposition: form-data; name="`;
+  const openLength = Buffer.byteLength(open);
+  const filePart =
     `--${boundary}\r\nContent-Disposition: form-data; name="content"; filename="${quoteParam(file.filename)}"\r\n` +
     `Content-Type: application/octet-stream\r\n\r\n`;
-  // One encoding of the whole head (a Buffer per field and a copy into one cost more).
-  const head = Buffer.from(text, "utf8");
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`, "utf8");
-  const contentLength = head.length + file.size + tail.length;
+  const tail = `\r\n--${boundary}--\r\n`;
+  const keys = fields.map(([k]) => quoteParam(k));
+  let headLength = Buffer.byteLength(filePart);
+  for (let i = 0; i < fields.length; i++)
+    headLength += openLength + Buffer.byteLength(keys[i]!) + 5 + Buffer.byteLength(fields[i]![1]) + 2; // `"\r\n\r\n`, `\r\n`
+  const tailLength = Buffer.byteLength(tail);
+  const contentLength = headLength + file.size + tailLength;
+
+  /** Writes the head at the start of `buf` (at least headLength bytes). */
+  const writeHead = (buf: Buffer): void => {
+    let at = 0;
+    for (let i = 0; i < fields.length; i++) {
+      at += buf.write(open, at);
+      at += buf.write(keys[i]!, at);
+      at += buf.write('"\r\n\r\n', at);
+      at += buf.write(fields[i]![1], at);
+      at += buf.write("\r\n", at);
+    }
+    buf.write(filePart, at);
+  };
 
   async function* generate(): AsyncGenerator<Buffer> {
+    const head = Buffer.allocUnsafe(headLength);
+    writeHead(head);
     yield head;
     if (file.data) {
       if (file.data.length !== file.size) throw changed(file);
@@ -237,13 +258,21 @@ export function multipartBody(fields: [string, string][], file: LocalDist): Mult
     } else {
       yield* readChunks(file);
     }
-    yield tail;
+    yield Buffer.from(tail, "utf8");
   }
 
   return {
     contentType: `multipart/form-data; boundary=${boundary}`,
     contentLength,
     open: () => generate(),
-    bytes: () => (file.data?.length === file.size ? Buffer.concat([head, file.data, tail]) : undefined),
+    bytes: () => {
+      if (file.data?.length !== file.size) return undefined;
+      // One buffer for the whole body: the head and the tail written around one copy of the file.
+      const body = Buffer.allocUnsafe(contentLength);
+      writeHead(body);
+      file.data.copy(body, headLength);
+      body.write(tail, headLength + file.size);
+      return body;
+    },
   };
 }

@@ -179,9 +179,10 @@ class Budget {
 
 function flatHeaders(h: Record<string, string | string[] | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h)) {
+  for (const k in h) {
+    const v = h[k];
     if (v === undefined) continue;
-    out[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
+    out[k.toLowerCase()] = typeof v === "string" ? v : v.join(", ");
   }
   return out;
 }
@@ -273,8 +274,10 @@ export class HttpClient {
   private readonly tunnels = new Map<string, ProxyAgent>();
 
   /** The proxy a request to this URL goes through, if any. */
-  private routeOf(url: string): { proxy: URL; source: string } | undefined {
-    return this.opts.proxy ? proxyFor(this.opts.proxy, new URL(url)) : undefined;
+  private routeOf(url: string | URL): { proxy: URL; source: string } | undefined {
+    return this.opts.proxy
+      ? proxyFor(this.opts.proxy, typeof url === "string" ? new URL(url) : url)
+      : undefined;
   }
 
   /**
@@ -350,9 +353,9 @@ export class HttpClient {
     try {
       for (;;) {
         const res = await this.attempts(url, method, options, budget);
-        const chunks: Buffer[] = [];
+        let body: Buffer;
         try {
-          for await (const chunk of res.body) chunks.push(chunk as Buffer);
+          body = await readAll(res.body);
         } catch (err) {
           res.body.destroy();
           await this.retryOrThrow(
@@ -366,7 +369,6 @@ export class HttpClient {
           );
           continue;
         }
-        const body = Buffer.concat(chunks);
         return {
           status: res.status,
           headers: res.headers,
@@ -604,8 +606,10 @@ export class HttpClient {
       "accept-encoding": "gzip, deflate",
       ...lower(options.headers ?? {}),
     };
+    // Parsed once here, for the credentials, the proxy and undici (which would parse it again).
+    const target = new URL(url);
     if (!options.anonymous) {
-      const provider = this.credentials.providerFor(url);
+      const provider = this.credentials.providerFor(target);
       const auth = provider ? await provider.get() : undefined;
       if (auth) {
         const [k, v] = authHeader(auth);
@@ -616,9 +620,8 @@ export class HttpClient {
     if (typeof options.body === "function") body = options.body();
     else body = options.body;
     if (options.contentLength !== undefined) headers["content-length"] = String(options.contentLength);
-    const route = this.routeOf(url);
+    const route = this.routeOf(target);
     if (route) {
-      const target = new URL(url);
       if (target.protocol === "https:") {
         return await undiciRequest(url, {
           method: method as Dispatcher.HttpMethod,
@@ -641,13 +644,15 @@ export class HttpClient {
         signal,
       });
     }
-    return await undiciRequest(url, {
+    // The agent's own request (what undici's request(url) calls after parsing the URL again).
+    return await this.agent.request({
+      origin: target.origin,
+      path: target.search ? `${target.pathname}${target.search}` : target.pathname,
       method: method as Dispatcher.HttpMethod,
       headers,
       // undici documents (async) iterables as request bodies (docs/api/Dispatcher.md, "body"); its
       // type for request() lists only the other kinds.
       body: (body ?? null) as Readable | string | Buffer | null,
-      dispatcher: this.agent,
       signal,
     });
   }
@@ -909,6 +914,22 @@ const RESET_CODES: ReadonlySet<string> = new Set([
   "ERR_STREAM_PREMATURE_CLOSE",
   "UND_ERR_HTTP_PARSER",
 ]);
+
+/**
+ * A whole answer. undici's own body reader (`bytes()`, docs/api/Dispatcher.md "Body Mixins") when
+ * the body is undici's: it gathers the chunks from the stream's events, without the async
+ * iterator (a promise per chunk and its end-of-stream listeners) most answers, a few KiB, cost.
+ */
+async function readAll(body: Readable): Promise<Buffer> {
+  const own = body as Readable & { bytes?: () => Promise<Uint8Array> };
+  if (typeof own.bytes === "function") {
+    const u = await own.bytes();
+    return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
 
 async function readSome(body: Readable, max: number): Promise<string> {
   const chunks: Buffer[] = [];

@@ -53,7 +53,9 @@ export class CredentialStore {
    * credentials given for `/team-a/simple/`).
    */
   providerFor(url: string | URL): CredentialProvider | undefined {
-    const u = new URL(String(url));
+    // Nothing registered (anonymous registries): no URL to parse for each request.
+    if (this.byOrigin.size === 0) return undefined;
+    const u = typeof url === "string" ? new URL(url) : url;
     const list = this.byOrigin.get(`${u.protocol}//${u.host}`);
     return list?.find((e) => u.pathname.startsWith(e.prefix))?.provider;
   }
