@@ -1,5 +1,6 @@
 import { Option, type Command } from "commander";
 import { finish } from "./outcome.js";
+import { preferSmallHeap } from "./gc.js";
 import { selectionRows } from "../core/usecases/migrate.js";
 export { selectionRows };
 import { PyregError } from "../core/errors.js";
@@ -243,6 +244,9 @@ export async function runPlanCommand(
     process.stderr.write(
       redactText(`note: plan changes nothing and writes no report: ${notDone.join(", ")} not done`) + "\n",
     );
+  // A plan streams no file bytes (what --no-incremental-marking is for), and holds a few projects
+  // at a time: the old generation is kept near what is live (see gc.ts).
+  preferSmallHeap();
   const selection = await selectionFrom(opts);
   const rt = makeRuntime(opts);
   // Each project is printed as it is planned; what the document and the resume lines need of it
