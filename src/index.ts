@@ -4,7 +4,13 @@
  * and stops through an AbortSignal (`signal`). Anything thrown that is not a PyregError is a bug.
  */
 export { list, type ListData, type ListedProject, type ListOptions } from "./core/usecases/list.js";
-export { plan, type PlanData, type PlanOptions, type ResumePreview } from "./core/usecases/plan.js";
+export {
+  plan,
+  type PlanData,
+  type PlanOptions,
+  type ResumeFile,
+  type ResumePreview,
+} from "./core/usecases/plan.js";
 export {
   migrate,
   type MigrateCounts,

@@ -72,3 +72,16 @@ export function preferBoundedHeap(): void {
   setFlagsFromString("--no-expose-gc");
   gc();
 }
+
+/**
+ * For commands that hold a constant set of live objects while they read a large source (plan): on
+ * top of preferBoundedHeap, the old generation may grow by 20 % over what the last full collection
+ * kept, instead of V8's default (up to about 4 times when collections are cheap). `pyreg plan
+ * --json` of 200,000 files (live heap about 20 MB): peak RSS 545 MB with the migrate settings,
+ * 189 MB with incremental marking back on, 121 MB with both.
+ */
+export function preferSmallHeap(): void {
+  preferBoundedHeap();
+  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" ");
+  if (!/heap[-_]growing[-_]percent/.test(given)) setFlagsFromString("--heap-growing-percent=20");
+}

@@ -1,14 +1,17 @@
 import { Option, type Command } from "commander";
 import { finish } from "./outcome.js";
+import { preferSmallHeap } from "./gc.js";
 import { selectionRows } from "../core/usecases/migrate.js";
 export { selectionRows };
 import { PyregError } from "../core/errors.js";
-import { planCounts, type Plan } from "../core/plan.js";
+import type { Plan, PlanAction, ProjectPlan } from "../core/plan.js";
 import { fileJson } from "./list.js";
 import type { ResumeStep } from "../core/journal.js";
+import { Streamed } from "../core/jsonPieces.js";
+import { Spool } from "../core/spool.js";
 import { formatShard, parseShard, type Shard } from "../core/shard.js";
 import { formatTotal, plural } from "../core/units.js";
-import { plan, type PlanData } from "../core/usecases/plan.js";
+import { plan, type PlanData, type ResumeFile } from "../core/usecases/plan.js";
 import type { Tagged } from "../core/usecases/result.js";
 import {
   addConnectionOptions,
@@ -17,7 +20,6 @@ import {
   makeRuntime,
   HELP_GROUPS,
   printJsonStream,
-  streamed,
   renderRuntimeEvent,
   selectionFrom,
   resolveRegistryArg,
@@ -90,36 +92,42 @@ Proxies: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY (either case) or --proxy U
 Exit codes: 0 all done; 1 some files failed, conflicted or are missing (or a --requirements pin is
 missing or different at the source); 2 usage, configuration, authentication or connection error.`;
 
-export function printPlan(plan: Plan, opts: CommonOptions): void {
-  human(opts, `# from ${plan.source}\n# to   ${plan.destination}`);
-  for (const p of plan.projects) {
-    if (p.error) human(opts, `! ${p.project}: could not be listed: ${p.error}`);
-    for (const e of p.entries) {
-      const mark = { copy: "+", skip: "=", conflict: "!", filtered: "-", invalid: "x", unsupported: "x" }[
-        e.action
-      ];
-      if (e.action === "skip" && opts.quiet) continue;
-      human(
-        opts,
-        `${mark} ${e.action.padEnd(8)} ${e.file.filename}${e.action === "copy" ? "" : `  (${e.reason})`}`,
-      );
-    }
+const MARKS: Record<PlanAction, string> = {
+  copy: "+",
+  skip: "=",
+  conflict: "!",
+  filtered: "-",
+  invalid: "x",
+  unsupported: "x",
+};
+
+/** One project's lines, printed as soon as it is planned. */
+export function printProject(p: ProjectPlan, opts: CommonOptions): void {
+  if (p.error) human(opts, `! ${p.project}: could not be listed: ${p.error}`);
+  for (const e of p.entries) {
+    if (e.action === "skip" && opts.quiet) continue;
+    human(
+      opts,
+      `${MARKS[e.action]} ${e.action.padEnd(8)} ${e.file.filename}${e.action === "copy" ? "" : `  (${e.reason})`}`,
+    );
   }
+}
+
+/** What follows the projects: the projects and files left out, the notes, and the counts. */
+export function printPlanEnd(plan: PlanData, opts: CommonOptions): void {
   for (const f of plan.filteredProjects) human(opts, `- project  ${f.project}  (${f.reason})`);
-  for (const i of plan.ignored ?? []) human(opts, `- ignored  ${i.name}  (${i.reason})`);
+  for (const i of plan.ignored) human(opts, `- ignored  ${i.name}  (${i.reason})`);
   printSelectionNotes(plan);
-  const c = planCounts(plan);
+  const c = plan.counts;
   human(
     opts,
     `plan: ${c.copy} to copy (${formatTotal(c.bytes, c.unknownSizes)}), ${c.skip} already there, ${plural(c.conflict, "conflict")}, ` +
-      `${c.invalid} invalid, ${c.filtered} filtered; ${plural(plan.projects.length, "project")}` +
+      `${c.invalid} invalid, ${c.filtered} filtered; ${plural(plan.projects, "project")}` +
       (c.unsupported ? `; ${c.unsupported} in a format the destination does not take` : "") +
       (plan.filteredProjects.length ? ` (${plan.filteredProjects.length} more left out)` : "") +
       (plan.problems.length ? `; ${plural(plan.problems.length, "pinned file problem")}` : "") +
-      (plan.projects.some((p) => p.error)
-        ? `, ${plan.projects.filter((p) => p.error).length} could not be listed`
-        : "") +
-      (plan.ignored?.length
+      (plan.projectErrors.length ? `, ${plan.projectErrors.length} could not be listed` : "") +
+      (plan.ignored.length
         ? `; ${plural(plan.ignored.length, "file")} at the source ignored (not distributions)`
         : ""),
   );
@@ -131,27 +139,46 @@ export function printSelectionNotes(plan: Pick<Plan, "warnings" | "problems">): 
   for (const p of plan.problems) process.stderr.write(redactText(`problem: ${p.reason}`) + "\n");
 }
 
-export function planJson(plan: Plan): Record<string, unknown> {
+/** One project in the --json document. */
+export function projectJson(p: ProjectPlan): Record<string, unknown> {
+  return {
+    project: p.project,
+    ...(p.error ? { error: p.error } : {}),
+    files: p.entries.map((e) => ({
+      ...fileJson(e.file),
+      action: e.action,
+      reason: e.reason,
+      ...(e.rule ? { rule: e.rule } : {}),
+    })),
+  };
+}
+
+/** The --json document; `projects` and the resume's `files` are read back from their spools as it is written. */
+export function planJson(
+  plan: PlanData,
+  projects: Spool,
+  resumeFiles: Spool | undefined,
+): Record<string, unknown> {
+  const resume = plan.resume;
   return {
     source: plan.source,
     destination: plan.destination,
-    counts: planCounts(plan),
-    // Each project's files made as it is written (a project at a time).
-    projects: streamed(plan.projects, (p) => ({
-      project: p.project,
-      ...(p.error ? { error: p.error } : {}),
-      files: p.entries.map((e) => ({
-        ...fileJson(e.file),
-        action: e.action,
-        reason: e.reason,
-        ...(e.rule ? { rule: e.rule } : {}),
-      })),
-    })),
+    counts: plan.counts,
+    projects: new Streamed(() => projects.items()),
     filteredProjects: plan.filteredProjects,
     warnings: plan.warnings,
     selectionProblems: plan.problems,
-    projectErrors: plan.projects.flatMap((p) => (p.error ? [{ project: p.project, error: p.error }] : [])),
-    ignored: plan.ignored ?? [],
+    projectErrors: plan.projectErrors,
+    ignored: plan.ignored,
+    ...(resume
+      ? {
+          resume: {
+            state: resume.state,
+            counts: resume.counts,
+            files: new Streamed(() => resumeFiles?.items() ?? []),
+          },
+        }
+      : {}),
   };
 }
 
@@ -217,47 +244,57 @@ export async function runPlanCommand(
     process.stderr.write(
       redactText(`note: plan changes nothing and writes no report: ${notDone.join(", ")} not done`) + "\n",
     );
+  // A plan streams no file bytes (what --no-incremental-marking is for), and holds a few projects
+  // at a time: the old generation is kept near what is live (see gc.ts).
+  preferSmallHeap();
   const selection = await selectionFrom(opts);
   const rt = makeRuntime(opts);
-  let result: Tagged<PlanData>;
+  // Each project is printed as it is planned; what the document and the resume lines need of it
+  // is kept on disk (spools), so that memory does not grow with the number of files.
+  const projects = new Spool();
+  const resumeFiles = new Spool<ResumeFile>();
   try {
-    result = await plan(opts.from, opts.to, {
-      ...opts,
-      selection,
-      runtime: rt,
-      onEvent: (e) => renderRuntimeEvent(opts, e),
-    });
-  } finally {
-    await rt.close();
-  }
-  if (result.status === "interrupted") throw new PyregError("INTERRUPTED", result.message);
-  if (!result.plan) {
+    let result: Tagged<PlanData>;
+    try {
+      result = await plan(opts.from, opts.to, {
+        ...opts,
+        selection,
+        runtime: rt,
+        onEvent: (e) => {
+          if (e.type === "plan-start") {
+            if (opts.shard) human(opts, `# shard ${formatShard(opts.shard)}`);
+            human(opts, `# from ${e.source.description}\n# to   ${e.destination.description}`);
+          } else if (e.type === "planned") {
+            printProject(e.project, opts);
+            if (opts.json) projects.push(projectJson(e.project));
+            for (const f of e.resume ?? []) resumeFiles.push(f);
+          } else renderRuntimeEvent(opts, e);
+        },
+      });
+    } finally {
+      await rt.close();
+    }
+    if (result.status === "interrupted") throw new PyregError("INTERRUPTED", result.message);
     if (result.status === "error") throw result.error;
-    return;
+    printPlanEnd(result, opts);
+    const resume = result.resume;
+    if (resume) {
+      for (const f of resumeFiles.items()) human(opts, `resume: ${f.filename}: ${RESUME_TEXT[f.step]}`);
+      const last = resume.lastRun;
+      const counts = resume.counts;
+      human(
+        opts,
+        `resume from ${resume.state}` +
+          (last ? ` (last run ${last.id}: ${last.command}, ${last.status})` : "") +
+          `: ${plural(counts.uncertain, "unconfirmed upload")} to re-check, ${counts.landed} landed, ` +
+          `${counts.carried} not tried again, ${counts.again} to copy again`,
+      );
+    }
+    if (opts.json)
+      await printJsonStream("plan", planJson(result, projects, resume ? resumeFiles : undefined));
+    finish(result.status);
+  } finally {
+    projects.close();
+    resumeFiles.close();
   }
-  if (opts.shard) human(opts, `# shard ${formatShard(opts.shard)}`);
-  printPlan(result.plan, opts);
-  const resume = result.resume;
-  if (resume) {
-    for (const f of resume.files)
-      human(opts, `resume: ${f.filename}: ${RESUME_TEXT[f.step as Exclude<ResumeStep, "as-planned">]}`);
-    const last = resume.lastRun;
-    const counts = resume.counts;
-    human(
-      opts,
-      `resume from ${resume.state}` +
-        (last ? ` (last run ${last.id}: ${last.command}, ${last.status})` : "") +
-        `: ${plural(counts.uncertain, "unconfirmed upload")} to re-check, ${counts.landed} landed, ` +
-        `${counts.carried} not tried again, ${counts.again} to copy again`,
-    );
-  }
-  if (result.status === "error") throw result.error;
-  if (opts.json)
-    await printJsonStream("plan", {
-      ...planJson(result.plan),
-      source: result.source,
-      destination: result.destination,
-      ...(resume ? { resume: { state: resume.state, counts: resume.counts, files: resume.files } } : {}),
-    });
-  finish(result.status);
 }

@@ -19,26 +19,39 @@ export class Streamed {
  * writes, at less CPU (bench/README.md, "Memory curve").
  */
 const JSON_SLICE = 16;
+/**
+ * A streamed list's elements are joined into pieces of about this many characters (for the same
+ * reason): by size, since one element may be large (a project of plan --json with its files).
+ */
+const PIECE_CHARS = 1 << 14;
 
 /** JSON.stringify's replacer-free rules: undefined, functions and symbols vanish from objects and
  * become null in arrays; anything that is not a plain object or array is stringified whole. */
 export function* jsonPieces(value: unknown, indent: string, depth: number): Generator<string> {
   if (value instanceof Streamed) {
-    // Elements stringified a slice at a time, as below for a list at depth 1.
-    let slice: unknown[] = [];
+    // Elements stringified one at a time and joined into pieces of about PIECE_CHARS: an element
+    // may be large (a project of plan --json with all its files), so a piece is bounded by its
+    // size, not by a number of elements.
+    const inner = `${indent}  `;
+    let parts: string[] = [];
+    let size = 0;
     let written = false;
-    const piece = (): string => {
-      const text = JSON.stringify(slice, null, 2);
-      const out = `${written ? "," : "["}${text.slice(1, -2).replace(/\n/g, `\n${indent}`)}`;
-      written = true;
-      slice = [];
-      return out;
-    };
     for (const item of value.items()) {
-      slice.push(item);
-      if (slice.length >= JSON_SLICE) yield piece();
+      const text = (JSON.stringify(item, null, 2) as string | undefined) ?? "null";
+      const part = `${written || parts.length ? "," : "["}\n${inner}${text.replace(/\n/g, `\n${inner}`)}`;
+      parts.push(part);
+      size += part.length;
+      if (size >= PIECE_CHARS) {
+        yield parts.join("");
+        written = true;
+        parts = [];
+        size = 0;
+      }
     }
-    if (slice.length) yield piece();
+    if (parts.length) {
+      yield parts.join("");
+      written = true;
+    }
     yield written ? `\n${indent}]` : "[]";
     return;
   }

@@ -4,6 +4,7 @@ import type { RequestLog } from "../../http/client.js";
 import type { ProjectPlan } from "../plan.js";
 import type { DistFile } from "../model.js";
 import type { Verification } from "../digests.js";
+import type { ResumeFile } from "./plan.js";
 
 export type PyregEvent =
   /** A line for people: what is being read, resume decisions, the plan's counts, where the report is. */
@@ -18,11 +19,22 @@ export type PyregEvent =
   | { type: "http-request"; request: RequestLog }
   /** migrate's phase: reading the indexes, re-checking an interrupted run's files, transferring. */
   | { type: "phase"; phase: "planning" | "rechecking" | "transferring" }
+  /** plan: both registries are open; the projects' `planned` events follow. */
+  | {
+      type: "plan-start";
+      source: { kind: string; description: string };
+      destination: { kind: string; description: string };
+    }
   /**
    * plan: one project's entries, as soon as it is planned (the result holds counts, not entries,
-   * so that memory does not grow with the number of files).
+   * so that memory does not grow with the number of files). With a state folder, `resume` lists
+   * the project's files a migrate resuming from it would treat otherwise than the plan says.
    */
-  | { type: "planned"; project: ProjectPlan }
+  | {
+      type: "planned";
+      project: ProjectPlan;
+      resume?: ResumeFile[] | undefined;
+    }
   /** verify: one file checked at the destination (the result holds counts, not rows). */
   | {
       type: "checked";
