@@ -308,6 +308,9 @@ async function run(opts: VerifyOptions & { from: string; to: string }): Promise<
           } catch (err) {
             if (isFatal(err)) throw err;
             return { project, checked: [], filtered: [], problems: [], error: { thrown: err } };
+          } finally {
+            // Each project is read once: the destination's cached listing is not kept to the end.
+            dst.invalidate?.(project);
           }
         };
 
