@@ -62,9 +62,15 @@ describe("the library API", () => {
       corpus.map((f) => [f.filename, f.sha256]).sort(),
     );
 
-    const v = await verify(srcDir, dst, { state });
+    const checked: PyregEvent[] = [];
+    const v = await verify(srcDir, dst, { state, onEvent: (e) => checked.push(e) });
     assert.equal(v.status, "ok");
     if (v.status === "ok") assert.equal(v.counts.ok, corpus.length);
+    // Each file's result comes as an event (the result holds counts).
+    assert.deepEqual(
+      checked.flatMap((e) => (e.type === "checked" ? [[e.file.filename, e.status]] : [])).sort(),
+      corpus.map((f) => [f.filename, "ok"]).sort(),
+    );
     const r = await report({ state });
     assert.equal(r.status, "ok");
     const l = await list(dst);

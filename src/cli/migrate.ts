@@ -159,9 +159,17 @@ export function registerMigrate(program: Command): void {
 }
 
 function isEngineEvent(e: PyregEvent): e is EngineEvent {
-  return !["log", "warning", "problem", "http-retry", "http-request", "phase", "planned", "checked"].includes(
-    e.type,
-  );
+  return ![
+    "log",
+    "warning",
+    "problem",
+    "http-retry",
+    "http-request",
+    "phase",
+    "planned",
+    "checked",
+    "filtered",
+  ].includes(e.type);
 }
 
 function resumeHint(): string {

@@ -141,15 +141,19 @@ export class Journal {
   }
 
   /**
-   * A journal held in memory only, for a run that must leave no state folder (verify without a
-   * journal of its pair, whose report goes only where --report says). Nothing is written to disk.
+   * A journal for one run that must leave no state folder (verify without a journal of its pair,
+   * whose report goes only where --report says): SQLite's temporary database, opened with an empty
+   * file name. Its pages stay in the page cache (a few MB) and spill to a file SQLite deletes as
+   * soon as it opens it, so a million checks do not fill memory and nothing is left on disk, even
+   * after a kill (https://www.sqlite.org/inmemorydb.html#temp_db,
+   * https://www.sqlite.org/tempfiles.html). Gone when closed.
    */
-  static inMemory(identity: Identity): Journal {
-    const db = new Database(":memory:");
+  static temporary(identity: Identity): Journal {
+    const db = new Database("");
     db.exec(SCHEMA);
     addMissingColumns(db);
     writeIdentity(db, identity);
-    return new Journal(db, "(memory)", identity, undefined);
+    return new Journal(db, "(temporary)", identity, undefined);
   }
 
   /** Reads a journal without taking its lock (for `pyreg report`, also while a run is going on). */
@@ -605,7 +609,7 @@ export class Journal {
   }
 
   /** Records what this run's selection rules said, for the report (replaces earlier notes of this run). */
-  recordSelection(rows: Omit<SelectionRow, "runId">[]): void {
+  recordSelection(rows: Iterable<Omit<SelectionRow, "runId">>): void {
     const ins = this.db.prepare(
       "INSERT INTO selection (run_id, kind, project, filename, text) VALUES (?, ?, ?, ?, ?)",
     );

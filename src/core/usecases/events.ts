@@ -43,6 +43,8 @@ export type PyregEvent =
       detail: string;
       verification?: Verification | undefined;
     }
+  /** verify: one source file the selection left out (not checked), with the rule that did. */
+  | { type: "filtered"; file: DistFile; rule: string; reason: string }
   /** The engine's events: start, file-start, bytes, downloaded, uploaded, outcome, retry. */
   | EngineEvent;
 

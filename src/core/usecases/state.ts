@@ -193,7 +193,7 @@ export function writeReports(
 export interface RunState {
   journal: Journal;
   dir: string;
-  /** Whether the journal is the state folder's (false: in memory, nothing is kept in `dir`). */
+  /** Whether the journal is the state folder's (false: a temporary journal, nothing is kept in `dir`). */
   kept: boolean;
   /** Ends the run in the journal and writes the reports; returns where the Markdown report is, if any. */
   finish(status: RunStatus, message: string | undefined, counts: Record<string, number>): string | undefined;
@@ -277,15 +277,15 @@ function runState(
 /**
  * The state of a verify run, which starts no state folder: the journal of its source/destination
  * pair when one is there (migrate's; the check is recorded in it and that folder's reports are
- * written again); else, with --report PATH, a journal in memory whose report goes only to PATH;
- * else none (undefined), and nothing is written.
+ * written again); else, with --report PATH, a temporary journal (Journal.temporary: nothing left
+ * on disk) whose report goes only to PATH; else none (undefined), and nothing is written.
  */
 export function openVerifyState(opts: Parameters<typeof openRunState>[0]): RunState | undefined {
   const dir = stateDirOf(opts, opts.from, opts.to);
   if (opts.report) checkReportPath(opts.report);
   if (existsSync(join(dir, JOURNAL_FILE))) return openRunState({ ...opts, resetState: false }, "verify");
   if (!opts.report) return undefined;
-  const journal = Journal.inMemory({
+  const journal = Journal.temporary({
     source: endpointOf(opts.from),
     destination: endpointOf(opts.to),
     shard: opts.shard ? formatShard(opts.shard) : undefined,

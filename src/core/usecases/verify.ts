@@ -12,8 +12,10 @@ import { refusedFormat } from "../formats.js";
 import type { Destination, DistFile, Source } from "../model.js";
 import { parseFilename } from "../names.js";
 import { checkProjectPages, collapseDuplicates } from "../plan.js";
-import { mapLimit } from "../pool.js";
+import type { CheckRow, SelectionRow } from "../journal.js";
+import { mapLimit, Pool } from "../pool.js";
 import { shardSelector } from "../shard.js";
+import { Spool } from "../spool.js";
 import type { RunControl } from "./events.js";
 import { selectionRows } from "./migrate.js";
 import {
@@ -120,19 +122,33 @@ export interface VerifyOptions extends RunOptions, StateOptions, RunControl {
   runtime?: Runtime | undefined;
 }
 
+export interface VerifyCounts {
+  /** Files checked. */
+  files: number;
+  ok: number;
+  missing: number;
+  different: number;
+  unverifiable: number;
+  /** Source files the selection left out (not checked; each given as a `filtered` event). */
+  filtered: number;
+}
+
+/**
+ * What verify found, in counts and short lists: each file's result is given as a `checked` event
+ * while the run goes on (and recorded in the journal when there is one), never held until the end,
+ * so that memory does not grow with the number of files.
+ */
 export interface VerifyData {
   source: { kind: string; description: string };
   destination: { kind: string; description: string };
-  /** Every checked file, by filename. */
-  rows: ({ source: DistFile } & Checked)[];
-  /** The rows that are not "ok". */
-  bad: ({ source: DistFile } & Checked)[];
+  counts: VerifyCounts;
+  /** Files compared, by how ("index:sha256": the listings' sha256, "content:sha256": the bytes read back...). */
+  verifiedBy: Record<string, number>;
+  /** Projects that could not be listed at the source or the destination. */
   errors: { project: string; error: string }[];
-  filteredFiles: { file: DistFile; rule: string; reason: string }[];
   filteredProjects: { project: string; reason: string; rule: string }[];
   warnings: string[];
   selectionProblems: SelectionProblem[];
-  counts: { files: number; ok: number; missing: number; different: number; unverifiable: number };
   /** The Markdown report written (report.md in the state folder, or --report's), if any. */
   report?: string | undefined;
   /** The state folder whose journal recorded this check (none when its pair has no journal). */
@@ -148,10 +164,45 @@ export async function verify(
   return tagged(() => run({ ...withDefaults<VerifyOptions>(opts), from, to }));
 }
 
+/** One project's results, held until its turn comes (projects are handed out in order). */
+interface ProjectCheck {
+  project: string;
+  /** Sorted by filename. */
+  checked: { file: DistFile; result: Checked }[];
+  /** Sorted by filename. */
+  filtered: { file: DistFile; rule: string; reason: string }[];
+  problems: SelectionProblem[];
+  /** Set when the project could not be listed at the source or the destination. */
+  error?: { thrown: unknown } | undefined;
+}
+
+/** How many projects are checked ahead of the one whose results are being given out. */
+const READ_AHEAD = 4;
+/**
+ * The first projects are all checked before any result is given: when most of them have no page,
+ * the source URL is not the index (checkProjectPages), and nothing should have been printed.
+ */
+const FIRST_CHECK = 20;
+/** Results recorded in the journal a batch at a time (one transaction each). */
+const CHECK_BATCH = 1000;
+
+const byFilename = (a: { file: DistFile }, b: { file: DistFile }): number =>
+  a.file.filename.localeCompare(b.file.filename);
+
 async function run(opts: VerifyOptions & { from: string; to: string }): Promise<Tagged<VerifyData>> {
   const selection = opts.selection ?? (await selectionFrom(opts));
   const rt = opts.runtime ?? openRuntime(opts, (e) => opts.onEvent?.(e));
   let state: RunState | undefined;
+  /** Checks not recorded in the journal yet. */
+  let pending: Omit<CheckRow, "runId">[] = [];
+  const recordPending = (): void => {
+    if (pending.length) state?.journal.recordChecks(pending);
+    pending = [];
+  };
+  /** Set once an interruption is decided: the checks still in flight are neither given nor recorded. */
+  let stopped = false;
+  /** The files the selection left out, for the journal's selection notes (written at the end). */
+  const leftOut = new Spool<Omit<SelectionRow, "runId">>();
   try {
     // Opened before the state folder is made: a run that fails validation leaves nothing behind.
     const { src, dst } = await untilAborted(
@@ -163,13 +214,57 @@ async function run(opts: VerifyOptions & { from: string; to: string }): Promise<
     state = openVerifyState(opts);
     const st = state;
     st?.journal.describeRun(src.describe(), dst.describe());
-    const { filteredProjects, selectionProblems, filteredFiles, rows, errors } = await untilAborted(
+    const counts: VerifyCounts = { files: 0, ok: 0, missing: 0, different: 0, unverifiable: 0, filtered: 0 };
+    const verifiedBy: Record<string, number> = {};
+    const errors: VerifyData["errors"] = [];
+    const filteredProjects: VerifyData["filteredProjects"] = [];
+    const selectionProblems: SelectionProblem[] = [];
+
+    /** One project's results: counted, given as events, recorded (in the order projects are listed). */
+    const give = (p: ProjectCheck): void => {
+      if (stopped) return;
+      if (p.error) {
+        errors.push({ project: p.project, error: errorMessage(p.error.thrown) });
+        return;
+      }
+      selectionProblems.push(...p.problems);
+      for (const f of p.filtered) {
+        counts.filtered++;
+        if (st)
+          leftOut.push({
+            kind: "filtered-file",
+            project: f.file.project,
+            filename: f.file.filename,
+            text: f.reason,
+          });
+        opts.onEvent?.({ type: "filtered", file: f.file, rule: f.rule, reason: f.reason });
+      }
+      for (const { file, result } of p.checked) {
+        counts.files++;
+        counts[result.status]++;
+        const key = verificationKey(result.verification);
+        if (key) verifiedBy[key] = (verifiedBy[key] ?? 0) + 1;
+        if (st) {
+          pending.push({
+            project: file.project,
+            filename: file.filename,
+            version: file.version,
+            status: result.status,
+            detail: result.detail,
+            verification: key,
+          });
+        }
+        opts.onEvent?.({ type: "checked", file, ...result });
+      }
+      if (pending.length >= CHECK_BATCH) recordPending();
+    };
+
+    await untilAborted(
       (async () => {
         // A destination whose index lists the digest the client sent (GitLab) is always read back.
         const content = opts.content === true || dst.indexEchoesClientDigest === true;
         const inShard = opts.shard ? shardSelector(opts.shard) : () => true;
         const allProjects = await src.listProjects();
-        const filteredProjects: { project: string; reason: string; rule: string }[] = [];
         const projects = allProjects
           .filter((p) => {
             if (!inShard(p)) return false;
@@ -178,105 +273,122 @@ async function run(opts: VerifyOptions & { from: string; to: string }): Promise<
             return !out;
           })
           .sort();
-        const selectionProblems: SelectionProblem[] = selection.unlistedPins(new Set(allProjects), inShard);
-        const filteredFiles: { file: DistFile; rule: string; reason: string }[] = [];
-        const rows: ({ source: DistFile } & Checked)[] = [];
-        const errors: { project: string; error: string }[] = [];
-        const thrown: unknown[] = [];
-        await mapLimit(projects, opts.concurrency, async (project) => {
+        selectionProblems.push(...selection.unlistedPins(new Set(allProjects), inShard));
+
+        const checkProject = async (project: string): Promise<ProjectCheck> => {
           try {
             const [listed, there] = await Promise.all([src.listFiles(project), dst.listFiles(project)]);
             const { files: unique, problems } = collapseDuplicates(
               listed.filter((f) => !f.notes?.["filtered"]),
             );
-            for (const p of problems) rows.push({ source: p.file, status: "unverifiable", detail: p.reason });
+            const checked: ProjectCheck["checked"] = problems.map((p) => ({
+              file: p.file,
+              result: { status: "unverifiable", detail: p.reason },
+            }));
             // Exactly the selected files are checked; the others are listed as left out, with their rule.
             const chosen = selection.files(project, unique);
-            selectionProblems.push(...chosen.problems);
+            const filtered: ProjectCheck["filtered"] = [];
             const files = unique.filter((f) => {
               const out = chosen.filtered.get(f);
-              if (out) filteredFiles.push({ file: f, ...out });
+              if (out) filtered.push({ file: f, ...out });
               return !out;
             });
-            await mapLimit(files, 4, async (f) => {
-              const r = yankChecked(
-                f,
-                there.get(f.filename),
-                await checkOne(src, dst, f, there.get(f.filename), content),
-              );
-              rows.push({ source: f, ...r });
-            });
+            checked.push(
+              ...(await mapLimit(files, 4, async (f) => {
+                const d = there.get(f.filename);
+                return { file: f, result: yankChecked(f, d, await checkOne(src, dst, f, d, content)) };
+              })),
+            );
+            return {
+              project,
+              checked: checked.sort(byFilename),
+              filtered: filtered.sort(byFilename),
+              problems: chosen.problems,
+            };
           } catch (err) {
             if (isFatal(err)) throw err;
-            thrown.push(err);
-            errors.push({ project, error: errorMessage(err) });
+            return { project, checked: [], filtered: [], problems: [], error: { thrown: err } };
+          } finally {
+            // Each project is read once: the destination's cached listing is not kept to the end.
+            dst.invalidate?.(project);
           }
-        });
-        await checkProjectPages(src, thrown, projects.length);
-        st?.journal.recordProjects(errors);
-        return { filteredProjects, selectionProblems, filteredFiles, rows, errors };
+        };
+
+        // Projects checked `concurrency` at once and a few more ahead, handed out in order: memory
+        // holds a handful of projects' results, whatever the number of files.
+        const pool = new Pool(opts.concurrency);
+        const ahead: Promise<ProjectCheck>[] = [];
+        let next = 0;
+        const fill = (until: number): void => {
+          while (next < projects.length && ahead.length < until) {
+            const project = projects[next++] as string;
+            const p = pool.run(() => checkProject(project));
+            // Awaited in order below; a rejection is seen there, not reported as unhandled meanwhile.
+            p.catch(() => undefined);
+            ahead.push(p);
+          }
+        };
+        const thrown = (list: readonly ProjectCheck[]): unknown[] =>
+          list.flatMap((p) => (p.error ? [p.error.thrown] : []));
+        const failed: ProjectCheck[] = [];
+        const window = opts.concurrency + READ_AHEAD;
+        const first = Math.min(projects.length, FIRST_CHECK);
+        fill(Math.max(window, first));
+        if (first >= 2) await checkProjectPages(src, thrown(await Promise.all(ahead.slice(0, first))), first);
+        while (ahead.length) {
+          const p = await (ahead.shift() as Promise<ProjectCheck>);
+          fill(window);
+          if (p.error) failed.push(p);
+          give(p);
+        }
+        await checkProjectPages(src, thrown(failed), projects.length);
       })(),
       opts.signal,
       rt,
+      undefined,
+      () => {
+        stopped = true;
+      },
     );
-    rows.sort((a, b) => a.source.filename.localeCompare(b.source.filename));
-    filteredFiles.sort((a, b) => a.file.filename.localeCompare(b.file.filename));
+    recordPending();
+    st?.journal.recordProjects(errors);
     const warnings = selection.warnings();
     for (const w of warnings) opts.onEvent?.({ type: "warning", message: w });
     for (const p of selectionProblems) opts.onEvent?.({ type: "problem", message: p.reason });
-    const bad = rows.filter((r) => r.status !== "ok");
-    state?.journal.recordChecks(
-      rows.map((r) => ({
-        project: r.source.project,
-        filename: r.source.filename,
-        version: r.source.version,
-        status: r.status,
-        detail: r.detail,
-        verification: verificationKey(r.verification),
-      })),
+    st?.journal.recordSelection(
+      (function* () {
+        yield* selectionRows({ warnings, problems: selectionProblems, filteredProjects });
+        yield* leftOut.items();
+      })(),
     );
-    state?.journal.recordSelection([
-      ...selectionRows({ warnings, problems: selectionProblems, filteredProjects }),
-      ...filteredFiles.map((f) => ({
-        kind: "filtered-file" as const,
-        project: f.file.project,
-        filename: f.file.filename,
-        text: f.reason,
-      })),
-    ]);
-    const failed = bad.length || errors.length || selectionProblems.length;
-    const reportPath = state?.finish(failed ? "failed" : "done", undefined, {
-      files: rows.length,
-      ok: rows.length - bad.length,
-      problems: bad.length,
+    const bad = counts.files - counts.ok;
+    const failed = bad || errors.length || selectionProblems.length;
+    const reportPath = st?.finish(failed ? "failed" : "done", undefined, {
+      files: counts.files,
+      ok: counts.ok,
+      problems: bad,
       projectErrors: errors.length,
       selectionProblems: selectionProblems.length,
-      filtered: filteredFiles.length,
+      filtered: counts.filtered,
     });
     return {
       status: failed ? "incomplete" : "ok",
       source: { kind: src.kind, description: src.describe() },
       destination: { kind: dst.kind, description: dst.describe() },
-      rows,
-      bad,
+      counts,
+      verifiedBy,
       errors,
-      filteredFiles,
       filteredProjects,
       warnings,
       selectionProblems,
-      counts: {
-        files: rows.length,
-        ok: rows.length - bad.length,
-        missing: bad.filter((r) => r.status === "missing").length,
-        different: bad.filter((r) => r.status === "different").length,
-        unverifiable: bad.filter((r) => r.status === "unverifiable").length,
-      },
       report: reportPath,
-      recordedIn: state?.kept ? state.dir : undefined,
+      recordedIn: st?.kept ? st.dir : undefined,
     };
   } catch (err) {
     if (state) {
       try {
+        // The files checked before the run stopped are in the journal, and so in its report.
+        recordPending();
         const interrupted = err instanceof PyregError && err.code === "INTERRUPTED";
         state.finish(interrupted ? "interrupted" : "failed", errorMessage(err), {});
       } catch {
@@ -285,6 +397,8 @@ async function run(opts: VerifyOptions & { from: string; to: string }): Promise<
     }
     throw err;
   } finally {
+    stopped = true;
+    leftOut.close();
     state?.close();
     if (!opts.runtime) await rt.close();
   }

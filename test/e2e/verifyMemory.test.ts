@@ -1,0 +1,187 @@
+/**
+ * verify works a project at a time: `pyreg verify` of 100,000 files runs in a V8 heap far smaller
+ * than those files' results would take as objects (the old verify held every file's row until the
+ * end and ran out of this heap), and its --json document, its per-file lines and its --report still
+ * name every file not found the same and every file the selection left out.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { open, readFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { PYREG_BIN, REPO_ROOT } from "../helpers/cli.js";
+import { tempDir } from "../helpers/tmp.js";
+
+const PROJECTS = 1_000;
+const PER_PROJECT = 100;
+const FILES = PROJECTS * PER_PROJECT;
+/** --latest 90 leaves out the 10 lowest versions of each project. */
+const KEPT = 90;
+/** MB of V8 old space for the verify process: the old code needed several times more. */
+const HEAP_MB = 48;
+
+const projectName = (p: number): string => `proj-${String(p).padStart(5, "0")}`;
+const filename = (p: number, i: number): string =>
+  `proj_${String(p).padStart(5, "0")}-1.${i}.0-py3-none-any.whl`;
+const digest = (text: string): string => createHash("sha256").update(text).digest("hex");
+/** Of each project's kept versions, 1.50.0 is missing at the destination and 1.51.0 differs. */
+const MISSING = 50;
+const DIFFERENT = 51;
+
+/**
+ * A PEP 691 JSON source (/simple/) and destination index (/dst/simple/) of FILES files, made on
+ * request: verify compares the listings' sha256 and reads no file.
+ */
+function startIndexes(): Promise<Server> {
+  const server = createServer((req, res) => {
+    req.resume();
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const send = (value: unknown): void => {
+      const body = Buffer.from(JSON.stringify(value));
+      res
+        .writeHead(200, {
+          "content-type": "application/vnd.pypi.simple.v1+json",
+          "content-length": body.length,
+        })
+        .end(body);
+    };
+    const meta = { "api-version": "1.1" };
+    if (path === "/simple/" || path === "/dst/simple/") {
+      send({ meta, projects: Array.from({ length: PROJECTS }, (_, p) => ({ name: projectName(p) })) });
+      return;
+    }
+    const m = /^\/(simple|dst\/simple)\/proj-(\d{5})\/$/.exec(path);
+    const p = m ? Number(m[2]) : -1;
+    if (!m || p >= PROJECTS) {
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+      return;
+    }
+    const dst = m[1] === "dst/simple";
+    const files = [];
+    for (let i = 0; i < PER_PROJECT; i++) {
+      if (dst && i === MISSING) continue;
+      const f = filename(p, i);
+      files.push({
+        filename: f,
+        url: `/files/${f}`,
+        hashes: { sha256: digest(dst && i === DIFFERENT ? `other ${f}` : f) },
+        size: 1000,
+      });
+    }
+    send({ meta, name: projectName(p), files, versions: files.map((_, i) => `1.${i}.0`) });
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+/** Runs bin/pyreg with a small V8 heap, stdout to a file. */
+async function pyregSmallHeap(
+  args: string[],
+  stdoutPath: string,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  const out = await open(stdoutPath, "w");
+  try {
+    return await new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [`--max-old-space-size=${HEAP_MB}`, PYREG_BIN, ...args], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, NO_COLOR: "1", CI: "true" },
+        stdio: ["ignore", out.fd, "pipe"],
+      });
+      let stderr = "";
+      child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.on("error", reject);
+      child.on("close", (code, signal) => resolve({ code, signal, stderr }));
+    });
+  } finally {
+    await out.close();
+  }
+}
+
+/** Lines of a file that contain `needle`, counted as the file streams. */
+async function countLines(path: string, needle: string): Promise<number> {
+  let n = 0;
+  for await (const line of createInterface({ input: createReadStream(path) })) if (line.includes(needle)) n++;
+  return n;
+}
+
+describe("verify of a large source", () => {
+  let tmp: { path: string; cleanup(): Promise<void> };
+  let server: Server;
+  let url: string;
+
+  before(async () => {
+    tmp = await tempDir();
+    server = await startIndexes();
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await new Promise((r) => server.close(r));
+    await tmp.cleanup();
+  });
+
+  test(`pyreg verify of ${FILES.toLocaleString("en")} files runs in a ${HEAP_MB} MB heap`, async () => {
+    const printed = join(tmp.path, "verify.json");
+    const report = join(tmp.path, "check");
+    const r = await pyregSmallHeap(
+      [
+        "verify",
+        "--from",
+        `${url}/simple/`,
+        "--to",
+        `${url}/upload/`,
+        "--to-index",
+        `${url}/dst/simple/`,
+        "--state",
+        join(tmp.path, "no-journal"),
+        "--latest",
+        String(KEPT),
+        "--report",
+        report,
+        "--json",
+      ],
+      printed,
+    );
+    assert.equal(r.code, 1, `exit ${r.code} (${r.signal ?? "no signal"}): ${r.stderr.slice(-2000)}`);
+    const checked = PROJECTS * KEPT;
+    const doc = JSON.parse(await readFile(printed, "utf8")) as {
+      counts: Record<string, number>;
+      notVerified: { filename: string; status: string }[];
+      filteredFiles: { filename: string; rule: string }[];
+      verifiedBy: Record<string, number>;
+    };
+    assert.deepEqual(doc.counts, {
+      files: checked,
+      ok: checked - 2 * PROJECTS,
+      missing: PROJECTS,
+      different: PROJECTS,
+      unverifiable: 0,
+    });
+    assert.deepEqual(doc.verifiedBy, { "index:sha256": checked - PROJECTS });
+    // Every file not found the same, projects in order and files by name within each.
+    const expected = Array.from({ length: PROJECTS }, (_, p) => [
+      { filename: filename(p, MISSING), status: "missing" },
+      { filename: filename(p, DIFFERENT), status: "different" },
+    ]).flat();
+    assert.deepEqual(
+      doc.notVerified.map((f) => ({ filename: f.filename, status: f.status })),
+      expected,
+    );
+    assert.equal(doc.filteredFiles.length, PROJECTS * (PER_PROJECT - KEPT));
+    assert.equal(doc.filteredFiles[0]?.filename, filename(0, 0));
+    // The same files on stderr, one line each, as the projects are checked.
+    const lines = r.stderr.split("\n").filter((l) => /^(missing|different) +proj_/.test(l));
+    assert.deepEqual(
+      lines.map((l) => l.split(/ +/)[1]),
+      expected.map((f) => f.filename),
+    );
+    // The report (from a temporary journal: no state folder was made) counts them too.
+    const json = `${report}.json`;
+    assert.equal(await countLines(json, '"status": "missing"'), PROJECTS);
+    assert.equal(await countLines(json, '"status": "different"'), PROJECTS);
+    assert.match(await readFile(`${report}.md`, "utf8"), new RegExp(`${checked - 2 * PROJECTS}`));
+  });
+});
