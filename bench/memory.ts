@@ -1,8 +1,9 @@
 /**
- * The memory curve: peak RSS of the pyreg process for plan, migrate, verify and report at growing
- * numbers of files (default 10,000, 100,000, 1,000,000), against the synthetic registry of
- * bench/synthetic.ts (its own process: its memory is not counted). `npm run bench -- --rss-sizes
- * 10000,100000` from bench/run.ts, or alone: `node dist/bench/memory.js --rss-sizes 10000,100000
+ * The memory curve (section "rss" of `npm run bench`): peak RSS, wall and CPU time of the pyreg
+ * process for plan, migrate, verify and report at growing numbers of files (default 10,000,
+ * 100,000, 1,000,000; --rss-max N leaves out the sizes above N), against the synthetic registry
+ * of bench/synthetic.ts (its own process: its memory is not counted, its CPU is recorded). Alone:
+ * `node dist/bench/memory.js [--rss-sizes 10000,100000] [--rss-max N]
  * [--rss-commands plan,migrate,verify,report] [--migrate-max N] [--work DIR]`.
  *
  * report reads the journal migrate wrote at that size; above --migrate-max (migrate not run), a

@@ -972,7 +972,7 @@ async function main(): Promise<void> {
           cpuSeconds: again.cpuSeconds ?? NaN,
           loadStart: NaN,
           loadEnd: NaN,
-          note: "the second run alone (inside small); CPU: pyreg's",
+          note: "the second run alone, inside small; CPU: pyreg's only",
         });
     }
   }
