@@ -214,7 +214,12 @@ function earlierLines(input: SummaryInput): TargetLine[] {
   lines.push({
     group: "earlier",
     target: `peak RSS < 200 MB (default corpus; one ${input.big ? f(input.big.bytes / 1024 ** 3, 2) : "2"} GiB wheel)`,
-    measured: `${f(pyregRss === undefined ? undefined : mb(pyregRss), 0)} MB; ${f(bigRss === undefined ? undefined : mb(bigRss), 0)} MB`,
+    measured: [pyregRss, bigRss]
+      .map(
+        (x, i) =>
+          `${x === undefined ? "not run" : `${f(mb(x), 0)} MB`} (${i ? "big file" : "default corpus"})`,
+      )
+      .join("; "),
     status:
       peaks.length === 2
         ? verdict(Math.max(...peaks.map(mb)) < 200)
