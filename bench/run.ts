@@ -926,12 +926,15 @@ async function main(): Promise<void> {
 
   let small: SmallFilesResult<Row> | undefined;
   const rerun = args.sections.has("rerun");
-  if (args.sections.has("small") || rerun) {
-    // The re-run's first run is the small section's pyreg run: without the small section, that run alone.
-    const contenders = new Set(
-      args.sections.has("small") ? [...args.only].filter((c) => c === "pyreg" || c === "floor") : [],
-    );
-    if (rerun) contenders.add("pyreg");
+  // The re-run's first run is the small section's pyreg run: without the small section, that run alone.
+  const smallContenders = new Set(
+    args.sections.has("small") ? [...args.only].filter((c) => c === "pyreg" || c === "floor") : [],
+  );
+  if (rerun) smallContenders.add("pyreg");
+  if (args.sections.has("small") && !smallContenders.size)
+    log("small files: skipped (--only names neither pyreg nor floor)");
+  if (smallContenders.size) {
+    const contenders = smallContenders;
     const conc = args.concurrencyGiven ? args.concurrency : undefined;
     log(`small files: ${args.smallFiles} files, ${(args.smallSize / 1e6).toFixed(0)} MB`);
     small = await section(args.sections.has("small") ? "small" : "rerun", () =>
