@@ -303,12 +303,20 @@ function parseList(v: string | undefined): number[] {
     .filter((n) => Number.isInteger(n) && n > 0);
 }
 
+/** A whole number of at least `min` given to option `k`, or an error saying so. */
+function whole(k: string, s: string, min: number): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < min)
+    throw new Error(`${k} takes a whole number of at least ${min}, not "${s}"`);
+  return n;
+}
+
 /** Options of the memory curve, shared with bench/run.ts. */
 export function rssOption(k: string, v: () => string, o: Partial<RssOptions>): boolean {
   if (k === "--rss-sizes") o.sizes = parseList(v());
   else if (k === "--rss-commands") o.commands = v().split(",") as RssCommand[];
-  else if (k === "--migrate-max") o.migrateMax = Number(v());
-  else if (k === "--rss-max") o.max = Number(v());
+  else if (k === "--migrate-max") o.migrateMax = whole(k, v(), 0);
+  else if (k === "--rss-max") o.max = whole(k, v(), 1);
   else return false;
   return true;
 }

@@ -876,7 +876,14 @@ async function corpusSection(args: Args, results: Record<string, unknown>): Prom
 const IDLE_SECONDS = 5;
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  let args: Args;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    // A usage error: the message alone, exit code 2.
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  }
   jsonMode = args.json;
   await mkdir(args.work, { recursive: true });
   tmpBase = join(args.work, "tmp");
