@@ -8,22 +8,20 @@
  * source's index and file digests are warmed before anything is timed).
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { mkdir, readdir, rm, stat, statfs, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile, rm, stat, statfs, writeFile } from "node:fs/promises";
+import { cpus } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
 import { DEFAULT_CONCURRENCY } from "../src/cli/common.js";
-import { HttpClient } from "../src/http/client.js";
-import { makePlan, planCounts } from "../src/core/plan.js";
-import { openDestination, openSource } from "../src/registries/index.js";
-import { parseSpec } from "../src/registries/spec.js";
-import type { RegistryContext } from "../src/registries/types.js";
 import { writeStoredZip } from "./archive.js";
 import { makeBenchCorpus, type Corpus } from "./corpus.js";
-import { RSS_COMMANDS, rssCurve, rssOption, rssTable, type RssOptions } from "./memory.js";
-import { formatRequests, runRerun, type RerunResult } from "./rerun.js";
-import { printCpu, runSmallFiles } from "./smallFiles.js";
+import { RSS_COMMANDS, RSS_SIZES, rssCurve, rssOption, rssTable, type RssOptions } from "./memory.js";
+import { commitOf, cpuOf, load1, treeCpu } from "./proc.js";
+import { delta, formatRequests, rerunResult, rerunRow, RERUN_TARGET, type RerunResult } from "./rerun.js";
+import { printCpu, runSmallFiles, type SmallFilesResult } from "./smallFiles.js";
+import { printSummary, summarize, type SectionTime } from "./summary.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const ROOT = resolve(HERE, "..", "..");
@@ -32,6 +30,10 @@ let PYREG = join(ROOT, "bin", "pyreg");
 const SERVE_CHILD = join(HERE, "serveChild.js");
 const FLOOR = join(HERE, "floor.js");
 const TIME = "/usr/bin/time";
+
+/** The parts of a run, in the order they run (--sections). */
+const SECTIONS = ["corpus", "small", "rerun", "big", "rss"] as const;
+type Section = (typeof SECTIONS)[number];
 
 interface Args {
   files: number;
@@ -44,17 +46,14 @@ interface Args {
   work: string;
   only: Set<string>;
   sweep: number[];
-  scale: boolean;
+  sections: Set<Section>;
   bigGiB: number;
-  planSizes: number[];
-  /** The memory curve (bench/memory.ts); empty sizes: not run. */
+  /** The memory curve (bench/memory.ts). */
   rss: Partial<RssOptions>;
-  /** Files of the many-small-files run (0: none). */
+  /** Files of the many-small-files run. */
   smallFiles: number;
   smallSize: number;
   cpuProf: string | undefined;
-  /** Run the default corpus's contenders (off with --small-only). */
-  mainCorpus: boolean;
 }
 
 function parseSize(v: string): number {
@@ -65,30 +64,37 @@ function parseSize(v: string): number {
 }
 
 const USAGE = `usage: npm run bench -- [options]
+Sections, in this order (all by default; each prints its time, and a summary of the targets ends the run):
+  corpus   the default corpus: pyreg, the floor and the naive pip+twine pipeline
+  small    many small files (100,000): the floor and pyreg, client CPU per file and per GB,
+           the destination pyreg serve's CPU, the source pyreg serve's first pages and idle CPU
+  rerun    pyreg's small-files run again over the unchanged source, with request counts
+  big      one 2 GiB wheel (peak RSS)
+  rss      the memory curve: plan, migrate, verify, report at 10k, 100k, 1M files (synthetic registry)
+Options:
+  --sections LIST      run only these sections, e.g. small,rerun or rss
   --files N            corpus files (default 2000; 3 wheels + 1 sdist per version)
   --size SIZE          corpus total size (default 1g; e.g. 200m)
   --concurrency N      floor's concurrency, also passed to pyreg (default: pyreg's default, ${DEFAULT_CONCURRENCY})
   --naive-versions N   versions run through pip+twine, extrapolated to all (default 40; "all")
-  --only LIST          contenders: pyreg,floor,naive,rerun (default all; rerun: a first migrate
-                       into an empty destination, then again over the unchanged source)
-  --sweep LIST         also run pyreg at these concurrencies, e.g. 1,2,4,8,16
-  --no-scale           skip planning at scale and the big-file memory run
-  --scale-only         only planning at scale and the big-file memory run
-  --plan-sizes LIST    files to plan (default 10000,100000)
-  --big-gib N          size of the big file in GiB (default 2)
-  --rss-sizes LIST     memory curve: peak RSS of plan, migrate, verify, report at these numbers of
-                       files on a synthetic registry (e.g. 10000,100000,1000000; default: not run)
-  --rss-commands LIST  commands of the memory curve (default plan,migrate,verify,report)
-  --migrate-max N      memory curve: migrate only up to N files (report then reads an SQL-built journal)
-  --small-files N      files of the many-small-files run, floor and pyreg (default 100000; 0: none)
+  --only LIST          contenders: pyreg,floor,naive,rerun (default all; without rerun, no rerun section)
+  --sweep LIST         also run pyreg at these concurrencies on the default corpus, e.g. 1,2,4,8,16
+  --small-files N      files of the many-small-files run (default 100000; 0: no small or rerun section)
   --small-size SIZE    total size of that corpus (default 300m)
-  --no-small-files     skip the many-small-files run
-  --small-only         only the many-small-files run (pyreg and floor, or --only's)
+  --no-small-files     no small or rerun section
+  --small-only         only the small and rerun sections
+  --big-gib N          size of the big file in GiB (default 2)
+  --no-scale           no big or rss section
+  --scale-only         only the big and rss sections
+  --rss-sizes LIST     sizes of the memory curve (default ${RSS_SIZES.join(",")})
+  --rss-max N          leave the sizes above N out of the curve (e.g. 100000 for a shorter run)
+  --rss-commands LIST  commands of the memory curve (default ${RSS_COMMANDS.join(",")})
+  --migrate-max N      memory curve: migrate only up to N files (report then reads an SQL-built journal)
   --cpu-prof DIR       write node --cpu-prof profiles of pyreg, the floor and the destinations to DIR
   --pyreg PATH         the pyreg CLI to measure (default this checkout's bin/pyreg; e.g. an older build's)
   --json               print the results as JSON on stdout
   --out FILE           write the results JSON to FILE (default WORK/bench-results.json)
-  --work DIR           working folder (default /tmp/pyreg-bench; the corpus is kept and reused)`;
+  --work DIR           working folder (default /tmp/pyreg-bench; the corpora are kept and reused)`;
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
@@ -102,16 +108,15 @@ function parseArgs(argv: string[]): Args {
     work: "/tmp/pyreg-bench",
     only: new Set(["pyreg", "floor", "naive", "rerun"]),
     sweep: [],
-    scale: true,
+    sections: new Set(SECTIONS),
     bigGiB: 2,
-    planSizes: [10_000, 100_000],
     rss: {},
     smallFiles: 100_000,
     smallSize: 300 * 1024 ** 2,
     cpuProf: undefined,
-    mainCorpus: true,
   };
-  let scaleOnly = false;
+  const drop = new Set<Section>();
+  let only: Set<Section> | undefined;
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = (): string => {
@@ -130,7 +135,13 @@ function parseArgs(argv: string[]): Args {
         .split(",")
         .map((s) => Number(s.trim()))
         .filter((n) => Number.isInteger(n) && n > 0);
-    if (k === "--files") a.files = int();
+    if (k === "--sections") {
+      const names = v().split(",");
+      const unknown = names.filter((n) => !(SECTIONS as readonly string[]).includes(n));
+      if (unknown.length)
+        throw new Error(`--sections: no section ${unknown.join(", ")} (sections: ${SECTIONS.join(", ")})`);
+      only = new Set(names as Section[]);
+    } else if (k === "--files") a.files = int();
     else if (k === "--size") a.size = parseSize(v());
     else if (k === "--concurrency") {
       a.concurrency = int();
@@ -142,9 +153,8 @@ function parseArgs(argv: string[]): Args {
         throw new Error(`--naive-versions takes a positive number or "all"`);
     } else if (k === "--only") a.only = new Set(v().split(","));
     else if (k === "--sweep") a.sweep = list();
-    else if (k === "--no-scale") a.scale = false;
-    else if (k === "--scale-only") scaleOnly = true;
-    else if (k === "--plan-sizes") a.planSizes = list();
+    else if (k === "--no-scale") drop.add("big").add("rss");
+    else if (k === "--scale-only") only = new Set(["big", "rss"]);
     else if (k === "--big-gib") a.bigGiB = Number(v());
     else if (rssOption(k, v, a.rss)) continue;
     else if (k === "--small-files") {
@@ -152,12 +162,11 @@ function parseArgs(argv: string[]): Args {
       a.smallFiles = Number(s);
       if (!Number.isInteger(a.smallFiles) || a.smallFiles < 0)
         throw new Error(`--small-files takes a whole number (0: no such run), not "${s}"`);
+      if (a.smallFiles === 0) drop.add("small").add("rerun");
     } else if (k === "--small-size") a.smallSize = parseSize(v());
-    else if (k === "--no-small-files") a.smallFiles = 0;
-    else if (k === "--small-only") {
-      a.mainCorpus = false;
-      a.scale = false;
-    } else if (k === "--cpu-prof") a.cpuProf = resolve(v());
+    else if (k === "--no-small-files") drop.add("small").add("rerun");
+    else if (k === "--small-only") only = new Set(["small", "rerun"]);
+    else if (k === "--cpu-prof") a.cpuProf = resolve(v());
     else if (k === "--pyreg") PYREG = resolve(v());
     else if (k === "--json") a.json = true;
     else if (k === "--out") a.out = v();
@@ -167,11 +176,8 @@ function parseArgs(argv: string[]): Args {
       process.exit(0);
     } else throw new Error(`unknown option ${k}\n${USAGE}`);
   }
-  if (scaleOnly) {
-    a.only = new Set();
-    a.scale = true;
-    a.smallFiles = 0;
-  }
+  if (!a.only.has("rerun")) drop.add("rerun");
+  a.sections = new Set(SECTIONS.filter((s) => (only ?? a.sections).has(s) && !drop.has(s)));
   return a;
 }
 
@@ -236,7 +242,6 @@ async function measure(
   let userSeconds: number | undefined;
   let systemSeconds: number | undefined;
   if (haveTime) {
-    const { readFile } = await import("node:fs/promises");
     const t = await readFile(timeFile, "utf8").catch(() => "");
     await rm(timeFile, { force: true });
     const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(t);
@@ -265,18 +270,9 @@ interface Server {
   url: string;
   /** CPU seconds the server process has used so far (user + system, from /proc). */
   cpu(): number;
+  /** The requests it answered so far, by method and status ("GET 304"; serveChild.ts). */
+  counts(): Promise<Record<string, number>>;
   stop(): Promise<void>;
-}
-
-/** CPU seconds of a process (utime + stime from /proc/PID/stat; clock ticks of 1/100 s). */
-function cpuOf(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN;
-  }
 }
 
 const children = new Set<ReturnType<typeof spawn>>();
@@ -290,18 +286,29 @@ async function startChild(args: string[], nodeFlags: string[] = []): Promise<Ser
     stdio: ["pipe", "pipe", "inherit"],
   });
   children.add(child);
+  // Lines on its stdout: {"url"} once listening, then {"requests"} for each SIGUSR2.
+  const waiting: ((c: Record<string, number>) => void)[] = [];
   const url = await new Promise<string>((res, rej) => {
     let buf = "";
     child.stdout.on("data", (d: Buffer) => {
       buf += d.toString();
-      const nl = buf.indexOf("\n");
-      if (nl >= 0) res((JSON.parse(buf.slice(0, nl)) as { url: string }).url);
+      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+        const line = JSON.parse(buf.slice(0, nl)) as { url?: string; requests?: Record<string, number> };
+        buf = buf.slice(nl + 1);
+        if (line.url) res(line.url);
+        if (line.requests) waiting.shift()?.(line.requests);
+      }
     });
     child.on("exit", (c) => rej(new Error(`server ${args.join(" ")} exited (${c})`)));
   });
   return {
     url,
     cpu: () => cpuOf(child.pid),
+    counts: () =>
+      new Promise((res) => {
+        waiting.push(res);
+        child.kill("SIGUSR2");
+      }),
     stop: () =>
       new Promise<void>((res) => {
         child.once("exit", () => {
@@ -389,6 +396,11 @@ async function withDestination<T>(
   }
 }
 
+/**
+ * `pyreg migrate` into a fresh destination. With `rerun`: the same command again afterwards, in
+ * the same folder (its state), over the unchanged source and destination, with the requests each
+ * registry answered during each run (bench/rerun.ts).
+ */
 async function runPyreg(
   corpus: Corpus,
   src: Server,
@@ -396,53 +408,59 @@ async function runPyreg(
   concurrency: number | undefined,
   label: string,
   profDir?: string,
-): Promise<Row> {
+  rerun = false,
+): Promise<{ row: Row; rerun?: RerunResult | undefined }> {
   return withDestination(
     work,
     src,
     async (dst, dir, usage) => {
-      const args = [
-        ...profFlags(profDir, "pyreg"),
-        PYREG,
-        "migrate",
-        "--from",
-        `${src.url}simple/`,
-        "--to",
-        dst.url,
-        "--json",
-        "-q",
-      ];
+      const args = [PYREG, "migrate", "--from", `${src.url}simple/`, "--to", dst.url, "--json", "-q"];
       if (concurrency !== undefined) args.push("--concurrency", String(concurrency));
+      const env = { TMPDIR: join(work, "tmp") };
       // A fresh working folder: pyreg keeps its state (journal) in the current folder by default.
       const cwd = join(dir, "..", `${dir.split("/").pop()}-cwd`);
       await mkdir(cwd, { recursive: true });
-      const m = await measure(process.execPath, args, { TMPDIR: join(work, "tmp") }, cwd);
-      await rm(cwd, { recursive: true, force: true });
-      const used = usage();
-      let copied = 0;
-      let failed = 0;
       try {
-        const j = JSON.parse(m.stdout) as { counts: { copied: number; failed: number } };
-        copied = j.counts.copied;
-        failed = j.counts.failed;
-      } catch {
-        log(`pyreg printed no JSON (exit ${m.code}): ${m.stderr.slice(-2000)}`);
+        const requests = async (): Promise<[Record<string, number>, Record<string, number>]> =>
+          rerun ? [await src.counts(), await dst.counts()] : [{}, {}];
+        const [s0, d0] = await requests();
+        const m = await measure(process.execPath, [...profFlags(profDir, "pyreg"), ...args], env, cwd);
+        const used = usage();
+        const [s1, d1] = await requests();
+        let copied = 0;
+        let failed = 0;
+        try {
+          const j = JSON.parse(m.stdout) as { counts: { copied: number; failed: number } };
+          copied = j.counts.copied;
+          failed = j.counts.failed;
+        } catch {
+          log(`pyreg printed no JSON (exit ${m.code}): ${m.stderr.slice(-2000)}`);
+        }
+        const there = await folderContents(dir);
+        if (there.files !== corpus.files.length || failed)
+          log(`${label}: destination holds ${there.files}/${corpus.files.length} files; ${failed} failed`);
+        const row: Row = {
+          contender: label,
+          files: there.files,
+          bytes: there.bytes,
+          seconds: m.seconds,
+          peakRssMiB: m.peakRssMiB,
+          cpuSeconds: m.cpuSeconds,
+          userSeconds: m.userSeconds,
+          systemSeconds: m.systemSeconds,
+          ...used,
+          note: `exit ${m.code}, ${copied} copied`,
+        };
+        if (!rerun) return { row };
+        const first = rerunRow("first", m, delta(s1, s0), delta(d1, d0), log);
+        log(`rerun: the same command again over the unchanged source (load average ${load1()})`);
+        const again = await measure(process.execPath, args, env, cwd);
+        const [s2, d2] = await requests();
+        const second = rerunRow("re-run", again, delta(s2, s1), delta(d2, d1), log);
+        return { row, rerun: rerunResult(corpus.files.length, first, second) };
+      } finally {
+        await rm(cwd, { recursive: true, force: true });
       }
-      const there = await folderContents(dir);
-      if (there.files !== corpus.files.length || failed)
-        log(`${label}: destination holds ${there.files}/${corpus.files.length} files; ${failed} failed`);
-      return {
-        contender: label,
-        files: there.files,
-        bytes: there.bytes,
-        seconds: m.seconds,
-        peakRssMiB: m.peakRssMiB,
-        cpuSeconds: m.cpuSeconds,
-        userSeconds: m.userSeconds,
-        systemSeconds: m.systemSeconds,
-        ...used,
-        note: `exit ${m.code}, ${copied} copied`,
-      };
     },
     profDir,
   );
@@ -587,69 +605,7 @@ async function runNaive(
   });
 }
 
-// ---------- scale ----------
-
-interface PlanRow {
-  files: number;
-  projects: number;
-  cliSeconds: number;
-  cliPeakRssMiB: number | undefined;
-  librarySeconds: number;
-  counts: { copy: number; skip: number };
-}
-
-/** `pyreg plan` (the CLI, start to exit) and makePlan (in-process) over generated indexes. */
-async function planAtScale(files: number, work: string): Promise<PlanRow> {
-  const perProject = 20;
-  const projects = Math.ceil(files / perProject);
-  const idx = await startChild(["static", String(projects), String(perProject)]);
-  try {
-    const from = `${idx.url}src/simple/`;
-    const to = `${idx.url}upload/`;
-    const toIndex = `${idx.url}dst/simple/`;
-    const cwd = join(work, "plan-cwd");
-    await mkdir(cwd, { recursive: true });
-    const m = await measure(
-      process.execPath,
-      [PYREG, "plan", "--from", from, "--to", to, "--to-index", toIndex, "--json", "-q"],
-      {},
-      cwd,
-    );
-    let counts = { copy: 0, skip: 0 };
-    try {
-      counts = (JSON.parse(m.stdout) as { counts: { copy: number; skip: number } }).counts;
-    } catch {
-      log(`pyreg plan printed no JSON (exit ${m.code}): ${m.stderr.slice(-1000)}`);
-    }
-    // The same through the library, without process start and JSON output.
-    const http = new HttpClient({ connectionsPerHost: DEFAULT_CONCURRENCY });
-    const ctx = (side: "source" | "destination"): RegistryContext => ({
-      http,
-      side,
-      env: {},
-      options: { toIndex },
-      log: () => undefined,
-    });
-    const t0 = process.hrtime.bigint();
-    const src = await openSource(parseSpec(from), ctx("source"));
-    const dst = await openDestination(parseSpec(to), ctx("destination"));
-    const plan = await makePlan(src, dst, { listConcurrency: DEFAULT_CONCURRENCY });
-    const librarySeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    const c = planCounts(plan);
-    await http.close();
-    if (c.copy !== counts.copy) log(`plan: CLI counted ${counts.copy} to copy, library ${c.copy}`);
-    return {
-      files: projects * perProject,
-      projects,
-      cliSeconds: m.seconds,
-      cliPeakRssMiB: m.peakRssMiB,
-      librarySeconds,
-      counts: { copy: counts.copy, skip: counts.skip },
-    };
-  } finally {
-    await idx.stop();
-  }
-}
+// ---------- the big file ----------
 
 interface BigRow {
   sourceCpu?: number | undefined;
@@ -731,19 +687,23 @@ function fmt(n: number | undefined, digits = 1): string {
   return n === undefined || !Number.isFinite(n) ? "-" : n.toFixed(digits);
 }
 
-function table(headers: string[], rows: string[][]): string {
+/** A Markdown table: the first `leftColumns` columns aligned left (text), the others right (figures). */
+function table(headers: string[], rows: string[][], leftColumns = 1): string {
   const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const left = (i: number): boolean => i < leftColumns;
   const line = (r: string[]): string =>
-    "| " + r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(" | ") + " |";
+    "| " + r.map((c, i) => (left(i) ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(" | ") + " |";
   return [
     line(headers),
-    "|" + w.map((n, i) => (i === 0 ? ":" : "") + "-".repeat(n + 1) + (i === 0 ? "-" : ":")).join("|") + "|",
+    "|" + w.map((n, i) => (left(i) ? ":" + "-".repeat(n + 1) : "-".repeat(n + 1) + ":")).join("|") + "|",
     ...rows.map(line),
   ].join("\n");
 }
 
 function printRerun(rerun: RerunResult): void {
-  say("\nRe-run (pyreg migrate into an empty pyreg serve, then again over the unchanged source):");
+  say(
+    `\nRe-run (the small-files pyreg migrate, ${rerun.files} files into an empty pyreg serve, then the same command again over the unchanged source):`,
+  );
   say(
     table(
       [
@@ -768,7 +728,11 @@ function printRerun(rerun: RerunResult): void {
       ]),
     ),
   );
-  say(`re-run / first run: ${(100 * rerun.ratio).toFixed(1)} % of the wall time (target: under 10 %)`);
+  say(
+    `re-run / first run: ${(100 * rerun.ratio).toFixed(1)} % of the wall time` +
+      `${rerun.cpuRatio === undefined ? "" : `, ${(100 * rerun.cpuRatio).toFixed(1)} % of the CPU time`}` +
+      ` (target: under ${100 * RERUN_TARGET} % of the wall time)`,
+  );
 }
 
 /** The columns of a contender's row (see rowCells). */
@@ -803,225 +767,279 @@ function rowCells(r: Row): string[] {
 
 // ---------- main ----------
 
-async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  jsonMode = args.json;
-  await mkdir(args.work, { recursive: true });
-  tmpBase = join(args.work, "tmp");
-  await mkdir(tmpBase, { recursive: true });
-  if (!haveTime)
-    log(`${TIME} not found (apt-get install -y time): peak RSS is polled from /proc VmHWM instead`);
-  const results: Record<string, unknown> = {
-    machine: { cpus: (await import("node:os")).cpus().length, node: process.version },
-    options: { ...args, only: [...args.only] },
-  };
+/** The default corpus: floor, pyreg, the concurrency sweep and the naive pipeline, per --only. */
+async function corpusSection(args: Args, results: Record<string, unknown>): Promise<Row[]> {
   const rows: Row[] = [];
-
-  if (args.mainCorpus && (args.only.size || args.sweep.length)) {
-    const corpusDir = join(args.work, `corpus-${args.files}-${args.size}`);
-    const corpus = await makeBenchCorpus(corpusDir, { files: args.files, totalBytes: args.size, log });
-    const manifest = join(args.work, `corpus-${args.files}-${args.size}.manifest.json`);
-    log(
-      `corpus: ${corpus.files.length} files, ${corpus.versions.length} versions, ${(corpus.totalBytes / 1e6).toFixed(0)} MB in ${corpusDir}`,
-    );
-    const sizes = corpus.files.map((f) => f.size).sort((a, b) => a - b);
-    results["corpus"] = {
-      files: corpus.files.length,
-      versions: corpus.versions.length,
-      projects: new Set(corpus.files.map((f) => f.project)).size,
-      bytes: corpus.totalBytes,
-      smallest: sizes[0],
-      median: sizes[Math.floor(sizes.length / 2)],
-      largest: sizes[sizes.length - 1],
-    };
-    if (args.only.has("rerun")) {
-      // Its own registries, which count the requests they answer (bench/rerun.ts).
-      const rerun = await runRerun({
-        pyreg: PYREG,
-        serveChild: SERVE_CHILD,
-        corpusDir,
-        projects: [...new Set(corpus.files.map((f) => f.project))],
-        files: corpus.files.length,
-        work: args.work,
-        concurrency: args.concurrencyGiven ? args.concurrency : undefined,
-        measure,
-        warm,
-        log,
-      });
-      results["rerun"] = rerun;
-      printRerun(rerun);
+  const corpusDir = join(args.work, `corpus-${args.files}-${args.size}`);
+  const corpus = await makeBenchCorpus(corpusDir, { files: args.files, totalBytes: args.size, log });
+  const manifest = join(args.work, `corpus-${args.files}-${args.size}.manifest.json`);
+  log(
+    `corpus: ${corpus.files.length} files, ${corpus.versions.length} versions, ${(corpus.totalBytes / 1e6).toFixed(0)} MB in ${corpusDir}`,
+  );
+  const sizes = corpus.files.map((f) => f.size).sort((a, b) => a - b);
+  results["corpus"] = {
+    files: corpus.files.length,
+    versions: corpus.versions.length,
+    projects: new Set(corpus.files.map((f) => f.project)).size,
+    bytes: corpus.totalBytes,
+    smallest: sizes[0],
+    median: sizes[Math.floor(sizes.length / 2)],
+    largest: sizes[sizes.length - 1],
+  };
+  const src = await startChild(["serve", corpusDir]);
+  try {
+    log("source: warming its index (every file hashed once, before timing)");
+    await warm(`${src.url}simple/`, [...new Set(corpus.files.map((f) => f.project))]);
+    const conc = args.concurrencyGiven ? args.concurrency : undefined;
+    let pyreg: Row | undefined;
+    let floor: Row | undefined;
+    let naive: Awaited<ReturnType<typeof runNaive>>;
+    if (args.only.has("floor")) {
+      log(`floor: ${corpus.files.length} files at concurrency ${args.concurrency}`);
+      floor = await runFloor(corpus, src, args.work, args.concurrency, manifest, args.cpuProf);
+      rows.push(floor);
+      log(`floor: ${floor.seconds.toFixed(2)} s`);
     }
-    const contenders = ["pyreg", "floor", "naive"].some((c) => args.only.has(c)) || args.sweep.length > 0;
-    const src = await startChild(["serve", corpusDir]);
-    try {
-      if (contenders) {
-        log("source: warming its index (every file hashed once, before timing)");
-        await warm(`${src.url}simple/`, [...new Set(corpus.files.map((f) => f.project))]);
-      }
-      const conc = args.concurrencyGiven ? args.concurrency : undefined;
-      let pyreg: Row | undefined;
-      let floor: Row | undefined;
-      let naive: Awaited<ReturnType<typeof runNaive>>;
-      if (args.only.has("floor")) {
-        log(`floor: ${corpus.files.length} files at concurrency ${args.concurrency}`);
-        floor = await runFloor(corpus, src, args.work, args.concurrency, manifest, args.cpuProf);
-        rows.push(floor);
-        log(`floor: ${floor.seconds.toFixed(2)} s`);
-      }
-      if (args.only.has("pyreg")) {
-        log(
-          `pyreg migrate (${conc ? `--concurrency ${conc}` : `defaults: concurrency ${DEFAULT_CONCURRENCY}`})`,
-        );
-        pyreg = await runPyreg(
+    if (args.only.has("pyreg")) {
+      log(
+        `pyreg migrate (${conc ? `--concurrency ${conc}` : `defaults: concurrency ${DEFAULT_CONCURRENCY}`})`,
+      );
+      pyreg = (
+        await runPyreg(
           corpus,
           src,
           args.work,
           conc,
           `pyreg migrate (${conc ? `--concurrency ${conc}` : "defaults"})`,
           args.cpuProf,
-        );
-        rows.push(pyreg);
-        log(`pyreg: ${pyreg.seconds.toFixed(2)} s`);
-      }
-      const sweep: Row[] = [];
-      for (const c of args.sweep) {
-        log(`sweep: pyreg --concurrency ${c}`);
-        const r = await runPyreg(corpus, src, args.work, c, `pyreg --concurrency ${c}`);
-        sweep.push(r);
-        log(`sweep: c=${c} ${r.seconds.toFixed(2)} s`);
-      }
-      if (args.only.has("naive")) {
-        log(`naive: pip download ×${args.naiveVersions} versions, then twine upload`);
-        naive = await runNaive(corpus, src, args.work, args.naiveVersions);
-        if (naive) {
-          rows.push(naive.measured, naive.extrapolated);
-          log(`naive: ${naive.measured.seconds.toFixed(1)} s for ${naive.measured.files} files`);
-        }
-      }
-      const ratios: Record<string, number> = {};
-      if (pyreg && naive) {
-        ratios["naive_wall_over_pyreg_wall"] = naive.extrapolated.seconds / pyreg.seconds;
-        ratios["pyreg_files_per_s_over_naive"] =
-          pyreg.files / pyreg.seconds / (naive.measured.files / naive.measured.seconds);
-      }
-      if (pyreg && floor) ratios["pyreg_wall_over_floor_wall"] = pyreg.seconds / floor.seconds;
-      results["rows"] = rows;
-      results["sweep"] = sweep;
-      results["ratios"] = ratios;
-
-      say(
-        `\nCorpus: ${corpus.files.length} files (${corpus.versions.length} versions × 3 wheels + sdist), ` +
-          `${(corpus.totalBytes / 1e6).toFixed(0)} MB, sizes ${(sizes[0]! / 1024).toFixed(0)} KiB … ` +
-          `${(sizes[sizes.length - 1]! / 1024 ** 2).toFixed(1)} MiB (median ${(sizes[Math.floor(sizes.length / 2)]! / 1024).toFixed(0)} KiB)\n`,
-      );
-      say(table(ROW_HEADERS, rows.map(rowCells)));
-      if (sweep.length) {
-        say("\nConcurrency sweep (pyreg migrate, fresh destination each):");
-        say(table(ROW_HEADERS, sweep.map(rowCells)));
-      }
-      say("");
-      if (ratios["naive_wall_over_pyreg_wall"] !== undefined)
-        say(
-          `pyreg vs naive: ${ratios["naive_wall_over_pyreg_wall"].toFixed(1)}× less wall time for the corpus's versions ` +
-            `(naive moving one file per version), ${ratios["pyreg_files_per_s_over_naive"]!.toFixed(1)}× the files/s`,
-        );
-      if (ratios["pyreg_wall_over_floor_wall"] !== undefined)
-        say(`pyreg vs floor: ${ratios["pyreg_wall_over_floor_wall"].toFixed(2)}× the floor's wall time`);
-      const measured = rows.filter((r) => r.cpuSeconds !== undefined);
-      if (measured.length) {
-        say("\nCPU per file and per GB (default corpus):");
-        results["cpu"] = printCpu(measured, { say, table });
-      }
-    } finally {
-      await src.stop();
+        )
+      ).row;
+      rows.push(pyreg);
+      log(`pyreg: ${pyreg.seconds.toFixed(2)} s`);
     }
-  }
+    const sweep: Row[] = [];
+    for (const c of args.sweep) {
+      log(`sweep: pyreg --concurrency ${c}`);
+      const r = (await runPyreg(corpus, src, args.work, c, `pyreg --concurrency ${c}`)).row;
+      sweep.push(r);
+      log(`sweep: c=${c} ${r.seconds.toFixed(2)} s`);
+    }
+    if (args.only.has("naive")) {
+      log(`naive: pip download ×${args.naiveVersions} versions, then twine upload`);
+      naive = await runNaive(corpus, src, args.work, args.naiveVersions);
+      if (naive) {
+        rows.push(naive.measured, naive.extrapolated);
+        log(`naive: ${naive.measured.seconds.toFixed(1)} s for ${naive.measured.files} files`);
+      }
+    }
+    const ratios: Record<string, number> = {};
+    if (pyreg && naive) {
+      ratios["naive_wall_over_pyreg_wall"] = naive.extrapolated.seconds / pyreg.seconds;
+      ratios["pyreg_files_per_s_over_naive"] =
+        pyreg.files / pyreg.seconds / (naive.measured.files / naive.measured.seconds);
+    }
+    if (pyreg && floor) ratios["pyreg_wall_over_floor_wall"] = pyreg.seconds / floor.seconds;
+    results["rows"] = rows;
+    results["sweep"] = sweep;
+    results["ratios"] = ratios;
 
-  const smallContenders = new Set([...args.only].filter((c) => c === "pyreg" || c === "floor"));
-  if (args.smallFiles > 0 && smallContenders.size) {
+    say(
+      `\nCorpus: ${corpus.files.length} files (${corpus.versions.length} versions × 3 wheels + sdist), ` +
+        `${(corpus.totalBytes / 1e6).toFixed(0)} MB, sizes ${(sizes[0]! / 1024).toFixed(0)} KiB … ` +
+        `${(sizes[sizes.length - 1]! / 1024 ** 2).toFixed(1)} MiB (median ${(sizes[Math.floor(sizes.length / 2)]! / 1024).toFixed(0)} KiB)\n`,
+    );
+    say(table(ROW_HEADERS, rows.map(rowCells)));
+    if (sweep.length) {
+      say("\nConcurrency sweep (pyreg migrate, fresh destination each):");
+      say(table(ROW_HEADERS, sweep.map(rowCells)));
+    }
+    say("");
+    if (ratios["naive_wall_over_pyreg_wall"] !== undefined)
+      say(
+        `pyreg vs naive: ${ratios["naive_wall_over_pyreg_wall"].toFixed(1)}× less wall time for the corpus's versions ` +
+          `(naive moving one file per version), ${ratios["pyreg_files_per_s_over_naive"]!.toFixed(1)}× the files/s`,
+      );
+    if (ratios["pyreg_wall_over_floor_wall"] !== undefined)
+      say(`pyreg vs floor: ${ratios["pyreg_wall_over_floor_wall"].toFixed(2)}× the floor's wall time`);
+    const measured = rows.filter((r) => r.cpuSeconds !== undefined);
+    if (measured.length) {
+      say("\nCPU per file and per GB (default corpus):");
+      results["cpu"] = printCpu(measured, { say, table });
+    }
+  } finally {
+    await src.stop();
+  }
+  return rows;
+}
+
+/** Seconds the source's CPU is read while it is idle (small section). */
+const IDLE_SECONDS = 5;
+
+async function main(): Promise<void> {
+  let args: Args;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    // A usage error: the message alone, exit code 2.
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  }
+  jsonMode = args.json;
+  await mkdir(args.work, { recursive: true });
+  tmpBase = join(args.work, "tmp");
+  await mkdir(tmpBase, { recursive: true });
+  if (!haveTime)
+    log(`${TIME} not found (apt-get install -y time): peak RSS is polled from /proc VmHWM instead`);
+  const measuredRoot = resolve(dirname(PYREG), "..");
+  const commit = commitOf(measuredRoot);
+  const started = new Date();
+  const results: Record<string, unknown> = {
+    machine: { cpus: cpus().length, node: process.version },
+    pyreg: { cli: PYREG, commit },
+    bench: { commit: commitOf(ROOT) },
+    started: started.toISOString(),
+    options: { ...args, only: [...args.only], sections: [...args.sections] },
+  };
+  say(
+    `pyreg bench, ${started.toISOString()}: measuring ${PYREG} at commit ${commit}; ${cpus().length} CPUs, ` +
+      `node ${process.version}, load average ${load1()}; sections ${[...args.sections].join(", ") || "none"}`,
+  );
+  const times: SectionTime[] = [];
+  const section = async <T>(name: Section, fn: () => Promise<T>): Promise<T> => {
+    const loadStart = load1();
+    const c0 = treeCpu();
+    const t0 = process.hrtime.bigint();
+    log(`section ${name}: start (load average ${loadStart})`);
+    try {
+      return await fn();
+    } finally {
+      const t: SectionTime = {
+        section: name,
+        seconds: Number(process.hrtime.bigint() - t0) / 1e9,
+        cpuSeconds: treeCpu() - c0,
+        loadStart,
+        loadEnd: load1(),
+      };
+      times.push(t);
+      log(
+        `section ${name}: ${t.seconds.toFixed(0)} s wall, ${t.cpuSeconds.toFixed(0)} CPU s (load average ${t.loadEnd})`,
+      );
+    }
+  };
+
+  let corpusRows: Row[] | undefined;
+  if (args.sections.has("corpus") && (args.only.size || args.sweep.length))
+    corpusRows = await section("corpus", () => corpusSection(args, results));
+
+  let small: SmallFilesResult<Row> | undefined;
+  const rerun = args.sections.has("rerun");
+  // The re-run's first run is the small section's pyreg run: without the small section, that run alone.
+  const smallContenders = new Set(
+    args.sections.has("small") ? [...args.only].filter((c) => c === "pyreg" || c === "floor") : [],
+  );
+  if (rerun) smallContenders.add("pyreg");
+  if (args.sections.has("small") && !smallContenders.size)
+    log("small files: skipped (--only names neither pyreg nor floor)");
+  if (smallContenders.size) {
+    const contenders = smallContenders;
     const conc = args.concurrencyGiven ? args.concurrency : undefined;
     log(`small files: ${args.smallFiles} files, ${(args.smallSize / 1e6).toFixed(0)} MB`);
-    results["smallFiles"] = await runSmallFiles(
-      {
-        startSource: (dir) => startChild(["serve", dir]),
-        warm,
-        runFloor: (corpus, src, manifest, prof) =>
-          runFloor(corpus, src, args.work, args.concurrency, manifest, prof),
-        runPyreg: (corpus, src, label, prof) => runPyreg(corpus, src, args.work, conc, label, prof),
-        log,
-        say,
-        table,
-        printRows: (r) => say(table(ROW_HEADERS, r.map(rowCells))),
-      },
-      {
-        files: args.smallFiles,
-        totalBytes: args.smallSize,
-        work: args.work,
-        contenders: smallContenders,
-        profDir: args.cpuProf,
-      },
+    small = await section(args.sections.has("small") ? "small" : "rerun", () =>
+      runSmallFiles(
+        {
+          startSource: (dir) => startChild(["serve", dir]),
+          warm,
+          runFloor: (corpus, src, manifest, prof) =>
+            runFloor(corpus, src, args.work, args.concurrency, manifest, prof),
+          runPyreg: (corpus, src, label, prof, again) =>
+            runPyreg(corpus, src, args.work, conc, label, prof, again),
+          log,
+          say,
+          table,
+          printRows: (r) => say(table(ROW_HEADERS, r.map(rowCells))),
+        },
+        {
+          files: args.smallFiles,
+          totalBytes: args.smallSize,
+          work: args.work,
+          contenders,
+          profDir: args.cpuProf,
+          rerun,
+          idleSeconds: IDLE_SECONDS,
+        },
+      ),
     );
+    results["smallFiles"] = small;
+    if (small.rerun) {
+      results["rerun"] = small.rerun;
+      printRerun(small.rerun);
+      // Its own line in the times: the second run, inside the small section.
+      const again = small.rerun.rows[1];
+      if (again && args.sections.has("small"))
+        times.push({
+          section: "rerun",
+          seconds: again.seconds,
+          cpuSeconds: again.cpuSeconds ?? NaN,
+          loadStart: NaN,
+          loadEnd: NaN,
+          note: "the second run alone, inside small; CPU: pyreg's only",
+        });
+    }
   }
 
-  if (args.scale) {
-    const plans: PlanRow[] = [];
-    for (const n of args.planSizes) {
-      log(`plan at scale: ${n} files`);
-      plans.push(await planAtScale(n, args.work));
-    }
-    results["plan"] = plans;
-    if (plans.length) {
-      say(
-        "\nPlanning (generated PEP 691 indexes on loopback, 20 files per project; destination holds half):",
-      );
-      say(
-        table(
-          [
-            "files",
-            "projects",
-            "pyreg plan CLI s",
-            "CLI peak RSS MiB",
-            "makePlan in-process s",
-            "copy",
-            "skip",
-          ],
-          plans.map((p) => [
-            String(p.files),
-            String(p.projects),
-            fmt(p.cliSeconds, 2),
-            fmt(p.cliPeakRssMiB, 0),
-            fmt(p.librarySeconds, 2),
-            String(p.counts.copy),
-            String(p.counts.skip),
-          ]),
-        ),
-      );
-    }
-    if (args.bigGiB > 0) {
+  let big: BigRow | undefined;
+  if (args.sections.has("big") && args.bigGiB > 0)
+    big = await section("big", async () => {
       log(`big file: ${args.bigGiB} GiB`);
-      const big = await bigFile(args.work, args.bigGiB);
-      results["bigFile"] = big;
-      if (big)
+      const r = await bigFile(args.work, args.bigGiB);
+      results["bigFile"] = r;
+      if (r)
         say(
-          `\nOne ${(big.bytes / 1024 ** 3).toFixed(2)} GiB wheel: pyreg migrate ${fmt(big.seconds, 1)} s, ` +
-            `peak RSS ${fmt(big.peakRssMiB, 0)} MiB${big.ok ? "" : " (FAILED, see above)"}`,
+          `\nOne ${(r.bytes / 1024 ** 3).toFixed(2)} GiB wheel: pyreg migrate ${fmt(r.seconds, 1)} s, ` +
+            `peak RSS ${fmt(r.peakRssMiB, 0)} MiB${r.ok ? "" : " (FAILED, see above)"}`,
         );
-    }
-  }
-
-  if (args.rss.sizes?.length) {
-    const points = await rssCurve({
-      sizes: args.rss.sizes,
-      commands: args.rss.commands ?? RSS_COMMANDS,
-      migrateMax: args.rss.migrateMax ?? Infinity,
-      work: args.work,
-      log,
+      return r;
     });
-    results["rss"] = points;
-    const t = rssTable(points);
-    say("\nMemory curve (peak RSS of the pyreg process; synthetic registry, 10 files per project):");
-    say(table(t.headers, t.rows));
-  }
+
+  let rss: Awaited<ReturnType<typeof rssCurve>> | undefined;
+  if (args.sections.has("rss"))
+    rss = await section("rss", async () => {
+      const points = await rssCurve({
+        sizes: args.rss.sizes?.length ? args.rss.sizes : [...RSS_SIZES],
+        max: args.rss.max,
+        commands: args.rss.commands ?? RSS_COMMANDS,
+        migrateMax: args.rss.migrateMax ?? Infinity,
+        work: args.work,
+        log,
+        pyreg: PYREG,
+      });
+      results["rss"] = points;
+      const t = rssTable(points);
+      say(
+        "\nMemory curve (peak RSS of the pyreg process; synthetic registry, 10 files per project; MiB, then wall and CPU seconds):",
+      );
+      say(table(t.headers, t.rows));
+      return points;
+    });
+
+  const finished = new Date();
+  results["sections"] = times;
+  results["finished"] = finished.toISOString();
+  const summary = summarize({
+    corpusRows,
+    ratios: results["ratios"] as Record<string, number> | undefined,
+    small,
+    big,
+    rss,
+  });
+  results["summary"] = summary;
+  printSummary(summary, times, {
+    say,
+    table,
+    header:
+      `Measured: ${PYREG} at commit ${commit}, ${started.toISOString()} to ${finished.toISOString()} ` +
+      `(${((finished.getTime() - started.getTime()) / 60000).toFixed(1)} min), load average at the end ${load1()}`,
+  });
 
   const out = args.out ?? join(args.work, "bench-results.json");
   await writeFile(out, JSON.stringify(results, null, 2) + "\n");

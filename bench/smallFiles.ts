@@ -4,9 +4,19 @@
  * `pyreg serve` destination, in the same run; then client CPU per file and per GB, next to the
  * floor's, and the CPU of the `pyreg serve` destination. The per-file cost dominates here (the
  * bytes are few), so this is where pyreg's own work per file shows. See bench/README.md.
+ *
+ * Around it: the source `pyreg serve`, started on the corpus's folder, is timed to its first
+ * index page and first project page, and its CPU read over a few seconds of idle; the CPU of the
+ * three digests of the upload form (pyreg's own hasher) is measured in this process over the
+ * corpus's bytes; and pyreg's run is the first run of the re-run figures (bench/rerun.ts).
  */
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Agent, request } from "undici";
+import { MultiHash } from "../src/core/hash.js";
 import { makeBenchCorpus, type Corpus } from "./corpus.js";
+import type { RerunResult } from "./rerun.js";
 
 /** What the per-file CPU table needs of a contender's result (run.ts's Row). */
 export interface CpuRow {
@@ -24,6 +34,8 @@ export interface CpuRow {
 /** A source registry in its own process (run.ts's Server). */
 export interface SourceServer {
   url: string;
+  /** CPU seconds the process has used so far. */
+  cpu(): number;
   stop(): Promise<void>;
 }
 
@@ -32,7 +44,14 @@ export interface SmallFilesDeps<R extends CpuRow, S extends SourceServer> {
   startSource(dir: string): Promise<S>;
   warm(indexUrl: string, projects: string[]): Promise<void>;
   runFloor(corpus: Corpus, src: S, manifest: string, profDir?: string): Promise<R>;
-  runPyreg(corpus: Corpus, src: S, label: string, profDir?: string): Promise<R>;
+  /** pyreg's run; with `rerun`, then the same command again over the unchanged registries. */
+  runPyreg(
+    corpus: Corpus,
+    src: S,
+    label: string,
+    profDir: string | undefined,
+    rerun: boolean,
+  ): Promise<{ row: R; rerun?: RerunResult | undefined }>;
   log(m: string): void;
   say(m: string): void;
   table(headers: string[], rows: string[][]): string;
@@ -47,12 +66,40 @@ export interface SmallFilesOptions {
   contenders: ReadonlySet<string>;
   /** With a folder: `node --cpu-prof` profiles of pyreg, the floor and the destinations go there. */
   profDir?: string | undefined;
+  /** Run pyreg's command a second time over the unchanged source (the re-run figures). */
+  rerun: boolean;
+  /** Seconds of idle over which the source's CPU is read (0: not measured). */
+  idleSeconds: number;
+}
+
+/** The source `pyreg serve` on the corpus's folder: its first pages and its CPU when idle. */
+export interface ServeFigures {
+  files: number;
+  /** From the server listening to the end of its first /simple/ (PEP 691 JSON). */
+  firstIndexSeconds: number;
+  /** Then the first project page. */
+  firstProjectPageSeconds: number;
+  idleSeconds: number;
+  idleCpuSeconds: number;
+}
+
+/** CPU of the three digests of the upload form (sha256, md5, BLAKE2b-256) over the corpus's files. */
+export interface DigestFigures {
+  /** Files and bytes hashed (an even sample of the corpus). */
+  files: number;
+  bytes: number;
+  cpuSeconds: number;
+  msPerFile: number;
+  secondsPerGB: number;
 }
 
 export interface SmallFilesResult<R extends CpuRow> {
   corpus: { files: number; bytes: number; smallest: number; median: number; largest: number };
   rows: R[];
   cpu: CpuFigures[];
+  serve: ServeFigures | undefined;
+  digests: DigestFigures;
+  rerun: RerunResult | undefined;
 }
 
 /** CPU per file and per GB of one contender, and of the registries it used. */
@@ -143,6 +190,48 @@ function table(
   );
 }
 
+const JSON_INDEX = "application/vnd.pypi.simple.v1+json";
+
+/** Seconds to read one page in full. */
+async function timeGet(url: string, agent: Agent): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const r = await request(url, { dispatcher: agent, headers: { accept: JSON_INDEX } });
+  await r.body.arrayBuffer();
+  if (r.statusCode !== 200) throw new Error(`GET ${url}: HTTP ${r.statusCode}`);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+/**
+ * The digests' CPU: pyreg's own hasher (src/core/hash.ts) over an even sample of at most
+ * `maxFiles` of the corpus's files, read first (the reads are not counted), CPU from
+ * process.cpuUsage; per file and per GB of the sample.
+ */
+export async function digestCost(corpus: Corpus, maxFiles = 20_000): Promise<DigestFigures> {
+  const step = Math.max(1, Math.ceil(corpus.files.length / maxFiles));
+  let files = 0;
+  let bytes = 0;
+  let micros = 0;
+  for (let i = 0; i < corpus.files.length; i += step) {
+    const data = await readFile(join(corpus.dir, corpus.files[i]!.filename));
+    const c0 = process.cpuUsage();
+    const h = await MultiHash.create();
+    h.update(data);
+    h.digest();
+    const c = process.cpuUsage(c0);
+    micros += c.user + c.system;
+    files++;
+    bytes += data.length;
+  }
+  const cpuSeconds = micros / 1e6;
+  return {
+    files,
+    bytes,
+    cpuSeconds,
+    msPerFile: (cpuSeconds * 1000) / files,
+    secondsPerGB: cpuSeconds / (bytes / 1e9),
+  };
+}
+
 /** The many-small-files run: corpus (kept and reused), source, floor then pyreg, and the tables. */
 export async function runSmallFiles<R extends CpuRow, S extends SourceServer>(
   deps: SmallFilesDeps<R, S>,
@@ -164,11 +253,38 @@ export async function runSmallFiles<R extends CpuRow, S extends SourceServer>(
     median: sizes[Math.floor(sizes.length / 2)] ?? 0,
     largest: sizes[sizes.length - 1] ?? 0,
   };
+  const projects = [...new Set(corpus.files.map((f) => f.project))];
   const rows: R[] = [];
+  let serve: ServeFigures | undefined;
+  let rerun: RerunResult | undefined;
   const src = await deps.startSource(corpusDir);
   try {
-    deps.log("small files: source warming its index (every file hashed once, before timing)");
-    await deps.warm(`${src.url}simple/`, [...new Set(corpus.files.map((f) => f.project))]);
+    const agent = new Agent({ connections: 1 });
+    try {
+      const firstIndexSeconds = await timeGet(`${src.url}simple/`, agent);
+      const firstProjectPageSeconds = await timeGet(`${src.url}simple/${projects[0]}/`, agent);
+      deps.log(
+        `small files: source's first /simple/ ${firstIndexSeconds.toFixed(2)} s, first project page ${firstProjectPageSeconds.toFixed(2)} s`,
+      );
+      deps.log("small files: source warming its index (every file hashed once, before timing)");
+      await deps.warm(`${src.url}simple/`, projects);
+      let idleCpuSeconds = NaN;
+      if (opts.idleSeconds > 0) {
+        const c0 = src.cpu();
+        await sleep(opts.idleSeconds * 1000);
+        idleCpuSeconds = src.cpu() - c0;
+        deps.log(`small files: source idle for ${opts.idleSeconds} s: ${idleCpuSeconds.toFixed(2)} CPU s`);
+      }
+      serve = {
+        files: corpus.files.length,
+        firstIndexSeconds,
+        firstProjectPageSeconds,
+        idleSeconds: opts.idleSeconds,
+        idleCpuSeconds,
+      };
+    } finally {
+      await agent.close();
+    }
     if (opts.contenders.has("floor")) {
       deps.log(`small files: floor, ${corpus.files.length} files`);
       const r = await deps.runFloor(corpus, src, manifest, opts.profDir && join(opts.profDir, "small"));
@@ -176,19 +292,25 @@ export async function runSmallFiles<R extends CpuRow, S extends SourceServer>(
       deps.log(`small files: floor ${r.seconds.toFixed(1)} s`);
     }
     if (opts.contenders.has("pyreg")) {
-      deps.log(`small files: pyreg migrate, ${corpus.files.length} files`);
+      deps.log(
+        `small files: pyreg migrate, ${corpus.files.length} files${opts.rerun ? ", then again (re-run)" : ""}`,
+      );
       const r = await deps.runPyreg(
         corpus,
         src,
         "pyreg migrate (defaults)",
         opts.profDir && join(opts.profDir, "small"),
+        opts.rerun,
       );
-      rows.push(r);
-      deps.log(`small files: pyreg ${r.seconds.toFixed(1)} s`);
+      rows.push(r.row);
+      rerun = r.rerun;
+      deps.log(`small files: pyreg ${r.row.seconds.toFixed(1)} s`);
     }
   } finally {
     await src.stop();
   }
+  deps.log("small files: the digests' CPU, measured in this process");
+  const digests = await digestCost(corpus);
   deps.say(
     `\nMany small files: ${summary.files} files, ${(summary.bytes / 1e6).toFixed(0)} MB, sizes ` +
       `${(summary.smallest / 1024).toFixed(0)} KiB … ${(summary.largest / 1024).toFixed(0)} KiB ` +
@@ -197,5 +319,15 @@ export async function runSmallFiles<R extends CpuRow, S extends SourceServer>(
   deps.printRows(rows);
   deps.say("\nCPU per file (many small files):");
   const cpu = printCpu(rows, deps);
-  return { corpus: summary, rows, cpu };
+  deps.say(
+    `The upload form's three digests (pyreg's hasher, in-process, ${digests.files} of the files): ` +
+      `${digests.msPerFile.toFixed(3)} ms per file, ${digests.secondsPerGB.toFixed(2)} CPU s per GB`,
+  );
+  if (serve)
+    deps.say(
+      `Source pyreg serve on the ${serve.files}-file folder: first /simple/ ${serve.firstIndexSeconds.toFixed(2)} s ` +
+        `after it listened, first project page ${serve.firstProjectPageSeconds.toFixed(2)} s, ` +
+        `${Number.isFinite(serve.idleCpuSeconds) ? `${serve.idleCpuSeconds.toFixed(2)} CPU s over ${serve.idleSeconds} s idle` : "idle not measured"}`,
+    );
+  return { corpus: summary, rows, cpu, serve, digests, rerun };
 }
