@@ -79,18 +79,3 @@ export function preferSmallHeap(): void {
   const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" ");
   if (!/heap[-_]growing[-_]percent/.test(given)) setFlagsFromString("--heap-growing-percent=20");
 }
-
-/**
- * For a command whose live memory is small and whose garbage is made at a steady rate (verify reads
- * index pages only): V8 lets the old generation grow to a multiple of what survived its last full
- * collection before collecting again (a factor chosen from the collection and allocation speeds),
- * so the peak follows the length of the run, not what it keeps. With the factor set to 1.5
- * (--heap-growing-percent=50, read by V8 each time it sets the next limit), `pyreg verify` of
- * 100,000 files peaked at 119 MiB RSS instead of 148, with the same CPU time within noise
- * (bench/README.md). A user who passes the flag keeps theirs.
- */
-export function preferFlatHeap(): void {
-  preferBoundedHeap();
-  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" ");
-  if (!/heap[-_]growing[-_]percent/.test(given)) setFlagsFromString("--heap-growing-percent=50");
-}

@@ -166,6 +166,7 @@ function isEngineEvent(e: PyregEvent): e is EngineEvent {
     "http-retry",
     "http-request",
     "phase",
+    "plan-start",
     "planned",
     "checked",
     "filtered",

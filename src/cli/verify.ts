@@ -6,7 +6,7 @@ import { redactText } from "../http/redact.js";
 import { Streamed } from "../core/jsonPieces.js";
 import { Spool } from "../core/spool.js";
 import { plural } from "../core/units.js";
-import { preferBoundedHeap, preferFlatHeap } from "./gc.js";
+import { preferBoundedHeap } from "./gc.js";
 import { fileJson } from "./list.js";
 import { finish } from "./outcome.js";
 import { addFromTo, REGISTRY_HELP, type FromToOptions } from "./plan.js";
@@ -45,11 +45,6 @@ export function registerVerify(program: Command): void {
     async (opts: FromToOptions & StateOptions) => {
       if (opts.resetState)
         process.stderr.write("note: verify starts no state folder: --reset-state not done\n");
-      // Without --content, verify reads index pages only: what it makes is short-lived, and V8's
-      // incremental marking with a small growth of the old generation keeps its heap flat
-      // (bin/pyreg turns marking off for file transfers; with it off, verify of 100,000 files
-      // peaked at 269 MiB RSS instead of 144; see src/cli/gc.ts).
-      if (!opts.content) preferFlatHeap();
       const selection = await selectionFrom(opts);
       const rt = makeRuntime(opts);
       // Each file not found the same is printed as soon as its project is checked (projects in
