@@ -45,6 +45,10 @@ export function registerVerify(program: Command): void {
     async (opts: FromToOptions & StateOptions) => {
       if (opts.resetState)
         process.stderr.write("note: verify starts no state folder: --reset-state not done\n");
+      // Without --content, verify reads index pages only: what it makes is short-lived (see
+      // src/cli/gc.ts; with the young generation let grow and no bound on the old one, verify of
+      // 100,000 files peaked at 269 MiB RSS instead of 118).
+      if (!opts.content) preferBoundedHeap();
       const selection = await selectionFrom(opts);
       const rt = makeRuntime(opts);
       // Each file not found the same is printed as soon as its project is checked (projects in
