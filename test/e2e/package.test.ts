@@ -194,7 +194,14 @@ import { migrate, report, verify, PyregError, type PyregEvent, type ReportSummar
 
 const [from, to, state] = process.argv.slice(2) as [string, string, string];
 const seen = new Set<PyregEvent["type"]>();
-const m = await migrate(from, to, { state, onEvent: (e) => seen.add(e.type) });
+let outcomes = 0;
+const m = await migrate(from, to, {
+  state,
+  onEvent: (e) => {
+    seen.add(e.type);
+    if (e.type === "outcome") outcomes++;
+  },
+});
 if (m.status !== "ok") throw new Error("migrate: " + m.status);
 const copied: number = m.counts.copied;
 const v = await verify(from, to, { state });
@@ -207,7 +214,8 @@ const summary: ReportSummary = r.report;
 const reported = [summary.totals.files, (JSON.parse(printed) as { files: unknown[] }).files.length];
 const missing = await migrate(from + "-missing", to, { state: state + "-2" });
 const code = missing.status === "error" && missing.error instanceof PyregError ? missing.error.code : "none";
-console.log(JSON.stringify({ copied, outcomes: m.outcomes.length, checked: v.counts.files, ok: v.counts.ok, reported, events: [...seen].sort(), missing: missing.status, code }));
+const notAttempted: number = m.notAttempted;
+console.log(JSON.stringify({ copied, outcomes, notAttempted, checked: v.counts.files, ok: v.counts.ok, reported, events: [...seen].sort(), missing: missing.status, code }));
 `,
     );
     const tsc = join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
@@ -231,6 +239,7 @@ console.log(JSON.stringify({ copied, outcomes: m.outcomes.length, checked: v.cou
     assert.deepEqual(out, {
       copied: corpus.length,
       outcomes: corpus.length,
+      notAttempted: 0,
       checked: corpus.length,
       ok: corpus.length,
       reported: [corpus.length, corpus.length],
