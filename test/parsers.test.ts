@@ -8,7 +8,8 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseNetrc } from "../src/registries/netrc.js";
-import { parseProjectPageHtml } from "../src/registries/simple/parse.js";
+import { parseProjectListJson, parseProjectPageHtml } from "../src/registries/simple/parse.js";
+import { PyregError } from "../src/core/errors.js";
 import { tempDir } from "./helpers/tmp.js";
 
 function python(script: string, input: string): unknown {
@@ -138,4 +139,27 @@ describe("simple-index HTML: the links Python's html.parser finds", () => {
       );
     });
   }
+});
+
+describe("PEP 691 project list", () => {
+  const url = "http://127.0.0.1/simple/";
+  const meta = { "api-version": "1.1" };
+  test("names are normalized once each, in the index's order", () => {
+    const text = JSON.stringify({
+      meta,
+      projects: [{ name: "Foo.Bar" }, { name: "baz" }, { name: "foo-bar" }],
+    });
+    assert.deepEqual(parseProjectListJson(text, url), ["foo-bar", "baz"]);
+  });
+  test("a list that is not one, or an entry without a string name, is a malformed index with where", () => {
+    const bad = (body: unknown, where: RegExp): void =>
+      assert.throws(
+        () => parseProjectListJson(JSON.stringify(body), url),
+        (err: unknown) =>
+          err instanceof PyregError && err.code === "MALFORMED_INDEX" && where.test(err.message),
+      );
+    bad({ meta, projects: { name: "x" } }, /projects: expected an array/);
+    bad({ meta, projects: [{ name: "a" }, { name: 3 }] }, /projects\.1\.name: expected a string/);
+    bad({ meta, projects: [null] }, /projects\.0\.name/);
+  });
 });

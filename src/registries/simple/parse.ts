@@ -197,13 +197,6 @@ export function parseProjectPageHtml(
 
 const jsonMeta = z.object({ "api-version": z.string() }).passthrough();
 
-const jsonProjectList = z
-  .object({
-    meta: jsonMeta,
-    projects: z.array(z.object({ name: z.string() }).passthrough()),
-  })
-  .passthrough();
-
 const hashesSchema = z.record(z.string(), z.string());
 
 const jsonFile = z
@@ -254,9 +247,21 @@ export function parseProjectListJson(text: string, url: string, warn?: (m: strin
   // PEP 691: a JSON index says so in meta.api-version; JSON without it is some other API.
   if (typeof version !== "string") throw notAnIndex(url, "its JSON has no PEP 691 meta.api-version");
   checkApiVersion(version, url, warn);
-  const parsed = jsonProjectList.safeParse(data);
-  if (!parsed.success) throw malformed(url, `unexpected project list (${zodProblem(parsed.error)})`);
-  return [...new Set(parsed.data.projects.map((p) => normalizeName(p.name)))];
+  const meta = jsonMeta.safeParse((data as { meta?: unknown }).meta);
+  if (!meta.success) throw malformed(url, `unexpected project list (meta.${zodProblem(meta.error)})`);
+  // The entries are checked here rather than by a zod schema: zod's parse copies every entry,
+  // and a million-file index lists 100,000 projects, read whole before anything else (the copy
+  // set pyreg plan's peak memory at that size; bench/README.md, "Memory curve").
+  const projects = (data as { projects?: unknown }).projects;
+  if (!Array.isArray(projects)) throw malformed(url, "unexpected project list (projects: expected an array)");
+  const names = new Set<string>();
+  for (let i = 0; i < projects.length; i++) {
+    const name = (projects[i] as { name?: unknown } | null)?.name;
+    if (typeof name !== "string")
+      throw malformed(url, `unexpected project list (projects.${i}.name: expected a string)`);
+    names.add(normalizeName(name));
+  }
+  return [...names];
 }
 
 export function parseProjectPageJson(
