@@ -5,15 +5,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { open, readFile, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { PYREG_BIN, REPO_ROOT } from "../helpers/cli.js";
+import { countLines, pyregToFiles } from "../helpers/bigOutput.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const FILES = 200_000;
@@ -75,30 +72,7 @@ async function pyregSmallHeap(
   stdoutPath: string,
   stderrPath: string,
 ): Promise<number | null> {
-  const out = await open(stdoutPath, "w");
-  const err = await open(stderrPath, "w");
-  try {
-    return await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [`--max-old-space-size=${HEAP_MB}`, PYREG_BIN, ...args], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, NO_COLOR: "1", CI: "true" },
-        stdio: ["ignore", out.fd, err.fd],
-      });
-      child.on("error", reject);
-      child.on("close", (code) => resolve(code));
-    });
-  } finally {
-    await out.close();
-    await err.close();
-  }
-}
-
-/** Lines of a file that contain `needle` (or match it), counted as the file streams. */
-async function countLines(path: string, needle: string | RegExp): Promise<number> {
-  let n = 0;
-  for await (const line of createInterface({ input: createReadStream(path) }))
-    if (typeof needle === "string" ? line.includes(needle) : needle.test(line)) n++;
-  return n;
+  return (await pyregToFiles([`--max-old-space-size=${HEAP_MB}`], args, stdoutPath, stderrPath)).code;
 }
 
 describe("plan of a large source", () => {

@@ -7,15 +7,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { createReadStream } from "node:fs";
-import { open, readFile, stat, writeFile } from "node:fs/promises";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { createInterface } from "node:readline";
 import Database from "better-sqlite3";
 import { Journal } from "../../src/core/journal.js";
-import { PYREG_BIN, REPO_ROOT } from "../helpers/cli.js";
+import { countLines, pyregToFiles } from "../helpers/bigOutput.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const FILES = 200_000;
@@ -34,34 +31,12 @@ function pyregSmallHeap(
 }
 
 /** Runs bin/pyreg under node with these options, stdout to a file. */
-async function pyregWith(
+function pyregWith(
   nodeOptions: string[],
   args: string[],
   stdoutPath: string,
 ): Promise<{ code: number | null; stderr: string }> {
-  const out = await open(stdoutPath, "w");
-  try {
-    return await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [...nodeOptions, PYREG_BIN, ...args], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, NO_COLOR: "1", CI: "true" },
-        stdio: ["ignore", out.fd, "pipe"],
-      });
-      let stderr = "";
-      child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-      child.on("error", reject);
-      child.on("close", (code) => resolve({ code, stderr }));
-    });
-  } finally {
-    await out.close();
-  }
-}
-
-/** Lines of a file that contain `needle`, counted as the file streams. */
-async function countLines(path: string, needle: string): Promise<number> {
-  let n = 0;
-  for await (const line of createInterface({ input: createReadStream(path) })) if (line.includes(needle)) n++;
-  return n;
+  return pyregToFiles(nodeOptions, args, stdoutPath);
 }
 
 /** A real journal (schema, identity, a finished run), then `files` file rows written by SQL. */

@@ -6,15 +6,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { open, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { PYREG_BIN, REPO_ROOT } from "../helpers/cli.js";
+import { countLines, pyregToFiles } from "../helpers/bigOutput.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const PROJECTS = 1_000;
@@ -79,33 +76,11 @@ function startIndexes(): Promise<Server> {
 }
 
 /** Runs bin/pyreg with a small V8 heap, stdout to a file. */
-async function pyregSmallHeap(
+function pyregSmallHeap(
   args: string[],
   stdoutPath: string,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
-  const out = await open(stdoutPath, "w");
-  try {
-    return await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [`--max-old-space-size=${HEAP_MB}`, PYREG_BIN, ...args], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, NO_COLOR: "1", CI: "true" },
-        stdio: ["ignore", out.fd, "pipe"],
-      });
-      let stderr = "";
-      child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-      child.on("error", reject);
-      child.on("close", (code, signal) => resolve({ code, signal, stderr }));
-    });
-  } finally {
-    await out.close();
-  }
-}
-
-/** Lines of a file that contain `needle`, counted as the file streams. */
-async function countLines(path: string, needle: string): Promise<number> {
-  let n = 0;
-  for await (const line of createInterface({ input: createReadStream(path) })) if (line.includes(needle)) n++;
-  return n;
+  return pyregToFiles([`--max-old-space-size=${HEAP_MB}`], args, stdoutPath);
 }
 
 describe("verify of a large source", () => {
