@@ -366,6 +366,22 @@ interface Row {
   note?: string;
 }
 
+/** The columns of a row that come from the destination's folder and the process measured. */
+function measuredRow(
+  there: { files: number; bytes: number },
+  m: Pick<Row, "seconds" | "peakRssMiB" | "cpuSeconds" | "userSeconds" | "systemSeconds">,
+): Omit<Row, "contender"> {
+  return {
+    files: there.files,
+    bytes: there.bytes,
+    seconds: m.seconds,
+    peakRssMiB: m.peakRssMiB,
+    cpuSeconds: m.cpuSeconds,
+    userSeconds: m.userSeconds,
+    systemSeconds: m.systemSeconds,
+  };
+}
+
 let tmpBase = "/tmp";
 let dstCounter = 0;
 
@@ -441,13 +457,7 @@ async function runPyreg(
           log(`${label}: destination holds ${there.files}/${corpus.files.length} files; ${failed} failed`);
         const row: Row = {
           contender: label,
-          files: there.files,
-          bytes: there.bytes,
-          seconds: m.seconds,
-          peakRssMiB: m.peakRssMiB,
-          cpuSeconds: m.cpuSeconds,
-          userSeconds: m.userSeconds,
-          systemSeconds: m.systemSeconds,
+          ...measuredRow(there, m),
           ...used,
           note: `exit ${m.code}, ${copied} copied`,
         };
@@ -494,13 +504,7 @@ async function runFloor(
       return {
         contender: `floor (node undici GET→POST, c=${concurrency})`,
         ...used,
-        files: there.files,
-        bytes: there.bytes,
-        seconds: m.seconds,
-        peakRssMiB: m.peakRssMiB,
-        cpuSeconds: m.cpuSeconds,
-        userSeconds: m.userSeconds,
-        systemSeconds: m.systemSeconds,
+        ...measuredRow(there, m),
       };
     },
     profDir,
