@@ -5,7 +5,17 @@
  * so a report of a million files never holds them all in memory.
  */
 import type Database from "better-sqlite3";
-import { fileRow, pidAlive, runRow, type RawFileRow, type RawRunRow } from "./rows.js";
+import {
+  checkRow,
+  fileRow,
+  pidAlive,
+  runRow,
+  selectionRow,
+  type RawCheck,
+  type RawFileRow,
+  type RawRunRow,
+  type RawSelection,
+} from "./rows.js";
 import type {
   CheckRow,
   CheckStatus,
@@ -18,32 +28,6 @@ import type {
   ReportSource,
   SelectionRow,
 } from "./types.js";
-
-interface RawCheck {
-  project: string;
-  filename: string;
-  version: string;
-  status: string;
-  detail: string;
-  run_id: number;
-  verification?: string | null;
-}
-
-interface RawSelection {
-  run_id: number;
-  kind: SelectionRow["kind"];
-  project: string | null;
-  filename: string | null;
-  text: string;
-}
-
-const selectionRow = (r: RawSelection): SelectionRow => ({
-  kind: r.kind,
-  project: r.project,
-  filename: r.filename,
-  text: r.text,
-  runId: r.run_id,
-});
 
 interface FileTotals {
   byState: { state: FileState; files: number; bytes: number; unknownSizes: number }[];
@@ -131,15 +115,7 @@ export function reportSource(
         problems: () =>
           iterate<RawCheck, CheckRow>(
             "SELECT * FROM checks WHERE run_id = ? AND status <> 'ok' ORDER BY filename",
-            (c) => ({
-              project: c.project,
-              filename: c.filename,
-              version: c.version,
-              status: c.status as CheckStatus,
-              detail: c.detail,
-              runId: c.run_id,
-              verification: c.verification,
-            }),
+            checkRow,
             id,
           ),
       };

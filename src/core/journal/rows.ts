@@ -6,6 +6,7 @@ import { PyregError } from "../errors.js";
 import { isFailureClass } from "../failure.js";
 import { JOURNAL_FILE } from "./schema.js";
 import type {
+  CheckRow,
   CheckStatus,
   FileRow,
   FileState,
@@ -53,6 +54,41 @@ export interface RawFileRow {
   updated_at: string;
 }
 
+/** A row of the checks table as SQLite gives it. */
+export interface RawCheck {
+  project: string;
+  filename: string;
+  version: string;
+  status: string;
+  detail: string;
+  run_id: number;
+  verification?: string | null;
+}
+
+export function checkRow(c: RawCheck): CheckRow {
+  return {
+    project: c.project,
+    filename: c.filename,
+    version: c.version,
+    status: c.status as CheckStatus,
+    detail: c.detail,
+    runId: c.run_id,
+    verification: c.verification,
+  };
+}
+
+/** A row of the selection table as SQLite gives it. */
+export interface RawSelection {
+  run_id: number;
+  kind: SelectionRow["kind"];
+  project: string | null;
+  filename: string | null;
+  text: string;
+}
+
+export function selectionRow(r: RawSelection): SelectionRow {
+  return { kind: r.kind, project: r.project, filename: r.filename, text: r.text, runId: r.run_id };
+}
 export function fileRow(r: RawFileRow): FileRow {
   return {
     project: r.project,
@@ -154,45 +190,15 @@ export function readAll(
     ? (
         db
           .prepare("SELECT * FROM checks WHERE run_id = ? ORDER BY project, version, filename")
-          .all(lastVerify.id) as {
-          project: string;
-          filename: string;
-          version: string;
-          status: string;
-          detail: string;
-          run_id: number;
-          verification: string | null;
-        }[]
-      ).map((c) => ({
-        verification: c.verification,
-        project: c.project,
-        filename: c.filename,
-        version: c.version,
-        status: c.status as CheckStatus,
-        detail: c.detail,
-        runId: c.run_id,
-      }))
+          .all(lastVerify.id) as RawCheck[]
+      ).map(checkRow)
     : [];
   // Journals written before selection notes existed have no such table (reports open them read-only).
   const hasSelection = db
     .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'selection'")
     .get();
   const rows = hasSelection
-    ? (
-        db.prepare("SELECT * FROM selection ORDER BY run_id, rowid").all() as {
-          run_id: number;
-          kind: SelectionRow["kind"];
-          project: string | null;
-          filename: string | null;
-          text: string;
-        }[]
-      ).map((r) => ({
-        kind: r.kind,
-        project: r.project,
-        filename: r.filename,
-        text: r.text,
-        runId: r.run_id,
-      }))
+    ? (db.prepare("SELECT * FROM selection ORDER BY run_id, rowid").all() as RawSelection[]).map(selectionRow)
     : [];
   const lastRun = runs[runs.length - 1]?.id;
   const selection = rows.filter((r) => r.runId === lastRun);
