@@ -183,47 +183,24 @@ export async function rssCurve(o: RssOptions): Promise<RssPoint[]> {
             `(registry ${registryCpuSeconds.toFixed(1)}), peak RSS ${m.peakRssMiB?.toFixed(0) ?? "?"} MiB`,
         );
       };
-      if (o.commands.includes("plan"))
-        await run("plan", [
-          "plan",
-          "--from",
-          from,
-          "--to",
-          to,
-          "--to-index",
-          `${reg.url}dst/simple/`,
-          "--json",
-          "-q",
-        ]);
+      /** A command against the synthetic pair, with --json and -q (and a state folder). */
+      const against = (command: string, index: string, state?: string): string[] => [
+        command,
+        "--from",
+        from,
+        "--to",
+        to,
+        "--to-index",
+        `${reg.url}${index}`,
+        ...(state ? ["--state", state] : []),
+        "--json",
+        "-q",
+      ];
+      if (o.commands.includes("plan")) await run("plan", against("plan", "dst/simple/"));
       const migrated = o.commands.includes("migrate") && n <= o.migrateMax;
-      if (migrated)
-        await run("migrate", [
-          "migrate",
-          "--from",
-          from,
-          "--to",
-          to,
-          "--to-index",
-          `${reg.url}dst/simple/`,
-          "--state",
-          join(dir, "state"),
-          "--json",
-          "-q",
-        ]);
+      if (migrated) await run("migrate", against("migrate", "dst/simple/", join(dir, "state")));
       if (o.commands.includes("verify"))
-        await run("verify", [
-          "verify",
-          "--from",
-          from,
-          "--to",
-          to,
-          "--to-index",
-          `${reg.url}full/simple/`,
-          "--state",
-          join(dir, "verify-state"),
-          "--json",
-          "-q",
-        ]);
+        await run("verify", against("verify", "full/simple/", join(dir, "verify-state")));
       if (o.commands.includes("report")) {
         let state = join(dir, "state");
         if (!migrated) {
