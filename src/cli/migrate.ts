@@ -4,7 +4,7 @@ import { PyregError } from "../core/errors.js";
 import type { FileOutcome } from "../core/model.js";
 import { plural } from "../core/units.js";
 import type { PyregEvent } from "../core/usecases/events.js";
-import { migrate, summarize, type MigrateData } from "../core/usecases/migrate.js";
+import { migrate, type MigrateData } from "../core/usecases/migrate.js";
 import type { Tagged } from "../core/usecases/result.js";
 import { redactText } from "../http/redact.js";
 import { preferBoundedHeap } from "./gc.js";
@@ -28,8 +28,6 @@ import {
   selectionFrom,
   type StateOptions,
 } from "./common.js";
-
-export { summarize };
 
 export function outcomeJson(o: FileOutcome): Record<string, unknown> {
   const { file, kind, ...rest } = o;

@@ -93,9 +93,6 @@ export class PageCache implements PageStore {
         "INSERT OR REPLACE INTO stamps (project, source, destination, session) VALUES (?, ?, ?, ?)",
       ),
       settled: db.prepare("SELECT * FROM settled WHERE project = ?"),
-      settle: db.prepare(
-        "INSERT OR REPLACE INTO settled (project, source, destination, fingerprint, files, run_id) VALUES (?, ?, ?, ?, ?, ?)",
-      ),
       unsettle: db.prepare("DELETE FROM settled WHERE project = ?"),
       settleLater: db.prepare(
         "INSERT OR REPLACE INTO settling (project, source, destination, fingerprint, files, run_id) VALUES (?, ?, ?, ?, ?, ?)",
@@ -214,12 +211,6 @@ export class PageCache implements PageStore {
     const r = this.stmt.settled.get(project) as
       { source: string; destination: string; fingerprint: string; files: number; run_id: number } | undefined;
     return r && { ...r, runId: r.run_id };
-  }
-
-  settle(project: string, row: SettledRow): void {
-    this.write(() =>
-      this.stmt.settle.run(project, row.source, row.destination, row.fingerprint, row.files, row.runId),
-    );
   }
 
   /**

@@ -131,15 +131,6 @@ function planOptions(opts: MigrateOptions, selection: Selection, rerun: Rerun): 
   };
 }
 
-export function summarize(outcomes: FileOutcome[]): MigrateCounts {
-  const c = { copied: 0, skipped: 0, conflict: 0, failed: 0, filtered: 0, bytes: 0 };
-  for (const o of outcomes) {
-    c[o.kind]++;
-    if (o.kind === "copied") c.bytes += o.bytes;
-  }
-  return c;
-}
-
 /** The plan's selection notes as the journal keeps them for the report. */
 export function selectionRows(
   plan: Pick<Plan, "warnings" | "problems" | "filteredProjects">,
