@@ -5,6 +5,14 @@ export { JOURNAL_FILE } from "./types.js";
 export const LOCK_FILE = "lock.sqlite";
 export const SCHEMA_VERSION = "1";
 
+/**
+ * history's id is a plain rowid, without AUTOINCREMENT: a new row gets the largest id + 1, so ids
+ * still grow with time (history rows are only ever appended), and no sqlite_sequence row is read
+ * and rewritten with every state change (https://www.sqlite.org/autoinc.html: AUTOINCREMENT
+ * "imposes extra CPU, memory, disk space, and disk I/O overhead"). pending keeps AUTOINCREMENT:
+ * its rows are removed one by one, and its reader relies on an id never being given twice.
+ * Journals made before keep their tables as they are.
+ */
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -20,7 +28,7 @@ CREATE TABLE IF NOT EXISTS files (
   verification TEXT, upload_deadline TEXT,
   PRIMARY KEY (project, filename));
 CREATE TABLE IF NOT EXISTS history (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, project TEXT NOT NULL,
+  id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, project TEXT NOT NULL,
   filename TEXT NOT NULL, state TEXT NOT NULL, detail TEXT, at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS projects (project TEXT PRIMARY KEY, error TEXT, run_id INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS ignored (name TEXT PRIMARY KEY, reason TEXT NOT NULL, run_id INTEGER NOT NULL);

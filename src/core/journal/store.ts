@@ -65,6 +65,7 @@ export class Journal {
   private readonly historyStmt;
   private upsertStmt: Database.Statement | undefined;
   private setProjectStmt: Database.Statement | undefined;
+  private projectStmt: Database.Statement | undefined;
   /** fsync of the WAL in progress, and the next one (shared by every commit made before it starts). */
   private walHandle: Promise<FileHandle> | undefined;
   private lastSync: Promise<void> = Promise.resolve();
@@ -213,6 +214,17 @@ export class Journal {
     this.flush();
     const r = this.getStmt.get(project, filename) as RawFileRow | undefined;
     return r ? fileRow(r) : undefined;
+  }
+
+  /** Every row of one project, by filename (marks committed first). */
+  private projectRows(project: string): Map<string, FileRow> {
+    this.flush();
+    const rows = (this.projectStmt ??= this.db.prepare("SELECT * FROM files WHERE project = ?")).all(
+      project,
+    ) as RawFileRow[];
+    const out = new Map<string, FileRow>();
+    for (const r of rows) out.set(r.filename, fileRow(r));
+    return out;
   }
 
   private write(file: DistFile, state: FileState, detail: StateDetail = {}, at = now()): void {
@@ -488,8 +500,14 @@ export class Journal {
     (this.setProjectStmt ??= this.db.prepare(
       "INSERT INTO projects (project, error, run_id) VALUES (?, ?, ?) ON CONFLICT (project) DO UPDATE SET error = excluded.error, run_id = excluded.run_id",
     )).run(p.project, p.error ?? null, this.runId);
+    // What earlier runs left for this project's files, read in one query (the primary key's
+    // prefix) rather than one query per file.
+    const before = this.projectRows(p.project);
     const entries = p.entries.filter((e) => {
-      const prev = this.get(e.file.project, e.file.filename);
+      const prev =
+        e.file.project === p.project
+          ? before.get(e.file.filename)
+          : this.get(e.file.project, e.file.filename);
       const step = resumeStep(e.action, prev, opts.retryFailed);
       switch (e.action) {
         case "copy":
