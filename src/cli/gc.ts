@@ -9,7 +9,12 @@ import { runInNewContext } from "node:vm";
  * | settings | user + system CPU s | peak RSS |
  * | --no-incremental-marking, --semi-space-growth-factor=1 (the settings before) | 52.6 + 9.1 | 637 MB |
  * | V8's incremental marking | 42.8 + 7.8 | 169 MB |
- * | incremental marking, young generation up to 16 MB (these) | 36.6 + 7.1 | 215 MB |
+ * | incremental marking, young generation up to 16 MB | 36.6 + 7.1 | 215 MB |
+ *
+ * The young generation's limit is 8 MB since: against 16 MB, `pyreg migrate` of the benchmark's
+ * default corpus (2,000 files of up to 24 MiB) peaked at 182 and 185 MiB RSS instead of 194 and
+ * 201 MiB, and 20,000 small files cost the same client CPU (25.8 and 25.8 CPU s against 25.2 and
+ * 25.9, the two builds alternated on the same registries).
  *
  * What a migration keeps alive is small and flat (about 20-25 MB after a full collection, whatever
  * the number of files: the plan waits in the journal). Without incremental marking V8 collects the
@@ -17,7 +22,7 @@ import { runInNewContext } from "node:vm";
  * files in flight, promoted by a young generation kept small) set the peak: 401 MB of heap before
  * a collection that left 23 MB, at 100,000 files, and a peak that grew with the run.
  *
- * --max-semi-space-size=16. A young generation of up to 16 MB (each of its two halves) lets the
+ * --max-semi-space-size=8. A young generation of up to 8 MB (each of its two halves) lets the
  * objects of a file in flight die young instead of being promoted.
  *
  * --heap-growing-percent=50. After each full collection V8 lets the old generation grow to 1.5×
@@ -30,7 +35,7 @@ import { runInNewContext } from "node:vm";
  */
 export function preferThroughputGc(): void {
   const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" ");
-  if (!/semi[-_]space/.test(given)) setFlagsFromString("--max-semi-space-size=16");
+  if (!/semi[-_]space/.test(given)) setFlagsFromString("--max-semi-space-size=8");
   if (!/heap[-_]growing[-_]percent/.test(given)) setFlagsFromString("--heap-growing-percent=50");
 }
 
@@ -40,7 +45,7 @@ let incrementalMarkingOff = false;
  * For commands that read index pages or a journal and transfer no file (plan, verify without
  * --content, report): the young generation keeps the size it has (--semi-space-growth-factor=1,
  * read by V8 each time it would grow it). Their objects die young at any size, and a young
- * generation let grow to 16 MB only shows in long runs: `pyreg plan --json` peaked at 124 MiB RSS
+ * generation let grow to 16 MB only showed in long runs: `pyreg plan --json` peaked at 124 MiB RSS
  * at 10,000 files and 172 MiB at 1,000,000 with it, against 115 and 129 MiB without.
  */
 export function preferSmallYoungGeneration(): void {
