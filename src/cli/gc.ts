@@ -11,10 +11,13 @@ import { runInNewContext } from "node:vm";
  * | V8's incremental marking | 42.8 + 7.8 | 169 MB |
  * | incremental marking, young generation up to 16 MB | 36.6 + 7.1 | 215 MB |
  *
- * The young generation's limit is 8 MB since: against 16 MB, `pyreg migrate` of the benchmark's
- * default corpus (2,000 files of up to 24 MiB) peaked at 182 and 185 MiB RSS instead of 194 and
- * 201 MiB, and 20,000 small files cost the same client CPU (25.8 and 25.8 CPU s against 25.2 and
- * 25.9, the two builds alternated on the same registries).
+ * The young generation's limit is 8 MB since 219024c: 20,000 small files cost the same client CPU
+ * with 8 MB as with 16 (25.8 and 25.8 CPU s against 25.2 and 25.9, the two builds alternated on the
+ * same registries). A first pair of runs of the benchmark's default corpus (2,000 files of up to
+ * 24 MiB) peaked at 182 and 185 MiB RSS with 8 MB against 194 and 201 MiB with 16, but four more
+ * runs with 4 MB and 8 MB peaked at 193-199 MiB for both: the limit does not set that peak. At the
+ * peak (process.memoryUsage() sampled every 20 ms) the V8 heap was 57-60 MB, ArrayBuffers of files
+ * in flight or not yet collected 7-60 MB, and loading the CLI alone takes 91 MiB.
  *
  * What a migration keeps alive is small and flat (about 20-25 MB after a full collection, whatever
  * the number of files: the plan waits in the journal). Without incremental marking V8 collects the
