@@ -7,10 +7,10 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
 import { join } from "node:path";
 import { countLines, pyregToFiles } from "../helpers/bigOutput.js";
+import { startGeneratedIndex } from "../helpers/generatedIndex.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const FILES = 200_000;
@@ -30,40 +30,19 @@ const sha256 = (p: number, i: number): string => createHash("sha256").update(`${
  * sha256 (planned as skip) and none of the odd ones (planned as copy).
  */
 function startIndex(): Promise<{ url: string; server: Server }> {
-  const json = "application/vnd.pypi.simple.v1+json";
-  const server = createServer((req, res) => {
-    req.resume();
-    const path = (req.url ?? "/").split("?")[0] ?? "/";
-    const send = (value: unknown): void => {
-      const body = Buffer.from(JSON.stringify(value));
-      res.writeHead(200, { "content-type": json, "content-length": body.length }).end(body);
-    };
-    if (path === "/simple/" || path === "/dst/simple/") {
-      send({
-        meta: { "api-version": "1.1" },
-        projects: Array.from({ length: PROJECTS }, (_, p) => ({ name: projectName(p) })),
-      });
-      return;
-    }
-    const m = /^\/(simple|dst\/simple)\/big-(\d{5})\/$/.exec(path);
-    const p = m ? Number(m[2]) : -1;
-    if (!m || p >= PROJECTS) {
-      res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
-      return;
-    }
-    const files = [];
-    for (let i = 0; i < PER_PROJECT; i++) {
-      if (m[1] === "dst/simple" && i % 2) continue;
-      const f = filename(p, i);
-      files.push({ filename: f, url: `/files/${f}`, hashes: { sha256: sha256(p, i) }, size: 1000 + i });
-    }
-    send({ meta: { "api-version": "1.1" }, name: projectName(p), files });
+  return startGeneratedIndex({
+    projects: PROJECTS,
+    projectName,
+    page: (p, side) => {
+      const files = [];
+      for (let i = 0; i < PER_PROJECT; i++) {
+        if (side === "dst/simple" && i % 2) continue;
+        const f = filename(p, i);
+        files.push({ filename: f, url: `/files/${f}`, hashes: { sha256: sha256(p, i) }, size: 1000 + i });
+      }
+      return { files };
+    },
   });
-  return new Promise((resolve) =>
-    server.listen(0, "127.0.0.1", () =>
-      resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, server }),
-    ),
-  );
 }
 
 /** Runs bin/pyreg with a small V8 heap, stdout and stderr to files. */

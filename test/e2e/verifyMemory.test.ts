@@ -8,10 +8,10 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
 import { join } from "node:path";
 import { countLines, pyregToFiles } from "../helpers/bigOutput.js";
+import { startGeneratedIndex } from "../helpers/generatedIndex.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const PROJECTS = 1_000;
@@ -34,45 +34,26 @@ const DIFFERENT = 51;
  * A PEP 691 JSON source (/simple/) and destination index (/dst/simple/) of FILES files, made on
  * request: verify compares the listings' sha256 and reads no file.
  */
-function startIndexes(): Promise<Server> {
-  const server = createServer((req, res) => {
-    req.resume();
-    const path = (req.url ?? "/").split("?")[0] ?? "/";
-    const send = (value: unknown): void => {
-      const body = Buffer.from(JSON.stringify(value));
-      res
-        .writeHead(200, {
-          "content-type": "application/vnd.pypi.simple.v1+json",
-          "content-length": body.length,
-        })
-        .end(body);
-    };
-    const meta = { "api-version": "1.1" };
-    if (path === "/simple/" || path === "/dst/simple/") {
-      send({ meta, projects: Array.from({ length: PROJECTS }, (_, p) => ({ name: projectName(p) })) });
-      return;
-    }
-    const m = /^\/(simple|dst\/simple)\/proj-(\d{5})\/$/.exec(path);
-    const p = m ? Number(m[2]) : -1;
-    if (!m || p >= PROJECTS) {
-      res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
-      return;
-    }
-    const dst = m[1] === "dst/simple";
-    const files = [];
-    for (let i = 0; i < PER_PROJECT; i++) {
-      if (dst && i === MISSING) continue;
-      const f = filename(p, i);
-      files.push({
-        filename: f,
-        url: `/files/${f}`,
-        hashes: { sha256: digest(dst && i === DIFFERENT ? `other ${f}` : f) },
-        size: 1000,
-      });
-    }
-    send({ meta, name: projectName(p), files, versions: files.map((_, i) => `1.${i}.0`) });
+function startIndexes(): Promise<{ url: string; server: Server }> {
+  return startGeneratedIndex({
+    projects: PROJECTS,
+    projectName,
+    page: (p, side) => {
+      const dst = side === "dst/simple";
+      const files = [];
+      for (let i = 0; i < PER_PROJECT; i++) {
+        if (dst && i === MISSING) continue;
+        const f = filename(p, i);
+        files.push({
+          filename: f,
+          url: `/files/${f}`,
+          hashes: { sha256: digest(dst && i === DIFFERENT ? `other ${f}` : f) },
+          size: 1000,
+        });
+      }
+      return { files, versions: files.map((_, i) => `1.${i}.0`) };
+    },
   });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
 }
 
 /** Runs bin/pyreg with a small V8 heap, stdout to a file. */
@@ -90,8 +71,7 @@ describe("verify of a large source", () => {
 
   before(async () => {
     tmp = await tempDir();
-    server = await startIndexes();
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ server, url } = await startIndexes());
   });
   after(async () => {
     await new Promise((r) => server.close(r));
@@ -105,11 +85,11 @@ describe("verify of a large source", () => {
       [
         "verify",
         "--from",
-        `${url}/simple/`,
+        `${url}simple/`,
         "--to",
-        `${url}/upload/`,
+        `${url}upload/`,
         "--to-index",
-        `${url}/dst/simple/`,
+        `${url}dst/simple/`,
         "--state",
         join(tmp.path, "no-journal"),
         "--latest",
