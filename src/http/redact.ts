@@ -79,12 +79,10 @@ export function findUserinfo(text: string, oneArgument = false): Userinfo[] {
 function hasScheme(text: string, sep: number, from: number): boolean {
   let letter = false;
   for (let i = sep - 1; i >= from; i--) {
-    const c = text.charCodeAt(i) | 0x20; // ASCII lower case (digits, "+", "-", "." are checked unchanged below)
-    if (c >= 0x61 && c <= 0x7a) letter = true;
-    else {
-      const raw = text.charCodeAt(i);
-      if (!((raw >= 0x30 && raw <= 0x39) || raw === 0x2b || raw === 0x2d || raw === 0x2e)) break;
-    }
+    const c = text.charCodeAt(i);
+    const lower = c | 0x20; // an ASCII letter in lower case
+    if (lower >= 0x61 && lower <= 0x7a) letter = true;
+    else if (!((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e)) break;
   }
   return letter;
 }
