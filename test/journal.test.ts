@@ -7,10 +7,10 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { PyregError } from "../src/core/errors.js";
 import Database from "better-sqlite3";
-import { Journal, recheckTime, resolveUncertain, type Identity } from "../src/core/journal.js";
+import { Journal, recheckTime, recheckUncertain, type Identity } from "../src/core/journal.js";
 import { retriedNextRun } from "../src/core/failure.js";
 import type { Destination, DistFile } from "../src/core/model.js";
-import type { Plan, PlanAction } from "../src/core/plan.js";
+import type { PlanAction, ProjectPlan } from "../src/core/plan.js";
 import { redactArgv } from "../src/cli/common.js";
 import { FakeClock } from "./helpers/clock.js";
 import { tempDir } from "./helpers/tmp.js";
@@ -33,17 +33,15 @@ function dist(project: string, version: string, sha = "a".repeat(64)): DistFile 
   };
 }
 
-function planOf(entries: { file: DistFile; action: PlanAction; destination?: DistFile }[]): Plan {
-  const projects = [...new Set(entries.map((e) => e.file.project))].map((project) => ({
-    project,
-    entries: entries
-      .filter((e) => e.file.project === project)
-      .map((e) => ({
-        ...e,
-        reason: e.action === "skip" ? "already at the destination with the same sha256" : "x",
-      })),
-  }));
-  return { source: "s", destination: "d", projects, filteredProjects: [], warnings: [], problems: [] };
+/** One project's plan (every entry's file is of the same project). */
+function projectOf(entries: { file: DistFile; action: PlanAction; destination?: DistFile }[]): ProjectPlan {
+  return {
+    project: entries[0]!.file.project,
+    entries: entries.map((e) => ({
+      ...e,
+      reason: e.action === "skip" ? "already at the destination with the same sha256" : "x",
+    })),
+  };
 }
 
 function start(j: Journal): void {
@@ -107,16 +105,17 @@ describe("journal", () => {
     const d = dist("pkg-a", "4.0", "d".repeat(64));
     let j = Journal.open(dir, ID);
     start(j);
-    j.applyPlan(planOf([a, b, c, d].map((file) => ({ file, action: "copy" }))), { retryFailed: false });
+    j.applyProject(projectOf([a, b, c, d].map((file) => ({ file, action: "copy" }))), { retryFailed: false });
     for (const f of [a, b, c]) j.markUploading(f);
     j.mark(c, "uploaded");
     j.close(); // as if killed: no endRun
 
     j = Journal.open(dir, ID);
     start(j);
+    j.clearPending(); // as a run starts: the killed run's pending work is not this run's
     // The new plan: a is listed (skip), b and c are not listed yet, d was never sent.
-    const decision = j.applyPlan(
-      planOf([
+    const decision = j.applyProject(
+      projectOf([
         { file: a, action: "skip" },
         { file: b, action: "copy" },
         { file: c, action: "copy" },
@@ -140,7 +139,7 @@ describe("journal", () => {
       },
       invalidate: () => undefined,
     } as unknown as Destination;
-    const resolving = resolveUncertain(decision.plan, decision.uncertain, dest, j, clock.now() + 100, clock);
+    const resolving = recheckUncertain(decision.uncertain, dest, j, clock.now() + 100, clock);
     await clock.untilSleeping(1);
     assert.deepEqual(clock.pauses, [100], "waits until the re-check time");
     assert.equal(reads, 0, "nothing read before it");
@@ -149,8 +148,9 @@ describe("journal", () => {
     assert.equal(reads, 1, "one read per project");
     assert.equal(r.landed, 1);
     assert.equal(r.resent, 1);
+    // The work the engine reads back: the project's entries, b and c decided again.
     const actions = Object.fromEntries(
-      r.plan.projects[0]?.entries.map((e) => [e.file.filename, e.action]) ?? [],
+      [...j.pendingProjects()][0]?.entries.map((e) => [e.file.filename, e.action]) ?? [],
     );
     assert.deepEqual(actions, {
       [a.filename]: "skip",
@@ -209,22 +209,22 @@ describe("journal", () => {
       class: "transient",
     });
     start(j);
-    const plan = planOf([
+    const plan = projectOf([
       { file: bad, action: "copy" },
       { file: flaky, action: "copy" },
     ]);
-    const d1 = j.applyPlan(plan, { retryFailed: false });
+    const d1 = j.applyProject(plan, { retryFailed: false });
     assert.deepEqual(
       d1.carried.map((o) => o.file.filename),
       [bad.filename],
     );
     assert.deepEqual(
-      d1.plan.projects[0]?.entries.map((e) => e.file.filename),
+      d1.project.entries.map((e) => e.file.filename),
       [flaky.filename],
     );
-    const d2 = j.applyPlan(plan, { retryFailed: true });
+    const d2 = j.applyProject(plan, { retryFailed: true });
     assert.deepEqual(d2.carried, []);
-    assert.equal(d2.plan.projects[0]?.entries.length, 2);
+    assert.equal(d2.project.entries.length, 2);
     j.close();
   });
 
@@ -236,11 +236,11 @@ describe("journal", () => {
     start(j);
     j.recordOutcome({ kind: "copied", file: copied, bytes: 100, seconds: 1 });
     start(j);
-    const plan = planOf([
+    const plan = projectOf([
       { file: copied, action: "filtered" },
       { file: never, action: "filtered" },
     ]);
-    j.applyPlan(plan, { retryFailed: false });
+    j.applyProject(plan, { retryFailed: false });
     j.recordOutcome({
       kind: "filtered",
       file: copied,

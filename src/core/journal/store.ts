@@ -24,7 +24,7 @@ import { formatVerification, verificationKey } from "../digests.js";
 import { PyregError } from "../errors.js";
 import type { DistFile, FileOutcome } from "../model.js";
 import { sha256Of } from "../model.js";
-import type { Plan, PlanEntry, ProjectPlan } from "../plan.js";
+import type { PlanEntry, ProjectPlan } from "../plan.js";
 import { clearPending, keepPending, pendingProjects, replacePending } from "./pending.js";
 import { makeDirSync } from "../dirs.js";
 import type { FileLock } from "../lock.js";
@@ -439,40 +439,26 @@ export class Journal {
   }
 
   /**
-   * Records a fresh plan (made from both indexes) against what earlier runs left, in one
-   * transaction, and decides this run's work:
+   * Records one planned project (made from both indexes) against what earlier runs left, in its
+   * own transaction, and decides this run's work for it:
    * - a file the plan skips (same name and sha256 at the destination) that an earlier run left
    *   "uploading"/"uploaded" is "verified": that upload landed;
    * - a file to copy that an earlier run left uncertain is returned in `uncertain`: the caller reads
-   *   the destination again after a delay before uploading it (see resolveUncertain in the CLI);
+   *   the destination again after a delay before uploading it (see recheckUncertain);
    * - a file that failed earlier with a permanent error is carried over as failed unless
    *   `retryFailed`; any other earlier failure is simply tried again.
-   */
-  applyPlan(plan: Plan, opts: { retryFailed: boolean }): ResumeDecision {
-    const decision: ResumeDecision = { plan, uncertain: [], carried: [], landed: 0 };
-    const projects = this.db.transaction(() =>
-      plan.projects.map((p) => this.decideProject(p, opts, decision)),
-    )();
-    return { ...decision, plan: { ...plan, projects } };
-  }
-
-  /**
-   * applyPlan for one project, in its own transaction, as a streamed migrate plans it. The
-   * project's entries are kept in the journal's pending work when any is to be copied (see
+   * The project's entries are kept in the journal's pending work when any is to be copied (see
    * pendingProjects): the engine reads them back a project at a time, so the plan is never held
    * whole in memory.
    */
-  applyProject(
-    p: ProjectPlan,
-    opts: { retryFailed: boolean },
-  ): Omit<ResumeDecision, "plan"> & { project: ProjectPlan } {
-    const decision: Omit<ResumeDecision, "plan"> = { uncertain: [], carried: [], landed: 0 };
+  applyProject(p: ProjectPlan, opts: { retryFailed: boolean }): ResumeDecision & { project: ProjectPlan } {
+    const decision: ResumeDecision = { uncertain: [], carried: [], landed: 0 };
     const project = this.db.transaction(() => {
       const decided = this.decideProject(p, opts, decision);
       if (decided.entries.some((e) => e.action === "copy")) keepPending(this.db, decided);
       return decided;
     })();
-    return { project, uncertain: decision.uncertain, carried: decision.carried, landed: decision.landed };
+    return { project, ...decision };
   }
 
   /** The projects applyProject kept, in the order they were planned, read one at a time. */
@@ -491,11 +477,7 @@ export class Journal {
     clearPending(this.db);
   }
 
-  private decideProject(
-    p: ProjectPlan,
-    opts: { retryFailed: boolean },
-    acc: Omit<ResumeDecision, "plan">,
-  ): ProjectPlan {
+  private decideProject(p: ProjectPlan, opts: { retryFailed: boolean }, acc: ResumeDecision): ProjectPlan {
     const { uncertain, carried } = acc;
     (this.setProjectStmt ??= this.db.prepare(
       "INSERT INTO projects (project, error, run_id) VALUES (?, ?, ?) ON CONFLICT (project) DO UPDATE SET error = excluded.error, run_id = excluded.run_id",
@@ -605,7 +587,7 @@ export class Journal {
     })();
   }
 
-  /** Records the projects a `verify` run could not read (a migrate records its plan's in applyPlan). */
+  /** Records the projects a `verify` run could not read (a migrate records its plan's in applyProject). */
   recordProjects(errors: readonly { project: string; error: string }[]): void {
     const set = this.db.prepare(
       "INSERT INTO projects (project, error, run_id) VALUES (?, ?, ?) ON CONFLICT (project) DO UPDATE SET error = excluded.error, run_id = excluded.run_id",

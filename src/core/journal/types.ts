@@ -1,7 +1,7 @@
 /** The journal's records as the rest of pyreg sees them (see ./store.ts for what they mean). */
 import type { FailureClass } from "../errors.js";
 import type { DistFile, FileOutcome } from "../model.js";
-import type { Plan, PlanEntry } from "../plan.js";
+import type { PlanEntry } from "../plan.js";
 
 export type FileState =
   | "planned"
@@ -147,9 +147,8 @@ export interface SelectionRow {
 }
 
 /** What applying a plan to the journal decided for this run. */
+/** What recording a planned project decided, besides the project's entries (see Journal.applyProject). */
 export interface ResumeDecision {
-  /** The plan to give the engine (files carried over as failed are taken out). */
-  plan: Plan;
   /** Files to copy whose previous upload may have landed: re-check the destination before sending. */
   uncertain: PlanEntry[];
   /** Failed in an earlier run with a permanent error and not retried (no --retry-failed). */

@@ -4,7 +4,7 @@
  */
 import type { Destination } from "../model.js";
 import { sha256Of } from "../model.js";
-import { decide, type Plan, type PlanEntry } from "../plan.js";
+import { decide, type PlanEntry } from "../plan.js";
 import type { Journal } from "./store.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -24,39 +24,16 @@ export function recheckTime(uncertain: readonly PlanEntry[], journal: Journal, w
   return at;
 }
 
+type Clock = { now(): number; sleep(ms: number): Promise<void> };
+
 /**
  * The resume rule for files whose upload an earlier run started but never confirmed ("uploading" /
  * "uploaded") and that the fresh plan still wants to copy (the destination index did not list them):
  * an index may list a new file only after a while (CDN caches, eventually consistent registries),
- * so wait `waitMs`, read the project's index once more, and decide again. Listed with the source's
- * sha256 → verified (that upload landed; nothing is sent); listed with other bytes → conflict;
- * still absent → the earlier upload did not land, and the file is uploaded again.
- */
-export async function resolveUncertain(
-  plan: Plan,
-  uncertain: readonly PlanEntry[],
-  destination: Destination,
-  journal: Journal,
-  /** When to read the index again (ms since the epoch, see recheckTime). */
-  recheckAt: number,
-  /** The clock the wait reads (tests drive it); default real time. */
-  clock: Clock = { now: () => Date.now(), sleep },
-): Promise<{ plan: Plan; landed: number; resent: number }> {
-  if (!uncertain.length) return { plan, landed: 0, resent: 0 };
-  const r = await recheckUncertain(uncertain, destination, journal, recheckAt, clock);
-  const again = new Map(r.decided.map((e) => [`${e.file.project}\0${e.file.filename}`, e]));
-  const projects = plan.projects.map((p) => ({
-    ...p,
-    entries: p.entries.map((e) => again.get(`${e.file.project}\0${e.file.filename}`) ?? e),
-  }));
-  return { plan: { ...plan, projects }, landed: r.landed, resent: r.resent };
-}
-
-type Clock = { now(): number; sleep(ms: number): Promise<void> };
-
-/**
- * resolveUncertain for the entries alone (a streamed run keeps its plan in the journal): returns
- * each entry decided again, and replaces it in the journal's pending work when one is kept.
+ * so wait until `recheckAt`, read each project's index once more, and decide again. Listed with the
+ * source's sha256 → verified (that upload landed; nothing is sent); listed with other bytes →
+ * conflict; still absent → the earlier upload did not land, and the file is uploaded again.
+ * Returns each entry decided again, and replaces it in the journal's pending work.
  */
 export async function recheckUncertain(
   uncertain: readonly PlanEntry[],
