@@ -275,6 +275,106 @@ describe("journal", () => {
     Journal.open(dir, ID).close(); // the dead process's lock is taken over
   });
 
+  test("one durable commit marks the project's next files too: a kill leaves them uncertain, a stop puts them back", async (t) => {
+    const dir = join(tmp.path, "ahead");
+    const [a, b, c, d, e] = ["1.0", "2.0", "3.0", "4.0", "5.0"].map((v) => dist("pkg-m", v)) as [
+      DistFile,
+      DistFile,
+      DistFile,
+      DistFile,
+      DistFile,
+    ];
+    const committed = (f: DistFile) => {
+      const db = new Database(join(dir, "journal.sqlite"), { readonly: true });
+      try {
+        return db
+          .prepare(
+            "SELECT state, upload_attempts AS attempts, upload_deadline AS deadline FROM files WHERE filename = ?",
+          )
+          .get(f.filename) as { state: string; attempts: number; deadline: string | null };
+      } finally {
+        db.close();
+      }
+    };
+    const j = Journal.open(dir, ID);
+    start(j);
+    j.applyProject(projectOf([a, b, c, d, e].map((file) => ({ file, action: "copy" }))), {
+      retryFailed: false,
+    });
+    const deadline = Date.now() + 60_000;
+    await j.markUploading(a, deadline, new Set([b, c, d, e]));
+    // Committed before a's upload: a's attempt, and b-e marked with a deadline a second later.
+    assert.deepEqual(committed(a), {
+      state: "uploading",
+      attempts: 1,
+      deadline: new Date(deadline).toISOString(),
+    });
+    for (const f of [b, c, d, e])
+      assert.deepEqual(committed(f), {
+        state: "uploading",
+        attempts: 0,
+        deadline: new Date(deadline + 1000).toISOString(),
+      });
+    // b downloads, then reaches its upload: already marked, it needs no commit of its own (its
+    // attempt is only queued), and its "downloaded" does not take the mark back.
+    j.mark(b, "downloaded");
+    await j.markUploading(b, deadline + 5, new Set([c, d, e]));
+    assert.deepEqual(committed(b), {
+      state: "uploading",
+      attempts: 0,
+      deadline: new Date(deadline + 1000).toISOString(),
+    });
+    j.flush();
+    assert.deepEqual(committed(b), {
+      state: "uploading",
+      attempts: 1,
+      deadline: new Date(deadline + 5).toISOString(),
+    });
+    // c reaches its upload after the mark stopped covering it: a commit (and fsync) of its own.
+    t.mock.timers.enable({ apis: ["Date"], now: Date.now() + 1_001 });
+    await j.markUploading(c, deadline + 10, new Set([d, e]));
+    t.mock.timers.reset();
+    assert.deepEqual(committed(c), {
+      state: "uploading",
+      attempts: 1,
+      deadline: new Date(deadline + 10).toISOString(),
+    });
+    // d failed before its upload; e never started: the run stops, and e goes back to planned.
+    j.mark(d, "failed", { reason: "cut", code: "DOWNLOAD", class: "transient" });
+    j.unmarkAhead();
+    j.flush();
+    assert.equal(committed(d).state, "failed");
+    assert.equal(committed(e).state, "planned");
+    assert.match(j.get(e.project, e.filename)?.reason ?? "", /not attempted/);
+    j.close();
+
+    // Killed right after the commit that marked files ahead: they are uncertain in the next run.
+    const killed = join(tmp.path, "ahead-kill");
+    const files = [1, 2, 3].map((i) => dist("pkg-k2", `${i}.0`));
+    const script = `
+      import { Journal } from ${JSON.stringify(new URL("../src/core/journal.js", import.meta.url).href)};
+      const files = ${JSON.stringify(files)};
+      const j = Journal.open(${JSON.stringify(killed)}, ${JSON.stringify(ID)});
+      j.startRun({ command: "migrate", argv: [], version: "0", source: "s", destination: "d" });
+      j.applyProject({ project: "pkg-k2", entries: files.map((file) => ({ file, action: "copy", reason: "x" })) }, { retryFailed: false });
+      await j.markUploading(files[0], Date.now() + 60000, new Set(files.slice(1)));
+      process.kill(process.pid, "SIGKILL");
+    `;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script]);
+    assert.equal(r.signal, "SIGKILL", r.stderr.toString());
+    const next = Journal.open(killed, ID);
+    start(next);
+    next.clearPending();
+    const decision = next.applyProject(projectOf(files.map((file) => ({ file, action: "copy" }))), {
+      retryFailed: false,
+    });
+    assert.deepEqual(
+      decision.uncertain.map((x) => x.file.filename),
+      files.map((f) => f.filename),
+    );
+    next.close();
+  });
+
   test("an upload attempt's deadline is kept until the destination answers it; the re-check waits for it", async () => {
     const dir = join(tmp.path, "deadline");
     const j = Journal.open(dir, ID);

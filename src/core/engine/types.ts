@@ -21,6 +21,12 @@ export type EngineEvent =
   /** The run stopped on an answer that proves this file was not stored (credentials refused). */
   | { type: "unsent"; file: DistFile; reason: string };
 
+export type BeforeUpload = (
+  file: DistFile,
+  local: LocalDist,
+  notStarted: ReadonlySet<DistFile>,
+) => void | Promise<void>;
+
 export interface EngineOptions {
   concurrency: number;
   /** Where downloads are kept while they are checked and uploaded. */
@@ -35,8 +41,12 @@ export interface EngineOptions {
    * for a destination whose index echoes the client's digest.
    */
   verifyContent?: boolean | undefined;
-  /** Called before a file is uploaded; lets the journal record the "uploading" state first. */
-  beforeUpload?: (file: DistFile, local: LocalDist) => void | Promise<void>;
+  /**
+   * Called before a file is uploaded; lets the journal record the "uploading" state first.
+   * `notStarted` holds the files of the same project that have not started yet (in the order they
+   * will start), which the journal may mark together with this one (see Journal.markUploading).
+   */
+  beforeUpload?: BeforeUpload;
   /**
    * Called when a project's transfers and checks are over (or the run stopped before some of
    * them), with the outcomes its files to copy reached.
@@ -64,6 +74,8 @@ export interface RunContext {
   verifyDelayMs: number;
   /** Throws Stop when the run is stopping (interrupted, or stopped by a fatal error). */
   checkStop(): void;
+  /** The files of the project in hand that have not started yet (empty outside a project). */
+  notStarted: ReadonlySet<DistFile>;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

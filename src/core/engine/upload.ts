@@ -7,7 +7,7 @@ import { compareDigests } from "../digests.js";
 import { classOf, errorMessage, isFatal, PyregError } from "../errors.js";
 import type { CoreMetadata, DistFile, FileOutcome, LocalDist } from "../model.js";
 import { sha256Of } from "../model.js";
-import { sleep, type RunContext } from "./types.js";
+import { sleep, type BeforeUpload, type RunContext } from "./types.js";
 
 /**
  * Sends of one upload. A send is repeated only after an ambiguous failure (no answer, 5xx, 408,
@@ -48,11 +48,11 @@ export async function send(
   file: DistFile,
   local: LocalDist,
   meta: CoreMetadata | undefined,
-  beforeUpload: ((file: DistFile, local: LocalDist) => void | Promise<void>) | undefined,
+  beforeUpload: BeforeUpload | undefined,
 ): Promise<Sent> {
   for (let sent = 1; ; sent++) {
     // Before every send: the journal records the attempt (and its deadline) first.
-    await beforeUpload?.(file, local);
+    await beforeUpload?.(file, local, ctx.notStarted);
     try {
       const res = await ctx.destination.upload(local, meta as CoreMetadata, file);
       return res.status === "exists" ? { via: "exists", answer: res.serverAnswer } : { via: "uploaded" };

@@ -12,8 +12,9 @@
  * "uploading" mark is committed and followed by an fsync of the WAL (off the event loop, one
  * commit and one fsync shared by the marks of files reaching their upload together, see
  * Journal.markUploading) before the upload is sent, so that it survives even a power cut of the
- * machine; the other state changes wait for the next commit, at most MARK_COMMIT_MS (see
- * Journal.mark). Other commits use synchronous=NORMAL (no fsync).
+ * machine; that commit also marks the project's next files (see Journal.markUploading). The other
+ * state changes wait for the next commit, at most MARK_COMMIT_MS (see Journal.mark). Other commits
+ * use synchronous=NORMAL (no fsync).
  * (https://www.sqlite.org/pragma.html#pragma_synchronous, https://www.sqlite.org/wal.html)
  */
 import { existsSync, renameSync } from "node:fs";
@@ -59,6 +60,14 @@ import type {
 /** Longest a state change other than "uploading" waits for its commit (see Journal.mark). */
 const MARK_COMMIT_MS = 100;
 
+/**
+ * How many files of the same project that have not started yet one durable "uploading" commit
+ * also marks (see Journal.markUploading), and how long such a mark covers their upload: one sent
+ * later gets a commit and fsync of its own.
+ */
+const MARK_AHEAD = 31;
+const MARK_AHEAD_MS = 1_000;
+
 export class Journal {
   private runId = 0;
   private readonly getStmt;
@@ -74,6 +83,11 @@ export class Journal {
   private queued: { file: DistFile; state: FileState; detail: StateDetail }[] = [];
   private commitTimer: NodeJS.Timeout | undefined;
   private deferredError: PyregError | undefined;
+  /**
+   * Files marked "uploading" ahead of their upload (see markUploading): the commit and fsync that
+   * cover them, and when they were marked. A file leaves when it is sent or reaches any other state.
+   */
+  private readonly ahead = new Map<DistFile, { synced: Promise<void>; at: number }>();
 
   private constructor(
     private readonly db: Database.Database,
@@ -286,6 +300,11 @@ export class Journal {
    */
   mark(file: DistFile, state: FileState, detail: StateDetail = {}): void {
     this.throwDeferred();
+    if (this.ahead.size && this.ahead.has(file)) {
+      // Marked "uploading" ahead of its upload: a "downloaded" must not take that mark back.
+      if (state === "downloaded") return;
+      this.ahead.delete(file);
+    }
     this.queued.push({ file, state, detail });
     this.commitTimer ??= setTimeout(() => {
       this.commitTimer = undefined;
@@ -360,10 +379,54 @@ export class Journal {
    * The fsync runs off the event loop (libuv's pool): a synchronous=FULL commit blocked the event
    * loop 3-10 ms per file here, and a commit per mark was most of the journal's CPU (each commit
    * writes the changed pages to the WAL).
+   *
+   * Marks ahead: the same commit marks up to MARK_AHEAD of `notStarted` (files of the same project
+   * not started yet) "uploading" too, with a deadline MARK_AHEAD_MS later than this file's. When
+   * one of them reaches its upload within MARK_AHEAD_MS, that durable mark already stands before
+   * its POST: its own mark (the attempt, its deadline) is queued like any other state change, and
+   * it is sent without a commit and fsync of its own. A commit with an fsync before every few
+   * uploads cost about 0.2 ms of CPU per small file in a run (measured against the same run
+   * without them); one for every 32 files costs a sixth of that. What it changes after a crash:
+   * the files marked ahead but not sent are uncertain as well, so the next run reads their
+   * project's index again before sending them (as for any interrupted upload), and their recorded
+   * deadline may be up to MARK_AHEAD_MS later than their upload's. A run that ends in any other
+   * way puts the files it marked ahead and never sent back to "planned" (see close).
    */
-  async markUploading(file: DistFile, deadline?: number): Promise<void> {
+  async markUploading(file: DistFile, deadline?: number, notStarted: Iterable<DistFile> = []): Promise<void> {
+    this.throwDeferred();
+    const early = this.ahead.get(file);
+    if (early && Date.now() - early.at <= MARK_AHEAD_MS) {
+      this.ahead.delete(file);
+      this.mark(file, "uploading", { uploadAttempt: true, uploadDeadline: deadline });
+      await early.synced;
+      return;
+    }
     this.mark(file, "uploading", { uploadAttempt: true, uploadDeadline: deadline });
-    await this.syncWal();
+    const marked: DistFile[] = [];
+    for (const next of notStarted) {
+      if (marked.length >= MARK_AHEAD) break;
+      if (next === file || this.ahead.has(next)) continue;
+      this.mark(next, "uploading", {
+        reason: "about to be uploaded (marked with the file before it)",
+        uploadDeadline: deadline === undefined ? undefined : deadline + MARK_AHEAD_MS,
+      });
+      marked.push(next);
+    }
+    const synced = this.syncWal();
+    const at = Date.now();
+    for (const next of marked) this.ahead.set(next, { synced, at });
+    await synced;
+  }
+
+  /**
+   * The files marked "uploading" ahead of an upload that never came (the run stopped before them):
+   * back to "planned", since nothing was sent for them. For the end of a transfer; close does it
+   * too.
+   */
+  unmarkAhead(): void {
+    if (this.deferredError) return;
+    for (const file of [...this.ahead.keys()])
+      this.mark(file, "planned", { reason: "not attempted: the run stopped before its upload" });
   }
 
   /**
@@ -631,7 +694,10 @@ export class Journal {
   }
 
   close(): void {
-    if (this.db.open) this.flushQuietly();
+    if (this.db.open) {
+      this.unmarkAhead();
+      this.flushQuietly();
+    }
     void this.walHandle?.then((h) => h.close()).catch(() => undefined);
     if (this.db.open) this.db.close();
     this.lock?.release();

@@ -370,7 +370,8 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
         verifyContent: opts.verifyContent ?? false,
         signal,
         // The attempt's deadline goes with the mark: a resumed run waits for it before resending.
-        beforeUpload: (file) => journal.markUploading(file, Date.now() + rt.http.requestDeadlineMs),
+        beforeUpload: (file, _local, notStarted) =>
+          journal.markUploading(file, Date.now() + rt.http.requestDeadlineMs, notStarted),
         onEvent: (e) => {
           if (e.type === "downloaded") journal.mark(e.file, "downloaded");
           // Answered: the attempt cannot land any later, a resumed run need not wait for it.
@@ -390,6 +391,7 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
         },
       },
     );
+    journal.unmarkAhead();
     journal.clearPending();
     // A yank the destination could not take (PEP 592 has no field in the upload form): the files
     // are installable there until yanked by hand, so they are named with how.
