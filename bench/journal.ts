@@ -3,7 +3,8 @@
  * project, 8 files in flight), without any network, in this process:
  *   node dist/bench/journal.js [--files N] [--runs K]
  * Each run does it twice, in fresh state folders: as migrate does (each "uploading" mark committed
- * and the WAL fsynced before the upload, shared by the marks that reach it together), and with the
+ * and the WAL fsynced before the upload, shared by the marks that reach it together, and marking
+ * the project's files not started yet with it), and with the
  * "uploading" marks queued like the others (committed at most 100 ms later, no fsync of their own),
  * so the difference is what the commit and fsync before each upload cost. The second way is not
  * something pyreg does: it is measured only to tell the two costs apart.
@@ -56,14 +57,19 @@ async function once(files: number, syncBeforeUpload: boolean): Promise<Cost> {
     }
     const planMs = cpuMs(planStart);
     const transferStart = process.cpuUsage();
-    const queue: DistFile[] = [];
-    for (const p of journal.pendingProjects()) for (const e of p.entries) queue.push(e.file);
+    // Each file with the files of its project not started yet, as the engine gives them.
+    const queue: { file: DistFile; notStarted: Set<DistFile> }[] = [];
+    for (const p of journal.pendingProjects()) {
+      const notStarted = new Set(p.entries.map((e) => e.file));
+      for (const e of p.entries) queue.push({ file: e.file, notStarted });
+    }
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < queue.length) {
-        const file = queue[next++]!;
+        const { file, notStarted } = queue[next++]!;
+        notStarted.delete(file);
         journal.mark(file, "downloaded");
-        if (syncBeforeUpload) await journal.markUploading(file, Date.now() + 60_000);
+        if (syncBeforeUpload) await journal.markUploading(file, Date.now() + 60_000, notStarted);
         else journal.mark(file, "uploading", { uploadAttempt: true, uploadDeadline: Date.now() + 60_000 });
         // The upload's round trip: 1-3 ms, so that marks meet in commits as they do in a run.
         await new Promise((r) => setTimeout(r, 1 + Math.random() * 2));
