@@ -489,29 +489,44 @@ async function topPkgInfoFromPrefix(data: Buffer): Promise<{ name: string; data:
   } catch {
     return undefined;
   }
-  const extract = tar.extract();
-  extract.on("error", () => undefined); // a prefix ends mid-archive: that is expected here
-  extract.end(tarBytes);
-  try {
-    for await (const entry of extract) {
-      const name = entry.header.name;
-      if (entry.header.type !== "file" || pkgInfoRank(name) !== 0) {
-        entry.resume();
-        continue;
+  // tar-stream's events rather than its async iterator: leaving the iterator early destroys the
+  // extraction without an error, and streamx then makes one (STREAM_DESTROYED) with a stack trace,
+  // which cost 0.05 ms per sdist in a profile of 5,000 small sdists. Here the extraction is ended
+  // with one error made once.
+  return await new Promise((resolve) => {
+    const extract = tar.extract();
+    let done = false;
+    const finish = (v: { name: string; data: Buffer } | undefined): void => {
+      if (done) return;
+      done = true;
+      resolve(v);
+      extract.destroy(PREFIX_READ);
+    };
+    // A prefix ends mid-archive: an error here is expected, and means "not found in the prefix".
+    extract.on("error", () => finish(undefined));
+    extract.on("close", () => finish(undefined));
+    extract.on("entry", (header, stream, next) => {
+      const name = header.name;
+      stream.on("error", () => finish(undefined));
+      if (header.type !== "file" || pkgInfoRank(name) !== 0) {
+        stream.on("end", next);
+        stream.resume();
+        return;
       }
-      if ((entry.header.size ?? 0) > PREFIX_OUT) return undefined;
+      if ((header.size ?? 0) > PREFIX_OUT) return finish(undefined);
       const chunks: Buffer[] = [];
-      for await (const c of entry as unknown as AsyncIterable<Buffer>) chunks.push(c);
-      const got = Buffer.concat(chunks);
-      return got.length === entry.header.size ? { name, data: got } : undefined;
-    }
-  } catch {
-    return undefined;
-  } finally {
-    extract.destroy();
-  }
-  return undefined;
+      stream.on("data", (c) => void chunks.push(c as Buffer));
+      stream.on("end", () => {
+        const got = Buffer.concat(chunks);
+        finish(got.length === header.size ? { name, data: got } : undefined);
+      });
+    });
+    extract.end(tarBytes);
+  });
 }
+
+/** Ends a prefix's extraction once it is decided (see topPkgInfoFromPrefix). */
+const PREFIX_READ = new Error("the sdist's prefix is read");
 
 const PREFIX_IN = 64 * 1024;
 const PREFIX_OUT = 1024 * 1024;
