@@ -216,7 +216,7 @@ export function registerPlan(program: Command): void {
 const RESUME_TEXT: Record<Exclude<ResumeStep, "as-planned">, string> = {
   carried: "failed earlier with a lasting error: not tried again (--retry-failed tries it)",
   uncertain:
-    "upload of an interrupted run not confirmed: the index is read again, then it is sent if still missing",
+    "an interrupted run may have sent it (its upload was not confirmed): the index is read again, then it is sent if still missing",
   landed: "uploaded by an interrupted run, now listed with the source's sha256: recorded as copied",
   again: "copied earlier, but the destination no longer lists it: copied again",
 };

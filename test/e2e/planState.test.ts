@@ -1,7 +1,8 @@
 /**
  * plan --state shows what migrate would do on resuming an interrupted run, reading the journal
- * only: the upload left unconfirmed is to be re-checked; once the destination lists it, it is
- * recorded as landed; the state folder is not changed.
+ * only: the upload left unconfirmed (and the file marked with it, not sent yet) is to be
+ * re-checked; once the destination lists it, it is recorded as landed; the state folder is not
+ * changed.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -58,14 +59,22 @@ test("plan --state after an interrupted run: what a resume would do, nothing wri
     const plan = await runCli(["plan", ...args, "--json"], { cwd: tmp.path });
     assert.equal(plan.code, 0, plan.stderr);
     const resume = (JSON.parse(plan.stdout) as { resume: Resume }).resume;
-    assert.equal(resume.counts["uncertain"], 1);
-    assert.equal(resume.counts["as-planned"], 1);
-    const stalled = resume.files[0]?.filename as string;
-    assert.deepEqual(resume.files, [{ project: "resumed", filename: stalled, step: "uncertain" }]);
-    assert.match(
-      plan.stderr,
-      new RegExp(`resume: ${stalled.replace(/\./g, "\\.")}: upload of an interrupted run not confirmed`),
+    // Both are uncertain: the stalled one was sent, and the commit before its upload also marked
+    // the project's other file, not started yet (the journal marks files ahead of their upload).
+    assert.equal(resume.counts["uncertain"], 2);
+    assert.equal(resume.counts["as-planned"] ?? 0, 0);
+    // The one sent is the one whose attempt the journal counts.
+    const stalled = Journal.read(state).files.find((f) => f.uploadAttempts === 1)?.filename as string;
+    const other = resume.files.map((f) => f.filename).find((f) => f !== stalled) as string;
+    assert.deepEqual(
+      resume.files,
+      [stalled, other].sort().map((filename) => ({ project: "resumed", filename, step: "uncertain" })),
     );
+    for (const f of [stalled, other])
+      assert.match(
+        plan.stderr,
+        new RegExp(`resume: ${f.replace(/\./g, "\\.")}: an interrupted run may have sent it`),
+      );
     // migrate --dry-run says the same.
     const dry = await runCli(["migrate", ...args, "--json", "--dry-run"], { cwd: tmp.path });
     assert.equal(dry.code, 0, dry.stderr);
@@ -76,7 +85,14 @@ test("plan --state after an interrupted run: what a resume would do, nothing wri
     const again = await runCli(["plan", ...args, "--json"], { cwd: tmp.path });
     assert.equal(again.code, 0, again.stderr);
     const r2 = (JSON.parse(again.stdout) as { resume: Resume }).resume;
-    assert.deepEqual(r2.files, [{ project: "resumed", filename: stalled, step: "landed" }]);
+    assert.deepEqual(
+      r2.files.find((f) => f.filename === stalled),
+      { project: "resumed", filename: stalled, step: "landed" },
+    );
+    assert.deepEqual(
+      r2.files.find((f) => f.filename === other),
+      { project: "resumed", filename: other, step: "uncertain" },
+    );
 
     // Reading changed nothing in the state folder.
     assert.deepEqual(
