@@ -37,7 +37,7 @@ const OUTCOME_HELP: Record<Outcome, string> = {
   conflict: "the destination has the filename with other bytes (left alone)",
   failed: "not copied; see the reason",
   filtered: "left out on purpose (e.g. a GitLab package status)",
-  uncertain: "an upload was started and not confirmed; the next migrate re-checks it",
+  uncertain: "an upload was started or about to start, and not confirmed; the next migrate re-checks it",
   pending: "not attempted: planned, and the run stopped before it (the next migrate does it)",
 };
 
