@@ -4,10 +4,10 @@
  *   node dist/bench/journal.js [--files N] [--runs K]
  * Each run does it twice, in fresh state folders: as migrate does (each "uploading" mark committed
  * and the WAL fsynced before the upload, shared by the marks that reach it together, and marking
- * the project's files not started yet with it), and with the
- * "uploading" marks queued like the others (committed at most 100 ms later, no fsync of their own),
- * so the difference is what the commit and fsync before each upload cost. The second way is not
- * something pyreg does: it is measured only to tell the two costs apart.
+ * the project's files not started yet with it), and with the "uploading" marks queued like the
+ * others (committed at most 100 ms later, no fsync of their own), so the difference is what the
+ * commit and fsync before each upload cost. The second way is not something pyreg does: it is
+ * measured only to tell the two costs apart.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -166,7 +166,6 @@ export async function transfer(
     // Once the run is stopping, files not started are left alone (a Stop thrown here, outside the
     // try below, would reject the whole project).
     if (stopping()) return undefined;
-    (ctx.notStarted as Set<DistFile>).delete(file);
     emit({ type: "file-start", file });
     const started = Date.now();
     const tmp = join(tmpRoot, `${Math.random().toString(36).slice(2)}-${file.filename}`);
@@ -213,16 +212,24 @@ export async function transfer(
   const runProject = async (p: ProjectPlan): Promise<void> => {
     const outcomes: FileOutcome[] = [];
     const toCopy = p.entries.filter((e) => e.action === "copy");
+    // The pool starts a project's files in this order; each leaves the set as it starts.
+    const notStarted = new Set(toCopy.map((e) => e.file));
     const ctx: RunContext = {
       ...run,
       record: (o) => {
         outcomes.push(o);
         run.record(o);
       },
-      // The pool starts a project's files in this order; each leaves the set as it starts.
-      notStarted: new Set(toCopy.map((e) => e.file)),
+      notStarted,
     };
-    const results = await Promise.all(toCopy.map((e) => pool.run(() => copyOne(ctx, e))));
+    const results = await Promise.all(
+      toCopy.map((e) =>
+        pool.run(() => {
+          notStarted.delete(e.file);
+          return copyOne(ctx, e);
+        }),
+      ),
+    );
     const done = results.filter((r): r is Uploaded => r !== undefined);
     if (done.length) await checkProject(ctx, p.project, done, pool, contentAlways);
     await opts.onProjectDone?.(p, outcomes);

@@ -393,15 +393,13 @@ export class Journal {
    * way puts the files it marked ahead and never sent back to "planned" (see close).
    */
   async markUploading(file: DistFile, deadline?: number, notStarted: Iterable<DistFile> = []): Promise<void> {
-    this.throwDeferred();
     const early = this.ahead.get(file);
+    // The file's own mark (it leaves `ahead` with it, see mark).
+    this.mark(file, "uploading", { uploadAttempt: true, uploadDeadline: deadline });
     if (early && Date.now() - early.at <= MARK_AHEAD_MS) {
-      this.ahead.delete(file);
-      this.mark(file, "uploading", { uploadAttempt: true, uploadDeadline: deadline });
       await early.synced;
       return;
     }
-    this.mark(file, "uploading", { uploadAttempt: true, uploadDeadline: deadline });
     const marked: DistFile[] = [];
     for (const next of notStarted) {
       if (marked.length >= MARK_AHEAD) break;

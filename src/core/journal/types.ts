@@ -146,7 +146,6 @@ export interface SelectionRow {
   runId: number;
 }
 
-/** What applying a plan to the journal decided for this run. */
 /** What recording a planned project decided, besides the project's entries (see Journal.applyProject). */
 export interface ResumeDecision {
   /** Files to copy whose previous upload may have landed: re-check the destination before sending. */
