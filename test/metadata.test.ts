@@ -15,6 +15,7 @@ import {
   metadataFromFilename,
   readCoreMetadata,
 } from "../src/core/metadata.js";
+import { plainZipDirectory } from "../src/core/zipDirectory.js";
 import { PyregError } from "../src/core/errors.js";
 import { parseFilename, uploadFileType, type ParsedFilename } from "../src/core/names.js";
 import {
@@ -46,10 +47,10 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-function zipOf(entries: [string, string | Buffer][]): Promise<Buffer> {
+function zipOf(entries: [string, string | Buffer][], compress = true): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const zip = new yazl.ZipFile();
-    for (const [n, d] of entries) zip.addBuffer(Buffer.from(d), n);
+    for (const [n, d] of entries) zip.addBuffer(Buffer.from(d), n, { compress });
     const chunks: Buffer[] = [];
     zip.outputStream.on("data", (c: Buffer) => chunks.push(c));
     zip.outputStream.on("end", () => resolve(Buffer.concat(chunks)));
@@ -481,6 +482,103 @@ test("zip-bomb-like entries: a huge declared size, or more bytes than declared, 
     const meta = await readCoreMetadata(zip, "bomb-1-py3-none-any.whl");
     assert.equal(meta.name, "bomb");
     assert.equal(meta.body?.length, 200_000);
+  });
+});
+
+/** Where the central directory header of `name` starts. */
+function centralHeaderOf(zip: Buffer, name: string): number {
+  for (
+    let i = zip.indexOf("PK\x01\x02", 0, "latin1");
+    i >= 0;
+    i = zip.indexOf("PK\x01\x02", i + 4, "latin1")
+  ) {
+    const nameLen = zip.readUInt16LE(i + 28);
+    if (zip.subarray(i + 46, i + 46 + nameLen).toString("latin1") === name) return i;
+  }
+  throw new Error(`${name} not in central directory`);
+}
+
+/** A copy of `zip` with `change` applied to the central directory header of `name`. */
+function patchCentral(zip: Buffer, name: string, change: (z: Buffer, at: number) => void): Buffer {
+  const out = Buffer.from(zip);
+  change(out, centralHeaderOf(out, name));
+  return out;
+}
+
+test("a wheel held in memory: its plain zip directory is read without yauzl; any other goes to yauzl, with the answers a file on disk gets", async () => {
+  await withDir(async (dir) => {
+    const filename = "plain-1-py3-none-any.whl";
+    const entries: [string, string][] = [
+      ["plain-1.dist-info/METADATA", "Metadata-Version: 2.1\nName: plain\nVersion: 1\n\nthe body"],
+      ["plain-1.dist-info/WHEEL", "Wheel-Version: 1.0\n"],
+      ["aa/x.py", "x = 1\n"],
+    ];
+    const keep = (n: string): boolean => n.endsWith("/METADATA");
+    const stored = await zipOf(entries, false);
+    for (const zip of [stored, await zipOf(entries)]) {
+      const listing = plainZipDirectory(zip, keep, 100);
+      assert.ok(listing, "the plain case is read");
+      assert.deepEqual(
+        listing.names,
+        entries.map(([n]) => n),
+      );
+      assert.deepEqual([...listing.kept.keys()], ["plain-1.dist-info/METADATA"]);
+      assert.equal((await readCoreMetadata(zip, filename)).body, "the body");
+    }
+    const flags =
+      (set: number, clear = 0) =>
+      (z: Buffer, at: number) =>
+        z.writeUInt16LE((z.readUInt16LE(at + 8) | set) & ~clear, at + 8);
+    const rename = (to: string) => (z: Buffer, at: number) => z.write(to, at + 46, "latin1");
+    const metadataAt = centralHeaderOf(stored, "plain-1.dist-info/METADATA");
+    const localOfMetadata = stored.readUInt32LE(metadataAt + 42);
+    const badLocal = Buffer.from(stored);
+    badLocal.write("PK\x09\x09", localOfMetadata, "latin1");
+    const cases: [string, Buffer, number?][] = [
+      ["a name with ..", patchCentral(stored, "aa/x.py", rename("../x.py"))],
+      ["an absolute name", patchCentral(stored, "aa/x.py", rename("/a/x.py"))],
+      ["a drive letter", patchCentral(stored, "aa/x.py", rename("C:/x.py"))],
+      ["a backslash path with ..", patchCentral(stored, "aa/x.py", rename("..\\x.py"))],
+      ["bytes after the end record", Buffer.concat([stored, Buffer.from("junk")])],
+      ["an encrypted entry", patchCentral(stored, "aa/x.py", flags(0x1))],
+      ["strong encryption", patchCentral(stored, "aa/x.py", flags(0x40))],
+      [
+        "a CP437 name",
+        patchCentral(patchCentral(stored, "aa/x.py", rename("aa/\x82.py")), "aa/\x82.py", flags(0, 0x800)),
+      ],
+      [
+        "a stored entry whose two sizes differ",
+        patchCentral(stored, "aa/x.py", (z, at) => z.writeUInt32LE(5, at + 20)),
+      ],
+      ["a zip64 size", patchCentral(stored, "aa/x.py", (z, at) => z.writeUInt32LE(0xffffffff, at + 24))],
+      [
+        "another compression method",
+        patchCentral(stored, "aa/x.py", (z, at) => z.writeUInt16LE(12, at + 10)),
+      ],
+      [
+        "a broken central directory",
+        patchCentral(stored, "aa/x.py", (z, at) => z.write("PK\x09\x09", at, "latin1")),
+      ],
+      ["a local header that is not one", badLocal],
+      ["more entries than allowed", stored, 2],
+    ];
+    for (const [label, zip, max] of cases) {
+      assert.equal(plainZipDirectory(zip, keep, max ?? 100), undefined, `${label}: not the plain case`);
+      // yauzl decides, held in memory or on disk alike.
+      const path = join(dir, "case.whl");
+      await writeFile(path, zip);
+      const outcome = async (input: string | Buffer): Promise<string> => {
+        try {
+          return `read ${(await readCoreMetadata(input, filename)).name}`;
+        } catch (e) {
+          return e instanceof PyregError ? `refused ${e.code}` : `threw ${String(e)}`;
+        }
+      };
+      const fromDisk = await outcome(path);
+      assert.equal(await outcome(zip), fromDisk, `${label}: held in memory as on disk`);
+      if (max === undefined && label !== "a CP437 name" && label !== "another compression method")
+        assert.match(fromDisk, /^refused BAD_ARCHIVE/, `${label}: yauzl refuses it`);
+    }
   });
 });
 

@@ -23,6 +23,7 @@ import { eq as pep440Eq, valid as pep440Valid } from "@renovatebot/pep440";
 import type { CoreMetadata } from "./model.js";
 import { PyregError } from "./errors.js";
 import { normalizeName, parseFilename, type ParsedFilename } from "./names.js";
+import { plainZipDirectory, type PlainZipEntry } from "./zipDirectory.js";
 
 /** A METADATA / PKG-INFO bigger than this is refused (real ones are a few KiB to ~1 MiB). */
 export const MAX_METADATA_BYTES = 10 * 1024 * 1024;
@@ -259,9 +260,7 @@ async function readZipEntry(
   /** The archive's bytes, when it is held in memory. */
   data?: Buffer,
 ): Promise<Buffer> {
-  if (entry.uncompressedSize > MAX_METADATA_BYTES) {
-    throw badMetadata(`${filename}: ${what} too large (${entry.uncompressedSize} bytes declared)`);
-  }
+  capEntry(entry.uncompressedSize, filename, what);
   try {
     if (data && !entry.isEncrypted() && (entry.compressionMethod === 0 || entry.compressionMethod === 8))
       return await zipEntryFromMemory(zip, entry, data);
@@ -272,27 +271,45 @@ async function readZipEntry(
       `${filename}: ${what}`,
     );
   } catch (e) {
-    if (isPyregError(e)) throw e;
-    throw badArchive(`${filename}: cannot read ${what} (${(e as Error).message})`, e);
+    throw cannotRead(filename, what, e);
   }
+}
+
+function capEntry(declared: number, filename: string, what: string): void {
+  if (declared > MAX_METADATA_BYTES) {
+    throw badMetadata(`${filename}: ${what} too large (${declared} bytes declared)`);
+  }
+}
+
+function cannotRead(filename: string, what: string, e: unknown): PyregError {
+  if (isPyregError(e)) return e;
+  return badArchive(`${filename}: cannot read ${what} (${(e as Error).message})`, e);
 }
 
 /**
  * One entry (stored or deflated) of an archive held in memory, decompressed in one call: yauzl
  * finds where its data starts (checking the local header and the bounds), zlib inflates it. The
- * stream stages of openReadStream cost more than the inflating of a small METADATA. As with
- * validateEntrySizes, the entry must be exactly the size its directory declares: inflating stops
- * one byte past it (a zip bomb lying about its size is not inflated further).
+ * stream stages of openReadStream cost more than the inflating of a small METADATA.
  */
 async function zipEntryFromMemory(zip: yauzl.ZipFile, entry: yauzl.Entry, data: Buffer): Promise<Buffer> {
   const { fileDataStart } = await zip.readLocalFileHeaderPromise(entry, { minimal: true });
-  const raw = data.subarray(fileDataStart, fileDataStart + entry.compressedSize);
-  const want = entry.uncompressedSize;
+  return inflateEntry(
+    data.subarray(fileDataStart, fileDataStart + entry.compressedSize),
+    entry.compressionMethod,
+    entry.uncompressedSize,
+  );
+}
+
+/**
+ * A stored or deflated entry's bytes. As with yauzl's validateEntrySizes, the entry must be exactly
+ * the size its directory declares: inflating stops one byte past it (a zip bomb lying about its size
+ * is not inflated further).
+ */
+function inflateEntry(raw: Buffer, method: number, want: number): Buffer {
   const more = (): Error => new Error(`more bytes than the ${want} its directory declares`);
   let out: Buffer;
   try {
-    out =
-      entry.compressionMethod === 0 ? Buffer.from(raw) : inflateRawSync(raw, { maxOutputLength: want + 1 });
+    out = method === 0 ? Buffer.from(raw) : inflateRawSync(raw, { maxOutputLength: want + 1 });
   } catch (e) {
     // zlib's answer when the output would pass maxOutputLength.
     if ((e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") throw more();
@@ -326,6 +343,66 @@ async function zipEntries(
   return { names, kept };
 }
 
+/** An archive's zip directory, listed once, and the kept entries read on demand. */
+interface ZipListing {
+  /** Every entry's name, in directory order. */
+  names: string[];
+  /** The entries `keep` wanted, by name. */
+  kept: Map<string, { uncompressedSize: number }>;
+  /** A kept entry's bytes (`what` names it in errors), with the metadata cap. */
+  read(name: string, what: string): Promise<Buffer>;
+  close(): void;
+}
+
+/**
+ * Lists a zip archive. One held in memory is read by plainZipDirectory when it is the plain case
+ * (most wheels); any other, and every file on disk, by yauzl.
+ */
+async function listZip(
+  input: DistInput,
+  filename: string,
+  keep: (name: string) => boolean,
+): Promise<ZipListing> {
+  const plain = typeof input === "string" ? undefined : plainZipDirectory(input, keep, MAX_ARCHIVE_ENTRIES);
+  if (plain && typeof input !== "string") {
+    return {
+      names: plain.names,
+      kept: plain.kept,
+      read: (name, what) => {
+        const e = plain.kept.get(name) as PlainZipEntry;
+        capEntry(e.uncompressedSize, filename, what);
+        try {
+          const raw = input.subarray(e.dataStart, e.dataStart + e.compressedSize);
+          return Promise.resolve(inflateEntry(raw, e.method, e.uncompressedSize));
+        } catch (err) {
+          return Promise.reject(cannotRead(filename, what, err));
+        }
+      },
+      close: () => undefined,
+    };
+  }
+  const zip = await openZip(input, filename);
+  try {
+    const { names, kept } = await zipEntries(zip, filename, keep);
+    return {
+      names,
+      kept,
+      read: (name, what) =>
+        readZipEntry(
+          zip,
+          kept.get(name) as yauzl.Entry,
+          filename,
+          what,
+          typeof input === "string" ? undefined : input,
+        ),
+      close: () => zip.close(),
+    };
+  } catch (e) {
+    zip.close();
+    throw e;
+  }
+}
+
 function splitNameVersion(stem: string): { name: string; version: string } | undefined {
   const dash = stem.lastIndexOf("-");
   if (dash <= 0) return undefined;
@@ -348,11 +425,9 @@ export async function readWheelMetadataFile(
   filename: string,
 ): Promise<{ raw: Buffer; meta: CoreMetadata }> {
   const parsed = parseFilename(filename);
-  const zip = await openZip(path, filename);
+  const zip = await listZip(path, filename, (n) => /^[^/]+\.dist-info\/(METADATA|WHEEL)$/.test(n));
   try {
-    const { names, kept } = await zipEntries(zip, filename, (n) =>
-      /^[^/]+\.dist-info\/(METADATA|WHEEL)$/.test(n),
-    );
+    const { names, kept } = zip;
     const distInfos = [
       ...new Set(
         names.map((n) => n.split("/")[0] as string).filter((top) => top.endsWith(".dist-info") && top !== ""),
@@ -380,16 +455,9 @@ export async function readWheelMetadataFile(
         `${filename}: ${agreeing.length > 1 ? "several .dist-info folders match" : "no .dist-info folder matches the filename among"} ${distInfos.join(", ")}`,
       );
     }
-    const metaEntry = kept.get(`${chosen}/METADATA`);
-    if (!metaEntry) throw badMetadata(`${filename}: ${chosen}/METADATA is missing`);
+    if (!kept.has(`${chosen}/METADATA`)) throw badMetadata(`${filename}: ${chosen}/METADATA is missing`);
     if (!kept.has(`${chosen}/WHEEL`)) throw badArchive(`${filename}: ${chosen}/WHEEL is missing`);
-    const raw = await readZipEntry(
-      zip,
-      metaEntry,
-      filename,
-      `${chosen}/METADATA`,
-      typeof path === "string" ? undefined : path,
-    );
+    const raw = await zip.read(`${chosen}/METADATA`, `${chosen}/METADATA`);
     return { raw, meta: parseCoreMetadata(decodeText(raw), `${filename} (${chosen}/METADATA)`) };
   } finally {
     zip.close();
@@ -411,19 +479,12 @@ function pkgInfoRank(name: string): 0 | 1 | undefined {
 }
 
 async function readSdistZipMetadata(path: DistInput, filename: string): Promise<CoreMetadata> {
-  const zip = await openZip(path, filename);
+  const zip = await listZip(path, filename, (n) => pkgInfoRank(n) !== undefined);
   try {
-    const { kept } = await zipEntries(zip, filename, (n) => pkgInfoRank(n) !== undefined);
-    const best = [...kept.entries()].sort((a, b) => (pkgInfoRank(a[0]) ?? 2) - (pkgInfoRank(b[0]) ?? 2))[0];
+    const best = [...zip.kept.keys()].sort((a, b) => (pkgInfoRank(a) ?? 2) - (pkgInfoRank(b) ?? 2))[0];
     if (!best) throw badMetadata(`${filename}: no PKG-INFO in the sdist's top folder`);
-    const data = await readZipEntry(
-      zip,
-      best[1],
-      filename,
-      best[0],
-      typeof path === "string" ? undefined : path,
-    );
-    return parseCoreMetadata(decodeText(data), `${filename} (${best[0]})`);
+    const data = await zip.read(best, best);
+    return parseCoreMetadata(decodeText(data), `${filename} (${best})`);
   } finally {
     zip.close();
   }
@@ -434,18 +495,10 @@ async function readSdistZipMetadata(path: DistInput, filename: string): Promise<
  * the same file, as twine ≤ 4 did to upload eggs).
  */
 async function readEggMetadata(path: DistInput, filename: string): Promise<CoreMetadata> {
-  const zip = await openZip(path, filename);
+  const zip = await listZip(path, filename, (n) => n === "EGG-INFO/PKG-INFO");
   try {
-    const { kept } = await zipEntries(zip, filename, (n) => n === "EGG-INFO/PKG-INFO");
-    const entry = kept.get("EGG-INFO/PKG-INFO");
-    if (!entry) throw badMetadata(`${filename}: no EGG-INFO/PKG-INFO in the egg`);
-    const data = await readZipEntry(
-      zip,
-      entry,
-      filename,
-      "EGG-INFO/PKG-INFO",
-      typeof path === "string" ? undefined : path,
-    );
+    if (!zip.kept.has("EGG-INFO/PKG-INFO")) throw badMetadata(`${filename}: no EGG-INFO/PKG-INFO in the egg`);
+    const data = await zip.read("EGG-INFO/PKG-INFO", "EGG-INFO/PKG-INFO");
     return parseCoreMetadata(decodeText(data), `${filename} (EGG-INFO/PKG-INFO)`);
   } finally {
     zip.close();
