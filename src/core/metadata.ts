@@ -354,6 +354,32 @@ interface ZipListing {
   close(): void;
 }
 
+/** The listing of an archive plainZipDirectory read: its entries inflated from the buffer. */
+function plainListing(
+  data: Buffer,
+  plain: { names: string[]; kept: Map<string, PlainZipEntry> },
+  filename: string,
+): ZipListing {
+  return {
+    names: plain.names,
+    kept: plain.kept,
+    read: async (name, what) => {
+      const e = plain.kept.get(name) as PlainZipEntry;
+      capEntry(e.uncompressedSize, filename, what);
+      try {
+        return inflateEntry(
+          data.subarray(e.dataStart, e.dataStart + e.compressedSize),
+          e.method,
+          e.uncompressedSize,
+        );
+      } catch (err) {
+        throw cannotRead(filename, what, err);
+      }
+    },
+    close: () => undefined,
+  };
+}
+
 /**
  * Lists a zip archive. One held in memory is read by plainZipDirectory when it is the plain case
  * (most wheels); any other, and every file on disk, by yauzl.
@@ -363,23 +389,9 @@ async function listZip(
   filename: string,
   keep: (name: string) => boolean,
 ): Promise<ZipListing> {
-  const plain = typeof input === "string" ? undefined : plainZipDirectory(input, keep, MAX_ARCHIVE_ENTRIES);
-  if (plain && typeof input !== "string") {
-    return {
-      names: plain.names,
-      kept: plain.kept,
-      read: (name, what) => {
-        const e = plain.kept.get(name) as PlainZipEntry;
-        capEntry(e.uncompressedSize, filename, what);
-        try {
-          const raw = input.subarray(e.dataStart, e.dataStart + e.compressedSize);
-          return Promise.resolve(inflateEntry(raw, e.method, e.uncompressedSize));
-        } catch (err) {
-          return Promise.reject(cannotRead(filename, what, err));
-        }
-      },
-      close: () => undefined,
-    };
+  if (typeof input !== "string") {
+    const plain = plainZipDirectory(input, keep, MAX_ARCHIVE_ENTRIES);
+    if (plain) return plainListing(input, plain, filename);
   }
   const zip = await openZip(input, filename);
   try {

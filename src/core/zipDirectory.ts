@@ -98,13 +98,8 @@ export function plainZipDirectory(
   if (count > maxEntries) return undefined;
   let at = data.readUInt32LE(eocd + 16);
   const names: string[] = [];
-  const found: {
-    name: string;
-    method: 0 | 8;
-    compressedSize: number;
-    uncompressedSize: number;
-    local: number;
-  }[] = [];
+  /** The kept entries, with their local header's offset in place of where their data starts. */
+  const found: (Omit<PlainZipEntry, "dataStart"> & { local: number })[] = [];
   for (let n = 0; n < count; n++) {
     if (at + CENTRAL_SIZE > size || data.readUInt32LE(at) !== CENTRAL) return undefined;
     const flags = data.readUInt16LE(at + 8);
@@ -137,18 +132,11 @@ export function plainZipDirectory(
     at = end;
   }
   const kept = new Map<string, PlainZipEntry>();
-  for (const f of found) {
-    if (f.local + LOCAL_SIZE > size || data.readUInt32LE(f.local) !== LOCAL) return undefined;
-    const dataStart =
-      f.local + LOCAL_SIZE + data.readUInt16LE(f.local + 26) + data.readUInt16LE(f.local + 28);
-    if (dataStart + f.compressedSize > size) return undefined;
-    kept.set(f.name, {
-      name: f.name,
-      method: f.method,
-      compressedSize: f.compressedSize,
-      uncompressedSize: f.uncompressedSize,
-      dataStart,
-    });
+  for (const { local, ...entry } of found) {
+    if (local + LOCAL_SIZE > size || data.readUInt32LE(local) !== LOCAL) return undefined;
+    const dataStart = local + LOCAL_SIZE + data.readUInt16LE(local + 26) + data.readUInt16LE(local + 28);
+    if (dataStart + entry.compressedSize > size) return undefined;
+    kept.set(entry.name, { ...entry, dataStart });
   }
   return { names, kept };
 }
