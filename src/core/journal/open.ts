@@ -1,6 +1,6 @@
 /** A journal opened read-only for a report or a resume preview (see ./reader.ts). */
 import { reportSource } from "./reader.js";
-import { fileRow, openWithoutLock, type RawFileRow } from "./rows.js";
+import { fileColumns, fileRow, openWithoutLock, type RawFileRow } from "./rows.js";
 import type { OpenedSource } from "./types.js";
 
 /** KiB of SQLite page cache for a journal read for a report. */
@@ -14,7 +14,7 @@ export function openReportSource(dir: string): OpenedSource {
     // journal of 100,000 files fills, and which also bounds what a sort keeps in memory before
     // it spills to a temporary file (https://www.sqlite.org/pragma.html#pragma_cache_size).
     db.pragma(`cache_size = -${REPORT_CACHE_KIB}`);
-    const get = db.prepare("SELECT * FROM files WHERE project = ? AND filename = ?");
+    const get = db.prepare(`SELECT ${fileColumns(db)} FROM files WHERE project = ? AND filename = ?`).raw();
     return {
       ...reportSource(db, dir, identity),
       get: (project, filename) => {

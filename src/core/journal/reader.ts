@@ -7,6 +7,7 @@
 import type Database from "better-sqlite3";
 import {
   checkRow,
+  fileColumns,
   fileRow,
   pidAlive,
   runRow,
@@ -88,6 +89,14 @@ export function reportSource(
   const iterate = function* <R, T>(sql: string, map: (r: R) => T, ...params: unknown[]): Generator<T> {
     for (const r of db.prepare(sql).iterate(...params) as IterableIterator<R>) yield map(r);
   };
+  const columns = fileColumns(db);
+  const fileRows = function* (clauses: string): Generator<FileRow> {
+    for (const r of db
+      .prepare(`SELECT ${columns} FROM files ${clauses}`)
+      .raw()
+      .iterate() as IterableIterator<RawFileRow>)
+      yield fileRow(r);
+  };
   const lastVerify = [...runs].reverse().find((r) => r.command === "verify");
   let checks: ChecksSummary | null = null;
   if (lastVerify) {
@@ -142,7 +151,7 @@ export function reportSource(
         "SELECT project, error, run_id FROM projects ORDER BY project",
         (p) => ({ project: p.project, error: p.error, runId: p.run_id }),
       ),
-    files: () => iterate<RawFileRow, FileRow>("SELECT * FROM files ORDER BY project", fileRow),
+    files: () => fileRows("ORDER BY project"),
     // Five columns as arrays (better-sqlite3's raw mode), not every column as an object.
     fileTallies: () =>
       db
@@ -151,13 +160,8 @@ export function reportSource(
         )
         .raw()
         .iterate() as IterableIterator<FileTally>,
-    unverifiedFiles: () =>
-      iterate<RawFileRow, FileRow>("SELECT * FROM files WHERE state <> 'verified' ORDER BY project", fileRow),
-    notCarried: () =>
-      iterate<RawFileRow, FileRow>(
-        "SELECT * FROM files WHERE state = 'verified' AND not_carried IS NOT NULL ORDER BY filename",
-        fileRow,
-      ),
+    unverifiedFiles: () => fileRows("WHERE state <> 'verified' ORDER BY project"),
+    notCarried: () => fileRows("WHERE state = 'verified' AND not_carried IS NOT NULL ORDER BY filename"),
     notCarriedCount: () => totals().notCarried,
     checks,
     selection,

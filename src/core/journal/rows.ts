@@ -31,27 +31,69 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-export interface RawFileRow {
-  project: string;
-  filename: string;
-  version: string;
-  size: number | null;
-  sha256: string | null;
-  state: string;
-  reason: string | null;
-  code: string | null;
-  class?: string | null;
-  server_answer: string | null;
-  destination_sha256: string | null;
-  not_carried: string | null;
-  run_id: number;
-  first_run_id: number;
-  upload_attempts: number;
-  verification?: string | null | undefined;
-  upload_deadline: string | null;
-  bytes: number | null;
-  seconds: number | null;
-  updated_at: string;
+/**
+ * The files table's columns in the order fileRow reads them. Rows are read in better-sqlite3's
+ * raw mode (https://github.com/WiseLibs/better-sqlite3/blob/master/docs/api.md#rawtogglestate):
+ * an array per row instead of an object of twenty named properties. Reading the 20,000 rows of a
+ * journal in name order cost 100 ms of CPU as objects and 52 ms as arrays (in-process, the
+ * journal of a 20,000-file migration); a report reads them several times.
+ */
+const FILE_COLUMNS = [
+  "project",
+  "filename",
+  "version",
+  "size",
+  "sha256",
+  "state",
+  "reason",
+  "code",
+  "class",
+  "server_answer",
+  "destination_sha256",
+  "not_carried",
+  "run_id",
+  "first_run_id",
+  "upload_attempts",
+  "verification",
+  "upload_deadline",
+  "bytes",
+  "seconds",
+  "updated_at",
+] as const;
+
+/** A files row as fileColumns selects it, in raw mode. */
+export type RawFileRow = [
+  project: string,
+  filename: string,
+  version: string,
+  size: number | null,
+  sha256: string | null,
+  state: string,
+  reason: string | null,
+  code: string | null,
+  failureClass: string | null,
+  serverAnswer: string | null,
+  destinationSha256: string | null,
+  notCarried: string | null,
+  runId: number,
+  firstRunId: number,
+  uploadAttempts: number,
+  verification: string | null,
+  uploadDeadline: string | null,
+  bytes: number | null,
+  seconds: number | null,
+  updatedAt: string,
+];
+
+/**
+ * The SELECT list of a files row for fileRow. A column that an older journal opened read-only
+ * lacks (added since, see schema.ts) reads as NULL.
+ */
+export function fileColumns(db: Database.Database): string {
+  const have = new Set(
+    (db.prepare("PRAGMA table_info(files)").all() as { name: string }[]).map((c) => c.name),
+  );
+  return FILE_COLUMNS.map((c) => (have.has(c) ? c : "NULL")).join(", ");
 }
 
 /** A row of the checks table as SQLite gives it. */
@@ -91,26 +133,26 @@ export function selectionRow(r: RawSelection): SelectionRow {
 }
 export function fileRow(r: RawFileRow): FileRow {
   return {
-    project: r.project,
-    filename: r.filename,
-    version: r.version,
-    size: r.size,
-    sha256: r.sha256,
-    state: r.state as FileState,
-    reason: r.reason,
-    code: r.code,
-    class: isFailureClass(r.class) ? r.class : null,
-    serverAnswer: r.server_answer,
-    destinationSha256: r.destination_sha256,
-    notCarried: r.not_carried ? (JSON.parse(r.not_carried) as NotCarried) : null,
-    runId: r.run_id,
-    firstRunId: r.first_run_id,
-    uploadAttempts: r.upload_attempts,
-    verification: r.verification,
-    uploadDeadline: r.upload_deadline,
-    bytes: r.bytes,
-    seconds: r.seconds,
-    updatedAt: r.updated_at,
+    project: r[0],
+    filename: r[1],
+    version: r[2],
+    size: r[3],
+    sha256: r[4],
+    state: r[5] as FileState,
+    reason: r[6],
+    code: r[7],
+    class: isFailureClass(r[8]) ? r[8] : null,
+    serverAnswer: r[9],
+    destinationSha256: r[10],
+    notCarried: r[11] ? (JSON.parse(r[11]) as NotCarried) : null,
+    runId: r[12],
+    firstRunId: r[13],
+    uploadAttempts: r[14],
+    verification: r[15],
+    uploadDeadline: r[16],
+    bytes: r[17],
+    seconds: r[18],
+    updatedAt: r[19],
   };
 }
 
@@ -176,7 +218,10 @@ export function readAll(
     runRow(r, r.id === currentRun || (r.pid !== null && r.pid !== process.pid && pidAlive(r.pid))),
   );
   const files = (
-    db.prepare("SELECT * FROM files ORDER BY project, version, filename").all() as RawFileRow[]
+    db
+      .prepare(`SELECT ${fileColumns(db)} FROM files ORDER BY project, version, filename`)
+      .raw()
+      .all() as RawFileRow[]
   ).map(fileRow);
   const projects = (
     db.prepare("SELECT project, error, run_id FROM projects ORDER BY project").all() as {
