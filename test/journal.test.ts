@@ -461,6 +461,52 @@ describe("journal", () => {
     again.close();
   });
 
+  test("pending work is kept a row per project; a row per file left by an earlier version is dropped when a run clears it", () => {
+    const dir = join(tmp.path, "pending");
+    const j = Journal.open(dir, ID);
+    start(j);
+    j.close();
+    const db = new Database(join(dir, "journal.sqlite"));
+    db.exec(
+      "CREATE TABLE pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, filename TEXT NOT NULL, entry TEXT NOT NULL)",
+    );
+    db.prepare("INSERT INTO pending (project, filename, entry) VALUES ('old', 'old-1.0.tar.gz', '{}')").run();
+    db.close();
+    const again = Journal.open(dir, ID);
+    start(again);
+    again.clearPending();
+    const [a, b] = [dist("pkg-p", "1.0"), dist("pkg-p", "2.0")] as [DistFile, DistFile];
+    const c = dist("pkg-q", "1.0");
+    again.applyProject(
+      projectOf([
+        { file: a, action: "copy" },
+        { file: b, action: "copy" },
+      ]),
+      { retryFailed: false },
+    );
+    again.applyProject(projectOf([{ file: c, action: "skip", destination: c }]), { retryFailed: false });
+    const d = dist("pkg-r", "1.0");
+    again.applyProject(projectOf([{ file: d, action: "copy" }]), { retryFailed: false });
+    again.updatePending("pkg-p", new Map([[a.filename, undefined]]));
+    again.updatePending("pkg-r", new Map([[d.filename, undefined]]));
+    assert.deepEqual(
+      [...again.pendingProjects()].map((p) => [p.project, p.entries.map((e) => e.file.filename)]),
+      [["pkg-p", [b.filename]]],
+      "a project with nothing to copy is not kept; one left with no entry is removed",
+    );
+    again.close();
+    const after = new Database(join(dir, "journal.sqlite"), { readonly: true });
+    try {
+      const tables = after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as {
+        name: string;
+      }[];
+      assert.ok(!tables.some((t) => t.name === "pending"), "the earlier version's table is dropped");
+      assert.equal((after.prepare("SELECT COUNT(*) AS n FROM pending_projects").get() as { n: number }).n, 1);
+    } finally {
+      after.close();
+    }
+  });
+
   test("the recorded command line has no credentials", () => {
     assert.deepEqual(
       redactArgv([

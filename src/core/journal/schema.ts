@@ -9,8 +9,8 @@ export const SCHEMA_VERSION = "1";
  * history's id is a plain rowid, without AUTOINCREMENT: a new row gets the largest id + 1, so ids
  * still grow with time (history rows are only ever appended), and no sqlite_sequence row is read
  * and rewritten with every state change (https://www.sqlite.org/autoinc.html: AUTOINCREMENT
- * "imposes extra CPU, memory, disk space, and disk I/O overhead"). pending keeps AUTOINCREMENT:
- * its rows are removed one by one, and its reader relies on an id never being given twice.
+ * "imposes extra CPU, memory, disk space, and disk I/O overhead"). pending_projects keeps
+ * AUTOINCREMENT: its reader relies on an id never being given twice.
  * Journals made before keep their tables as they are.
  */
 export const SCHEMA = `
@@ -38,9 +38,9 @@ CREATE TABLE IF NOT EXISTS checks (
   detail TEXT NOT NULL, run_id INTEGER NOT NULL, verification TEXT, PRIMARY KEY (project, filename));
 CREATE TABLE IF NOT EXISTS selection (
   run_id INTEGER NOT NULL, kind TEXT NOT NULL, project TEXT, filename TEXT, text TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS pending (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, filename TEXT NOT NULL, entry TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS pending_project ON pending (project, seq);
+CREATE TABLE IF NOT EXISTS pending_projects (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, entries TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS pending_projects_project ON pending_projects (project);
 `;
 
 /** Columns added after the first release: added to an older journal when it is opened. */

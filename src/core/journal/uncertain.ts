@@ -56,6 +56,7 @@ export async function recheckUncertain(
   for (const [project, entries] of byProject) {
     destination.invalidate?.(project);
     const listing = await destination.listFiles(project);
+    const changes = new Map<string, PlanEntry>();
     for (const e of entries) {
       const prev = journal.get(e.file.project, e.file.filename);
       const again = decide(e.file, listing);
@@ -75,9 +76,10 @@ export async function recheckUncertain(
           reason: `an upload in run ${prev?.runId ?? "?"} was not confirmed and the destination does not list the file after a re-check: uploading again`,
         });
       }
-      journal.updatePending(project, e.file.filename, again);
+      changes.set(e.file.filename, again);
       decided.push(again);
     }
+    journal.updatePending(project, changes);
   }
   return { decided, landed, resent };
 }
