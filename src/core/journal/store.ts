@@ -253,13 +253,7 @@ export class Journal {
   }
 
   /** The file's row after a state change (the history row is the caller's). */
-  private upsert(
-    file: DistFile,
-    state: FileState,
-    detail: StateDetail,
-    at: string,
-    attempts = detail.uploadAttempt ? 1 : 0,
-  ): void {
+  private upsert(file: DistFile, state: FileState, detail: StateDetail, at: string): void {
     // Prepared once (preparing it for every state change cost about 0.3 ms a time), with
     // positional parameters: binding an object of twenty named ones cost more than the statement.
     (this.upsertStmt ??= this.db.prepare(
@@ -291,7 +285,7 @@ export class Journal {
       notCarriedJson(file),
       this.runId,
       this.runId,
-      attempts,
+      detail.uploadAttempt ? 1 : 0,
       detail.bytes ?? null,
       detail.seconds ?? null,
       at,
@@ -335,35 +329,22 @@ export class Journal {
     const batch = this.queued;
     this.queued = [];
     const at = now();
-    // The changes of one file in the same commit make one upsert, the last one's, with what the
-    // earlier ones would have left in the row: the upload attempts they count, and the latest value
-    // of each column the upsert keeps when a change leaves it empty (deadline, bytes, seconds).
-    // Every change still writes its history row. (Typically "uploading", then "uploaded" a few
-    // milliseconds later: one upsert of twenty columns less per small file.)
-    const rowOf = new Map<DistFile, { last: number; detail: StateDetail; attempts: number }>();
-    for (let i = 0; i < batch.length; i++) {
+    // A change followed in the same commit by another change of the same file leaves nothing of
+    // its own in the file's row when it counts no upload attempt and sets none of the columns the
+    // upsert keeps (size, sha256, bytes, seconds, deadline): its upsert is skipped, its history row
+    // is written. (Typically "downloaded", then "uploading" a moment later.)
+    const later = new Set<DistFile>();
+    const overwritten: boolean[] = new Array<boolean>(batch.length);
+    for (let i = batch.length - 1; i >= 0; i--) {
       const q = batch[i]!;
-      const row = rowOf.get(q.file);
-      if (!row) {
-        rowOf.set(q.file, { last: i, detail: q.detail, attempts: q.detail.uploadAttempt ? 1 : 0 });
-        continue;
-      }
-      const d = q.detail;
-      row.detail = {
-        ...d,
-        uploadDeadline: d.uploadDeadline ?? row.detail.uploadDeadline,
-        bytes: d.bytes ?? row.detail.bytes,
-        seconds: d.seconds ?? row.detail.seconds,
-      };
-      row.last = i;
-      if (d.uploadAttempt) row.attempts++;
+      overwritten[i] = later.has(q.file) && leavesNothing(q.detail);
+      later.add(q.file);
     }
     try {
       this.db.transaction(() => {
         for (let i = 0; i < batch.length; i++) {
           const q = batch[i]!;
-          const row = rowOf.get(q.file)!;
-          if (row.last === i) this.upsert(q.file, q.state, row.detail, at, row.attempts);
+          if (!overwritten[i]) this.upsert(q.file, q.state, q.detail, at);
           this.historyStmt.run(
             this.runId,
             q.file.project,
@@ -729,6 +710,13 @@ export class Journal {
     if (this.db.open) this.db.close();
     this.lock?.release();
   }
+}
+
+/** Whether a state change's upsert is wholly replaced by a later one of the same file (see flush). */
+function leavesNothing(d: StateDetail): boolean {
+  return (
+    !d.uploadAttempt && d.bytes === undefined && d.seconds === undefined && d.uploadDeadline === undefined
+  );
 }
 
 /** What the upload form cannot carry, as stored (computed once per file: every change writes it). */
