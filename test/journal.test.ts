@@ -48,6 +48,25 @@ function start(j: Journal): void {
   j.startRun({ command: "migrate", argv: ["migrate"], version: "0.0.0", source: "s", destination: "d" });
 }
 
+/**
+ * A journal with one run, closed, changed by SQL (as an earlier version of pyreg left it), then
+ * opened again with a new run started.
+ */
+function reopenedAfterSql(dir: string, sql: string): Journal {
+  const j = Journal.open(dir, ID);
+  start(j);
+  j.close();
+  const db = new Database(join(dir, "journal.sqlite"));
+  try {
+    db.exec(sql);
+  } finally {
+    db.close();
+  }
+  const again = Journal.open(dir, ID);
+  start(again);
+  return again;
+}
+
 describe("journal", () => {
   let tmp: { path: string; cleanup(): Promise<void> };
   before(async () => {
@@ -446,34 +465,24 @@ describe("journal", () => {
   });
 
   test("a journal made before the verification and deadline columns gains them when opened", () => {
-    const dir = join(tmp.path, "old-schema");
-    const j = Journal.open(dir, ID);
-    start(j);
-    j.close();
-    const db = new Database(join(dir, "journal.sqlite"));
-    db.exec("ALTER TABLE files DROP COLUMN verification; ALTER TABLE files DROP COLUMN upload_deadline");
-    db.exec("ALTER TABLE checks DROP COLUMN verification");
-    db.close();
-    const again = Journal.open(dir, ID);
-    start(again);
+    const again = reopenedAfterSql(
+      join(tmp.path, "old-schema"),
+      "ALTER TABLE files DROP COLUMN verification; ALTER TABLE files DROP COLUMN upload_deadline;" +
+        "ALTER TABLE checks DROP COLUMN verification",
+    );
     again.mark(dist("pkg-o", "1.0"), "verified", { verification: "content:sha256" });
     assert.equal(again.get("pkg-o", dist("pkg-o", "1.0").filename)?.verification, "content:sha256");
     again.close();
   });
 
   test("pending work is kept a row per project; a row per file left by an earlier version is dropped when a run clears it", () => {
+    // As an earlier version left it: a row per file in the table "pending".
     const dir = join(tmp.path, "pending");
-    const j = Journal.open(dir, ID);
-    start(j);
-    j.close();
-    const db = new Database(join(dir, "journal.sqlite"));
-    db.exec(
-      "CREATE TABLE pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, filename TEXT NOT NULL, entry TEXT NOT NULL)",
+    const again = reopenedAfterSql(
+      dir,
+      "CREATE TABLE pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, filename TEXT NOT NULL, entry TEXT NOT NULL);" +
+        "INSERT INTO pending (project, filename, entry) VALUES ('old', 'old-1.0.tar.gz', '{}')",
     );
-    db.prepare("INSERT INTO pending (project, filename, entry) VALUES ('old', 'old-1.0.tar.gz', '{}')").run();
-    db.close();
-    const again = Journal.open(dir, ID);
-    start(again);
     again.clearPending();
     const [a, b] = [dist("pkg-p", "1.0"), dist("pkg-p", "2.0")] as [DistFile, DistFile];
     const c = dist("pkg-q", "1.0");
