@@ -79,6 +79,8 @@ export class Journal {
   private upsertStmt: Database.Statement | undefined;
   private setProjectStmt: Database.Statement | undefined;
   private projectStmt: Database.Statement | undefined;
+  /** The SELECT list of a files row (rows.ts fileColumns), read from the schema once. */
+  private readonly fileColumns: string;
   /** fsync of the WAL in progress, and the next one (shared by every commit made before it starts). */
   private walHandle: Promise<FileHandle> | undefined;
   private lastSync: Promise<void> = Promise.resolve();
@@ -99,8 +101,9 @@ export class Journal {
     readonly identity: Identity,
     private readonly lock: FileLock | undefined,
   ) {
+    this.fileColumns = fileColumns(db);
     this.getStmt = db
-      .prepare(`SELECT ${fileColumns(db)} FROM files WHERE project = ? AND filename = ?`)
+      .prepare(`SELECT ${this.fileColumns} FROM files WHERE project = ? AND filename = ?`)
       .raw();
     this.historyStmt = db.prepare(
       "INSERT INTO history (run_id, project, filename, state, detail, at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -240,7 +243,7 @@ export class Journal {
   private projectRows(project: string): Map<string, FileRow> {
     this.flush();
     const rows = (this.projectStmt ??= this.db
-      .prepare(`SELECT ${fileColumns(this.db)} FROM files WHERE project = ?`)
+      .prepare(`SELECT ${this.fileColumns} FROM files WHERE project = ?`)
       .raw()).all(project) as RawFileRow[];
     const out = new Map<string, FileRow>();
     for (const r of rows) out.set(r[1], fileRow(r));
