@@ -1,10 +1,10 @@
 /**
- * The journal's CPU per file, alone: the calls `pyreg migrate` makes on it for N files (10 per
- * project, 8 files in flight), without any network, in this process:
- *   node dist/bench/journal.js [--files N] [--runs K]
+ * The journal's CPU per file, alone: the calls `pyreg migrate` makes on it for N files (P per
+ * project, default 10; 8 files in flight), without any network, in this process:
+ *   node dist/bench/journal.js [--files N] [--runs K] [--per-project P]
  * Each run does it twice, in fresh state folders: as migrate does (each "uploading" mark committed
  * and the WAL fsynced before the upload, shared by the marks that reach it together, and marking
- * the project's files not started yet with it), and with the "uploading" marks queued like the
+ * the files not started yet with it), and with the "uploading" marks queued like the
  * others (committed at most 100 ms later, no fsync of their own), so the difference is what the
  * commit and fsync before each upload cost. The second way is not something pyreg does: it is
  * measured only to tell the two costs apart.
@@ -12,11 +12,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Journal } from "../src/core/journal.js";
+import { Journal, MARKS_AHEAD } from "../src/core/journal.js";
 import type { DistFile } from "../src/core/model.js";
 import type { PlanEntry } from "../src/core/plan.js";
 
-const PER_PROJECT = 10;
 const IN_FLIGHT = 8;
 
 interface Cost {
@@ -29,7 +28,7 @@ function cpuMs(since: NodeJS.CpuUsage): number {
   return (d.user + d.system) / 1000;
 }
 
-async function once(files: number, syncBeforeUpload: boolean): Promise<Cost> {
+async function once(files: number, perProject: number, syncBeforeUpload: boolean): Promise<Cost> {
   const dir = mkdtempSync(join(tmpdir(), "pyreg-journal-bench-"));
   try {
     const identity = {
@@ -39,16 +38,16 @@ async function once(files: number, syncBeforeUpload: boolean): Promise<Cost> {
     const journal = Journal.open(dir, identity);
     journal.startRun({ command: "migrate", argv: [], version: "bench", source: "s", destination: "d" });
     const planStart = process.cpuUsage();
-    for (let p = 0; p < files / PER_PROJECT; p++) {
+    for (let p = 0; p < files / perProject; p++) {
       const project = `project-${p}`;
       const entries: PlanEntry[] = [];
-      for (let i = 0; i < PER_PROJECT; i++) {
+      for (let i = 0; i < perProject; i++) {
         const file: DistFile = {
           project,
           version: `1.${i}`,
           filename: `project_${p}-1.${i}-py3-none-any.whl`,
           url: `http://127.0.0.1:1/files/project_${p}-1.${i}-py3-none-any.whl`,
-          hashes: { sha256: (p * PER_PROJECT + i).toString(16).padStart(64, "0") },
+          hashes: { sha256: (p * perProject + i).toString(16).padStart(64, "0") },
           size: 3000,
         };
         entries.push({ file, action: "copy", reason: "not at the destination" });
@@ -57,16 +56,24 @@ async function once(files: number, syncBeforeUpload: boolean): Promise<Cost> {
     }
     const planMs = cpuMs(planStart);
     const transferStart = process.cpuUsage();
-    // Each file with the files of its project not started yet, as the engine gives them.
-    const queue: { file: DistFile; notStarted: Set<DistFile> }[] = [];
-    for (const p of journal.pendingProjects()) {
-      const notStarted = new Set(p.entries.map((e) => e.file));
-      for (const e of p.entries) queue.push({ file: e.file, notStarted });
+    // Each file with the files not started yet, as the engine gives them: its projects are read
+    // ahead until MARKS_AHEAD files are known beyond the ones started (EngineOptions.lookahead).
+    const queue: { file: DistFile; project: number }[] = [];
+    let p = 0;
+    for (const plan of journal.pendingProjects()) {
+      for (const e of plan.entries) queue.push({ file: e.file, project: p });
+      p++;
     }
+    const notStarted = new Set<DistFile>();
+    let read = 0;
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < queue.length) {
-        const { file, notStarted } = queue[next++]!;
+        const { file } = queue[next++]!;
+        while (read < queue.length && read - next < MARKS_AHEAD) {
+          const project = queue[read]!.project;
+          while (read < queue.length && queue[read]!.project === project) notStarted.add(queue[read++]!.file);
+        }
         notStarted.delete(file);
         journal.mark(file, "downloaded");
         if (syncBeforeUpload) await journal.markUploading(file, Date.now() + 60_000, notStarted);
@@ -95,17 +102,18 @@ async function main(): Promise<void> {
   };
   const files = opt("--files", 20_000);
   const runs = opt("--runs", 3);
+  const perProject = opt("--per-project", 10);
   const perFile = (ms: number): string => `${((ms * 1000) / files).toFixed(1)} µs`;
   console.log(
-    `journal CPU for ${files} files (${PER_PROJECT} per project, ${IN_FLIGHT} in flight), per file:`,
+    `journal CPU for ${files} files (${perProject} per project, ${IN_FLIGHT} in flight), per file:`,
   );
   console.log(
     "| run | plan (decisions, pending rows) | transfer, as migrate | transfer, uploading marks not synced | commit + fsync before uploads |",
   );
   console.log("|--:|--:|--:|--:|--:|");
   for (let r = 1; r <= runs; r++) {
-    const synced = await once(files, true);
-    const queued = await once(files, false);
+    const synced = await once(files, perProject, true);
+    const queued = await once(files, perProject, false);
     console.log(
       `| ${r} | ${perFile(synced.planMs)} | ${perFile(synced.transferMs)} | ${perFile(queued.transferMs)} | ${perFile(synced.transferMs - queued.transferMs)} |`,
     );

@@ -127,6 +127,61 @@ async function inspect(file: DistFile, local: LocalDist, tmp: string): Promise<C
   return meta;
 }
 
+function copies(p: ProjectPlan): PlanEntry[] {
+  return p.entries.filter((e) => e.action === "copy");
+}
+
+/**
+ * The projects of a run, read from its iterable one at a time and, before one is given out, ahead
+ * until the projects read but not given out hold `lookahead` files to copy. Their files join
+ * `notStarted` as they are read.
+ */
+class ReadAhead {
+  private readonly iterator: AsyncIterator<ProjectPlan> | Iterator<ProjectPlan>;
+  private readonly read: { plan: ProjectPlan; files: number }[] = [];
+  private files = 0;
+  private ended = false;
+  /** Takes one after the other: the iterable is read by one caller at a time. */
+  private turn: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    projects: Work["projects"],
+    private readonly notStarted: Set<DistFile>,
+    private readonly lookahead: number,
+  ) {
+    this.iterator = (
+      Symbol.asyncIterator in projects
+        ? (projects as AsyncIterable<ProjectPlan>)[Symbol.asyncIterator]()
+        : (projects as Iterable<ProjectPlan>)[Symbol.iterator]()
+    ) as AsyncIterator<ProjectPlan> | Iterator<ProjectPlan>;
+  }
+
+  /** The next project to transfer (undefined at the end). Projects with an error are passed over. */
+  take(): Promise<ProjectPlan | undefined> {
+    const next = this.turn.then(() => this.next());
+    this.turn = next.catch(() => undefined);
+    return next;
+  }
+
+  private async next(): Promise<ProjectPlan | undefined> {
+    while (!this.ended && (this.read.length === 0 || this.files < this.lookahead)) {
+      const got = await this.iterator.next();
+      if (got.done) {
+        this.ended = true;
+        break;
+      }
+      if (got.value.error) continue;
+      const toCopy = copies(got.value);
+      for (const e of toCopy) this.notStarted.add(e.file);
+      this.read.push({ plan: got.value, files: toCopy.length });
+      this.files += toCopy.length;
+    }
+    const first = this.read.shift();
+    if (first) this.files -= first.files;
+    return first?.plan;
+  }
+}
+
 export async function transfer(
   work: Work,
   source: Source,
@@ -135,6 +190,9 @@ export async function transfer(
 ): Promise<MigrationResult> {
   const emit = (e: EngineEvent): void => opts.onEvent?.(e);
   const pool = new Pool(opts.concurrency);
+  // Files to copy not started yet, of the projects in hand and of those read ahead, in the order
+  // the pool will start them (its queue is first in, first out); each leaves as it starts.
+  const notStarted = new Set<DistFile>();
   const inMemoryMax = Math.min(MEMORY_FILE_MAX, Math.floor(MEMORY_BUDGET / opts.concurrency));
   const tmpRoot = await makeRunTemp(opts.tmpDir);
   let stopped: MigrationResult["stopped"];
@@ -152,7 +210,7 @@ export async function transfer(
     checkStop: () => {
       if (stopping()) throw new Stop();
     },
-    notStarted: new Set(),
+    notStarted,
   };
   const destinationDigests = new Set<string>([
     ...(destination.indexDigests ?? []),
@@ -211,16 +269,13 @@ export async function transfer(
 
   const runProject = async (p: ProjectPlan): Promise<void> => {
     const outcomes: FileOutcome[] = [];
-    const toCopy = p.entries.filter((e) => e.action === "copy");
-    // The pool starts a project's files in this order; each leaves the set as it starts.
-    const notStarted = new Set(toCopy.map((e) => e.file));
+    const toCopy = copies(p);
     const ctx: RunContext = {
       ...run,
       record: (o) => {
         outcomes.push(o);
         run.record(o);
       },
-      notStarted,
     };
     const results = await Promise.all(
       toCopy.map((e) =>
@@ -236,20 +291,15 @@ export async function transfer(
   };
 
   try {
-    // A few projects at a time, pulled from the iterable as slots free up: memory stays bounded by
-    // the pool, not by the number of projects or files.
-    const iterator = (
-      Symbol.asyncIterator in work.projects
-        ? (work.projects as AsyncIterable<ProjectPlan>)[Symbol.asyncIterator]()
-        : (work.projects as Iterable<ProjectPlan>)[Symbol.iterator]()
-    ) as AsyncIterator<ProjectPlan> | Iterator<ProjectPlan>;
+    // A few projects at a time, pulled from the iterable as slots free up (and `lookahead` files
+    // ahead of them): memory stays bounded by the pool, not by the number of projects or files.
+    const ahead = new ReadAhead(work.projects, notStarted, opts.lookahead ?? 0);
     const workers = Array.from({ length: Math.max(2, opts.concurrency) }, async () => {
       for (;;) {
         if (stopping()) return;
-        const next = await iterator.next();
-        if (next.done) return;
-        if (next.value.error) continue;
-        await runProject(next.value);
+        const next = await ahead.take();
+        if (!next) return;
+        await runProject(next);
       }
     });
     await Promise.all(workers);

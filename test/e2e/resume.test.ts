@@ -18,6 +18,7 @@ import {
 } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { Journal } from "../../src/core/journal.js";
 import { makeWheel } from "../fixtures/dists.js";
 import { PYREG_BIN, REPO_ROOT, runCli, type CliResult } from "../helpers/cli.js";
@@ -447,6 +448,54 @@ describe("resume: kill -9 and Ctrl-C at any moment", () => {
         slow.close(() => r());
         slow.closeAllConnections();
       });
+    }
+  });
+});
+
+describe("marks ahead: one durable commit covers the next files of any project", () => {
+  test("single-file projects ride on the commit before another's upload; all land once, verified", async () => {
+    const tmp = await tempDir();
+    const srcDir = join(tmp.path, "src");
+    const state = join(tmp.path, "state");
+    const dst = await startServe(join(tmp.path, "dst"));
+    try {
+      const n = 40;
+      await Promise.all(
+        Array.from({ length: n }, (_, p) => makeWheel(srcDir, { name: `solo-${p}`, version: "1.0" })),
+      );
+      const expected = await folderDigests(srcDir);
+      const r = await runCli(["migrate", "--from", srcDir, "--to", dst.url, "--state", state, "-q"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(
+        [...(await folderDigests(join(tmp.path, "dst"))).entries()].sort(),
+        [...expected.entries()].sort(),
+      );
+      assert.equal(dst.server.uploads, n, "each file was sent once");
+      const j = Journal.read(state);
+      assert.deepEqual(
+        j.files.filter((f) => f.state !== "verified" || f.uploadAttempts !== 1).map((f) => f.filename),
+        [],
+        "every file verified after one attempt",
+      );
+      // Each project has one file: a file marked with an upload before its own was marked by a file
+      // of another project. With one commit and fsync per project, there would be none.
+      const db = new Database(join(state, "journal.sqlite"), { readonly: true });
+      try {
+        const ahead = db
+          .prepare(
+            "SELECT COUNT(*) AS n FROM history WHERE state = 'uploading' AND detail LIKE 'about to be uploaded%'",
+          )
+          .get() as { n: number };
+        assert.ok(
+          ahead.n >= n / 2,
+          `${ahead.n} of ${n} files marked with the upload of another project's file`,
+        );
+      } finally {
+        db.close();
+      }
+    } finally {
+      await dst.close();
+      await tmp.cleanup();
     }
   });
 });

@@ -43,10 +43,17 @@ export interface EngineOptions {
   verifyContent?: boolean | undefined;
   /**
    * Called before a file is uploaded; lets the journal record the "uploading" state first.
-   * `notStarted` holds the files of the same project that have not started yet (in the order they
-   * will start), which the journal may mark together with this one (see Journal.markUploading).
+   * `notStarted` holds the files that have not started yet, in the order they will start: those of
+   * the projects in hand and of the projects read ahead (see `lookahead`), which the journal may
+   * mark together with this one (see Journal.markUploading).
    */
   beforeUpload?: BeforeUpload;
+  /**
+   * How many files to copy, beyond the ones already started, to know of ahead: projects are read
+   * from the work's iterable ahead of the transfers until they hold this many (default 0: a
+   * project is read when a transfer slot is free). Memory holds them, so it stays small.
+   */
+  lookahead?: number | undefined;
   /**
    * Called when a project's transfers and checks are over (or the run stopped before some of
    * them), with the outcomes its files to copy reached.
@@ -74,7 +81,7 @@ export interface RunContext {
   verifyDelayMs: number;
   /** Throws Stop when the run is stopping (interrupted, or stopped by a fatal error). */
   checkStop(): void;
-  /** The files of the project in hand that have not started yet (empty outside a project). */
+  /** The files that have not started yet, in the order they will start (see EngineOptions.beforeUpload). */
   notStarted: ReadonlySet<DistFile>;
 }
 

@@ -62,15 +62,20 @@ import type {
 const MARK_COMMIT_MS = 100;
 
 /**
- * How many files of the same project that have not started yet one durable "uploading" commit
- * also marks (see Journal.markUploading), and how long such a mark covers their upload: one sent
- * later gets a commit and fsync of its own. bench/journal.ts with 40 files per project (as the
- * benchmark's small corpus): 60 µs of the journal's CPU per file with 31 marked ahead (two commits
- * with an fsync per project), 50 µs with 127 (one). A mark that expires unused costs one queued
- * state change more; with large files, which start more slowly, the transfer dwarfs it.
+ * How many files that have not started yet (the next ones the engine will start, of any project)
+ * one durable "uploading" commit also marks (see Journal.markUploading), and how long such a mark
+ * covers their upload: one sent later gets a commit and fsync of its own. bench/journal.ts, the
+ * journal's CPU per file: with 40 files per project (as the benchmark's small corpus), 60 µs with
+ * 31 of the project's files marked ahead (two commits with an fsync per project), 50 µs with 127
+ * (one); marking the next files of any project, 46-58 µs, and 45-56 µs with 3 files per project
+ * (104-123 µs when only the project's own files were marked). A mark that expires unused costs one
+ * queued state change more; with large files, which start more slowly, the transfer dwarfs it.
  */
 const MARK_AHEAD = 127;
 const MARK_AHEAD_MS = 1_000;
+
+/** How many files not started yet a run should know of for the marks ahead (see MARK_AHEAD). */
+export const MARKS_AHEAD = MARK_AHEAD;
 
 export class Journal {
   private runId = 0;
@@ -389,8 +394,8 @@ export class Journal {
    * loop 3-10 ms per file here, and a commit per mark was most of the journal's CPU (each commit
    * writes the changed pages to the WAL).
    *
-   * Marks ahead: the same commit marks up to MARK_AHEAD of `notStarted` (files of the same project
-   * not started yet) "uploading" too, with a deadline MARK_AHEAD_MS later than this file's. When
+   * Marks ahead: the same commit marks up to MARK_AHEAD of `notStarted` (files not started yet, in
+   * the order they will start, of this project or the next ones) "uploading" too, with a deadline MARK_AHEAD_MS later than this file's. When
    * one of them reaches its upload within MARK_AHEAD_MS, that durable mark already stands before
    * its POST: its own mark (the attempt, its deadline) is queued like any other state change, and
    * it is sent without a commit and fsync of its own. A commit with an fsync before every few
