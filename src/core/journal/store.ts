@@ -60,6 +60,13 @@ import type {
 
 /** Longest a state change other than "uploading" waits for its commit (see Journal.mark). */
 const MARK_COMMIT_MS = 100;
+/**
+ * The plan's decisions share a commit: applyProject opens a transaction that is committed after
+ * this many files, MARK_COMMIT_MS after it was opened, or by any other commit, whichever comes
+ * first. A commit per project cost about 0.27 ms (each writes its changed pages to the WAL), and
+ * nothing needs a plan durable before the run goes on: a run that stops while planning plans again.
+ */
+const PLAN_COMMIT_FILES = 10_000;
 
 /**
  * How many files that have not started yet (the next ones the engine will start, of any project)
@@ -94,6 +101,10 @@ export class Journal {
   private queued: { file: DistFile; state: FileState; detail: StateDetail }[] = [];
   private commitTimer: NodeJS.Timeout | undefined;
   private deferredError: PyregError | undefined;
+  /** The plan's decisions not committed yet (see applyProject): a transaction is open for them. */
+  private planOpen = false;
+  private planFiles = 0;
+  private planTimer: NodeJS.Timeout | undefined;
   /**
    * Files marked "uploading" ahead of their upload (see markUploading): the commit and fsync that
    * cover them, and when they were marked. A file leaves when it is sent or reaches any other state.
@@ -239,14 +250,18 @@ export class Journal {
   }
 
   get(project: string, filename: string): FileRow | undefined {
-    this.flush();
+    // Queued marks are committed first; the plan's own open transaction is read as it stands.
+    if (this.queued.length) this.flush();
+    else this.throwDeferred();
     const r = this.getStmt.get(project, filename) as RawFileRow | undefined;
     return r ? fileRow(r) : undefined;
   }
 
   /** Every row of one project, by filename (marks committed first). */
   private projectRows(project: string): Map<string, FileRow> {
-    this.flush();
+    // Queued marks are committed first; the plan's own open transaction is read as it stands.
+    if (this.queued.length) this.flush();
+    else this.throwDeferred();
     const rows = (this.projectStmt ??= this.db
       .prepare(`SELECT ${this.fileColumns} FROM files WHERE project = ?`)
       .raw()).all(project) as RawFileRow[];
@@ -326,9 +341,10 @@ export class Journal {
     }, MARK_COMMIT_MS);
   }
 
-  /** Commits the queued marks (one transaction). */
+  /** Commits the plan's open decisions, then the queued marks (one transaction). */
   flush(): void {
     this.throwDeferred();
+    this.commitPlan();
     if (this.commitTimer) {
       clearTimeout(this.commitTimer);
       this.commitTimer = undefined;
@@ -528,13 +544,58 @@ export class Journal {
    * whole in memory.
    */
   applyProject(p: ProjectPlan, opts: { retryFailed: boolean }): ResumeDecision & { project: ProjectPlan } {
+    // Queued marks first, in their own commit: none may be committed from inside the project's
+    // savepoint below (the project's rows are read after them, see projectRows).
+    if (this.queued.length) this.flush();
+    else this.throwDeferred();
     const decision: ResumeDecision = { uncertain: [], carried: [], landed: 0 };
+    if (!this.planOpen) {
+      this.db.exec("BEGIN");
+      this.planOpen = true;
+    }
+    // A savepoint inside the open transaction (better-sqlite3 nests transaction functions so): a
+    // project is decided whole or not at all.
     const project = this.db.transaction(() => {
       const decided = this.decideProject(p, opts, decision);
       if (decided.entries.some((e) => e.action === "copy")) keepPending(this.db, decided);
       return decided;
     })();
+    this.planFiles += p.entries.length;
+    if (this.planFiles >= PLAN_COMMIT_FILES) this.commitPlan();
+    else
+      this.planTimer ??= setTimeout(() => {
+        this.planTimer = undefined;
+        this.commitPlanQuietly();
+      }, MARK_COMMIT_MS);
     return { project, ...decision };
+  }
+
+  /** Commits the plan's open decisions (see applyProject). */
+  private commitPlan(): void {
+    if (this.planTimer) {
+      clearTimeout(this.planTimer);
+      this.planTimer = undefined;
+    }
+    if (!this.planOpen) return;
+    this.planOpen = false;
+    this.planFiles = 0;
+    try {
+      this.db.exec("COMMIT");
+    } catch (err) {
+      throw new PyregError("STATE", `cannot write the journal in ${this.dir}: ${(err as Error).message}`, {
+        cause: err,
+        hint: "check free space and permissions of the state folder, then run the same command again",
+      });
+    }
+  }
+
+  private commitPlanQuietly(): void {
+    if (!this.db.open) return;
+    try {
+      this.commitPlan();
+    } catch (err) {
+      this.deferredError ??= err as PyregError;
+    }
   }
 
   /** The projects applyProject kept, in the order they were planned, read one at a time. */
