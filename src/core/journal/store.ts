@@ -381,21 +381,30 @@ export class Journal {
       })();
     } catch (err) {
       // Without its journal entry a file must not be sent: STATE is fatal and stops the run.
-      throw new PyregError("STATE", `cannot write the journal in ${this.dir}: ${(err as Error).message}`, {
-        cause: err,
-        hint: "check free space and permissions of the state folder, then run the same command again",
-      });
+      throw this.writeError(err);
     }
   }
 
-  /** The flush after a turn: a failure is kept and thrown by the next mark (before any upload). */
-  private flushQuietly(): void {
+  /** A failure to write the journal: fatal, it stops the run (exit 2). */
+  private writeError(err: unknown): PyregError {
+    return new PyregError("STATE", `cannot write the journal in ${this.dir}: ${(err as Error).message}`, {
+      cause: err,
+      hint: "check free space and permissions of the state folder, then run the same command again",
+    });
+  }
+
+  /** A commit after a turn: a failure is kept and thrown by the next mark (before any upload). */
+  private quietly(commit: () => void): void {
     if (!this.db.open) return;
     try {
-      this.flush();
+      commit();
     } catch (err) {
       this.deferredError ??= err as PyregError;
     }
+  }
+
+  private flushQuietly(): void {
+    this.quietly(() => this.flush());
   }
 
   private throwDeferred(): void {
@@ -480,10 +489,7 @@ export class Journal {
     this.lastSync = sync.catch(() => undefined);
     this.nextSync = sync.catch((err: unknown) => {
       if (err instanceof PyregError) throw err; // the commit's own (see flush)
-      throw new PyregError("STATE", `cannot write the journal in ${this.dir}: ${(err as Error).message}`, {
-        cause: err,
-        hint: "check free space and permissions of the state folder, then run the same command again",
-      });
+      throw this.writeError(err);
     });
     return this.nextSync;
   }
@@ -565,7 +571,7 @@ export class Journal {
     else
       this.planTimer ??= setTimeout(() => {
         this.planTimer = undefined;
-        this.commitPlanQuietly();
+        this.quietly(() => this.commitPlan());
       }, MARK_COMMIT_MS);
     return { project, ...decision };
   }
@@ -582,19 +588,7 @@ export class Journal {
     try {
       this.db.exec("COMMIT");
     } catch (err) {
-      throw new PyregError("STATE", `cannot write the journal in ${this.dir}: ${(err as Error).message}`, {
-        cause: err,
-        hint: "check free space and permissions of the state folder, then run the same command again",
-      });
-    }
-  }
-
-  private commitPlanQuietly(): void {
-    if (!this.db.open) return;
-    try {
-      this.commitPlan();
-    } catch (err) {
-      this.deferredError ??= err as PyregError;
+      throw this.writeError(err);
     }
   }
 
