@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Journal, MARKS_AHEAD } from "../src/core/journal.js";
+import { Journal, MARK_AHEAD } from "../src/core/journal.js";
 import type { DistFile } from "../src/core/model.js";
 import type { PlanEntry } from "../src/core/plan.js";
 
@@ -57,7 +57,7 @@ async function once(files: number, perProject: number, syncBeforeUpload: boolean
     const planMs = cpuMs(planStart);
     const transferStart = process.cpuUsage();
     // Each file with the files not started yet, as the engine gives them: its projects are read
-    // ahead until MARKS_AHEAD files are known beyond the ones started (EngineOptions.lookahead).
+    // ahead until MARK_AHEAD files are known beyond the ones started (EngineOptions.lookahead).
     const queue: { file: DistFile; project: number }[] = [];
     let p = 0;
     for (const plan of journal.pendingProjects()) {
@@ -70,7 +70,7 @@ async function once(files: number, perProject: number, syncBeforeUpload: boolean
     const worker = async (): Promise<void> => {
       while (next < queue.length) {
         const { file } = queue[next++]!;
-        while (read < queue.length && read - next < MARKS_AHEAD) {
+        while (read < queue.length && read - next < MARK_AHEAD) {
           const project = queue[read]!.project;
           while (read < queue.length && queue[read]!.project === project) notStarted.add(queue[read++]!.file);
         }

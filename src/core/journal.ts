@@ -4,6 +4,6 @@
  */
 export * from "./journal/types.js";
 export { resumeStep, type ResumeStep } from "./journal/resume.js";
-export { Journal, MARKS_AHEAD } from "./journal/store.js";
+export { Journal, MARK_AHEAD } from "./journal/store.js";
 export { recheckTime, recheckUncertain } from "./journal/uncertain.js";
 export { openReportSource } from "./journal/open.js";

@@ -78,11 +78,8 @@ const PLAN_COMMIT_FILES = 10_000;
  * (104-123 µs when only the project's own files were marked). A mark that expires unused costs one
  * queued state change more; with large files, which start more slowly, the transfer dwarfs it.
  */
-const MARK_AHEAD = 127;
+export const MARK_AHEAD = 127;
 const MARK_AHEAD_MS = 1_000;
-
-/** How many files not started yet a run should know of for the marks ahead (see MARK_AHEAD). */
-export const MARKS_AHEAD = MARK_AHEAD;
 
 export class Journal {
   private runId = 0;
@@ -250,18 +247,14 @@ export class Journal {
   }
 
   get(project: string, filename: string): FileRow | undefined {
-    // Queued marks are committed first; the plan's own open transaction is read as it stands.
-    if (this.queued.length) this.flush();
-    else this.throwDeferred();
+    this.commitQueued();
     const r = this.getStmt.get(project, filename) as RawFileRow | undefined;
     return r ? fileRow(r) : undefined;
   }
 
   /** Every row of one project, by filename (marks committed first). */
   private projectRows(project: string): Map<string, FileRow> {
-    // Queued marks are committed first; the plan's own open transaction is read as it stands.
-    if (this.queued.length) this.flush();
-    else this.throwDeferred();
+    this.commitQueued();
     const rows = (this.projectStmt ??= this.db
       .prepare(`SELECT ${this.fileColumns} FROM files WHERE project = ?`)
       .raw()).all(project) as RawFileRow[];
@@ -407,6 +400,15 @@ export class Journal {
     this.quietly(() => this.flush());
   }
 
+  /**
+   * Commits the queued marks before a read that must see them (with the plan's open decisions, see
+   * flush); with none queued, the plan's open transaction is read as it stands, uncommitted.
+   */
+  private commitQueued(): void {
+    if (this.queued.length) this.flush();
+    else this.throwDeferred();
+  }
+
   private throwDeferred(): void {
     if (this.deferredError) throw this.deferredError;
   }
@@ -420,8 +422,8 @@ export class Journal {
    * writes the changed pages to the WAL).
    *
    * Marks ahead: the same commit marks up to MARK_AHEAD of `notStarted` (files not started yet, in
-   * the order they will start, of this project or the next ones) "uploading" too, with a deadline MARK_AHEAD_MS later than this file's. When
-   * one of them reaches its upload within MARK_AHEAD_MS, that durable mark already stands before
+   * the order they will start, of this project or the next ones) "uploading" too, with a deadline
+   * MARK_AHEAD_MS later than this file's. When one of them reaches its upload within MARK_AHEAD_MS, that durable mark already stands before
    * its POST: its own mark (the attempt, its deadline) is queued like any other state change, and
    * it is sent without a commit and fsync of its own. A commit with an fsync before every few
    * uploads cost about 0.2 ms of CPU per small file in a run (measured against the same run
@@ -551,9 +553,8 @@ export class Journal {
    */
   applyProject(p: ProjectPlan, opts: { retryFailed: boolean }): ResumeDecision & { project: ProjectPlan } {
     // Queued marks first, in their own commit: none may be committed from inside the project's
-    // savepoint below (the project's rows are read after them, see projectRows).
-    if (this.queued.length) this.flush();
-    else this.throwDeferred();
+    // savepoint below.
+    this.commitQueued();
     const decision: ResumeDecision = { uncertain: [], carried: [], landed: 0 };
     if (!this.planOpen) {
       this.db.exec("BEGIN");

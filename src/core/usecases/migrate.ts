@@ -17,7 +17,7 @@ import {
   type PlanEntry,
   type PlanOptions,
 } from "../plan.js";
-import { MARKS_AHEAD, recheckTime, recheckUncertain, type SelectionRow } from "../journal.js";
+import { MARK_AHEAD, recheckTime, recheckUncertain, type SelectionRow } from "../journal.js";
 import { formatShard, shardSelector } from "../shard.js";
 import { yankHowTo } from "../yank.js";
 import { formatTotal, plural } from "../units.js";
@@ -373,7 +373,7 @@ async function run(opts: MigrateOptions & { from: string; to: string }): Promise
         beforeUpload: (file, _local, notStarted) =>
           journal.markUploading(file, Date.now() + rt.http.requestDeadlineMs, notStarted),
         // Enough files known ahead for the journal to mark as many as it can with each commit.
-        lookahead: MARKS_AHEAD,
+        lookahead: MARK_AHEAD,
         onEvent: (e) => {
           if (e.type === "downloaded") journal.mark(e.file, "downloaded");
           // Answered: the attempt cannot land any later, a resumed run need not wait for it.
