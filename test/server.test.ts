@@ -20,7 +20,7 @@ import { join } from "node:path";
 import yazl from "yazl";
 import { makeCorpus, makeSdist, makeWheel, type CorpusFile } from "./fixtures/dists.js";
 import { multipartForm, startServe, uploadFields, type ServeHandle } from "./helpers/serve.js";
-import { negotiate } from "../src/server/simple.js";
+import { negotiate, sortRows, versionsOf, type FileRow } from "../src/server/simple.js";
 import { DEFAULT_LIMITS, MultipartError, parseMultipart } from "../src/server/multipart.js";
 import { parseCredentials, runServe } from "../src/cli/serve.js";
 import { PyregError } from "../src/core/errors.js";
@@ -365,6 +365,28 @@ describe("simple API and files", () => {
     assert.equal(h.headers["content-type"], "text/html; charset=utf-8");
     assert.match(h.body.toString(), /<meta name="pypi:repository-version" content="1.1">/);
     assert.match(h.body.toString(), /<a href="\/simple\/zope-interface-like\/">zope-interface-like<\/a>/);
+  });
+
+  test("project page order: PEP 440 versions in order, then versions it cannot read, then filename", () => {
+    const versions = ["1.10", "1.0", "banana", "1.0rc1", "1.9", "1.0.post1", "apple", "2!0.1", "1.0.0"];
+    const rows = versions.flatMap((version) =>
+      ["z.whl", "a.tar.gz"].map(
+        (suffix) => ({ file: { filename: `p-${version}-${suffix}`, parsed: { version } } }) as unknown as FileRow,
+      ),
+    );
+    const shuffled = [...rows].sort(() => 0).reverse();
+    const sorted = sortRows(shuffled).map((r) => r.file.filename);
+    const order = versionsOf(shuffled);
+    assert.deepEqual(order.slice(0, 5), ["1.0rc1", order[1], order[2], "1.0.post1", "1.9"]);
+    assert.deepEqual(new Set(order.slice(1, 3)), new Set(["1.0", "1.0.0"]));
+    assert.deepEqual(order.slice(5), ["1.10", "2!0.1", "apple", "banana"]);
+    const byVersion = (vs: string[]): string[] => vs.flatMap((v) => [`p-${v}-a.tar.gz`, `p-${v}-z.whl`]);
+    assert.deepEqual(sorted, [
+      ...byVersion(["1.0rc1"]),
+      // 1.0 and 1.0.0 are one PEP 440 version: their rows go by filename, together.
+      ...byVersion(["1.0", "1.0.0"]).sort(),
+      ...byVersion(["1.0.post1", "1.9", "1.10", "2!0.1", "apple", "banana"]),
+    ]);
   });
 
   test("JSON project page: every file with the right sha256, size, upload-time, core metadata", async () => {

@@ -110,16 +110,33 @@ function versionCompare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Files sorted by version (PEP 440), then filename. */
-export function sortRows(rows: FileRow[]): FileRow[] {
+/**
+ * Each distinct version's place in PEP 440 order. The versions are compared once, not the rows: a
+ * comparison parses both versions (twice: valid, then compare), and a project page sorted its 40
+ * rows with about 200 of them (in a 100,000-file run, 3 % of the destination's CPU).
+ */
+function versionRanks(versions: readonly string[]): Map<string, number> {
+  const ranks = new Map<string, number>();
+  let rank = 0;
+  versions.forEach((v, i) => {
+    // Versions PEP 440 holds equal (1.0 and 1.0.0) share a place: their rows go by filename.
+    if (i > 0 && versionCompare(versions[i - 1] as string, v) !== 0) rank++;
+    ranks.set(v, rank);
+  });
+  return ranks;
+}
+
+/** Files sorted by version (PEP 440), then filename; `versions` are the rows' own, sorted. */
+export function sortRows(rows: FileRow[], versions = versionsOf(rows)): FileRow[] {
+  const rank = versionRanks(versions);
   return [...rows].sort(
     (x, y) =>
-      versionCompare(x.file.parsed.version, y.file.parsed.version) ||
+      (rank.get(x.file.parsed.version) as number) - (rank.get(y.file.parsed.version) as number) ||
       (x.file.filename < y.file.filename ? -1 : x.file.filename > y.file.filename ? 1 : 0),
   );
 }
 
-export function versionsOf(rows: FileRow[]): string[] {
+export function versionsOf(rows: readonly FileRow[]): string[] {
   const seen = new Set<string>();
   for (const r of rows) seen.add(r.file.parsed.version);
   return [...seen].sort(versionCompare);
@@ -152,11 +169,12 @@ export function projectListHtml(projects: string[]): string {
 }
 
 export function projectPageJson(project: string, rows: FileRow[]): string {
-  const sorted = sortRows(rows);
+  const versions = versionsOf(rows);
+  const sorted = sortRows(rows, versions);
   return JSON.stringify({
     meta: { "api-version": API_VERSION },
     name: project,
-    versions: versionsOf(sorted),
+    versions,
     files: sorted.map(({ file, facts, yanked }) => {
       const core = facts.metadataSha256 ? { sha256: facts.metadataSha256 } : false;
       return {

@@ -206,6 +206,8 @@ async function openTemp(store: Store, tmpDir: string, path: string): Promise<Fil
 }
 
 function sameVersion(a: string, b: string): boolean {
+  // The same text is the same version, valid or not (and needs no parsing).
+  if (a === b) return true;
   if (valid(a) && valid(b)) return eq(a, b);
   return a === b;
 }
