@@ -6,9 +6,10 @@
  *
  * It belongs to the journal it sits beside: a journal started over (--reset-state) or replaced
  * makes it start over too, so nothing recorded for another journal is ever believed.
- * Writes of one event-loop turn share one commit (WAL, synchronous=NORMAL: a killed process loses
- * nothing committed; https://www.sqlite.org/wal.html). Losing this file costs a full re-read,
- * nothing else.
+ * Writes share one commit for up to COMMIT_MS (WAL, synchronous=NORMAL: a killed process loses
+ * nothing committed, https://www.sqlite.org/wal.html; at most the last COMMIT_MS of writes are not
+ * committed yet). Losing any of this file costs a re-read of those pages, nothing else: a project
+ * whose stamps are missing is read and planned again.
  */
 import { randomUUID } from "node:crypto";
 import { existsSync, rmSync } from "node:fs";
@@ -18,6 +19,14 @@ import type { PageStore, StoredPage } from "../http/conditional.js";
 import { JOURNAL_FILE } from "./journal.js";
 
 export const PAGES_FILE = "pages.sqlite";
+
+/**
+ * How long writes wait for their commit. A commit per event-loop turn cost 15-30 µs of CPU per
+ * file in a 100,000-file run (each commit rewrites the b-tree pages it touched: the pages and
+ * stamps tables' leaves and interior pages, again and again); one every 100 ms writes each of
+ * them a few times a second.
+ */
+const COMMIT_MS = 100;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -73,7 +82,7 @@ interface RawPage {
 export class PageCache implements PageStore {
   private readonly session = randomUUID();
   readonly counts: PageCounts = { cached: 0, notModified: 0, changed: 0, unconditional: 0 };
-  private commitQueued = false;
+  private commitTimer: NodeJS.Timeout | undefined;
   private readonly stmt;
 
   private constructor(
@@ -131,18 +140,17 @@ export class PageCache implements PageStore {
     }
   }
 
-  /** Writes of one event-loop turn share one commit. */
+  /** Writes of up to COMMIT_MS share one commit (close commits what is left). */
   private write(run: () => void): void {
     if (!this.db.inTransaction) this.db.exec("BEGIN");
     run();
-    if (!this.commitQueued) {
-      this.commitQueued = true;
-      setImmediate(() => this.commit());
-    }
+    // Unreferenced: a pending commit does not keep the process alive (close commits).
+    this.commitTimer ??= setTimeout(() => this.commit(), COMMIT_MS).unref();
   }
 
   private commit(): void {
-    this.commitQueued = false;
+    if (this.commitTimer) clearTimeout(this.commitTimer);
+    this.commitTimer = undefined;
     if (this.db.open && this.db.inTransaction) this.db.exec("COMMIT");
   }
 
