@@ -371,7 +371,8 @@ describe("simple API and files", () => {
     const versions = ["1.10", "1.0", "banana", "1.0rc1", "1.9", "1.0.post1", "apple", "2!0.1", "1.0.0"];
     const rows = versions.flatMap((version) =>
       ["z.whl", "a.tar.gz"].map(
-        (suffix) => ({ file: { filename: `p-${version}-${suffix}`, parsed: { version } } }) as unknown as FileRow,
+        (suffix) =>
+          ({ file: { filename: `p-${version}-${suffix}`, parsed: { version } } }) as unknown as FileRow,
       ),
     );
     const shuffled = [...rows].sort(() => 0).reverse();
