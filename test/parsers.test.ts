@@ -8,7 +8,11 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseNetrc } from "../src/registries/netrc.js";
-import { parseProjectListJson, parseProjectPageHtml } from "../src/registries/simple/parse.js";
+import {
+  parseProjectListJson,
+  parseProjectPageHtml,
+  parseProjectPageJson,
+} from "../src/registries/simple/parse.js";
 import { PyregError } from "../src/core/errors.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -161,5 +165,90 @@ describe("PEP 691 project list", () => {
     bad({ meta, projects: { name: "x" } }, /projects: expected an array/);
     bad({ meta, projects: [{ name: "a" }, { name: 3 }] }, /projects\.1\.name: expected a string/);
     bad({ meta, projects: [null] }, /projects\.0\.name/);
+  });
+});
+
+describe("PEP 691 project page", () => {
+  const url = "http://127.0.0.1/simple/pkg/";
+  const meta = { "api-version": "1.1" };
+  const file = {
+    filename: "pkg-1.0-py3-none-any.whl",
+    url: "../../files/pkg-1.0-py3-none-any.whl#sha256=ab",
+    hashes: { SHA256: "AB", md5: "cd" },
+  };
+  const parse = (body: unknown): ReturnType<typeof parseProjectPageJson> =>
+    parseProjectPageJson(JSON.stringify(body), url, "pkg");
+
+  test("every field PEP 691 and PEP 700 give, with nulls and fields it does not know", () => {
+    const page = parse({
+      meta,
+      name: "pkg",
+      versions: ["1.0"],
+      files: [
+        {
+          ...file,
+          "requires-python": ">=3.8",
+          "core-metadata": { sha256: "ef" },
+          yanked: "broken",
+          size: 12,
+          "upload-time": "2024-01-01T00:00:00.000000Z",
+          "x-extra": [1],
+        },
+        { ...file, filename: "pkg-1.0.tar.gz", "requires-python": null, yanked: false, size: null },
+        {
+          ...file,
+          filename: "pkg-1.0-py2-none-any.whl",
+          url: "/files/pkg-1.0-py2-none-any.whl",
+          "dist-info-metadata": true,
+          "core-metadata": null,
+        },
+      ],
+    });
+    assert.deepEqual(page.versions, ["1.0"]);
+    assert.equal(page.apiVersion, "1.1");
+    const [a, b, c] = page.files;
+    assert.equal(a?.url, "http://127.0.0.1/files/pkg-1.0-py3-none-any.whl");
+    assert.deepEqual(a?.hashes, { sha256: "ab", md5: "cd" });
+    assert.equal(a?.requiresPython, ">=3.8");
+    assert.equal(a?.yanked, "broken");
+    assert.equal(a?.size, 12);
+    assert.equal(a?.coreMetadataUrl, "http://127.0.0.1/files/pkg-1.0-py3-none-any.whl.metadata");
+    assert.equal(b?.requiresPython, undefined);
+    assert.equal(b?.size, undefined);
+    assert.equal(b?.coreMetadataUrl, undefined);
+    assert.equal(c?.coreMetadataUrl, "http://127.0.0.1/files/pkg-1.0-py2-none-any.whl.metadata");
+  });
+
+  test("a page or an entry of the wrong shape is a malformed index that says where", () => {
+    const bad = (body: unknown, where: RegExp): void =>
+      assert.throws(
+        () => parse(body),
+        (err: unknown) =>
+          err instanceof PyregError && err.code === "MALFORMED_INDEX" && where.test(err.message),
+        JSON.stringify(body),
+      );
+    const page = (f: Record<string, unknown>, extra: Record<string, unknown> = {}): unknown => ({
+      meta,
+      name: "pkg",
+      files: [file, { ...file, ...f }],
+      ...extra,
+    });
+    bad({ meta, name: "pkg", files: {} }, /\(files: /);
+    bad({ meta, name: 3, files: [] }, /\(name: /);
+    bad({ meta: {}, name: "pkg", files: [] }, /meta\.api-version/);
+    bad(page({}, { versions: [1] }), /versions\.0/);
+    bad(page({ filename: "" }), /files\.1\.filename/);
+    bad(page({ url: 7 }), /files\.1\.url/);
+    bad(page({ hashes: ["ab"] }), /files\.1\.hashes/);
+    bad(page({ hashes: { sha256: 1 } }), /files\.1\.hashes\.sha256/);
+    bad(page({ size: -1 }), /files\.1\.size/);
+    bad(page({ size: 1.5 }), /files\.1\.size/);
+    bad(page({ size: "12" }), /files\.1\.size/);
+    bad(page({ yanked: 1 }), /files\.1\.yanked/);
+    bad(page({ "core-metadata": "yes" }), /files\.1\.core-metadata/);
+    bad(page({ "dist-info-metadata": { sha256: 2 } }), /files\.1\.dist-info-metadata/);
+    bad(page({ "requires-python": 3 }), /files\.1\.requires-python/);
+    bad(page({ "upload-time": 0 }), /files\.1\.upload-time/);
+    bad({ ...(page({}) as object), files: [file, null] }, /files\.1/);
   });
 });
