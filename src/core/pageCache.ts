@@ -8,8 +8,7 @@
  * makes it start over too, so nothing recorded for another journal is ever believed.
  * Writes share one commit for up to COMMIT_MS (WAL, synchronous=NORMAL: a killed process loses
  * nothing committed, https://www.sqlite.org/wal.html; at most the last COMMIT_MS of writes are not
- * committed yet). Losing any of this file costs a re-read of those pages, nothing else: a project
- * whose stamps are missing is read and planned again.
+ * committed yet). Losing any of this file costs a re-read of those pages, nothing else.
  */
 import { randomUUID } from "node:crypto";
 import { existsSync, rmSync } from "node:fs";
