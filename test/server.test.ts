@@ -20,7 +20,7 @@ import { join } from "node:path";
 import yazl from "yazl";
 import { makeCorpus, makeSdist, makeWheel, type CorpusFile } from "./fixtures/dists.js";
 import { multipartForm, startServe, uploadFields, type ServeHandle } from "./helpers/serve.js";
-import { negotiate, sortRows, versionsOf, type FileRow } from "../src/server/simple.js";
+import { negotiate, projectPageJson, sortRows, versionsOf, type FileRow } from "../src/server/simple.js";
 import { DEFAULT_LIMITS, MultipartError, parseMultipart } from "../src/server/multipart.js";
 import { parseCredentials, runServe } from "../src/cli/serve.js";
 import { PyregError } from "../src/core/errors.js";
@@ -375,7 +375,7 @@ describe("simple API and files", () => {
           ({ file: { filename: `p-${version}-${suffix}`, parsed: { version } } }) as unknown as FileRow,
       ),
     );
-    const shuffled = [...rows].sort(() => 0).reverse();
+    const shuffled = [...rows].reverse();
     const sorted = sortRows(shuffled).map((r) => r.file.filename);
     const order = versionsOf(shuffled);
     assert.deepEqual(order.slice(0, 5), ["1.0rc1", order[1], order[2], "1.0.post1", "1.9"]);
@@ -388,6 +388,27 @@ describe("simple API and files", () => {
       ...byVersion(["1.0", "1.0.0"]).sort(),
       ...byVersion(["1.0.post1", "1.9", "1.10", "2!0.1", "apple", "banana"]),
     ]);
+  });
+
+  test("JSON project page: its versions in the order of its files, whatever order the folder listed them", () => {
+    const row = (filename: string, version: string): FileRow =>
+      ({
+        file: { filename, parsed: { version }, size: 1, mtimeNs: 0n },
+        facts: { sha256: "ab" },
+      }) as unknown as FileRow;
+    // 1.0.0 and 1.0 are one PEP 440 version: the page lists them as its files come, by filename.
+    const page = JSON.parse(
+      projectPageJson("p", [
+        row("p-1.0.0-a.whl", "1.0.0"),
+        row("p-1.0-b.whl", "1.0"),
+        row("p-0.9-c.whl", "0.9"),
+      ]),
+    ) as { versions: string[]; files: { filename: string }[] };
+    assert.deepEqual(
+      page.files.map((f) => f.filename),
+      ["p-0.9-c.whl", "p-1.0-b.whl", "p-1.0.0-a.whl"],
+    );
+    assert.deepEqual(page.versions, ["0.9", "1.0", "1.0.0"]);
   });
 
   test("JSON project page: every file with the right sha256, size, upload-time, core metadata", async () => {
