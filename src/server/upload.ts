@@ -206,10 +206,10 @@ async function openTemp(store: Store, tmpDir: string, path: string): Promise<Fil
 }
 
 function sameVersion(a: string, b: string): boolean {
-  // The same text is the same version, valid or not (and needs no parsing).
+  // The same text is the same version, valid or not (and needs no parsing); other texts are one
+  // version only when PEP 440 reads both and holds them equal.
   if (a === b) return true;
-  if (valid(a) && valid(b)) return eq(a, b);
-  return a === b;
+  return Boolean(valid(a)) && Boolean(valid(b)) && eq(a, b);
 }
 
 function first(fields: readonly [string, string][], name: string): string | undefined {

@@ -240,10 +240,14 @@ function nullish(v: unknown): boolean {
   return v === undefined || v === null;
 }
 
+/** PEP 691/714 core-metadata (and its old name): absent, a boolean, or the file's hashes. */
+function plainCoreMetadata(v: unknown): boolean {
+  return nullish(v) || typeof v === "boolean" || isStringRecord(v);
+}
+
 function plainFile(f: unknown): boolean {
   if (!isPlain(f)) return false;
   const size = f["size"];
-  const coreMetadata = (v: unknown): boolean => nullish(v) || typeof v === "boolean" || isStringRecord(v);
   return (
     typeof f["filename"] === "string" &&
     f["filename"].length > 0 &&
@@ -251,8 +255,8 @@ function plainFile(f: unknown): boolean {
     f["url"].length > 0 &&
     isStringRecord(f["hashes"]) &&
     (nullish(f["requires-python"]) || typeof f["requires-python"] === "string") &&
-    coreMetadata(f["core-metadata"]) &&
-    coreMetadata(f["dist-info-metadata"]) &&
+    plainCoreMetadata(f["core-metadata"]) &&
+    plainCoreMetadata(f["dist-info-metadata"]) &&
     (nullish(f["yanked"]) || typeof f["yanked"] === "boolean" || typeof f["yanked"] === "string") &&
     (nullish(size) || (Number.isSafeInteger(size) && (size as number) >= 0)) &&
     (nullish(f["upload-time"]) || typeof f["upload-time"] === "string")
