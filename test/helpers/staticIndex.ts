@@ -188,7 +188,9 @@ async function startNginx(
     },
     async close() {
       if (child.exitCode === null) {
-        child.kill("SIGQUIT");
+        // SIGTERM is nginx's fast shutdown; SIGQUIT (graceful) waits for open connections, and
+        // waited most of a minute after runs killed mid-request (https://nginx.org/en/docs/control.html).
+        child.kill("SIGTERM");
         await exited;
       }
       await tmp.cleanup();
