@@ -54,6 +54,7 @@ fi
 
 echo "== type check and build"
 npx tsc -p tsconfig.json
+node scripts/bundle.mjs
 echo "== lint"
 npx eslint .
 echo "== format check"

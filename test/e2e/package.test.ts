@@ -56,6 +56,7 @@ describe("the npm package", () => {
     for (const entry of [
       "src",
       "bin",
+      "scripts",
       "docs",
       "README.md",
       "package.json",
@@ -115,12 +116,13 @@ describe("the npm package", () => {
       "dist/src/index.js",
       "dist/src/index.d.ts",
       "dist/src/cli/main.js",
+      "dist/src/pyreg.mjs",
       "package.json",
     ])
       assert.ok(packed.includes(f), `${f} is in the tarball`);
     const stray = packed.filter(
       (f) =>
-        !/^(bin\/pyreg|dist\/src\/.+\.(js|d\.ts)|docs\/[^/]+\.(md|json)|README\.md|LICENSE|package\.json)$/.test(
+        !/^(bin\/pyreg|dist\/src\/.+\.(js|d\.ts)|dist\/src\/pyreg\.mjs|docs\/[^/]+\.(md|json)|README\.md|LICENSE|package\.json)$/.test(
           f,
         ),
     );

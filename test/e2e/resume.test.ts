@@ -242,9 +242,10 @@ describe("resume: kill -9 and Ctrl-C at any moment", () => {
         "--recheck-wait",
         "0.2",
         // A killed run's uploads are re-checked once their request deadline has passed (up to
-        // 5 s after they started): the default of 300 s would make each resume wait that long.
+        // 3 s after they started, 4 s for files marked ahead): the default of 300 s would make
+        // each resume wait that long. An upload here takes tens of milliseconds.
         "--deadline",
-        "5",
+        "3",
       ];
       const seed = Number(process.env["PYREG_TEST_SEED"] ?? 20261125);
       const rand = seededRandom(seed);
