@@ -336,6 +336,25 @@ describe("--latest", () => {
     const r = run({ latest: 1, exclude: ["l>1"] }, files.slice(0, 2));
     assert.deepEqual(r.kept, ["l-1.0-py3-none-any.whl", "l-1.0.0.tar.gz"]);
   });
+  test("two spellings of one version on either side of the cut are kept or left out together", () => {
+    const spelled = [
+      file("s-3.0-py3-none-any.whl", "3.0"),
+      file("s-2.0.0.tar.gz", "2.0.0"),
+      file("s-2-py3-none-any.whl", "2"),
+      file("s-2.0-py2-none-any.whl", "2.0"),
+      file("s-1.0.tar.gz", "1.0"),
+      file("s-1.0.0-py3-none-any.whl", "1.0.0"),
+    ];
+    const r = run({ latest: 2 }, spelled);
+    assert.deepEqual(r.kept, [
+      "s-2-py3-none-any.whl",
+      "s-2.0-py2-none-any.whl",
+      "s-2.0.0.tar.gz",
+      "s-3.0-py3-none-any.whl",
+    ]);
+    assert.equal(r.out["s-1.0.tar.gz"], "--latest 2");
+    assert.equal(r.out["s-1.0.0-py3-none-any.whl"], "--latest 2");
+  });
   test("--latest 0 is refused", () => {
     usageError(() => rulesFrom({ latest: 0 }), /--latest/);
   });

@@ -357,20 +357,32 @@ export class Selection {
     filtered: Map<DistFile, Exclusion>,
   ): void {
     const left = files.filter((f) => !filtered.has(f));
-    const versions = [...new Set(left.map((f) => f.version).filter((v) => versionFacts(v).valid))];
-    // Distinct versions, highest first; "1.0" and "1.0.0" are one PEP 440 version.
+    const versions = [...new Set(left.map((f) => f.version))].filter((v) => versionFacts(v).valid);
+    // Distinct spellings, highest first; "1.0" and "1.0.0" are one PEP 440 version, and after the
+    // sort the spellings of one version are neighbours. So each is compared with the one before it
+    // only, and a file is kept by its spelling's membership in a set. (Comparing every spelling
+    // and every file with the versions kept so far parsed both versions each time: with 100
+    // versions a project, `verify --latest 90` of 100,000 files spent half its CPU in PEP 440's
+    // parser.)
     versions.sort((a, b) => compare(b, a));
-    const ranked: string[] = [];
-    for (const v of versions) if (!ranked.some((x) => eq(x, v))) ranked.push(v);
-    const keep = ranked.slice(0, r.count);
+    const keep: string[] = [];
+    const kept = new Set<string>();
+    for (let i = 0; i < versions.length; i++) {
+      const v = versions[i] as string;
+      if (i === 0 || !eq(versions[i - 1] as string, v)) {
+        if (keep.length === r.count) break;
+        keep.push(v);
+      }
+      kept.add(v);
+    }
+    const named = keep.join(", ");
     for (const f of left) {
-      const valid = versionFacts(f.version).valid;
-      if (valid && keep.some((k) => eq(k, f.version))) continue;
+      if (kept.has(f.version)) continue;
       this.stat(r).files++;
       filtered.set(f, {
         rule: r.name,
-        reason: valid
-          ? `${r.name}: ${f.version} is not among the ${r.count} latest versions (${keep.join(", ")})`
+        reason: versionFacts(f.version).valid
+          ? `${r.name}: ${f.version} is not among the ${r.count} latest versions (${named})`
           : `${r.name}: "${f.version}" is not a PEP 440 version, so it has no place in the order`,
       });
     }
