@@ -55,20 +55,35 @@ fi
 echo "== type check and build"
 npx tsc -p tsconfig.json
 node scripts/bundle.mjs
-echo "== lint"
-npx eslint .
-echo "== format check"
-npx prettier --check . >/dev/null || {
-  npx prettier --list-different .
-  echo "format check failed: run 'npm run format'" >&2
-  exit 1
-}
+# Lint and the format check run while the Node.js 24 leg does (each mostly uses one core); their
+# output is shown once both are done.
+checks=$(mktemp -d)
+trap 'rm -rf "$checks"' EXIT
+(
+  rc=0
+  npx eslint . >"$checks/lint" 2>&1 || rc=$?
+  echo "$rc" >"$checks/lint.rc"
+  rc=0
+  npx prettier --list-different . >"$checks/format" 2>&1 || rc=$?
+  echo "$rc" >"$checks/format.rc"
+) &
+checks_pid=$!
 # The second Node.js line: the demo and the core end-to-end tests on Node 24 (scripts/node24.sh).
 if [ "${PYREG_NODE24:-1}" = 0 ]; then
   echo "== NOT RUN: the Node.js 24 leg (PYREG_NODE24=0)"
 else
   bash scripts/node24.sh
 fi
+wait "$checks_pid"
+echo "== lint"
+cat "$checks/lint"
+[ "$(cat "$checks/lint.rc")" = 0 ] || { echo "lint failed (above)" >&2; exit 1; }
+echo "== format check"
+[ "$(cat "$checks/format.rc")" = 0 ] || {
+  cat "$checks/format"
+  echo "format check failed: run 'npm run format'" >&2
+  exit 1
+}
 echo "== tests (one line per file; failures in full; PYREG_TEST_REPORTER=spec for every test)"
 files=$(find dist/test -name '*.test.js' | sort)
 start=$SECONDS
