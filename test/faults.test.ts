@@ -1,5 +1,5 @@
 /**
- * Issue 7: the one HTTP client under network faults, through the fault proxy in front of a real
+ * Network faults: the one HTTP client under network faults, through the fault proxy in front of a real
  * local registry. Each test names the fault and asserts what the client did (attempts reaching
  * the proxy, the answer, the error code and message).
  */

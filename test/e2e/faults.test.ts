@@ -1,5 +1,5 @@
 /**
- * Issue 7, migration level: the real CLI migrates a real local registry to another through the
+ * Network faults, migration level: the real CLI migrates a real local registry to another through the
  * fault proxy (one proxy in front of each). Every scenario ends with `pyreg verify` (direct, no
  * faults) equal, and the backend's upload count shows that no file was sent twice.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 5, end to end: the real CLI (bin/pyreg) migrates into the fake Google Artifact Registry
+ * Google Artifact Registry, end to end: the real CLI (bin/pyreg) migrates into the fake Google Artifact Registry
  * (test/fakes/gar.ts) with google-auth-library reading a real service-account key file whose
  * token_uri is the fake's token endpoint.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 4, end to end: the real CLI (bin/pyreg) against the fake GitLab (test/fakes/gitlab.ts).
+ * GitLab, end to end: the real CLI (bin/pyreg) against the fake GitLab (test/fakes/gitlab.ts).
  * - A group with 300+ package versions over several pages (a subgroup, npm/generic packages mixed
  *   in, every status) migrates completely to a folder; verify passes; a re-run copies nothing; the
  *   same group through a deploy token (simple index path) gives the same folder.

@@ -1,5 +1,5 @@
 /**
- * Issue 6, end to end: the state folder's reports (report.json / report.md, --report, `pyreg
+ * Reports, end to end: the state folder's reports (report.json / report.md, --report, `pyreg
  * report`), checked against the destination's real contents; the journal's pair check
  * (--reset-state) and --retry-failed.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 6, end to end: the real CLI is killed (SIGKILL) at many seeded random moments while it
+ * Resuming, end to end: the real CLI is killed (SIGKILL) at many seeded random moments while it
  * migrates a few hundred distinct wheels to a local registry, and interrupted with Ctrl-C (SIGINT);
  * each time the same command runs again. Judged by the destination's files, by the registry's own
  * uploads as a proxy in front of it saw them (no file may be sent whole twice) and by the journal.

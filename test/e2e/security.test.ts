@@ -1,5 +1,5 @@
 /**
- * Issue 7, security pass, through the real CLI:
+ * Security pass, through the real CLI:
  * - a hostile source: each bad file fails with its own code and reason while the good files are
  *   copied; foreign hosts never receive credentials; broken indexes fail precisely;
  * - credential hygiene: known secrets in every credential input never appear in output, reports

@@ -1,5 +1,5 @@
 /**
- * Issue 6, end to end: `--shard K/N` on three "machines" (three runs, each with its own default
+ * Sharding, end to end: `--shard K/N` on three "machines" (three runs, each with its own default
  * state folder) copies exactly what one unsharded run copies, each project on one shard only, and
  * `pyreg report --merge` combines the three journals into one report.
  */

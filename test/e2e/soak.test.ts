@@ -1,5 +1,5 @@
 /**
- * Issue 7 soak: a few thousand small real files, migrated through two fault proxies that break
+ * Soak: a few thousand small real files, migrated through two fault proxies that break
  * 20% of all requests at random (seeded, so a failure is reproducible). The migration must finish
  * (a second run is allowed: it is the documented way to finish after failures) with the
  * destination equal to the source and no file reaching the registry twice.
