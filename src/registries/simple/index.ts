@@ -416,12 +416,17 @@ export class UploadDestination implements Destination {
         },
       );
     }
-    const answer = snippet(res.text());
     if (res.status >= 200 && res.status < 300) {
-      return IDENTICAL_ANSWERS.some((a) => a.status === res.status && a.body.test(answer))
+      // A success is read further only where a known server answers "exists" with this status
+      // (the redacted, one-line snippet of every upload's answer was made and dropped before).
+      const known = IDENTICAL_ANSWERS.filter((a) => a.status === res.status);
+      if (known.length === 0) return { status: "uploaded" };
+      const answer = snippet(res.text());
+      return known.some((a) => a.body.test(answer))
         ? { status: "exists", serverAnswer: answer, httpStatus: res.status }
         : { status: "uploaded" };
     }
+    const answer = snippet(res.text());
     if (res.status === 401 || res.status === 403) {
       if (res.status === 403 && (this.opts.existsAnswer ?? GENERIC_EXISTS).test(answer)) {
         return { status: "exists", serverAnswer: answer, httpStatus: res.status };
