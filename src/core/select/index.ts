@@ -9,6 +9,7 @@
  */
 import picomatch from "picomatch";
 import { compare, eq, satisfies } from "@renovatebot/pep440";
+import { versionRuns } from "../versions.js";
 import type { DistFile } from "../model.js";
 import { sha256Of } from "../model.js";
 import { formatBytes, plural } from "../units.js";
@@ -357,24 +358,14 @@ export class Selection {
     filtered: Map<DistFile, Exclusion>,
   ): void {
     const left = files.filter((f) => !filtered.has(f));
-    const versions = [...new Set(left.map((f) => f.version))].filter((v) => versionFacts(v).valid);
-    // Distinct spellings, highest first; "1.0" and "1.0.0" are one PEP 440 version, and after the
-    // sort the spellings of one version are neighbours. So each is compared with the one before it
-    // only, and a file is kept by its spelling's membership in a set. (Comparing every spelling
-    // and every file with the versions kept so far parsed both versions each time: with 100
-    // versions a project, `verify --latest 90` of 100,000 files spent half its CPU in PEP 440's
-    // parser.)
-    versions.sort((a, b) => compare(b, a));
-    const keep: string[] = [];
-    const kept = new Set<string>();
-    for (let i = 0; i < versions.length; i++) {
-      const v = versions[i] as string;
-      if (i === 0 || !eq(versions[i - 1] as string, v)) {
-        if (keep.length === r.count) break;
-        keep.push(v);
-      }
-      kept.add(v);
-    }
+    // The `count` highest versions, each with all its spellings ("1.0" and "1.0.0" are one PEP 440
+    // version); a file is kept by its spelling's membership in a set, not by comparing it again.
+    const runs = versionRuns(
+      [...new Set(left.map((f) => f.version))].filter((v) => versionFacts(v).valid),
+      (a, b) => compare(b, a),
+    ).slice(0, r.count);
+    const keep = runs.map((run) => run[0] as string);
+    const kept = new Set(runs.flat());
     const named = keep.join(", ");
     for (const f of left) {
       if (kept.has(f.version)) continue;
