@@ -371,8 +371,7 @@ describe("simple API and files", () => {
     const versions = ["1.10", "1.0", "banana", "1.0rc1", "1.9", "1.0.post1", "apple", "2!0.1", "1.0.0"];
     const rows = versions.flatMap((version) =>
       ["z.whl", "a.tar.gz"].map(
-        (suffix) =>
-          ({ file: { filename: `p-${version}-${suffix}`, parsed: { version } } }) as unknown as FileRow,
+        (suffix) => ({ file: { filename: `p-${version}-${suffix}`, version } }) as unknown as FileRow,
       ),
     );
     const shuffled = [...rows].reverse();
@@ -393,7 +392,7 @@ describe("simple API and files", () => {
   test("JSON project page: its versions in the order of its files, whatever order the folder listed them", () => {
     const row = (filename: string, version: string): FileRow =>
       ({
-        file: { filename, parsed: { version }, size: 1, mtimeNs: 0n },
+        file: { filename, version, size: 1, mtimeNs: 0n },
         facts: { sha256: "ab" },
       }) as unknown as FileRow;
     // 1.0.0 and 1.0 are one PEP 440 version: the page lists them as its files come, by filename.

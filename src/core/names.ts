@@ -44,17 +44,20 @@ const SDIST_EXTS = [".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tar.xz", ".tar"] as
  * A filename must be a single path segment made of printable characters. Anything else could be
  * used to write outside a folder or to confuse an index, so it is refused outright.
  */
-export function checkSafeFilename(filename: string): void {
-  if (
-    filename.length === 0 ||
-    filename.length > 255 ||
-    filename === "." ||
-    filename === ".." ||
-    /[/\\\0]/.test(filename) ||
+export function isSafeFilename(filename: string): boolean {
+  return (
+    filename.length > 0 &&
+    filename.length <= 255 &&
+    // A leading "." also rules out "." and "..".
+    !filename.startsWith(".") &&
     // eslint-disable-next-line no-control-regex
-    /[\x00-\x1f\x7f]/.test(filename) ||
-    filename.startsWith(".")
-  ) {
+    !/[/\\\x00-\x1f\x7f]/.test(filename)
+  );
+}
+
+/** `isSafeFilename`, as an error that says what to do. */
+export function checkSafeFilename(filename: string): void {
+  if (!isSafeFilename(filename)) {
     throw new PyregError(
       "BAD_FILENAME",
       `unsafe distribution filename ${JSON.stringify(filename.slice(0, 120))}${filename.length > 120 ? "…" : ""}`,
@@ -114,27 +117,28 @@ function parseLegacy(filename: string): ParsedFilename | undefined {
  * returns undefined when it is none of them.
  */
 export function parseFilename(filename: string): ParsedFilename | undefined {
+  // Written for speed: `pyreg serve` parses every name of its folder before its first page
+  // (100,000 names of the benchmark's folder: 104 ms before, see Store.list).
   if (filename.endsWith(".whl")) {
     const parts = filename.slice(0, -4).split("-");
-    if (parts.length !== 5 && parts.length !== 6) return undefined;
-    const [name, version] = parts as [string, string];
-    const build = parts.length === 6 ? parts[2] : undefined;
-    if (build !== undefined && !/^\d/.test(build)) return undefined;
-    const [pythonTag, abiTag, platformTag] = parts.slice(-3) as [string, string, string];
+    const n = parts.length;
+    if (n !== 5 && n !== 6) return undefined;
+    const name = parts[0] as string;
+    const version = parts[1] as string;
+    const pythonTag = parts[n - 3] as string;
+    const abiTag = parts[n - 2] as string;
+    const platformTag = parts[n - 1] as string;
     if (!name || !version || !pythonTag || !abiTag || !platformTag) return undefined;
-    return {
-      kind: "wheel",
-      name,
-      project: normalizeName(name),
-      version,
-      ...(build !== undefined ? { buildTag: build } : {}),
-      pythonTag,
-      abiTag,
-      platformTag,
-      ext: "whl",
-    };
+    const project = normalizeName(name);
+    if (n === 5) return { kind: "wheel", name, project, version, pythonTag, abiTag, platformTag, ext: "whl" };
+    // The build tag starts with a digit (PEP 427).
+    const buildTag = parts[2] as string;
+    const first = buildTag.charCodeAt(0);
+    if (!(first >= 48 && first <= 57)) return undefined;
+    return { kind: "wheel", name, project, version, buildTag, pythonTag, abiTag, platformTag, ext: "whl" };
   }
-  const ext = SDIST_EXTS.find((e) => filename.toLowerCase().endsWith(e));
+  const lower = filename.toLowerCase();
+  const ext = SDIST_EXTS.find((e) => lower.endsWith(e));
   if (!ext) return parseLegacy(filename);
   const stem = filename.slice(0, -ext.length);
   // Older sdists have unnormalized names that may contain "-"; the version is the part after

@@ -311,8 +311,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
     if (name.endsWith(".metadata")) {
       const wheel = files.get(name.slice(0, -".metadata".length));
-      if (wheel && wheel.parsed.kind === "wheel") {
-        const bytes = await readWheelMetadataBytes(wheel.path, wheel.parsed.project, wheel.parsed.version);
+      if (wheel && wheel.filename.endsWith(".whl")) {
+        const bytes = await readWheelMetadataBytes(wheel.path, wheel.project, wheel.version);
         if (bytes) {
           send(ex, 200, { "Content-Type": "application/octet-stream" }, bytes);
           return;

@@ -120,7 +120,7 @@ function versionCompare(a: string, b: string): number {
 function versionRanks(rows: readonly FileRow[]): Map<string, number> {
   const ranks = new Map<string, number>();
   versionRuns(
-    rows.map((r) => r.file.parsed.version),
+    rows.map((r) => r.file.version),
     versionCompare,
   ).forEach((run, rank) => {
     for (const v of run) ranks.set(v, rank);
@@ -133,14 +133,14 @@ export function sortRows(rows: FileRow[]): FileRow[] {
   const rank = versionRanks(rows);
   return [...rows].sort(
     (x, y) =>
-      (rank.get(x.file.parsed.version) as number) - (rank.get(y.file.parsed.version) as number) ||
+      (rank.get(x.file.version) as number) - (rank.get(y.file.version) as number) ||
       (x.file.filename < y.file.filename ? -1 : x.file.filename > y.file.filename ? 1 : 0),
   );
 }
 
 export function versionsOf(rows: readonly FileRow[]): string[] {
   const seen = new Set<string>();
-  for (const r of rows) seen.add(r.file.parsed.version);
+  for (const r of rows) seen.add(r.file.version);
   return [...seen].sort(versionCompare);
 }
 
@@ -177,7 +177,7 @@ export function projectPageJson(project: string, rows: FileRow[]): string {
     name: project,
     // The versions as the sorted files first show them: already in PEP 440 order (what
     // versionsOf(sorted) gives, without comparing them again).
-    versions: [...new Set(sorted.map((r) => r.file.parsed.version))],
+    versions: [...new Set(sorted.map((r) => r.file.version))],
     files: sorted.map(({ file, facts, yanked }) => {
       const core = facts.metadataSha256 ? { sha256: facts.metadataSha256 } : false;
       return {

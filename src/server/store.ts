@@ -20,7 +20,9 @@ import type { LogLevel } from "./index.js";
 import { basename, dirname, join, sep } from "node:path";
 import { readCoreMetadata, parseCoreMetadata } from "../core/metadata.js";
 import type { CoreMetadata } from "../core/model.js";
-import { checkSafeFilename, parseFilename, type ParsedFilename } from "../core/names.js";
+import { isSafeFilename, parseFilename } from "../core/names.js";
+
+export { isSafeFilename };
 import { YANK_SUFFIX } from "../core/yank.js";
 import { readWheelMetadataBytes } from "./wheelMetadata.js";
 
@@ -29,7 +31,13 @@ export const TMP_DIR_NAME = ".pyreg-tmp";
 
 export interface StoredFile {
   filename: string;
-  parsed: ParsedFilename;
+  /**
+   * Normalized project name and version, from the filename. The rest of what parseFilename reads
+   * is not kept: for 100,000 files it was most of what a listing left for the garbage collector to
+   * copy (see `list`).
+   */
+  project: string;
+  version: string;
   /** Real path (symlinks resolved), always inside the real root. */
   path: string;
   /** Size, mtime and inode: -1 in a listing's entry until `current` stats the file. */
@@ -61,15 +69,6 @@ export type PutResult =
   | { variant: StoredFile }
   /** link() found the name taken by a file no listing knew yet: its path. */
   | { taken: string };
-
-export function isSafeFilename(name: string): boolean {
-  try {
-    checkSafeFilename(name);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** True when `child` is `root` or inside it (both real, absolute paths). */
 export function isInside(root: string, child: string): boolean {
@@ -331,7 +330,8 @@ export class Store {
     if (!st?.isFile() || !parsed || !isSafeFilename(name)) return { stored: true };
     const file: StoredFile = {
       filename: name,
-      parsed,
+      project: parsed.project,
+      version: parsed.version,
       path: target,
       size: Number(st.size),
       mtimeNs: st.mtimeNs,
@@ -415,8 +415,8 @@ export class Store {
 
   private async computeFacts(file: StoredFile): Promise<FileFacts> {
     const sha256 = await sha256File(file.path);
-    if (file.parsed.kind === "wheel") {
-      const bytes = await readWheelMetadataBytes(file.path, file.parsed.project, file.parsed.version);
+    if (file.filename.endsWith(".whl")) {
+      const bytes = await readWheelMetadataBytes(file.path, file.project, file.version);
       if (!bytes) return { sha256 };
       let requiresPython: string | undefined;
       try {
@@ -507,7 +507,8 @@ export class Store {
       if (!listing) return;
       for (const f of listing.files) {
         const folded = f.filename.toLowerCase();
-        if (out.has(f.filename) || folds.has(folded)) {
+        // A name already served is among the folded names too.
+        if (folds.has(folded)) {
           this.warnOnce(
             `${join(dir, f.filename)}: another file with this name (without regard to case) is already served; ignored`,
           );
@@ -589,7 +590,15 @@ export class Store {
         if (!parsed || !isSafeFilename(e.name)) continue;
         // Not statted here: a stat per file made the first page of a 100,000-file folder take
         // seconds. `current` reads size, mtime and inode before the file is listed or served.
-        files.push({ filename: e.name, parsed, path: full, size: -1, mtimeNs: -1n, ino: -1n });
+        files.push({
+          filename: e.name,
+          project: parsed.project,
+          version: parsed.version,
+          path: full,
+          size: -1,
+          mtimeNs: -1n,
+          ino: -1n,
+        });
         continue;
       } else continue;
       const st = await stat(real, { bigint: true }).catch(() => undefined);
@@ -603,7 +612,8 @@ export class Store {
       if (!parsed || !isSafeFilename(e.name)) continue;
       files.push({
         filename: e.name,
-        parsed,
+        project: parsed.project,
+        version: parsed.version,
         path: real,
         size: Number(st.size),
         mtimeNs: st.mtimeNs,
@@ -621,9 +631,9 @@ export class Store {
 }
 
 function addToProject(byProject: Map<string, StoredFile[]>, file: StoredFile): void {
-  const list = byProject.get(file.parsed.project);
+  const list = byProject.get(file.project);
   if (list) list.push(file);
-  else byProject.set(file.parsed.project, [file]);
+  else byProject.set(file.project, [file]);
 }
 
 /** Real path of `root`, checked to be a folder. */
