@@ -152,6 +152,12 @@ export class Store {
   private tail: Promise<unknown> = Promise.resolve();
   /** Project → files, per snapshot (kept up to date by `put`). */
   private readonly projectMaps = new WeakMap<Map<string, StoredFile>, Map<string, StoredFile[]>>();
+  /**
+   * Case-folded filename → the file served under it, per snapshot (made by the listing, kept up to
+   * date by `put`): an upload's check for a name that differs only by case is one lookup. Looping
+   * over the project's files instead cost about 1 s of the server's CPU in a 20,000-file migration.
+   */
+  private readonly foldMaps = new WeakMap<Map<string, StoredFile>, Map<string, StoredFile>>();
   private readonly facts = new Map<string, { key: string; facts: Promise<FileFacts> }>();
   /** Facts of files this server stored itself (found while receiving and checking them), by path. */
   private readonly known = new Map<string, { key: string; facts: FileFacts }>();
@@ -214,16 +220,9 @@ export class Store {
     const scanned = files.get(name);
     const same = scanned && this.current(scanned);
     if (same) return { same };
-    const parsed = parseFilename(name);
-    if (!parsed) return {};
-    const folded = name.toLowerCase();
-    for (const f of this.projectsOf(files).get(parsed.project) ?? []) {
-      if (f.filename !== name && f.filename.toLowerCase() === folded) {
-        const now = this.current(f);
-        if (now) return { variant: now };
-      }
-    }
-    return {};
+    const variant = this.variantIn(files, name);
+    const now = variant && this.current(variant);
+    return now ? { variant: now } : {};
   }
 
   /**
@@ -351,18 +350,26 @@ export class Store {
       snapshot.set(name, file);
       const byProject = this.projectMaps.get(snapshot);
       if (byProject) addToProject(byProject, file);
+      const folds = this.foldMaps.get(snapshot);
+      const folded = name.toLowerCase();
+      if (folds && !folds.has(folded)) folds.set(folded, file);
     }
     return { stored: true };
   }
 
   /** A file of `files` whose name differs from `name` only by case. */
   private variantIn(files: Map<string, StoredFile>, name: string): StoredFile | undefined {
-    const parsed = parseFilename(name);
-    if (!parsed) return undefined;
-    const folded = name.toLowerCase();
-    for (const f of this.projectsOf(files).get(parsed.project) ?? [])
-      if (f.filename !== name && f.filename.toLowerCase() === folded) return f;
-    return undefined;
+    let folds = this.foldMaps.get(files);
+    if (!folds) {
+      folds = new Map<string, StoredFile>();
+      for (const f of files.values()) {
+        const folded = f.filename.toLowerCase();
+        if (!folds.has(folded)) folds.set(folded, f);
+      }
+      this.foldMaps.set(files, folds);
+    }
+    const f = folds.get(name.toLowerCase());
+    return f && f.filename !== name ? f : undefined;
   }
 
   /**
@@ -491,7 +498,7 @@ export class Store {
     if (this.snapshot && stale.size === 0 && this.listings.has(this.root)) return this.snapshot;
     const out = new Map<string, StoredFile>();
     /** Case-folded names found so far: the first of two names that differ only by case wins. */
-    const folds = new Set<string>();
+    const folds = new Map<string, StoredFile>();
     const reached = new Set<string>([this.root]);
     /** Whether some folder now holds other names than at its last listing. */
     let changed = !this.snapshot;
@@ -514,7 +521,7 @@ export class Store {
           );
           continue;
         }
-        folds.add(folded);
+        folds.set(folded, f);
         out.set(f.filename, f);
       }
       for (const d of listing.subdirs) {
@@ -533,6 +540,7 @@ export class Store {
     // Listed again with the same names (a racy listing confirmed): the snapshot and its project
     // map stay, and so does what `current` and uploads put in them.
     if (!changed && this.snapshot) return this.snapshot;
+    this.foldMaps.set(out, folds);
     this.snapshot = out;
     return out;
   }
