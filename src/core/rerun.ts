@@ -14,7 +14,7 @@
  *   file seen); only include/exclude of project names leave it on.
  * A project is settled ("complete with these stamps") only by a run that finished: when its plan
  * needed nothing (every file already there or left out), or when every file it copied was copied,
- * after its destination page was read once more and lists every file with the source's digest.
+ * and its destination page, as read after its uploads, lists every file with the source's digest.
  */
 import { createHash } from "node:crypto";
 import { isFatal } from "./errors.js";
@@ -123,10 +123,13 @@ export class Rerun {
     }
     let destination = stamps.destination;
     if (p.entries.some((e) => e.action === "copy")) {
-      // The page read while planning is from before the uploads: read it once more, and settle
-      // only when it lists every file the source lists with the source's digest.
+      // The page read while planning is from before the uploads. The check stage read it again
+      // after the project's last upload (src/core/engine/check.ts: every file counted as copied
+      // was confirmed from that reading), and this process's page store keeps that reading: its
+      // stamp and listing are taken from there, without asking the destination a third time (a
+      // page no longer kept is read again). Settled only when it lists every file the source
+      // lists with the source's digest.
       try {
-        this.destination.invalidate?.(p.project);
         const now = await this.destination.pageStamp?.(p.project);
         const listing = await this.destination.listFiles(p.project);
         const all = p.entries.every(

@@ -29,6 +29,8 @@ describe("re-runs: conditional requests, unchanged projects skipped, changes not
   let state: string;
   let src: StaticIndex;
   let dst: ServeHandle;
+  /** pyreg serve's request log of the first run. */
+  let firstRun: string[] = [];
 
   const migrate = async (...extra: string[]): Promise<{ out: MigrateJson; stderr: string }> =>
     migrateExit(0, ...extra);
@@ -72,7 +74,9 @@ describe("re-runs: conditional requests, unchanged projects skipped, changes not
       for (const version of ["1.0", "1.1"]) await makeWheel(srcDir, { name, version });
     src = await startStaticIndex(srcDir, { accessLog: true });
     dst = await startServe(dstDir);
+    const s0 = dst.logs.length;
     const first = await migrate();
+    firstRun = dst.logs.slice(s0);
     assert.equal(first.out.counts.copied, 6, first.stderr);
   });
 
@@ -80,6 +84,19 @@ describe("re-runs: conditional requests, unchanged projects skipped, changes not
     await src?.close();
     await dst?.close();
     await tmp?.cleanup();
+  });
+
+  test("the first run reads each destination page twice: before its uploads, and once after them", () => {
+    for (const p of PROJECTS) {
+      const reads = firstRun.filter((l) => l.startsWith(`GET /simple/${p}/ `));
+      // Planned (nothing there yet), then the check after the uploads, whose reading is also
+      // what the project is settled with for the next run (no third read for that).
+      assert.deepEqual(
+        reads.map((l) => l.split(" ")[2]),
+        ["404", "200"],
+        `${p}:\n${firstRun.join("\n")}`,
+      );
+    }
   });
 
   test("a re-run over an unchanged source sends only conditional requests, answered 304", async () => {
