@@ -4,17 +4,23 @@ import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 
 /**
- * CPU seconds a process has used so far: utime + stime of /proc/PID/stat (proc(5)), in clock
- * ticks of 1/100 s (USER_HZ on Linux). NaN once the process is gone.
+ * User and system CPU seconds a process has used so far: utime and stime of /proc/PID/stat
+ * (proc(5)), in clock ticks of 1/100 s (USER_HZ on Linux). NaN once the process is gone.
  */
-export function cpuOf(pid: number | undefined): number {
+export function cpuPartsOf(pid: number | undefined): { user: number; system: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
   } catch {
-    return NaN;
+    return { user: NaN, system: NaN };
   }
+}
+
+/** CPU seconds a process has used so far (user + system, see cpuPartsOf). */
+export function cpuOf(pid: number | undefined): number {
+  const { user, system } = cpuPartsOf(pid);
+  return user + system;
 }
 
 /** The 1-minute load average, two decimals. */

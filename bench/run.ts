@@ -18,7 +18,7 @@ import { DEFAULT_CONCURRENCY } from "../src/cli/common.js";
 import { writeStoredZip } from "./archive.js";
 import { makeBenchCorpus, type Corpus } from "./corpus.js";
 import { RSS_COMMANDS, RSS_SIZES, rssCurve, rssOption, rssTable, type RssOptions } from "./memory.js";
-import { commitOf, cpuOf, load1, treeCpu } from "./proc.js";
+import { commitOf, cpuOf, cpuPartsOf, load1, treeCpu } from "./proc.js";
 import { delta, formatRequests, rerunResult, rerunRow, RERUN_TARGET, type RerunResult } from "./rerun.js";
 import { printCpu, runSmallFiles, type SmallFilesResult } from "./smallFiles.js";
 import { printSummary, summarize, type SectionTime } from "./summary.js";
@@ -270,6 +270,8 @@ interface Server {
   url: string;
   /** CPU seconds the server process has used so far (user + system, from /proc). */
   cpu(): number;
+  /** Of which in the kernel (system time). */
+  systemCpu(): number;
   /** The requests it answered so far, by method and status ("GET 304"; serveChild.ts). */
   counts(): Promise<Record<string, number>>;
   stop(): Promise<void>;
@@ -304,6 +306,7 @@ async function startChild(args: string[], nodeFlags: string[] = []): Promise<Ser
   return {
     url,
     cpu: () => cpuOf(child.pid),
+    systemCpu: () => cpuPartsOf(child.pid).system,
     counts: () =>
       new Promise((res) => {
         waiting.push(res);
@@ -363,6 +366,8 @@ interface Row {
   /** CPU seconds the source and destination registries spent during the run. */
   sourceCpu?: number | undefined;
   destinationCpu?: number | undefined;
+  /** Of which in the kernel (system time). */
+  destinationSystemCpu?: number | undefined;
   note?: string;
 }
 
@@ -385,7 +390,7 @@ function measuredRow(
 let tmpBase = "/tmp";
 let dstCounter = 0;
 
-type Usage = () => { sourceCpu: number; destinationCpu: number };
+type Usage = () => { sourceCpu: number; destinationCpu: number; destinationSystemCpu: number };
 
 /** `node --cpu-prof` flags writing into `dir`/`what` (none without a folder). */
 function profFlags(dir: string | undefined, what: string): string[] {
@@ -405,7 +410,12 @@ async function withDestination<T>(
   try {
     const s0 = src.cpu();
     const d0 = dst.cpu();
-    return await fn(dst, dir, () => ({ sourceCpu: src.cpu() - s0, destinationCpu: dst.cpu() - d0 }));
+    const k0 = dst.systemCpu();
+    return await fn(dst, dir, () => ({
+      sourceCpu: src.cpu() - s0,
+      destinationCpu: dst.cpu() - d0,
+      destinationSystemCpu: dst.systemCpu() - k0,
+    }));
   } finally {
     await dst.stop();
     await rm(dir, { recursive: true, force: true });

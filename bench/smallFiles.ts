@@ -29,6 +29,8 @@ export interface CpuRow {
   systemSeconds?: number | undefined;
   sourceCpu?: number | undefined;
   destinationCpu?: number | undefined;
+  /** Of which in the kernel (system time). */
+  destinationSystemCpu?: number | undefined;
 }
 
 /** A source registry in its own process (run.ts's Server). */
@@ -113,6 +115,8 @@ export interface CpuFigures {
   clientMsPerFile: number | undefined;
   clientSecondsPerGB: number | undefined;
   destinationCpuSeconds: number | undefined;
+  /** Of which in the kernel: storing an upload creates a file, links it and removes the temporary name. */
+  destinationSystemSeconds: number | undefined;
   destinationMsPerFile: number | undefined;
   sourceCpuSeconds: number | undefined;
 }
@@ -129,6 +133,7 @@ export function cpuFigures(r: CpuRow): CpuFigures {
     clientMsPerFile: per(r.cpuSeconds === undefined ? undefined : r.cpuSeconds * 1000, r.files),
     clientSecondsPerGB: per(r.cpuSeconds, r.bytes / 1e9),
     destinationCpuSeconds: r.destinationCpu,
+    destinationSystemSeconds: r.destinationSystemCpu,
     destinationMsPerFile: per(r.destinationCpu === undefined ? undefined : r.destinationCpu * 1000, r.files),
     sourceCpuSeconds: r.sourceCpu,
   };
@@ -149,7 +154,7 @@ export function printCpu(
       "client CPU s (user+sys)",
       "client ms/file",
       "client CPU s/GB",
-      "dst (pyreg serve) CPU s",
+      "dst (pyreg serve) CPU s (user+sys)",
       "dst ms/file",
       "src CPU s",
     ]),
@@ -165,7 +170,10 @@ export function printCpu(
   if (pyreg?.destinationCpuSeconds !== undefined && pyreg.clientCpuSeconds !== undefined)
     out.say(
       `pyreg serve (destination) CPU ${fmt(pyreg.destinationCpuSeconds, 1)} s against the pyreg client's ` +
-        `${fmt(pyreg.clientCpuSeconds, 1)} s: ${pyreg.destinationCpuSeconds < pyreg.clientCpuSeconds ? "below" : "ABOVE"}`,
+        `${fmt(pyreg.clientCpuSeconds, 1)} s: ${pyreg.destinationCpuSeconds < pyreg.clientCpuSeconds ? "below" : "ABOVE"}` +
+        (pyreg.destinationSystemSeconds === undefined
+          ? ""
+          : ` (system time: the server ${fmt(pyreg.destinationSystemSeconds, 1)} s, the client ${fmt(pyreg.clientSystemSeconds, 1)} s)`),
     );
   return figures;
 }
@@ -183,7 +191,9 @@ function table(
       `${fmt(f.clientCpuSeconds, 1)} (${fmt(f.clientUserSeconds, 1)}+${fmt(f.clientSystemSeconds, 1)})`,
       fmt(f.clientMsPerFile, 2),
       fmt(f.clientSecondsPerGB, 1),
-      fmt(f.destinationCpuSeconds, 1),
+      f.destinationSystemSeconds === undefined || f.destinationCpuSeconds === undefined
+        ? fmt(f.destinationCpuSeconds, 1)
+        : `${fmt(f.destinationCpuSeconds, 1)} (${fmt(f.destinationCpuSeconds - f.destinationSystemSeconds, 1)}+${fmt(f.destinationSystemSeconds, 1)})`,
       fmt(f.destinationMsPerFile, 2),
       fmt(f.sourceCpuSeconds, 1),
     ]),

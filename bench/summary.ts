@@ -135,7 +135,12 @@ function serveLines(small: SummaryInput["small"]): TargetLine[] {
     lines.push({
       group: "serve",
       target: cpuTarget,
-      measured: `${f(pyreg.destinationCpuSeconds)} CPU s against ${f(pyreg.clientCpuSeconds)}${at}`,
+      measured:
+        `${f(pyreg.destinationCpuSeconds)} CPU s against ${f(pyreg.clientCpuSeconds)}` +
+        (pyreg.destinationSystemSeconds === undefined
+          ? ""
+          : ` (system: ${f(pyreg.destinationSystemSeconds)} against ${f(pyreg.clientSystemSeconds)})`) +
+        at,
       status: sized(pyreg.destinationCpuSeconds < pyreg.clientCpuSeconds, full),
     });
   else lines.push({ group: "serve", target: cpuTarget, measured: "not run", status: "not measured" });
