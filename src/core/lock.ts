@@ -9,7 +9,8 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openDatabase } from "./sqlite.js";
 
 export interface LockHolder {
   pid: number;
@@ -27,7 +28,7 @@ export class FileLock {
 
   /** Takes the lock (exclusive, or shared with other shared holders), or returns undefined if held. */
   static take(path: string, mode: "exclusive" | "shared", what?: string): FileLock | undefined {
-    const db = new Database(path, { timeout: 0 });
+    const db = openDatabase(path, { timeout: 0 });
     try {
       if (mode === "exclusive") db.exec("BEGIN EXCLUSIVE");
       else {

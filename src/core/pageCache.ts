@@ -13,7 +13,8 @@
 import { randomUUID } from "node:crypto";
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openDatabase } from "./sqlite.js";
 import type { PageStore, StoredPage } from "../http/conditional.js";
 import { JOURNAL_FILE } from "./journal.js";
 
@@ -111,7 +112,7 @@ export class PageCache implements PageStore {
 
   /** Opens the cache of a state folder whose journal is open (it must exist). */
   static open(dir: string): PageCache {
-    const journal = new Database(join(dir, JOURNAL_FILE), { readonly: true, fileMustExist: true });
+    const journal = openDatabase(join(dir, JOURNAL_FILE), { readonly: true, fileMustExist: true });
     let db: Database.Database | undefined;
     try {
       journal.pragma("busy_timeout = 5000");
@@ -278,7 +279,7 @@ export class PageCache implements PageStore {
 }
 
 function openDb(path: string): Database.Database {
-  const db = new Database(path);
+  const db = openDatabase(path);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
   db.pragma("busy_timeout = 5000");

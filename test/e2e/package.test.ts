@@ -6,7 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { cp, mkdir, readdir, symlink, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { makeCorpus, type CorpusFile } from "../fixtures/dists.js";
@@ -166,6 +166,45 @@ describe("the npm package", () => {
       (await readdir(join(tmp.path, ".pyreg"))).length === 1,
       "one state folder, in the working folder",
     );
+  });
+
+  test("without better-sqlite3's native addon (its install script blocked), or with one Node cannot load, pyreg says so and what to do", async () => {
+    // npm 12 runs a dependency's install script only when the install allows it: an install
+    // that did not allow better-sqlite3's has no build/ folder at all.
+    const build = join(prefix, "node_modules", "better-sqlite3", "build");
+    const srcDir = join(tmp.path, "addon-src");
+    await mkdir(srcDir);
+    await makeCorpus(srcDir);
+    const env = { PATH: userPath([join(prefix, "node_modules", ".bin")]) };
+    const migrate = (): Promise<Run> =>
+      run("pyreg", ["migrate", "--from", srcDir, "--to", join(tmp.path, "addon-dst")], {
+        cwd: tmp.path,
+        env,
+      });
+    await rename(build, `${build}.off`);
+    try {
+      const m = await migrate();
+      assert.equal(m.code, 2, m.stderr);
+      assert.match(
+        m.stderr,
+        /^pyreg: error: better-sqlite3's native addon is not built \(.+better_sqlite3\.node is missing\)/m,
+      );
+      assert.match(m.stderr, /hint: .*npm install -g --allow-scripts=better-sqlite3 pyreg/);
+      assert.doesNotMatch(m.stderr, /\n\s+at /, "no stack trace");
+      // A file that is not a loadable addon (built for another Node.js, or damaged).
+      await mkdir(join(build, "Release"), { recursive: true });
+      await writeFile(join(build, "Release", "better_sqlite3.node"), "not an addon");
+      const d = await migrate();
+      assert.equal(d.code, 2, d.stderr);
+      assert.match(
+        d.stderr,
+        /^pyreg: error: better-sqlite3's native addon .+ cannot be loaded by Node\.js v\d+/m,
+      );
+      assert.match(d.stderr, /hint: .*npm rebuild better-sqlite3/);
+    } finally {
+      await rm(build, { recursive: true, force: true });
+      await rename(`${build}.off`, build);
+    }
   });
 
   test("a TypeScript program compiles against the package's types and migrates, then verifies", async () => {

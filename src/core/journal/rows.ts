@@ -1,7 +1,8 @@
 /** Rows as SQLite returns them, turned into the journal's records; and the whole journal read at once. */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openDatabase } from "../sqlite.js";
 import { PyregError } from "../errors.js";
 import { isFailureClass } from "../failure.js";
 import { JOURNAL_FILE } from "./schema.js";
@@ -278,7 +279,7 @@ export function openWithoutLock(dir: string): { db: Database.Database; identity:
       hint: "give the --state folder a migrate or verify ran with (default ./.pyreg/)",
     });
   }
-  const db = new Database(path, { fileMustExist: true });
+  const db = openDatabase(path, { fileMustExist: true });
   try {
     db.pragma("busy_timeout = 5000");
     const identity = readIdentity(db);

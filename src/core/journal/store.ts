@@ -20,7 +20,8 @@
 import { existsSync, renameSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openDatabase } from "../sqlite.js";
 import { formatVerification, verificationKey } from "../digests.js";
 import { PyregError } from "../errors.js";
 import type { DistFile, FileOutcome } from "../model.js";
@@ -140,7 +141,7 @@ export class Journal {
             renameSync(path + suffix, join(dir, `journal.${stamp}.sqlite${suffix}`));
         }
       }
-      db = new Database(path);
+      db = openDatabase(path);
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = NORMAL");
       db.pragma("busy_timeout = 5000");
@@ -186,7 +187,7 @@ export class Journal {
    * https://www.sqlite.org/tempfiles.html). Gone when closed.
    */
   static temporary(identity: Identity): Journal {
-    const db = new Database("");
+    const db = openDatabase("");
     db.exec(SCHEMA);
     addMissingColumns(db);
     writeIdentity(db, identity);
