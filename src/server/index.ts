@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { pipeline } from "node:stream/promises";
 import { errorMessage } from "../core/errors.js";
-import { isValidProjectName, normalizeName } from "../core/names.js";
+import { isSafeFilename, isValidProjectName, normalizeName } from "../core/names.js";
 import { readYank } from "../core/yank.js";
 import { credentialsMatch, parseBasicAuth, REALM, type BasicCredentials } from "./auth.js";
 import {
@@ -28,7 +28,7 @@ import {
   TEXT_HTML,
   type FileRow,
 } from "./simple.js";
-import { isSafeFilename, realRoot, Store, TMP_DIR_NAME, type StoredFile } from "./store.js";
+import { realRoot, Store, TMP_DIR_NAME, type StoredFile } from "./store.js";
 import { handleUpload } from "./upload.js";
 import { readWheelMetadataBytes } from "./wheelMetadata.js";
 

@@ -21,8 +21,6 @@ import { basename, dirname, join, sep } from "node:path";
 import { readCoreMetadata, parseCoreMetadata } from "../core/metadata.js";
 import type { CoreMetadata } from "../core/model.js";
 import { isSafeFilename, parseFilename } from "../core/names.js";
-
-export { isSafeFilename };
 import { YANK_SUFFIX } from "../core/yank.js";
 import { readWheelMetadataBytes } from "./wheelMetadata.js";
 
@@ -325,17 +323,8 @@ export class Store {
     // The temporary file's own stat is the stored file's: link() changes neither its size, its
     // mtime nor its inode.
     const st = temp.stats ?? lstatSync(target, { bigint: true, throwIfNoEntry: false });
-    const parsed = parseFilename(name);
-    if (!st?.isFile() || !parsed || !isSafeFilename(name)) return { stored: true };
-    const file: StoredFile = {
-      filename: name,
-      project: parsed.project,
-      version: parsed.version,
-      path: target,
-      size: Number(st.size),
-      mtimeNs: st.mtimeNs,
-      ino: st.ino,
-    };
+    const file = st?.isFile() ? storedFile(name, target, st) : undefined;
+    if (!file) return { stored: true };
     this.known.set(target, { key: `${file.size}:${file.mtimeNs}:${file.ino}`, facts: known });
     if (!listing) return { stored: true };
     // New at the root (link() does not replace a name), and no listing runs meanwhile.
@@ -594,19 +583,10 @@ export class Store {
           files.push(known);
           continue;
         }
-        const parsed = parseFilename(e.name);
-        if (!parsed || !isSafeFilename(e.name)) continue;
         // Not statted here: a stat per file made the first page of a 100,000-file folder take
         // seconds. `current` reads size, mtime and inode before the file is listed or served.
-        files.push({
-          filename: e.name,
-          project: parsed.project,
-          version: parsed.version,
-          path: full,
-          size: -1,
-          mtimeNs: -1n,
-          ino: -1n,
-        });
+        const file = storedFile(e.name, full);
+        if (file) files.push(file);
         continue;
       } else continue;
       const st = await stat(real, { bigint: true }).catch(() => undefined);
@@ -616,17 +596,8 @@ export class Store {
         continue;
       }
       if (!st.isFile()) continue;
-      const parsed = parseFilename(e.name);
-      if (!parsed || !isSafeFilename(e.name)) continue;
-      files.push({
-        filename: e.name,
-        project: parsed.project,
-        version: parsed.version,
-        path: real,
-        size: Number(st.size),
-        mtimeNs: st.mtimeNs,
-        ino: st.ino,
-      });
+      const file = storedFile(e.name, real, st);
+      if (file) files.push(file);
     }
     return { stamp: stampOf(before), at, adopted: false, files, subdirs, yankMarks };
   }
@@ -636,6 +607,28 @@ export class Store {
     this.warned.add(message);
     this.log(`warning: ${message}`, "alert");
   }
+}
+
+/**
+ * The entry of a distribution file at `path`, or undefined for a name that is no distribution's
+ * or is not safe to serve. Without `st`, its size, mtime and inode are -1 until `current` stats it.
+ */
+function storedFile(
+  filename: string,
+  path: string,
+  st?: { size: bigint; mtimeNs: bigint; ino: bigint },
+): StoredFile | undefined {
+  const parsed = parseFilename(filename);
+  if (!parsed || !isSafeFilename(filename)) return undefined;
+  return {
+    filename,
+    project: parsed.project,
+    version: parsed.version,
+    path,
+    size: st ? Number(st.size) : -1,
+    mtimeNs: st ? st.mtimeNs : -1n,
+    ino: st ? st.ino : -1n,
+  };
 }
 
 function addToProject(byProject: Map<string, StoredFile[]>, file: StoredFile): void {

@@ -17,12 +17,17 @@ import { join } from "node:path";
 import { eq, valid } from "@renovatebot/pep440";
 import { metadataFromFilename, readCoreMetadata, readWheelMetadataFile } from "../core/metadata.js";
 import { errorMessage } from "../core/errors.js";
-import { normalizeName, parseFilename, uploadFileType, type ParsedFilename } from "../core/names.js";
+import {
+  isSafeFilename,
+  normalizeName,
+  parseFilename,
+  uploadFileType,
+  type ParsedFilename,
+} from "../core/names.js";
 import { BatchedWriter } from "../core/batchedWriter.js";
 import { MultiHash } from "../core/hash.js";
 import { DEFAULT_LIMITS, MultipartError, parseMultipart, type FileSink } from "./multipart.js";
 import {
-  isSafeFilename,
   metadataField,
   sha256File,
   TMP_DIR_NAME,
