@@ -35,7 +35,7 @@ const PARTS: [string, RegExp][] = [
   ["undici", /undici/],
   ["engine (per-file steps)", /\/src\/core\/engine\.js|\/src\/core\/pool\.js|\/src\/core\/batchedWriter\.js/],
   ["events, progress, output", /\/src\/cli\/|\/src\/core\/usecases\//],
-  ["pyreg serve (server)", /\/src\/server\/|@fastify\/busboy/],
+  ["pyreg serve (server)", /\/src\/server\/|\/busboy\/|\/streamsearch\//],
   ["other pyreg code", /\/src\//],
   ["other packages", /node_modules/],
 ];

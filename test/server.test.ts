@@ -299,6 +299,69 @@ describe("multipart limits (the library parser's, set by pyreg)", () => {
     assert.equal(ended, false);
   });
 
+  test("field size: a value of exactly the limit passes, one byte more is a 413", async () => {
+    const limits = { ...DEFAULT_LIMITS, maxFieldBytes: 1000 };
+    const at = await parseMultipart(
+      iter(multipartForm([["description", "x".repeat(1000)]], undefined, boundary).body),
+      contentType,
+      () => undefined,
+      limits,
+    );
+    assert.deepEqual(at.fields, [["description", "x".repeat(1000)]]);
+    await assert.rejects(
+      parseMultipart(
+        iter(multipartForm([["description", "x".repeat(1001)]], undefined, boundary).body),
+        contentType,
+        () => undefined,
+        limits,
+      ),
+      tooLarge(/form field "description" is too large/),
+    );
+  });
+
+  test("a long field name is kept whole (a part's header block is bounded, not its name)", async () => {
+    const name = "n".repeat(200);
+    const res = await parseMultipart(
+      iter(multipartForm([[name, "v"]], undefined, boundary).body),
+      contentType,
+      () => undefined,
+    );
+    assert.deepEqual(res.fields, [[name, "v"]]);
+  });
+
+  test("a text field typed application/octet-stream (no filename) stays a field, in its place", async () => {
+    const typed = (name: string, value: string): string =>
+      `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n` +
+      `Content-Type: application/octet-stream\r\n\r\n${value}\r\n`;
+    const form = multipartForm(
+      [["name", "a"]],
+      { filename: "a-1.0.tar.gz", data: Buffer.from("x") },
+      boundary,
+    );
+    const cut = form.body.indexOf(`--${boundary}\r\nContent-Disposition: form-data; name="content"`);
+    const body = Buffer.concat([
+      form.body.subarray(0, cut),
+      Buffer.from(typed("sha256_digest", "ab".repeat(32))),
+      form.body.subarray(cut),
+    ]);
+    const got: Buffer[] = [];
+    const seen: (string | undefined)[] = [];
+    const res = await parseMultipart(iter(body), contentType, (part, before) => {
+      seen.push(part.name, before.map(([k]) => k).join(","));
+      return sink(got);
+    });
+    assert.deepEqual(res.fields, [
+      ["name", "a"],
+      ["sha256_digest", "ab".repeat(32)],
+    ]);
+    assert.deepEqual(seen, ["content", "name,sha256_digest"]);
+    assert.deepEqual(
+      res.files.map((f) => f.name),
+      ["content"],
+    );
+    assert.equal(Buffer.concat(got).toString(), "x");
+  });
+
   test("file count: a second file part is a 413", async () => {
     const form = multipartForm([], { filename: "a-1.0.tar.gz", data: Buffer.from("x") }, boundary).body;
     const twice = Buffer.concat([
