@@ -27,7 +27,10 @@ export class MultipartError extends Error {
   }
 }
 
-/** busboy's own bound on one part's header block (16 KiB, Node's default for HTTP headers). */
+/**
+ * The limits pyreg sets. A part's header block is bounded by busboy itself, at 16 KiB (Node's
+ * default for HTTP headers): a longer one is a malformed body (400).
+ */
 export interface MultipartLimits {
   /** Bytes of one text field's value. */
   maxFieldBytes: number;
@@ -173,7 +176,7 @@ export async function parseMultipart(
       const part: PartInfo = { name, filename, contentType: mimeType };
       // RFC 7578 (section 4.2) makes a part a file by its filename; busboy also hands over, as a
       // file, a part typed application/octet-stream without one. That part is a text field, kept
-      // in its place among the fields as @fastify/busboy and twine's servers read it.
+      // in its place among the fields (as the parser before, @fastify/busboy, gave it).
       const sink =
         failure !== undefined ? undefined : filename === undefined ? fieldSink(name) : onFile(part, fields);
       fileTasks.push(
