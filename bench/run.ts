@@ -270,8 +270,8 @@ interface Server {
   url: string;
   /** CPU seconds the server process has used so far (user + system, from /proc). */
   cpu(): number;
-  /** Of which in the kernel (system time). */
-  systemCpu(): number;
+  /** The same, as user and system seconds (one reading of /proc). */
+  cpuParts(): { user: number; system: number };
   /** The requests it answered so far, by method and status ("GET 304"; serveChild.ts). */
   counts(): Promise<Record<string, number>>;
   stop(): Promise<void>;
@@ -306,7 +306,7 @@ async function startChild(args: string[], nodeFlags: string[] = []): Promise<Ser
   return {
     url,
     cpu: () => cpuOf(child.pid),
-    systemCpu: () => cpuPartsOf(child.pid).system,
+    cpuParts: () => cpuPartsOf(child.pid),
     counts: () =>
       new Promise((res) => {
         waiting.push(res);
@@ -409,13 +409,16 @@ async function withDestination<T>(
   const dst = await startChild(["serve", dir], profFlags(profDir, "serve"));
   try {
     const s0 = src.cpu();
-    const d0 = dst.cpu();
-    const k0 = dst.systemCpu();
-    return await fn(dst, dir, () => ({
-      sourceCpu: src.cpu() - s0,
-      destinationCpu: dst.cpu() - d0,
-      destinationSystemCpu: dst.systemCpu() - k0,
-    }));
+    // The destination's total and system time from the same reading, at each end.
+    const d0 = dst.cpuParts();
+    return await fn(dst, dir, () => {
+      const d = dst.cpuParts();
+      return {
+        sourceCpu: src.cpu() - s0,
+        destinationCpu: d.user + d.system - (d0.user + d0.system),
+        destinationSystemCpu: d.system - d0.system,
+      };
+    });
   } finally {
     await dst.stop();
     await rm(dir, { recursive: true, force: true });
