@@ -14,6 +14,7 @@ import {
   parseProjectPageJson,
 } from "../src/registries/simple/parse.js";
 import { PyregError } from "../src/core/errors.js";
+import { normalizeName } from "../src/core/names.js";
 import { tempDir } from "./helpers/tmp.js";
 
 function python(script: string, input: string): unknown {
@@ -143,6 +144,29 @@ describe("simple-index HTML: the links Python's html.parser finds", () => {
       );
     });
   }
+});
+
+describe("PEP 503 name normalization", () => {
+  test("agrees with PEP 503's own Python function, names already normalized included", () => {
+    // Every name of one to three characters over letters of both cases, digits and the three
+    // separators (and one character outside them), plus longer ones of each shape.
+    const alphabet = ["a", "Z", "0", "-", "_", ".", "+"];
+    const names: string[] = [];
+    const grow = (prefix: string, left: number): void => {
+      if (prefix) names.push(prefix);
+      if (left > 0) for (const c of alphabet) grow(prefix + c, left - 1);
+    };
+    grow("", 3);
+    names.push("requests", "zope-interface", "Flask-SQLAlchemy", "a--b", "-lead", "trail-", "x1-y2-z3");
+    const reference = python(
+      'import json, re, sys\nprint(json.dumps([re.sub(r"[-_.]+", "-", n).lower() for n in json.load(sys.stdin)]))',
+      JSON.stringify(names),
+    ) as string[];
+    assert.deepEqual(
+      names.map((n) => normalizeName(n)),
+      reference,
+    );
+  });
 });
 
 describe("PEP 691 project list", () => {

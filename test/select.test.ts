@@ -506,13 +506,13 @@ describe("pins (--requirements)", () => {
     assert.match(req.problems[1]!.reason, /req-1.0-cp39-cp39-win32.whl \(uv.lock\) is not at the source/);
     const dep = sel.files("dep", [files[3]!]);
     assert.match(dep.problems[0]!.reason, /no file of dep 0.1 at the source has sha256 9{64}/);
-    const unlisted = sel.unlistedPins(new Set(["req", "dep"]));
+    const unlisted = sel.unlistedPins(["req", "dep"]);
     assert.deepEqual(
       unlisted.map((p) => p.project),
       ["ghost"],
     );
     assert.deepEqual(
-      sel.unlistedPins(new Set(["req", "dep"]), (p) => p !== "ghost"),
+      sel.unlistedPins(["req", "dep"], (p) => p !== "ghost"),
       [],
       "a pinned project of another shard is not this run's problem",
     );

@@ -7,9 +7,17 @@ import { PyregError } from "./errors.js";
 
 const VALID_NAME = /^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$/i;
 
-/** PEP 503 normalization: lowercase, runs of -, _ and . become one "-". */
+/** A name PEP 503 normalization leaves as it is: lowercase letters and digits, single "-" between. */
+const NORMALIZED = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+
+/**
+ * PEP 503 normalization: lowercase, runs of -, _ and . become one "-". A name already in that form
+ * is returned as it is, without the replace and the lowercase copy: a million-file source lists
+ * about 100,000 projects at once, and normalizing them all through the regular-expression replace
+ * raised `pyreg plan`'s peak RSS from about 125 to about 133 MiB (bench/README.md, "Memory curve").
+ */
 export function normalizeName(name: string): string {
-  return name.replace(/[-_.]+/g, "-").toLowerCase();
+  return NORMALIZED.test(name) ? name : name.replace(/[-_.]+/g, "-").toLowerCase();
 }
 
 export function isValidProjectName(name: string): boolean {

@@ -246,7 +246,7 @@ export async function* planProjects(
     if (why) header.filteredProjects.push({ project: p, reason: why.reason, rule: why.rule });
     else kept.push(p);
   }
-  header.problems.push(...selection.unlistedPins(new Set(all), opts.select));
+  header.problems.push(...selection.unlistedPins(all, opts.select));
   header.projects = kept.length;
   const concurrency = opts.listConcurrency ?? 16;
   const listing = new Pool(concurrency);

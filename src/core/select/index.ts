@@ -333,14 +333,18 @@ export class Selection {
    * projects of other shards: they are another run's business.
    */
   unlistedPins(
-    listed: ReadonlySet<string>,
+    listed: readonly string[],
     inScope: (project: string) => boolean = () => true,
   ): SelectionProblem[] {
     const out: SelectionProblem[] = [];
+    // A set of the source's names only when something is pinned: a million-file source lists
+    // about 100,000 projects, and `pyreg plan` peaks in memory just as they are listed.
+    let names: ReadonlySet<string> | undefined;
     for (const r of this.rules) {
       if (r.kind !== "requirements") continue;
       for (const p of r.pins) {
-        if (listed.has(p.project) || !inScope(p.project)) continue;
+        names ??= new Set(listed);
+        if (names.has(p.project) || !inScope(p.project)) continue;
         out.push({
           project: p.project,
           version: p.version,

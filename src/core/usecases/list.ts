@@ -64,7 +64,7 @@ async function run(opts: ListOptions & { from: string }): Promise<Tagged<ListDat
           return !out;
         })
         .sort();
-      const problems: SelectionProblem[] = selection.unlistedPins(new Set(all));
+      const problems: SelectionProblem[] = selection.unlistedPins(all);
       const ignored = (await src.ignored?.()) ?? [];
       const errors: { project: string; error: string }[] = [];
       const thrown: unknown[] = [];

@@ -273,7 +273,7 @@ async function run(opts: VerifyOptions & { from: string; to: string }): Promise<
             return !out;
           })
           .sort();
-        selectionProblems.push(...selection.unlistedPins(new Set(allProjects), inShard));
+        selectionProblems.push(...selection.unlistedPins(allProjects, inShard));
 
         const checkProject = async (project: string): Promise<ProjectCheck> => {
           try {
