@@ -29,30 +29,10 @@ const PIECE_CHARS = 1 << 14;
  * become null in arrays; anything that is not a plain object or array is stringified whole. */
 export function* jsonPieces(value: unknown, indent: string, depth: number): Generator<string> {
   if (value instanceof Streamed) {
-    // Elements stringified one at a time and joined into pieces of about PIECE_CHARS: an element
-    // may be large (a project of plan --json with all its files), so a piece is bounded by its
-    // size, not by a number of elements.
-    const inner = `${indent}  `;
-    let parts: string[] = [];
-    let size = 0;
-    let written = false;
-    for (const item of value.items()) {
-      const text = (JSON.stringify(item, null, 2) as string | undefined) ?? "null";
-      const part = `${written || parts.length ? "," : "["}\n${inner}${text.replace(/\n/g, `\n${inner}`)}`;
-      parts.push(part);
-      size += part.length;
-      if (size >= PIECE_CHARS) {
-        yield parts.join("");
-        written = true;
-        parts = [];
-        size = 0;
-      }
-    }
-    if (parts.length) {
-      yield parts.join("");
-      written = true;
-    }
-    yield written ? `\n${indent}]` : "[]";
+    // Elements stringified a batch at a time and joined into pieces of about PIECE_CHARS: an
+    // element may be large (a project of plan --json with all its files), so a piece is bounded by
+    // its size, not by a number of elements.
+    yield* streamedPieces(value, indent);
     return;
   }
   if (
@@ -96,4 +76,77 @@ export function* jsonPieces(value: unknown, indent: string, depth: number): Gene
     yield* jsonPieces(v, inner, depth - 1);
   }
   yield first ? "{}" : `\n${indent}}`;
+}
+
+/** The most elements stringified together (a batch holds about PIECE_CHARS characters). */
+const MAX_BATCH = 256;
+
+/**
+ * A streamed list: "[", the elements, each on a line of its own at `indent` plus two spaces, then
+ * "\n" + indent + "]" (or "[]"). JSON.stringify(list, null, 2) puts the elements of an array nested
+ * k arrays deep at 2(k + 1) spaces, so a batch wrapped in k arrays comes out already indented, and
+ * the wrapper's brackets are cut off. Re-indenting each element's lines with a replace instead cost
+ * about half the CPU of `pyreg report` of 100,000 files spent making the JSON (bench/README.md,
+ * "Memory curve"). Any other indent (not a run of spaces of even length) falls back to that replace.
+ */
+function* streamedPieces(list: Streamed, indent: string): Generator<string> {
+  const inner = `${indent}  `;
+  const nesting = /^(?: {2})*$/.test(indent) ? indent.length / 2 : undefined;
+  const wrap = (items: unknown[]): unknown => {
+    let v: unknown = items;
+    for (let i = 0; i < (nesting ?? 0); i++) v = [v];
+    return v;
+  };
+  // Where the elements start and end in the wrapped text, from a wrapped sentinel element.
+  const sample = JSON.stringify(wrap([0]), null, 2);
+  const head = sample.indexOf(`\n${inner}0`);
+  const tail = sample.length - (head + inner.length + 2);
+  const text = (items: unknown[]): string => {
+    if (nesting !== undefined) {
+      const t = JSON.stringify(wrap(items), null, 2);
+      return t.slice(head, t.length - tail);
+    }
+    return items
+      .map((item) => `\n${inner}${((JSON.stringify(item, null, 2) as string | undefined) ?? "null").replace(/\n/g, `\n${inner}`)}`)
+      .join(",");
+  };
+  let batch: unknown[] = [];
+  let want = 1;
+  let written = false;
+  let parts: string[] = [];
+  let size = 0;
+  const flush = (): string | undefined => {
+    if (!batch.length) return undefined;
+    const t = text(batch);
+    // As many elements in the next batch as make about PIECE_CHARS, judged by this one's.
+    want = Math.max(1, Math.min(MAX_BATCH, Math.floor((PIECE_CHARS * batch.length) / Math.max(1, t.length))));
+    batch = [];
+    return t;
+  };
+  const add = (t: string): string | undefined => {
+    parts.push(`${written || parts.length ? "," : "["}${t}`);
+    size += t.length + 1;
+    if (size < PIECE_CHARS) return undefined;
+    const piece = parts.join("");
+    written = true;
+    parts = [];
+    size = 0;
+    return piece;
+  };
+  for (const item of list.items()) {
+    batch.push(item);
+    if (batch.length < want) continue;
+    const piece = add(flush() as string);
+    if (piece !== undefined) yield piece;
+  }
+  const last = flush();
+  if (last !== undefined) {
+    const piece = add(last);
+    if (piece !== undefined) yield piece;
+  }
+  if (parts.length) {
+    yield parts.join("");
+    written = true;
+  }
+  yield written ? `\n${indent}]` : "[]";
 }

@@ -218,6 +218,11 @@ function cmp(a: string, b: string): number {
 
 /** Merges lists that are each ordered by `key` into one ordered list (ties: the earlier list first). */
 function* mergeBy<T>(lists: Iterable<T>[], key: (t: T) => string): Generator<T> {
+  // One journal (every report but a --merge of shards): its list is already in order.
+  if (lists.length === 1) {
+    yield* lists[0] as Iterable<T>;
+    return;
+  }
   const its = lists.map((l) => l[Symbol.iterator]());
   try {
     const heads = its.map((it) => it.next());
