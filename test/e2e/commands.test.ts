@@ -32,6 +32,18 @@ describe("commands share their options", () => {
     await tmp?.cleanup();
   });
 
+  test("plan --json -q: every file in the document, only the summary on stderr (as -q's help says)", async () => {
+    const r = await runCli(["plan", "--from", "./src", "--to", "./out", "--json", "-q"], { cwd: tmp.path });
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as PlanDoc;
+    assert.equal(doc.projects.flatMap((p) => p.files).length, 6);
+    assert.doesNotMatch(r.stderr, /copy\s+alpha/, "no line per file on stderr");
+    assert.match(r.stderr, /^plan: 6 to copy .*; 6 projects$/m);
+    // Without -q the lines are there, on stderr (stdout is the document).
+    const loud = await runCli(["plan", "--from", "./src", "--to", "./out", "--json"], { cwd: tmp.path });
+    assert.match(loud.stderr, /copy\s+alpha-1\.0-py3-none-any\.whl/);
+  });
+
   test("migrate --dry-run is plan: same JSON, nothing uploaded, no destination folder, no state", async () => {
     const plan = await runCli(["plan", "--from", "./src", "--to", "./out", "--json"], { cwd: tmp.path });
     assert.equal(plan.code, 0, plan.stderr);
