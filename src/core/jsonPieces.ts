@@ -108,7 +108,10 @@ function* streamedPieces(list: Streamed, indent: string): Generator<string> {
       return t.slice(head, t.length - tail);
     }
     return items
-      .map((item) => `\n${inner}${((JSON.stringify(item, null, 2) as string | undefined) ?? "null").replace(/\n/g, `\n${inner}`)}`)
+      .map(
+        (item) =>
+          `\n${inner}${((JSON.stringify(item, null, 2) as string | undefined) ?? "null").replace(/\n/g, `\n${inner}`)}`,
+      )
       .join(",");
   };
   let batch: unknown[] = [];
