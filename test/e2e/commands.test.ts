@@ -38,6 +38,7 @@ describe("commands share their options", () => {
     const doc = JSON.parse(r.stdout) as PlanDoc;
     assert.equal(doc.projects.flatMap((p) => p.files).length, 6);
     assert.doesNotMatch(r.stderr, /copy\s+alpha/, "no line per file on stderr");
+    assert.doesNotMatch(r.stderr, /^# (from|to) /m, "nor the source and destination (in the document)");
     assert.match(r.stderr, /^plan: 6 to copy .*; 6 projects$/m);
     // Without -q the lines are there, on stderr (stdout is the document).
     const loud = await runCli(["plan", "--from", "./src", "--to", "./out", "--json"], { cwd: tmp.path });
