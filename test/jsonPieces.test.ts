@@ -32,10 +32,12 @@ describe("jsonPieces", () => {
         ...Array.from({ length: n }, (_, i) => element(i)),
         ...(n ? [undefined, "a\nb", 3, null, [1, [2, [3]]]] : []),
       ];
-      // Streamed lists where the callers put them: values of the objects the depth reaches.
+      // Streamed lists where the callers put them: values of the objects the depth reaches; and
+      // a list in memory at the last depth (stringified a slice at a time, as the report's runs).
       const value = {
         top: new Streamed(items),
         inside: { deeper: new Streamed(items), list: [1, 2], empty: new Streamed(() => []) },
+        rows: [...items(), () => 1],
       };
       const want = JSON.stringify(plain(value), null, 2);
       assert.equal([...jsonPieces(value, "", 2)].join(""), want, `n=${n}`);

@@ -53,10 +53,10 @@ export function* jsonPieces(value: unknown, indent: string, depth: number): Gene
       return;
     }
     if (depth === 1) {
-      // Elements stringified whole, a slice at a time: "[\n  a,\n  b\n]" without its brackets.
+      // Elements stringified whole, a slice at a time.
+      const text = elementsAt(indent);
       for (let i = 0; i < value.length; i += JSON_SLICE) {
-        const text = JSON.stringify(value.slice(i, i + JSON_SLICE), null, 2);
-        yield `${i ? "," : "["}${text.slice(1, -2).replace(/\n/g, `\n${indent}`)}`;
+        yield `${i ? "," : "["}${text(value.slice(i, i + JSON_SLICE))}`;
       }
     } else {
       for (let i = 0; i < value.length; i++) {
@@ -82,75 +82,73 @@ export function* jsonPieces(value: unknown, indent: string, depth: number): Gene
 const MAX_BATCH = 256;
 
 /**
- * A streamed list: "[", the elements, each on a line of its own at `indent` plus two spaces, then
- * "\n" + indent + "]" (or "[]"). JSON.stringify(list, null, 2) puts the elements of an array nested
- * k arrays deep at 2(k + 1) spaces, so a batch wrapped in k arrays comes out already indented, and
- * the wrapper's brackets are cut off. Stringifying each element, then re-indenting its lines with a
- * replace, cost 0.73 s of `pyreg report`'s 4.9 s at 100,000 files; this way, 0.42 s (bench/README.md,
- * "Reports at scale"). Any other indent (not a run of spaces of even length) falls back to the
- * replace.
+ * Elements as they stand in a list at `indent`: each on a line of its own at `indent` plus two
+ * spaces, commas between, without the brackets. JSON.stringify(list, null, 2) puts the elements
+ * of an array nested k arrays deep at 2(k + 1) spaces, so a batch wrapped in k arrays comes out
+ * already indented, and the wrapper's brackets are cut off. Stringifying each element, then
+ * re-indenting its lines with a replace, cost 0.73 s of `pyreg report`'s 4.9 s at 100,000 files;
+ * this way, 0.42 s (bench/README.md, "Reports at scale"). Any other indent (not a run of spaces of
+ * even length) falls back to the replace.
  */
-function* streamedPieces(list: Streamed, indent: string): Generator<string> {
+function elementsAt(indent: string): (items: unknown[]) => string {
   const inner = `${indent}  `;
-  const nesting = /^(?: {2})*$/.test(indent) ? indent.length / 2 : undefined;
+  if (!/^(?: {2})*$/.test(indent)) {
+    return (items) =>
+      items
+        .map(
+          (item) =>
+            `\n${inner}${((JSON.stringify(item, null, 2) as string | undefined) ?? "null").replace(/\n/g, `\n${inner}`)}`,
+        )
+        .join(",");
+  }
   const wrap = (items: unknown[]): unknown => {
     let v: unknown = items;
-    for (let i = 0; i < (nesting ?? 0); i++) v = [v];
+    for (let i = 0; i < indent.length / 2; i++) v = [v];
     return v;
   };
   // Where the elements start and end in the wrapped text, from a wrapped sentinel element.
   const sample = JSON.stringify(wrap([0]), null, 2);
   const head = sample.indexOf(`\n${inner}0`);
   const tail = sample.length - (head + inner.length + 2);
-  const text = (items: unknown[]): string => {
-    if (nesting !== undefined) {
-      const t = JSON.stringify(wrap(items), null, 2);
-      return t.slice(head, t.length - tail);
-    }
-    return items
-      .map(
-        (item) =>
-          `\n${inner}${((JSON.stringify(item, null, 2) as string | undefined) ?? "null").replace(/\n/g, `\n${inner}`)}`,
-      )
-      .join(",");
+  return (items) => {
+    const t = JSON.stringify(wrap(items), null, 2);
+    return t.slice(head, t.length - tail);
   };
+}
+
+/**
+ * A streamed list: "[", its elements (elementsAt), then "\n" + indent + "]" (or "[]"), read a
+ * batch at a time; the batches are joined into pieces of about PIECE_CHARS characters.
+ */
+function* streamedPieces(list: Streamed, indent: string): Generator<string> {
+  const text = elementsAt(indent);
   let batch: unknown[] = [];
+  // As many elements in a batch as make about PIECE_CHARS, judged by the batch before.
   let want = 1;
-  let written = false;
   let parts: string[] = [];
   let size = 0;
-  const flush = (): string | undefined => {
-    if (!batch.length) return undefined;
+  let written = false;
+  const take = (): void => {
     const t = text(batch);
-    // As many elements in the next batch as make about PIECE_CHARS, judged by this one's.
     want = Math.max(1, Math.min(MAX_BATCH, Math.floor((PIECE_CHARS * batch.length) / Math.max(1, t.length))));
-    batch = [];
-    return t;
-  };
-  const add = (t: string): string | undefined => {
     parts.push(`${written || parts.length ? "," : "["}${t}`);
     size += t.length + 1;
-    if (size < PIECE_CHARS) return undefined;
-    const piece = parts.join("");
-    written = true;
+    batch = [];
+  };
+  const piece = (): string => {
+    const p = parts.join("");
     parts = [];
     size = 0;
-    return piece;
+    written = true;
+    return p;
   };
   for (const item of list.items()) {
     batch.push(item);
     if (batch.length < want) continue;
-    const piece = add(flush() as string);
-    if (piece !== undefined) yield piece;
+    take();
+    if (size >= PIECE_CHARS) yield piece();
   }
-  const last = flush();
-  if (last !== undefined) {
-    const piece = add(last);
-    if (piece !== undefined) yield piece;
-  }
-  if (parts.length) {
-    yield parts.join("");
-    written = true;
-  }
+  if (batch.length) take();
+  if (parts.length) yield piece();
   yield written ? `\n${indent}]` : "[]";
 }
