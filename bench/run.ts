@@ -30,9 +30,11 @@ let PYREG = join(ROOT, "bin", "pyreg");
 const SERVE_CHILD = join(HERE, "serveChild.js");
 const FLOOR = join(HERE, "floor.js");
 const TIME = "/usr/bin/time";
+/** Runs of `pyreg --version` (and of node alone) in the startup section. */
+const STARTUP_RUNS = 15;
 
 /** The parts of a run, in the order they run (--sections). */
-const SECTIONS = ["corpus", "small", "rerun", "big", "rss"] as const;
+const SECTIONS = ["startup", "corpus", "small", "rerun", "big", "rss"] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -65,6 +67,7 @@ function parseSize(v: string): number {
 
 const USAGE = `usage: npm run bench -- [options]
 Sections, in this order (all by default; each prints its time, and a summary of the targets ends the run):
+  startup  CPU to start pyreg (pyreg --version) against node alone, median of ${STARTUP_RUNS} runs each
   corpus   the default corpus: pyreg, the floor and the naive pip+twine pipeline
   small    many small files (100,000): the floor and pyreg, client CPU per file and per GB,
            the destination pyreg serve's CPU, the source pyreg serve's first pages and idle CPU
@@ -945,6 +948,30 @@ async function main(): Promise<void> {
   };
 
   let corpusRows: Row[] | undefined;
+  if (args.sections.has("startup"))
+    await section("startup", async () => {
+      // Every pyreg command pays this before its work: most of it is loading the CLI's code.
+      const median = async (cmd: string[]): Promise<{ cpuMs: number; wallMs: number }> => {
+        const cpu: number[] = [];
+        const wall: number[] = [];
+        for (let i = 0; i < STARTUP_RUNS; i++) {
+          const m = await measure(process.execPath, cmd);
+          if (m.code !== 0) throw new Error(`${cmd.join(" ")} exited with ${m.code}: ${m.stderr}`);
+          cpu.push((m.cpuSeconds ?? NaN) * 1000);
+          wall.push(m.seconds * 1000);
+        }
+        const mid = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+        return { cpuMs: mid(cpu), wallMs: mid(wall) };
+      };
+      const pyreg = await median([PYREG, "--version"]);
+      const node = await median(["-e", "0"]);
+      results["startup"] = { runs: STARTUP_RUNS, pyreg, node };
+      say(
+        `\nStart-up (median of ${STARTUP_RUNS}): pyreg --version ${fmt(pyreg.cpuMs, 0)} ms CPU, ${fmt(pyreg.wallMs, 0)} ms wall; ` +
+          `node -e 0 ${fmt(node.cpuMs, 0)} ms CPU, ${fmt(node.wallMs, 0)} ms wall`,
+      );
+    });
+
   if (args.sections.has("corpus") && (args.only.size || args.sweep.length))
     corpusRows = await section("corpus", () => corpusSection(args, results));
 

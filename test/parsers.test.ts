@@ -7,15 +7,18 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseNetrc } from "../src/registries/netrc.js";
 import {
   parseProjectListJson,
   parseProjectPageHtml,
   parseProjectPageJson,
 } from "../src/registries/simple/parse.js";
+import { z } from "zod";
 import { PyregError } from "../src/core/errors.js";
 import { normalizeName } from "../src/core/names.js";
 import { tempDir } from "./helpers/tmp.js";
+import { REPO_ROOT } from "./helpers/cli.js";
 
 function python(script: string, input: string): unknown {
   const r = spawnSync("python3", ["-c", script], { input, encoding: "utf8" });
@@ -274,5 +277,34 @@ describe("PEP 691 project page", () => {
     bad(page({ "requires-python": 3 }), /files\.1\.requires-python/);
     bad(page({ "upload-time": 0 }), /files\.1\.upload-time/);
     bad({ ...(page({}) as object), files: [file, null] }, /files\.1/);
+  });
+
+  test("the problem is told in zod's English words, the same as zod's full API gives", () => {
+    // pyreg uses zod/mini, which has no messages of its own unless English is configured: without
+    // it every problem would read "Invalid input". zod's full API configures English for the whole
+    // process when it is imported (as this file does), so pyreg's parser runs in a process of its own.
+    const cases = [{ filename: "" }, { size: 1.5 }, { size: -1 }, { size: "12" }];
+    const parser = pathToFileURL(join(REPO_ROOT, "dist", "src", "registries", "simple", "parse.js")).href;
+    const script = `const { parseProjectPageJson } = await import(${JSON.stringify(parser)});
+const told = ${JSON.stringify(cases)}.map((f) => {
+  try {
+    parseProjectPageJson(JSON.stringify({ meta: ${JSON.stringify(meta)}, name: "pkg", files: [{ ...${JSON.stringify(file)}, ...f }] }), "${url}", "pkg");
+    return "no error";
+  } catch (err) {
+    return err.message;
+  }
+});
+process.stdout.write(JSON.stringify(told));`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const told = JSON.parse(r.stdout) as string[];
+    const size = z.number().int().nonnegative().nullish();
+    const classic = [z.string().min(1), size, size, size];
+    cases.forEach((f, i) => {
+      const [field, value] = Object.entries(f)[0] as [string, unknown];
+      const words = classic[i]?.safeParse(value).error?.issues[0]?.message ?? "none";
+      assert.notEqual(words, "Invalid input");
+      assert.ok(told[i]?.endsWith(`(files.0.${field}: ${words})`), `${told[i]} ends with ${words}`);
+    });
   });
 });

@@ -1,6 +1,10 @@
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { createBLAKE2b, type IHasher } from "hash-wasm";
+import type { IHasher } from "hash-wasm";
+// hash-wasm's build of BLAKE2b alone, rather than its index, which holds every algorithm's
+// WebAssembly and which a bundler keeps whole: 18 KB of the CLI's bundle against 235 KB, about
+// 12 ms less CPU at each start of pyreg on the 2-core test machine.
+import blake2bBuild from "hash-wasm/dist/blake2b.umd.min.js";
 
 export interface Digests {
   sha256: string;
@@ -22,6 +26,7 @@ export interface Digests {
  * 0.25 CPU s per 2,000 files), so they are reset and reused.
  */
 const spareBlake2: IHasher[] = [];
+const { createBLAKE2b } = blake2bBuild;
 const MAX_SPARE = 64;
 
 export class MultiHash {

@@ -8,7 +8,7 @@ import { Readable, Transform } from "node:stream";
 import { createGunzip, createInflate, createBrotliDecompress } from "node:zlib";
 import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
-import { Agent, Pool, ProxyAgent, request as undiciRequest, type Dispatcher } from "undici";
+import { Agent, Pool, ProxyAgent, type Dispatcher } from "./undici.js";
 import { PyregError } from "../core/errors.js";
 import { authHeader, type CredentialStore, CredentialStore as Store, originOf } from "./credentials.js";
 import { redactText, redactUrl } from "./redact.js";
@@ -623,11 +623,12 @@ export class HttpClient {
     const route = this.routeOf(target);
     if (route) {
       if (target.protocol === "https:") {
-        return await undiciRequest(url, {
+        return await this.tunnelFor(route.proxy, route.source).request({
+          origin: target.origin,
+          path: target.search ? `${target.pathname}${target.search}` : target.pathname,
           method: method as Dispatcher.HttpMethod,
           headers,
           body: (body ?? null) as Readable | string | Buffer | null,
-          dispatcher: this.tunnelFor(route.proxy, route.source),
           signal,
         });
       }

@@ -26,7 +26,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 // google-auth-library is loaded only when Google credentials are used (see googleAuthFetcher).
 import type { GoogleAuth } from "google-auth-library";
-import { z } from "zod";
+import * as z from "../../core/zod.js";
 import { PyregError, errorMessage } from "../../core/errors.js";
 import type { AuthValue, CredentialProvider } from "../../http/credentials.js";
 import { redactText, registerSecret } from "../../http/redact.js";
@@ -150,17 +150,17 @@ export function staticTokenFetcher(source: string, token: string): TokenFetcher 
 
 const ServiceAccountKey = z.looseObject({
   type: z.literal("service_account"),
-  client_email: z.string().min(1),
-  private_key: z.string().min(1),
-  private_key_id: z.string().optional(),
-  token_uri: z.string().optional(),
+  client_email: z.string().check(z.minLength(1)),
+  private_key: z.string().check(z.minLength(1)),
+  private_key_id: z.optional(z.string()),
+  token_uri: z.optional(z.string()),
 });
 export type ServiceAccountKey = z.infer<typeof ServiceAccountKey>;
 
 const CredentialsFile = z.looseObject({
   type: z.string(),
-  client_email: z.string().optional(),
-  token_uri: z.string().optional(),
+  client_email: z.optional(z.string()),
+  token_uri: z.optional(z.string()),
 });
 
 /** Decodes a `_json_key_base64` password; a wrong value is a specific error naming where it came from. */

@@ -11,7 +11,7 @@
  * The base is https://artifactregistry.googleapis.com/v1; PYREG_GAR_API_BASE overrides it (tests,
  * private endpoints). Every answer is validated here.
  */
-import { z } from "zod";
+import * as z from "../../core/zod.js";
 import { PyregError } from "../../core/errors.js";
 import type { HttpClient } from "../../http/client.js";
 import { redactUrl } from "../../http/redact.js";
@@ -21,30 +21,27 @@ const LABEL = "Artifact Registry API";
 
 const Repository = z.looseObject({
   name: z.string(),
-  format: z.string().optional(),
-  description: z.string().optional(),
+  format: z.optional(z.string()),
+  description: z.optional(z.string()),
 });
 export type Repository = z.infer<typeof Repository>;
 
-const Status = z.looseObject({ code: z.number().optional(), message: z.string().optional() });
+const Status = z.looseObject({ code: z.optional(z.number()), message: z.optional(z.string()) });
 const Operation = z.looseObject({
-  name: z.string().min(1),
-  done: z.boolean().optional(),
-  error: Status.optional(),
-  response: z.unknown().optional(),
+  name: z.string().check(z.minLength(1)),
+  done: z.optional(z.boolean()),
+  error: z.optional(Status),
+  response: z.optional(z.unknown()),
 });
 export type Operation = z.infer<typeof Operation>;
 
-function parse<T>(schema: z.ZodType<T>, data: unknown, what: string, method: string, url: string): T {
+function parse<T>(schema: z.ZodMiniType<T>, data: unknown, what: string, method: string, url: string): T {
   const r = schema.safeParse(data);
   if (!r.success) {
     throw new PyregError("MALFORMED_INDEX", `${LABEL} answered with an unexpected ${what}`, {
       method,
       url: redactUrl(url),
-      serverAnswer: r.error.issues
-        .slice(0, 3)
-        .map((i) => `${i.path.join(".")}: ${i.message}`)
-        .join("; "),
+      serverAnswer: z.problems(r.error, 3),
     });
   }
   return r.data;

@@ -8,7 +8,7 @@
  * (`page` from 1, `per_page` max 100, `x-next-page`/`Link rel="next"`, and: past 10,000 records
  * `x-total`, `x-total-pages` and `rel="last"` are not returned).
  */
-import { z } from "zod";
+import * as z from "../../core/zod.js";
 import { PyregError } from "../../core/errors.js";
 import type { BufferedResponse, HttpClient } from "../../http/client.js";
 import { originOf } from "../../http/credentials.js";
@@ -16,35 +16,35 @@ import { redactUrl } from "../../http/redact.js";
 
 export const PER_PAGE = 100;
 
-export const groupSchema = z.object({ id: z.number().int(), full_path: z.string() });
-export const projectSchema = z.object({ id: z.number().int(), path_with_namespace: z.string() });
+export const groupSchema = z.object({ id: z.int(), full_path: z.string() });
+export const projectSchema = z.object({ id: z.int(), path_with_namespace: z.string() });
 
 /** One row per package name + version (lib/api/entities/package.rb). */
 export const packageRowSchema = z.object({
-  id: z.number().int(),
-  name: z.string().min(1),
+  id: z.int(),
+  name: z.string().check(z.minLength(1)),
   /** Versionless packages exist for other formats; PyPI packages always have one. */
-  version: z.string().nullish(),
+  version: z.nullish(z.string()),
   package_type: z.string(),
   /** Absent before GitLab 13.x: such rows are "default". */
-  status: z.string().nullish(),
-  created_at: z.string().nullish(),
+  status: z.nullish(z.string()),
+  created_at: z.nullish(z.string()),
   /** Group listings only. */
-  project_id: z.number().int().nullish(),
-  project_path: z.string().nullish(),
+  project_id: z.nullish(z.int()),
+  project_path: z.nullish(z.string()),
 });
 export type PackageRow = z.infer<typeof packageRowSchema>;
 
 /** lib/api/entities/package_file.rb */
 export const packageFileSchema = z.object({
-  id: z.number().int(),
-  package_id: z.number().int().nullish(),
-  created_at: z.string().nullish(),
-  file_name: z.string().min(1),
-  size: z.number().int().nonnegative().nullish(),
-  file_md5: z.string().nullish(),
-  file_sha1: z.string().nullish(),
-  file_sha256: z.string().nullish(),
+  id: z.int(),
+  package_id: z.nullish(z.int()),
+  created_at: z.nullish(z.string()),
+  file_name: z.string().check(z.minLength(1)),
+  size: z.nullish(z.int().check(z.nonnegative())),
+  file_md5: z.nullish(z.string()),
+  file_sha1: z.nullish(z.string()),
+  file_sha256: z.nullish(z.string()),
 });
 export type PackageFileRow = z.infer<typeof packageFileSchema>;
 
@@ -57,14 +57,10 @@ export function malformed(url: string, what: string, res?: BufferedResponse): Py
   });
 }
 
-export function parseWith<T>(schema: z.ZodType<T>, data: unknown, url: string, what: string): T {
+export function parseWith<T>(schema: z.ZodMiniType<T>, data: unknown, url: string, what: string): T {
   const r = schema.safeParse(data);
   if (!r.success) {
-    const first = r.error.issues[0];
-    throw malformed(
-      url,
-      `${what} is not what GitLab returns (${first ? `${first.path.join(".") || "(root)"}: ${first.message}` : "invalid"})`,
-    );
+    throw malformed(url, `${what} is not what GitLab returns (${z.problems(r.error)})`);
   }
   return r.data;
 }
@@ -91,7 +87,7 @@ export function linkNext(link: string | undefined): string | undefined {
 export async function* paginate<T>(
   http: HttpClient,
   first: string,
-  schema: z.ZodType<T>,
+  schema: z.ZodMiniType<T>,
   opts: { label: string; what: string },
 ): AsyncGenerator<T[]> {
   let url = new URL(first);

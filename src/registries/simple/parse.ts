@@ -3,7 +3,7 @@
  * Source: packaging.python.org specifications/simple-repository-api.rst.
  * Every response is validated at the edge: malformed means an error naming the URL, never [].
  */
-import { z } from "zod";
+import * as z from "../../core/zod.js";
 import { PyregError } from "../../core/errors.js";
 import type { DistFile } from "../../core/model.js";
 import { Parser as HtmlParser } from "htmlparser2";
@@ -195,32 +195,28 @@ export function parseProjectPageHtml(
 
 // ---------- JSON ----------
 
-const jsonMeta = z.object({ "api-version": z.string() }).passthrough();
+const jsonMeta = z.looseObject({ "api-version": z.string() });
 
 const hashesSchema = z.record(z.string(), z.string());
 
-const jsonFile = z
-  .object({
-    filename: z.string().min(1),
-    url: z.string().min(1),
-    hashes: hashesSchema,
-    "requires-python": z.string().nullish(),
-    "core-metadata": z.union([z.boolean(), hashesSchema]).nullish(),
-    "dist-info-metadata": z.union([z.boolean(), hashesSchema]).nullish(),
-    yanked: z.union([z.boolean(), z.string()]).nullish(),
-    size: z.number().int().nonnegative().nullish(),
-    "upload-time": z.string().nullish(),
-  })
-  .passthrough();
+const jsonFile = z.looseObject({
+  filename: z.string().check(z.minLength(1)),
+  url: z.string().check(z.minLength(1)),
+  hashes: hashesSchema,
+  "requires-python": z.nullish(z.string()),
+  "core-metadata": z.nullish(z.union([z.boolean(), hashesSchema])),
+  "dist-info-metadata": z.nullish(z.union([z.boolean(), hashesSchema])),
+  yanked: z.nullish(z.union([z.boolean(), z.string()])),
+  size: z.nullish(z.int().check(z.nonnegative())),
+  "upload-time": z.nullish(z.string()),
+});
 
-const jsonProjectPage = z
-  .object({
-    meta: jsonMeta,
-    name: z.string(),
-    files: z.array(jsonFile),
-    versions: z.array(z.string()).optional(),
-  })
-  .passthrough();
+const jsonProjectPage = z.looseObject({
+  meta: jsonMeta,
+  name: z.string(),
+  files: z.array(jsonFile),
+  versions: z.optional(z.array(z.string())),
+});
 
 type JsonProjectPage = z.infer<typeof jsonProjectPage>;
 
@@ -281,11 +277,6 @@ function plainProjectPage(data: unknown): JsonProjectPage | undefined {
   return data as JsonProjectPage;
 }
 
-function zodProblem(err: z.ZodError): string {
-  const first = err.issues[0];
-  return first ? `${first.path.join(".") || "(root)"}: ${first.message}` : "invalid";
-}
-
 export function parseProjectListJson(text: string, url: string, warn?: (m: string) => void): string[] {
   let data: unknown;
   try {
@@ -307,7 +298,7 @@ export function parseProjectListJson(text: string, url: string, warn?: (m: strin
   if (typeof version !== "string") throw notAnIndex(url, "its JSON has no PEP 691 meta.api-version");
   checkApiVersion(version, url, warn);
   const meta = jsonMeta.safeParse((data as { meta?: unknown }).meta);
-  if (!meta.success) throw malformed(url, `unexpected project list (meta.${zodProblem(meta.error)})`);
+  if (!meta.success) throw malformed(url, `unexpected project list (meta.${z.problems(meta.error)})`);
   // The entries are checked here rather than by a zod schema: zod's parse copies every entry,
   // and a million-file index lists 100,000 projects, read whole before anything else (the copy
   // set pyreg plan's peak memory at that size; bench/README.md, "Memory curve").
@@ -340,7 +331,7 @@ export function parseProjectPageJson(
   let page = plainProjectPage(data);
   if (!page) {
     const parsed = jsonProjectPage.safeParse(data);
-    if (!parsed.success) throw malformed(pageUrl, `unexpected project page (${zodProblem(parsed.error)})`);
+    if (!parsed.success) throw malformed(pageUrl, `unexpected project page (${z.problems(parsed.error)})`);
     page = parsed.data;
   }
   const files: DistFile[] = [];
