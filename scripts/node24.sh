@@ -5,7 +5,13 @@
 # (no prebuilt binary can be downloaded here, so node-gyp builds it against that package's
 # include/node). The built node_modules are kept under $PYREG_NODE24_DIR (default:
 # $TMPDIR/pyreg-node24), one copy per package-lock.json and Node version.
+#
+# `node24.sh prepare` only installs Node 24 and builds better-sqlite3 for it (it needs node_modules,
+# not dist/), so that scripts/test.sh can do this while it installs Debian packages and type-checks;
+# `node24.sh` with no argument prepares when needed, then runs the demo and the tests.
 set -euo pipefail
+mode=${1:-all}
+case "$mode" in all | prepare) ;; *) echo "usage: node24.sh [prepare]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 root=$(pwd)
 work=${PYREG_NODE24_DIR:-${TMPDIR:-/tmp}/pyreg-node24}
@@ -41,6 +47,7 @@ if [ "$(cat "$modules/.stamp" 2>/dev/null)" != "$stamp" ]; then
   # A rename is atomic: if another run finished the same build first, its copy is kept.
   mv -T "$build" "$modules" 2>/dev/null || rm -rf "$build"
 fi
+[ "$mode" = prepare ] && exit 0
 tree=$(mktemp -d "$work/run-XXXXXX")
 trap 'rm -rf "$tree"' EXIT
 ln -s "$modules/node_modules" "$tree/node_modules"
