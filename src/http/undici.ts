@@ -10,7 +10,7 @@
  * 734 KB of code against 397 KB.
  *
  * These paths are undici's own layout (nodejs/undici, lib/dispatcher/*.js and lib/api/index.js),
- * not a documented entry point: package-lock.json pins the version, and test/http.undici.test.ts
+ * not a documented entry point: package-lock.json pins the version, and test/undici.test.ts
  * checks that they are the classes undici's index exports.
  */
 import type * as Undici from "undici";
