@@ -3,7 +3,8 @@ import { createReadStream } from "node:fs";
 import type { IHasher } from "hash-wasm";
 // hash-wasm's build of BLAKE2b alone, rather than its index, which holds every algorithm's
 // WebAssembly and which a bundler keeps whole: 18 KB of the CLI's bundle against 235 KB, about
-// 12 ms less CPU at each start of pyreg on the 2-core test machine.
+// 12 ms less CPU at each start of pyreg on the 2-core test machine. That file's path is the
+// layout of hash-wasm's build, not a documented entry point: package.json names one exact version.
 import blake2bBuild from "hash-wasm/dist/blake2b.umd.min.js";
 
 export interface Digests {

@@ -10,8 +10,9 @@
  * 734 KB of code against 397 KB.
  *
  * These paths are undici's own layout (nodejs/undici, lib/dispatcher/*.js and lib/api/index.js),
- * not a documented entry point: package-lock.json pins the version, and test/undici.test.ts
- * checks that they are the classes undici's index exports.
+ * not a documented entry point. package.json therefore names one exact version of undici (a
+ * range would let an install from the npm registry pick a later 7.x, whose files may have moved),
+ * and test/undici.test.ts checks that they are the classes undici's index exports.
  */
 import type * as Undici from "undici";
 import AgentImpl from "undici/lib/dispatcher/agent.js";
