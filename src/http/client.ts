@@ -620,33 +620,8 @@ export class HttpClient {
     if (typeof options.body === "function") body = options.body();
     else body = options.body;
     if (options.contentLength !== undefined) headers["content-length"] = String(options.contentLength);
-    const route = this.routeOf(target);
-    if (route) {
-      if (target.protocol === "https:") {
-        return await this.tunnelFor(route.proxy, route.source).request({
-          origin: target.origin,
-          path: target.search ? `${target.pathname}${target.search}` : target.pathname,
-          method: method as Dispatcher.HttpMethod,
-          headers,
-          body: (body ?? null) as Readable | string | Buffer | null,
-          signal,
-        });
-      }
-      // Plain HTTP goes to the proxy in absolute form (RFC 9112 section 3.2.2), as pip and curl do.
-      const token = proxyAuthorization(route.proxy);
-      if (token) headers["proxy-authorization"] = token;
-      headers["host"] = target.host;
-      return await this.agent.request({
-        origin: route.proxy.origin,
-        path: `${target.protocol}//${target.host}${target.pathname}${target.search}`,
-        method: method as Dispatcher.HttpMethod,
-        headers,
-        body: (body ?? null) as Readable | string | Buffer | null,
-        signal,
-      });
-    }
-    // The agent's own request (what undici's request(url) calls after parsing the URL again).
-    return await this.agent.request({
+    // The origin's own request (what undici's request(url) calls after parsing the URL again).
+    const request: Dispatcher.RequestOptions = {
       origin: target.origin,
       path: target.search ? `${target.pathname}${target.search}` : target.pathname,
       method: method as Dispatcher.HttpMethod,
@@ -655,7 +630,18 @@ export class HttpClient {
       // type for request() lists only the other kinds.
       body: (body ?? null) as Readable | string | Buffer | null,
       signal,
-    });
+    };
+    const route = this.routeOf(target);
+    if (!route) return await this.agent.request(request);
+    // HTTPS through a proxy: the same request, inside its CONNECT tunnel (tunnelFor).
+    if (target.protocol === "https:") return await this.tunnelFor(route.proxy, route.source).request(request);
+    // Plain HTTP goes to the proxy in absolute form (RFC 9112 section 3.2.2), as pip and curl do.
+    const token = proxyAuthorization(route.proxy);
+    if (token) headers["proxy-authorization"] = token;
+    headers["host"] = target.host;
+    request.origin = route.proxy.origin;
+    request.path = `${target.protocol}//${target.host}${target.pathname}${target.search}`;
+    return await this.agent.request(request);
   }
 
   /** Waits while the host is paused after a 429; false when the pause outlasts the deadline. */
