@@ -283,7 +283,15 @@ describe("PEP 691 project page", () => {
     // pyreg uses zod/mini, which has no messages of its own unless English is configured: without
     // it every problem would read "Invalid input". zod's full API configures English for the whole
     // process when it is imported (as this file does), so pyreg's parser runs in a process of its own.
-    const cases = [{ filename: "" }, { size: 1.5 }, { size: -1 }, { size: "12" }];
+    // Each bad entry, with the schema zod's full API judges its value by.
+    const size = z.number().int().nonnegative().nullish();
+    const bad = [
+      [{ filename: "" }, z.string().min(1)],
+      [{ size: 1.5 }, size],
+      [{ size: -1 }, size],
+      [{ size: "12" }, size],
+    ] as const;
+    const cases = bad.map(([f]) => f);
     const parser = pathToFileURL(join(REPO_ROOT, "dist", "src", "registries", "simple", "parse.js")).href;
     const script = `const { parseProjectPageJson } = await import(${JSON.stringify(parser)});
 const told = ${JSON.stringify(cases)}.map((f) => {
@@ -298,11 +306,9 @@ process.stdout.write(JSON.stringify(told));`;
     const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
     const told = JSON.parse(r.stdout) as string[];
-    const size = z.number().int().nonnegative().nullish();
-    const classic = [z.string().min(1), size, size, size];
-    cases.forEach((f, i) => {
+    bad.forEach(([f, classic], i) => {
       const [field, value] = Object.entries(f)[0] as [string, unknown];
-      const words = classic[i]?.safeParse(value).error?.issues[0]?.message ?? "none";
+      const words = classic.safeParse(value).error?.issues[0]?.message ?? "none";
       assert.notEqual(words, "Invalid input");
       assert.ok(told[i]?.endsWith(`(files.0.${field}: ${words})`), `${told[i]} ends with ${words}`);
     });

@@ -2,8 +2,8 @@
  * pyreg takes undici's Agent, Pool and ProxyAgent from their own modules (src/http/undici.ts), so
  * that a pyreg process does not load the rest of undici at start-up. These are undici's classes,
  * with the request methods undici's index gives every dispatcher; and the CLI's bundle, once
- * loaded, has not made Node.js load its own copy of undici (which `globalThis.Headers` and `fetch`
- * bring in).
+ * loaded, has not made Node.js load its own copy of undici (which undici's index brings in, by
+ * reading `globalThis.Headers`).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -14,15 +14,16 @@ import { REPO_ROOT } from "./helpers/cli.js";
 
 test("Agent, Pool and ProxyAgent are undici's own, each with request and connect", async () => {
   const parts = await import("../src/http/undici.js");
+  // Before undici's index is loaded here (it gives every dispatcher these methods as well).
+  for (const name of ["request", "stream", "pipeline", "upgrade", "connect"] as const)
+    assert.equal(typeof parts.Agent.prototype[name], "function", name);
   const undici = await import("undici");
   assert.equal(parts.Agent, undici.Agent);
   assert.equal(parts.Pool, undici.Pool);
   assert.equal(parts.ProxyAgent, undici.ProxyAgent);
-  for (const name of ["request", "stream", "pipeline", "upgrade", "connect"] as const)
-    assert.equal(typeof parts.Agent.prototype[name], "function", name);
 });
 
-test("the CLI's bundle loads neither undici's fetch nor Node.js's bundled undici", () => {
+test("the CLI's bundle, once loaded, has not made Node.js load its own bundled undici", () => {
   const bundle = pathToFileURL(join(REPO_ROOT, "dist", "src", "pyreg.mjs")).href;
   // The module is only loaded: its `main` is what bin/pyreg calls.
   const script = `const m = await import(${JSON.stringify(bundle)});
