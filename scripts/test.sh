@@ -19,10 +19,13 @@ fi
 # Work done alongside the rest, its output kept here and shown at the end.
 logs=$(mktemp -d)
 node24_pid=
+peers_pid=
 cleanup() {
   # The Node.js 24 preparation runs in a session of its own (below): a failure here before it is
   # done stops it and the native build it started. The other jobs share this script's group.
   [ -z "$node24_pid" ] || kill -- -"$node24_pid" 2>/dev/null || true
+  # An install of Debian packages is let finish: dpkg stopped halfway leaves the system to repair.
+  [ -z "$peers_pid" ] || wait "$peers_pid" 2>/dev/null || true
   local pids
   pids=$(jobs -p)
   [ -z "$pids" ] || kill $pids 2>/dev/null || true
@@ -41,22 +44,8 @@ fi
 # for the person to install. A peer that is missing makes the run fail, never skip silently.
 # Each line: a command on PATH (or a file, when it starts with /; a glob may name it), then the
 # Debian package that brings it, then what it is for.
-missing=()
-apt_updated=
-have() {
-  if [[ $1 == /* ]]; then compgen -G "$1" >/dev/null; else command -v "$1" >/dev/null; fi
-}
-need() {
-  have "$1" && return 0
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "== installing Debian's $2 ($3)"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null 2>&1; then
-      [ -n "$apt_updated" ] || { apt-get update -qq >/dev/null; apt_updated=1; }
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null || true
-    fi
-  fi
-  have "$1" || missing+=("$2 ($3)")
-}
+peers=()
+need() { peers+=("$1"$'\t'"$2"$'\t'"$3"); }
 need twine twine "the reference client for uploads"
 # poetry, pdm and flit: also the clients test/e2e/clients.test.ts runs against `pyreg serve`.
 need flit flit "flit publish against pyreg serve"
@@ -68,15 +57,47 @@ need poetry python3-poetry "makes real poetry.lock files, installs through print
 need pdm python3-pdm "makes real pdm.lock files, installs through print-settings' settings, publishes to pyreg serve"
 need tinyproxy tinyproxy "a real forward proxy for the proxy tests"
 need nginx nginx "a plain web server that serves static indexes and other servers' answers as files"
+have() {
+  if [[ $1 == /* ]]; then compgen -G "$1" >/dev/null; else command -v "$1" >/dev/null; fi
+}
+# Prints the peers that are missing, one "package<TAB>what it is for" per line.
+absent() {
+  local peer check pkg what
+  for peer in "${peers[@]}"; do
+    IFS=$'\t' read -r check pkg what <<<"$peer"
+    have "$check" || printf '%s\t%s\n' "$pkg" "$what"
+  done
+}
+# All missing packages in one apt-get run (a fresh machine's package lists may be empty: then
+# they are updated first). It runs while the code is type-checked and built.
+install_peers() {
+  local pkgs
+  mapfile -t pkgs < <(absent | cut -f1)
+  [ ${#pkgs[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || return 0
+  echo "== installing Debian's ${pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq "${pkgs[@]}" >/dev/null 2>&1 && return 0
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq "${pkgs[@]}" >/dev/null 2>&1 && return 0
+  # One package apt cannot install must not keep the others out: each on its own, errors shown.
+  local pkg
+  for pkg in "${pkgs[@]}"; do apt-get install -y -qq "$pkg" >/dev/null || true; done
+}
+install_peers >"$logs/peers" 2>&1 &
+peers_pid=$!
+
+echo "== type check and build"
+npx tsc -p tsconfig.json
+node scripts/bundle.mjs
+wait "$peers_pid" || true
+peers_pid=
+cat "$logs/peers"
+mapfile -t missing < <(absent | sed 's/\t/ (/; s/$/)/')
 if [ ${#missing[@]} -gt 0 ]; then
   echo "the tests need these Debian packages: ${missing[*]}" >&2
   echo "install them with: sudo apt-get install ${missing[*]%% (*}" >&2
   exit 1
 fi
-
-echo "== type check and build"
-npx tsc -p tsconfig.json
-node scripts/bundle.mjs
 # Lint and the format check run alongside the tests (each mostly uses one core).
 (
   rc=0
