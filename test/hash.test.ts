@@ -6,11 +6,12 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MultiHash } from "../src/core/hash.js";
+import { python3 } from "./helpers/tools.js";
 
 /** The judge: Python's hashlib (BLAKE2b with a 32-byte digest, as twine computes it). */
 function pythonDigests(paths: string[]): { sha256: string; md5: string; blake2_256: string }[] {
   const out = execFileSync(
-    "python3",
+    python3(),
     [
       "-c",
       "import hashlib,sys,json\n" +

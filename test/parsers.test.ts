@@ -19,9 +19,10 @@ import { PyregError } from "../src/core/errors.js";
 import { normalizeName } from "../src/core/names.js";
 import { tempDir } from "./helpers/tmp.js";
 import { REPO_ROOT } from "./helpers/cli.js";
+import { python3 } from "./helpers/tools.js";
 
 function python(script: string, input: string): unknown {
-  const r = spawnSync("python3", ["-c", script], { input, encoding: "utf8" });
+  const r = spawnSync(python3(), ["-c", script], { input, encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout) as unknown;
 }

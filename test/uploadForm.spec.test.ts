@@ -30,6 +30,7 @@ import { makeWheel, type MetadataVersion } from "./fixtures/dists.js";
 import { parseHeading, SPEC_FIELDS, SPEC_METADATA_VERSIONS } from "./fixtures/coreMetadataSpec.js";
 import { runCli } from "./helpers/cli.js";
 import { tempDir } from "./helpers/tmp.js";
+import { python3 } from "./helpers/tools.js";
 
 const run = promisify(execFile);
 
@@ -172,7 +173,7 @@ for (const mv of VERSIONS) {
 
     // The protocol fields: the digests of the bytes, computed here (BLAKE2b-256 by Python's hashlib).
     const bytes = await readFile(path);
-    const { stdout: blake } = await run("python3", [
+    const { stdout: blake } = await run(python3(), [
       "-c",
       "import hashlib,sys; print(hashlib.blake2b(open(sys.argv[1],'rb').read(), digest_size=32).hexdigest())",
       path,
@@ -193,7 +194,7 @@ test("the naming rule above is packaging's own, where python3's packaging knows 
   // with a packaging that has `import_names` (25.1 and newer) and says so when it cannot.
   let mapping: Record<string, string>;
   try {
-    const { stdout } = await run("python3", [
+    const { stdout } = await run(python3(), [
       "-c",
       "import json, packaging.metadata as m; print(json.dumps(m._RAW_TO_EMAIL_MAPPING))",
     ]);

@@ -20,6 +20,7 @@ import { readCoreMetadata } from "../src/core/metadata.js";
 import type { LocalDist } from "../src/core/model.js";
 import { buildUploadFields, multipartBody } from "../src/core/uploadForm.js";
 import { corpusSpecs, makeSdist, makeWheel, type SdistOptions, type WheelOptions } from "./fixtures/dists.js";
+import { python3 } from "./helpers/tools.js";
 
 const run = promisify(execFile);
 
@@ -97,7 +98,7 @@ async function startCapture(): Promise<{ server: Server; url: string; captured: 
 async function localDist(path: string): Promise<LocalDist> {
   const data = await readFile(path);
   // BLAKE2b-256 from Python's hashlib (Node's OpenSSL cannot produce a 32-byte BLAKE2b).
-  const { stdout } = await run("python3", [
+  const { stdout } = await run(python3(), [
     "-c",
     "import hashlib,sys; print(hashlib.blake2b(open(sys.argv[1],'rb').read(), digest_size=32).hexdigest())",
     path,

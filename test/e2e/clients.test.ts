@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { makeSdist, makeWheel } from "../fixtures/dists.js";
 import { requireClient, run, sealedEnv, type Run } from "../helpers/clients.js";
 import { startServe, type ServeHandle } from "../helpers/serve.js";
+import { python3 } from "../helpers/tools.js";
 
 const sha256 = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
 const fileSha = async (path: string): Promise<string> => sha256(await readFile(path));
@@ -74,7 +75,7 @@ describe("pip, Debian's 23.0.1 and the newest, against pyreg serve", () => {
       `a venv of Debian's python3 (apt-get install python3-venv python3-pip-whl):\n${made.out}`,
     );
     pips.push({ label: "Debian pip", python: join(venv, "bin", "python") });
-    pips.push({ label: "newest pip", python: "python3" });
+    pips.push({ label: "newest pip", python: python3() });
     const versions = await Promise.all(pips.map((p) => run(p.python, ["-m", "pip", "--version"])));
     versions.forEach(ok);
     // The old pip is the point: pip 22.3 to 23.1 mishandle PEP 658 advertisements.

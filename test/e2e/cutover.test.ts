@@ -17,6 +17,7 @@ import { runCli } from "../helpers/cli.js";
 import { fillTemplate } from "../helpers/lockfiles.js";
 import { startServe, type ServeHandle } from "../helpers/serve.js";
 import { tempDir } from "../helpers/tmp.js";
+import { python3 } from "../helpers/tools.js";
 
 interface Run {
   code: number | null;
@@ -313,7 +314,7 @@ describe("cut-over: check-lock, rewrite-lock and print-settings with the real to
     await chmod(join(home, ".netrc"), 0o600);
     const target = join(tmp.path, "pip-target");
     await ok(
-      "python3",
+      python3(),
       [
         "-m",
         "pip",
@@ -355,7 +356,7 @@ describe("cut-over: check-lock, rewrite-lock and print-settings with the real to
         if (sn.target === "~/.netrc") await chmod(p, 0o600);
       }
       const target = join(tmp.path, "pip-settings-target");
-      await ok("python3", ["-m", "pip", "install", "--no-cache-dir", "--target", target, "beta==2.0"], {
+      await ok(python3(), ["-m", "pip", "install", "--no-cache-dir", "--target", target, "beta==2.0"], {
         env: cleanEnv(home),
       });
       assert.ok(existsSync(join(target, "beta")) && existsSync(join(target, "alpha")));

@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { makeCorpus, makeSdist, makeWheel, type CorpusFile } from "../fixtures/dists.js";
-import { commandPath } from "../helpers/tools.js";
+import { commandPath, python3 } from "../helpers/tools.js";
 import { multipartForm, startServe, uploadFields } from "../helpers/serve.js";
 import { PYREG_BIN } from "../helpers/cli.js";
 
@@ -70,7 +70,7 @@ const twine = (url: string, user: string, password: string, files: string[]): Pr
     TWINE_ENV,
   );
 
-const pip = (args: string[]): Promise<Run> => run("python3", ["-m", "pip", ...args], PIP_ENV);
+const pip = (args: string[]): Promise<Run> => run(python3(), ["-m", "pip", ...args], PIP_ENV);
 
 let work: string;
 before(async () => {

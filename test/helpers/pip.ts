@@ -1,6 +1,7 @@
 /** Real pip, as the judge of what pyreg wrote. Never reaches the internet: --index-url only. */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { python3 } from "./tools.js";
 
 const run = promisify(execFile);
 
@@ -39,7 +40,7 @@ export function wheelFor(platform: string): string[] {
 
 export async function pip(args: string[]): Promise<{ stdout: string; stderr: string }> {
   try {
-    return await run("python3", ["-m", "pip", ...args], { env: PIP_ENV, timeout: 120_000 });
+    return await run(python3(), ["-m", "pip", ...args], { env: PIP_ENV, timeout: 120_000 });
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
     throw new Error(`pip ${args.join(" ")} failed: ${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`);
@@ -47,6 +48,6 @@ export async function pip(args: string[]): Promise<{ stdout: string; stderr: str
 }
 
 export async function python(code: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const { stdout } = await run("python3", ["-c", code], { env: { ...process.env, ...env }, timeout: 60_000 });
+  const { stdout } = await run(python3(), ["-c", code], { env: { ...process.env, ...env }, timeout: 60_000 });
   return stdout;
 }
