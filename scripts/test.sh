@@ -40,50 +40,9 @@ if [ "$node24" != 0 ]; then
   setsid bash scripts/node24.sh prepare >"$logs/node24" 2>&1 &
   node24_pid=$!
 fi
-# Real peers the tests run, each a Debian package installed here when missing (as root) or named
-# for the person to install. A peer that is missing makes the run fail, never skip silently.
-# Each line: a command on PATH (or a file, when it starts with /; a glob may name it), then the
-# Debian package that brings it, then what it is for.
-peers=()
-need() { peers+=("$1"$'\t'"$2"$'\t'"$3"); }
-need twine twine "the reference client for uploads"
-# poetry, pdm and flit: also the clients test/e2e/clients.test.ts runs against `pyreg serve`.
-need flit flit "flit publish against pyreg serve"
-# Debian 12's own pip (23.0.1): a venv of /usr/bin/python3 installs the wheel of python3-pip-whl.
-need "/usr/lib/python3.*/ensurepip/__init__.py" python3-venv "venvs of Debian's python3"
-need "/usr/share/python-wheels/pip-*.whl" python3-pip-whl "Debian's own pip, in a venv"
-need strace strace "watches which programs pyreg starts and what it gives them"
-need poetry python3-poetry "makes real poetry.lock files, installs through print-settings' settings, publishes to pyreg serve"
-need pdm python3-pdm "makes real pdm.lock files, installs through print-settings' settings, publishes to pyreg serve"
-need tinyproxy tinyproxy "a real forward proxy for the proxy tests"
-need nginx nginx "a plain web server that serves static indexes and other servers' answers as files"
-have() {
-  if [[ $1 == /* ]]; then compgen -G "$1" >/dev/null; else command -v "$1" >/dev/null; fi
-}
-# Prints the peers that are missing, one "package<TAB>what it is for" per line.
-absent() {
-  local peer check pkg what
-  for peer in "${peers[@]}"; do
-    IFS=$'\t' read -r check pkg what <<<"$peer"
-    have "$check" || printf '%s\t%s\n' "$pkg" "$what"
-  done
-}
-# All missing packages in one apt-get run (a fresh machine's package lists may be empty: then
-# they are updated first). It runs while the code is type-checked and built.
-install_peers() {
-  local pkgs
-  mapfile -t pkgs < <(absent | cut -f1)
-  [ ${#pkgs[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || return 0
-  echo "== installing Debian's ${pkgs[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq "${pkgs[@]}" >/dev/null 2>&1 && return 0
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq "${pkgs[@]}" >/dev/null 2>&1 && return 0
-  # One package apt cannot install must not keep the others out: each on its own, errors shown.
-  local pkg
-  for pkg in "${pkgs[@]}"; do apt-get install -y -qq "$pkg" >/dev/null || true; done
-}
-install_peers >"$logs/peers" 2>&1 &
+# The real peers the tests run (scripts/peers.sh): the missing Debian packages are installed while
+# the code is type-checked and built.
+bash scripts/peers.sh install >"$logs/peers" 2>&1 &
 peers_pid=$!
 
 echo "== type check and build"
@@ -92,12 +51,7 @@ node scripts/bundle.mjs
 wait "$peers_pid" || true
 peers_pid=
 cat "$logs/peers"
-mapfile -t missing < <(absent | sed 's/\t/ (/; s/$/)/')
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "the tests need these Debian packages: ${missing[*]}" >&2
-  echo "install them with: sudo apt-get install ${missing[*]%% (*}" >&2
-  exit 1
-fi
+bash scripts/peers.sh check
 # Lint and the format check run alongside the tests (each mostly uses one core).
 (
   rc=0
