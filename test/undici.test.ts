@@ -9,7 +9,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { REPO_ROOT } from "./helpers/cli.js";
 
 test("Agent, Pool and ProxyAgent are undici's own, each with request and connect", async () => {
@@ -24,12 +23,12 @@ test("Agent, Pool and ProxyAgent are undici's own, each with request and connect
 });
 
 test("the CLI's bundle, once loaded, has not made Node.js load its own bundled undici", () => {
-  const bundle = pathToFileURL(join(REPO_ROOT, "dist", "src", "pyreg.mjs")).href;
-  // The module is only loaded: its `main` is what bin/pyreg calls.
-  const script = `const m = await import(${JSON.stringify(bundle)});
+  const bundle = join(REPO_ROOT, "dist", "src", "pyreg.cjs");
+  // The script is only loaded: its `main` is what bin/pyreg calls.
+  const script = `const m = require(${JSON.stringify(bundle)});
 const loaded = process.moduleLoadList.filter((n) => n.includes("undici"));
 process.stdout.write(JSON.stringify({ main: typeof m.main, loaded }));`;
-  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+  const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), { main: "function", loaded: [] });
 });

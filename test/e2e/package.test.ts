@@ -116,13 +116,13 @@ describe("the npm package", () => {
       "dist/src/index.js",
       "dist/src/index.d.ts",
       "dist/src/cli/main.js",
-      "dist/src/pyreg.mjs",
+      "dist/src/pyreg.cjs",
       "package.json",
     ])
       assert.ok(packed.includes(f), `${f} is in the tarball`);
     const stray = packed.filter(
       (f) =>
-        !/^(bin\/pyreg|dist\/src\/.+\.(js|d\.ts)|dist\/src\/pyreg\.mjs|docs\/[^/]+\.(md|json)|README\.md|LICENSE|package\.json)$/.test(
+        !/^(bin\/pyreg|dist\/src\/.+\.(js|d\.ts)|dist\/src\/pyreg\.cjs|docs\/[^/]+\.(md|json)|README\.md|LICENSE|package\.json)$/.test(
           f,
         ),
     );
