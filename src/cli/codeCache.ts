@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { accessSync, constants, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { createRequire, Module } from "node:module";
 import { dirname } from "node:path";
 import { Script } from "node:vm";
@@ -52,9 +52,17 @@ export function runBundle(file: string, argv: string[]): Promise<unknown> {
   return module.exports.main(argv);
 }
 
-/** Writes the cache whole or not at all: a file of its own, then renamed over the old one. */
+/**
+ * Writes the cache whole or not at all: a file of its own, then renamed over the old one. Where
+ * the folder cannot be written (an install owned by another user), the cache is not even made.
+ */
 function writeCache(path: string, hash: Buffer, script: Script): void {
   const temporary = `${path}.${process.pid}.tmp`;
+  try {
+    accessSync(dirname(path), constants.W_OK);
+  } catch {
+    return;
+  }
   try {
     writeFileSync(temporary, Buffer.concat([hash, script.createCachedData()]), { mode: 0o644 });
     renameSync(temporary, path);
