@@ -137,6 +137,13 @@ describe("the npm package", () => {
     assert.equal(v.code, 0, v.stderr);
     assert.match(v.stdout, /^\d+\.\d+\.\d+/);
     assert.equal(v.stderr, "");
+    // The bundle ran, not the modules tsc wrote: its code cache is now beside it.
+    const built = join(prefix, "node_modules", "pyreg", "dist", "src");
+    assert.deepEqual(
+      (await readdir(built)).filter((f) => f.endsWith(".cache")),
+      [`pyreg.cjs.${process.version}-${process.arch}.cache`],
+      "the installed pyreg runs its bundle, with the code cache it made",
+    );
   });
 
   test("the installed pyreg migrates a folder to a folder and verifies it", async () => {
