@@ -1,6 +1,6 @@
 /**
  * Which external programs the tests can use. The skip conditions of the tests are the same as
- * scripts/test.sh's checks: a program counts when it is on PATH, wherever it is installed.
+ * scripts/peers.sh's checks: a program counts when it is on PATH, wherever it is installed.
  */
 import { spawnSync } from "node:child_process";
 import { accessSync, constants } from "node:fs";
