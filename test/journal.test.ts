@@ -427,8 +427,14 @@ describe("journal", () => {
         () => j.mark(a, "uploaded", { uploadDeadline: 1_500_000 }),
         () => j.mark(b, "failed", { reason: "refused", code: "UPLOAD_REFUSED", class: "lasting" }),
         () => j.mark(b, "downloaded"),
+        // A second attempt (the attempts add up), then a change given by another object of the
+        // same file without its size and sha256 (the row keeps them), and no deadline (kept too).
+        () => j.markUploading(b, 3_000_000),
+        () => j.mark({ ...b, size: undefined, hashes: {} }, "uploaded", { reason: "sent again" }),
         () =>
           j.mark(a, "verified", { reason: "copied", bytes: 100, seconds: 0.5, verification: "index:sha256" }),
+        // Enough changes for a commit to write history rows many to a statement.
+        ...Array.from({ length: 40 }, (_, i) => () => j.mark(dist("pkg-h", `${i}.0`), "downloaded")),
       ];
       for (const step of steps) {
         if (!each) void step();
@@ -446,8 +452,13 @@ describe("journal", () => {
           files: db
             .prepare("SELECT * FROM files ORDER BY filename")
             .all()
-            .map((r) => ({ ...(r as Record<string, unknown>), updated_at: undefined })),
-          history: db.prepare("SELECT filename, state, detail FROM history ORDER BY id").all(),
+            .map((r): Record<string, unknown> => ({
+              ...(r as Record<string, unknown>),
+              updated_at: undefined,
+            })),
+          history: db
+            .prepare("SELECT run_id, project, filename, state, detail FROM history ORDER BY id")
+            .all(),
         };
       } finally {
         db.close();
@@ -460,7 +471,11 @@ describe("journal", () => {
     await changes(together, false);
     together.close();
     const want = read(join(tmp.path, "one-by-one"));
-    assert.equal(want.history.length, 8);
+    assert.equal(want.history.length, 50);
+    const rowB = want.files.find((r) => r.filename === dist("pkg-g", "2.0").filename);
+    assert.equal(rowB?.upload_attempts, 2);
+    assert.equal(rowB?.size, 100);
+    assert.equal(rowB?.upload_deadline, new Date(3_000_000).toISOString());
     assert.deepEqual(read(join(tmp.path, "together")), want);
   });
 
