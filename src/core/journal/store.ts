@@ -316,9 +316,9 @@ export class Journal {
   }
 
   /**
-   * The history rows of a commit's state changes, in their order: HISTORY_ROWS to a statement.
-   * A statement per row cost about 4 µs of CPU (bench/journal.ts); binding many rows to one
-   * statement costs the row's insert alone.
+   * The history rows of a commit's state changes, in their order: HISTORY_ROWS to a statement
+   * (a commit holds hundreds of changes while files are transferred). bench/journal.ts, six runs
+   * each, alternated: the journal's CPU per file 86 µs with a statement per row, 81 µs with this.
    */
   private appendHistory(batch: readonly QueuedChange[], at: string): void {
     const whole = batch.length - (batch.length % HISTORY_ROWS);
@@ -387,7 +387,8 @@ export class Journal {
     // One upsert per file, however many of its changes this commit holds (typically "uploading",
     // "uploaded" and "verified" of a small file): the changes are folded in order into the row
     // they leave behind (see foldChange), which is what their upserts one after the other would
-    // write. An upsert was about 12 µs of CPU here; its history rows are all written.
+    // write. Its history rows are all written. bench/journal.ts (20,000 files, 40 a project): 3.5
+    // upserts per file while transferring before, 1.5 now; the journal's CPU per file 95 → 86 µs.
     const rows = new Map<string, RowChange>();
     for (const q of batch) {
       const key = q.file.project + "\n" + q.file.filename;
