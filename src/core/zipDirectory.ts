@@ -132,11 +132,13 @@ export function plainZipDirectory(
     at = end;
   }
   const kept = new Map<string, PlainZipEntry>();
-  for (const { local, ...entry } of found) {
+  // The entries are written out field by field: an object rest and spread here were 40 % of this
+  // function's samples in a `--cpu-prof` profile of a 20,000-wheel migration.
+  for (const { name, method, compressedSize, uncompressedSize, local } of found) {
     if (local + LOCAL_SIZE > size || data.readUInt32LE(local) !== LOCAL) return undefined;
     const dataStart = local + LOCAL_SIZE + data.readUInt16LE(local + 26) + data.readUInt16LE(local + 28);
-    if (dataStart + entry.compressedSize > size) return undefined;
-    kept.set(entry.name, { ...entry, dataStart });
+    if (dataStart + compressedSize > size) return undefined;
+    kept.set(name, { name, method, compressedSize, uncompressedSize, dataStart });
   }
   return { names, kept };
 }
