@@ -269,7 +269,7 @@ export class Journal {
 
   private write(file: DistFile, state: FileState, detail: StateDetail = {}, at = now()): void {
     this.upsert(rowChange(file, state, detail), at);
-    this.historyStmt.run(this.runId, file.project, file.filename, state, detail.reason ?? null, at);
+    this.appendHistory([{ file, state, detail }], at);
   }
 
   /** The file's row after a state change, or after several folded into one (the history rows are the caller's). */
