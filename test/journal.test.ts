@@ -358,6 +358,14 @@ describe("journal", () => {
       attempts: 1,
       deadline: new Date(deadline + 10).toISOString(),
     });
+    // The same commit renewed the marks of d and e, which had stopped covering them as well: each
+    // can reach its upload within a second of it without a commit and fsync of its own.
+    for (const f of [d, e])
+      assert.deepEqual(committed(f), {
+        state: "uploading",
+        attempts: 0,
+        deadline: new Date(deadline + 10 + 1000).toISOString(),
+      });
     // d failed before its upload; e never started: the run stops, and e goes back to planned.
     j.mark(d, "failed", { reason: "cut", code: "DOWNLOAD", class: "transient" });
     j.unmarkAhead();
