@@ -752,6 +752,50 @@ describe("uploads", () => {
     }
   });
 
+  test("names on disk that differ only by case: the first one listed is served, the others are not, and an upload under another spelling is a 409", async () => {
+    // The root's files come first, in name order ("E" before "e"), then its subfolders'.
+    const root = join(work, "disk-case");
+    await mkdir(join(root, "sub"), { recursive: true });
+    const evil = await makeWheel(join(src, "disk-case-evil"), { name: "evil", version: "1.0" });
+    const good = await makeWheel(join(src, "disk-case-good"), { name: "good", version: "1.0" });
+    for (const name of ["Evil-1.0-py3-none-any.whl", "evil-1.0-py3-none-any.whl"])
+      await copyFile(evil, join(root, name));
+    await copyFile(evil, join(root, "sub", "EVIL-1.0-py3-none-any.whl"));
+    await copyFile(good, join(root, "good-1.0-py3-none-any.whl"));
+    await copyFile(good, join(root, "sub", "GOOD-1.0-py3-none-any.whl"));
+    const logged: string[] = [];
+    const s = await startServe(root, { log: (line) => logged.push(line) });
+    try {
+      const served = async (project: string): Promise<string[]> => {
+        const r = await raw(s.url, `/simple/${project}/`, { headers: { Accept: JSON_TYPE } });
+        assert.equal(r.status, 200, r.body.toString());
+        return (JSON.parse(r.body.toString()) as { files: { filename: string }[] }).files.map(
+          (f) => f.filename,
+        );
+      };
+      assert.deepEqual(await served("evil"), ["Evil-1.0-py3-none-any.whl"]);
+      assert.deepEqual(await served("good"), ["good-1.0-py3-none-any.whl"]);
+      for (const name of [
+        "evil-1.0-py3-none-any.whl",
+        "sub/EVIL-1.0-py3-none-any.whl",
+        "sub/GOOD-1.0-py3-none-any.whl",
+      ])
+        assert.ok(
+          logged.some((l) => l.includes(`${join(root, name)}: another file with this name`)),
+          `${name} not reported: ${logged.join("\n")}`,
+        );
+      const data = await readFile(evil);
+      const r = await upload(s, await uploadFields("evil", "1.0", "bdist_wheel", data), {
+        filename: "eViL-1.0-py3-none-any.whl",
+        data,
+      });
+      assert.equal(r.status, 409, r.body.toString());
+      assert.match(r.body.toString(), /already exists: Evil-1\.0-py3-none-any\.whl .*without regard to case/);
+    } finally {
+      await s.close();
+    }
+  });
+
   test("a file rewritten in place after a scan: its page, its download and an upload's check see the new bytes", async () => {
     // In a subfolder, so that an upload's "already there?" check goes through the scan, whose
     // entries a rescan reuses without a stat.

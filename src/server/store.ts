@@ -151,8 +151,9 @@ export class Store {
   /** Project → files, per snapshot (kept up to date by `put`). */
   private readonly projectMaps = new WeakMap<Map<string, StoredFile>, Map<string, StoredFile[]>>();
   /**
-   * Case-folded filename → the file served under it, per snapshot (made by the listing, kept up to
-   * date by `put`): an upload's check for a name that differs only by case is one lookup. Looping
+   * Case-folded filename → the file served under it, per snapshot (made by the first upload's
+   * check, kept up to date by `put`): an upload's check for a name that differs only by case is one
+   * lookup. Looping
    * over the project's files instead cost about 1 s of the server's CPU in a 20,000-file migration.
    */
   private readonly foldMaps = new WeakMap<Map<string, StoredFile>, Map<string, StoredFile>>();
@@ -486,8 +487,13 @@ export class Store {
     }
     if (this.snapshot && stale.size === 0 && this.listings.has(this.root)) return this.snapshot;
     const out = new Map<string, StoredFile>();
-    /** Case-folded names found so far: the first of two names that differ only by case wins. */
-    const folds = new Map<string, StoredFile>();
+    /**
+     * The case-folded names of the files kept so far whose names have capitals: with `out`, enough
+     * to find a name that differs only by case from one kept before it (the first of the two
+     * wins). A map of every folded name, as before, was a second map of 100,000 entries on the way
+     * to the first page of the benchmark's folder; `variantIn` makes one when an upload needs it.
+     */
+    const capitals = new Map<string, StoredFile>();
     const reached = new Set<string>([this.root]);
     /** Whether some folder now holds other names than at its last listing. */
     let changed = !this.snapshot;
@@ -503,14 +509,14 @@ export class Store {
       if (!listing) return;
       for (const f of listing.files) {
         const folded = f.filename.toLowerCase();
-        // A name already served is among the folded names too.
-        if (folds.has(folded)) {
+        // A kept name folds to `folded` when it is `folded` itself or has capitals.
+        if (out.has(folded) || capitals.has(folded)) {
           this.warnOnce(
             `${join(dir, f.filename)}: another file with this name (without regard to case) is already served; ignored`,
           );
           continue;
         }
-        folds.set(folded, f);
+        if (folded !== f.filename) capitals.set(folded, f);
         out.set(f.filename, f);
       }
       for (const d of listing.subdirs) {
@@ -529,7 +535,6 @@ export class Store {
     // Listed again with the same names (a racy listing confirmed): the snapshot and its project
     // map stay, and so does what `current` and uploads put in them.
     if (!changed && this.snapshot) return this.snapshot;
-    this.foldMaps.set(out, folds);
     this.snapshot = out;
     return out;
   }
