@@ -17,8 +17,20 @@ const NORMALIZED = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
  * raised `pyreg plan`'s peak RSS from about 125 to about 133 MiB (bench/README.md, "Memory curve").
  */
 export function normalizeName(name: string): string {
-  return NORMALIZED.test(name) ? name : name.replace(/[-_.]+/g, "-").toLowerCase();
+  if (name === lastName) return lastNormalized;
+  const normalized = NORMALIZED.test(name) ? name : name.replace(/[-_.]+/g, "-").toLowerCase();
+  lastName = name;
+  lastNormalized = normalized;
+  return normalized;
 }
+
+/**
+ * The last name normalized, and its normal form. Names come in runs: a folder's files in name
+ * order (`pyreg serve` parses every name of its folder before its first page, 40 files to a
+ * project in the benchmark's), a project's files one after the other.
+ */
+let lastName = "";
+let lastNormalized = "";
 
 export function isValidProjectName(name: string): boolean {
   return VALID_NAME.test(name);
