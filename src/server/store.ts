@@ -151,12 +151,14 @@ export class Store {
   /** Project → files, per snapshot (kept up to date by `put`). */
   private readonly projectMaps = new WeakMap<Map<string, StoredFile>, Map<string, StoredFile[]>>();
   /**
-   * Case-folded filename → the file served under it, per snapshot (made by the first upload's
-   * check, kept up to date by `put`): an upload's check for a name that differs only by case is one
-   * lookup. Looping
-   * over the project's files instead cost about 1 s of the server's CPU in a 20,000-file migration.
+   * Case-folded filename → the file served under it, for the files of a snapshot whose names have
+   * capitals (made by the listing, kept up to date by `put`). With the snapshot itself, which holds
+   * the names without capitals as they are, an upload's check for a name that differs only by case
+   * is two lookups (see `variantIn`). Looping over the project's files instead cost about 1 s of
+   * the server's CPU in a 20,000-file migration; a map of every folded name was a second map of
+   * 100,000 entries on the way to the first page of the benchmark's folder.
    */
-  private readonly foldMaps = new WeakMap<Map<string, StoredFile>, Map<string, StoredFile>>();
+  private readonly capitalMaps = new WeakMap<Map<string, StoredFile>, Map<string, StoredFile>>();
   private readonly facts = new Map<string, { key: string; facts: Promise<FileFacts> }>();
   /** Facts of files this server stored itself (found while receiving and checking them), by path. */
   private readonly known = new Map<string, { key: string; facts: FileFacts }>();
@@ -340,25 +342,21 @@ export class Store {
       snapshot.set(name, file);
       const byProject = this.projectMaps.get(snapshot);
       if (byProject) addToProject(byProject, file);
-      const folds = this.foldMaps.get(snapshot);
       const folded = name.toLowerCase();
-      if (folds && !folds.has(folded)) folds.set(folded, file);
+      const capitals = this.capitalMaps.get(snapshot);
+      if (capitals && folded !== name && !capitals.has(folded)) capitals.set(folded, file);
     }
     return { stored: true };
   }
 
-  /** A file of `files` whose name differs from `name` only by case. */
+  /**
+   * A file of `files` (a snapshot) whose name differs from `name` only by case: the one served
+   * under the folded name itself, else the one with capitals that folds to it (a snapshot holds at
+   * most one file per folded name: see `rebuild` and `put`).
+   */
   private variantIn(files: Map<string, StoredFile>, name: string): StoredFile | undefined {
-    let folds = this.foldMaps.get(files);
-    if (!folds) {
-      folds = new Map<string, StoredFile>();
-      for (const f of files.values()) {
-        const folded = f.filename.toLowerCase();
-        if (!folds.has(folded)) folds.set(folded, f);
-      }
-      this.foldMaps.set(files, folds);
-    }
-    const f = folds.get(name.toLowerCase());
+    const folded = name.toLowerCase();
+    const f = files.get(folded) ?? this.capitalMaps.get(files)?.get(folded);
     return f && f.filename !== name ? f : undefined;
   }
 
@@ -488,10 +486,9 @@ export class Store {
     if (this.snapshot && stale.size === 0 && this.listings.has(this.root)) return this.snapshot;
     const out = new Map<string, StoredFile>();
     /**
-     * The case-folded names of the files kept so far whose names have capitals: with `out`, enough
-     * to find a name that differs only by case from one kept before it (the first of the two
-     * wins). A map of every folded name, as before, was a second map of 100,000 entries on the way
-     * to the first page of the benchmark's folder; `variantIn` makes one when an upload needs it.
+     * The case-folded names of the files kept so far whose names have capitals (see `capitalMaps`):
+     * with `out`, enough to find a name that differs only by case from one kept before it (the
+     * first of the two wins).
      */
     const capitals = new Map<string, StoredFile>();
     const reached = new Set<string>([this.root]);
@@ -535,6 +532,7 @@ export class Store {
     // Listed again with the same names (a racy listing confirmed): the snapshot and its project
     // map stay, and so does what `current` and uploads put in them.
     if (!changed && this.snapshot) return this.snapshot;
+    this.capitalMaps.set(out, capitals);
     this.snapshot = out;
     return out;
   }
