@@ -74,7 +74,7 @@ export interface SmallFilesOptions {
   idleSeconds: number;
   /**
    * Rounds of the floor and pyreg (when both run), their order alternated (floor first in odd
-   * rounds): the client CPU target is judged on the median round's ratio (see `cpuRounds`).
+   * rounds): the client CPU target is judged on the median round's ratio (see `cpuRound`).
    */
   rounds: number;
 }
@@ -138,32 +138,31 @@ export interface CpuRound {
 }
 
 /**
- * Each round's ratio from the rows (a round's rows end in ", round N" after the first) and the
- * digests' CPU per file. The machine's speed drifts over minutes (the floor alone moved between
- * 0.61 and 0.74 ms per file across runs of one morning): pairs run back to back, in alternating
- * order, and their median, are less at its mercy than one pair.
+ * A round's ratio from its two rows and the digests' CPU per file (undefined when either CPU is
+ * unknown). The machine's speed drifts over minutes (the floor alone moved between 0.61 and 0.74
+ * ms per file across runs of one morning): pairs run back to back, in alternating order, and their
+ * median, are less at its mercy than one pair.
  */
-export function cpuRounds(figures: CpuFigures[], digestMsPerFile: number): CpuRound[] {
-  const roundOf = (c: CpuFigures): number => Number(/, round (\d+)$/.exec(c.contender)?.[1] ?? 1);
-  const out: CpuRound[] = [];
-  for (let round = 1; ; round++) {
-    const of = (who: string): CpuFigures | undefined =>
-      figures.find((c) => c.contender.startsWith(who) && roundOf(c) === round);
-    const floor = of("floor")?.clientMsPerFile;
-    const pyreg = of("pyreg")?.clientMsPerFile;
-    if (!floor || !pyreg) return out;
-    out.push({
-      round,
-      floorMsPerFile: floor,
-      pyregMsPerFile: pyreg,
-      ratio: (pyreg - digestMsPerFile) / floor,
-    });
-  }
+function cpuRound(
+  round: number,
+  floor: CpuRow,
+  pyreg: CpuRow,
+  digestMsPerFile: number,
+): CpuRound | undefined {
+  const floorMs = cpuFigures(floor).clientMsPerFile;
+  const pyregMs = cpuFigures(pyreg).clientMsPerFile;
+  if (!floorMs || !pyregMs) return undefined;
+  return {
+    round,
+    floorMsPerFile: floorMs,
+    pyregMsPerFile: pyregMs,
+    ratio: (pyregMs - digestMsPerFile) / floorMs,
+  };
 }
 
-/** The round whose ratio is the median (the lower middle one of an even number). */
-export function medianRound(rounds: readonly CpuRound[]): CpuRound | undefined {
-  const sorted = [...rounds].sort((a, b) => a.ratio - b.ratio);
+/** The item whose key is the median (the lower middle one of an even number). */
+export function medianBy<T>(items: readonly T[], key: (t: T) => number): T | undefined {
+  const sorted = [...items].sort((a, b) => key(a) - key(b));
   return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
@@ -311,6 +310,8 @@ export async function runSmallFiles<R extends CpuRow, S extends SourceServer>(
   };
   const projects = [...new Set(corpus.files.map((f) => f.project))];
   const rows: R[] = [];
+  /** Each round's two rows, for its ratio (see `cpuRound`). */
+  const pairs: { floor?: R; pyreg?: R }[] = [];
   let serve: ServeFigures | undefined;
   let rerun: RerunResult | undefined;
   const src = await deps.startSource(corpusDir);
@@ -347,12 +348,15 @@ export async function runSmallFiles<R extends CpuRow, S extends SourceServer>(
       const label = (contender: string): string => (round === 1 ? contender : `${contender}, round ${round}`);
       const of = rounds > 1 ? ` (round ${round} of ${rounds})` : "";
       const order = round % 2 === 1 ? ["floor", "pyreg"] : ["pyreg", "floor"];
+      const pair: { floor?: R; pyreg?: R } = {};
+      pairs.push(pair);
       for (const who of order) {
         if (!opts.contenders.has(who)) continue;
         if (who === "floor") {
           deps.log(`small files: floor, ${corpus.files.length} files${of}`);
           const r = await deps.runFloor(corpus, src, manifest, opts.profDir && join(opts.profDir, "small"));
-          rows.push({ ...r, contender: label(r.contender) });
+          pair.floor = { ...r, contender: label(r.contender) };
+          rows.push(pair.floor);
           deps.log(`small files: floor ${r.seconds.toFixed(1)} s`);
           continue;
         }
@@ -368,6 +372,7 @@ export async function runSmallFiles<R extends CpuRow, S extends SourceServer>(
           opts.profDir && join(opts.profDir, "small"),
           again,
         );
+        pair.pyreg = r.row;
         rows.push(r.row);
         if (again) rerun = r.rerun;
         deps.log(`small files: pyreg ${r.row.seconds.toFixed(1)} s`);
@@ -386,9 +391,12 @@ export async function runSmallFiles<R extends CpuRow, S extends SourceServer>(
   deps.printRows(rows);
   deps.say("\nCPU per file (many small files):");
   const cpu = printCpu(rows, deps);
-  const rounds = cpuRounds(cpu, digests.msPerFile);
+  const rounds = pairs.flatMap((p, i) => {
+    const r = p.floor && p.pyreg && cpuRound(i + 1, p.floor, p.pyreg, digests.msPerFile);
+    return r ? [r] : [];
+  });
   if (rounds.length > 1) {
-    const median = medianRound(rounds);
+    const median = medianBy(rounds, (r) => r.ratio);
     deps.say(
       `Rounds (pyreg's client CPU per file less the digests, over the floor's): ` +
         rounds

@@ -5,7 +5,7 @@
  */
 import { RSS_COMMANDS, RSS_TARGET, rssTarget, type RssPoint } from "./memory.js";
 import { RERUN_TARGET, totalRequests } from "./rerun.js";
-import { medianRound, type CpuRow, type SmallFilesResult } from "./smallFiles.js";
+import { medianBy, type CpuRow, type SmallFilesResult } from "./smallFiles.js";
 
 export interface SectionTime {
   section: string;
@@ -133,8 +133,7 @@ function serveLines(small: SummaryInput["small"]): TargetLine[] {
   const runs = (small?.cpu ?? []).filter(
     (c) => c.contender.startsWith("pyreg") && c.destinationCpuSeconds !== undefined && c.clientCpuSeconds,
   );
-  const share = (c: (typeof runs)[number]): number => c.destinationCpuSeconds! / c.clientCpuSeconds!;
-  const pyreg = [...runs].sort((a, b) => share(a) - share(b))[Math.floor((runs.length - 1) / 2)];
+  const pyreg = medianBy(runs, (c) => c.destinationCpuSeconds! / c.clientCpuSeconds!);
   const lines: TargetLine[] = [];
   const cpuTarget = `pyreg serve's CPU as the destination below the pyreg client's, ${n(SMALL_FILES)}-file run`;
   if (pyreg?.destinationCpuSeconds !== undefined && pyreg.clientCpuSeconds !== undefined)
@@ -189,9 +188,9 @@ function cpuLines(small: SummaryInput["small"]): TargetLine[] {
     return [
       { group: "client CPU", target, measured: "pyreg and the floor not both run", status: "not measured" },
     ];
-  // Judged on the median round when the pair ran more than once (bench/smallFiles.ts, cpuRounds).
+  // Judged on the median round when the pair ran more than once (bench/smallFiles.ts, cpuRound).
   const rounds = small.rounds ?? [];
-  const median = medianRound(rounds);
+  const median = medianBy(rounds, (r) => r.ratio);
   const pyregMs = median?.pyregMsPerFile ?? pyreg.clientMsPerFile;
   const floorMs = median?.floorMsPerFile ?? floor.clientMsPerFile;
   const nonDigest = pyregMs - small.digests.msPerFile;
