@@ -409,6 +409,21 @@ function measuredRow(
 let tmpBase = "/tmp";
 let dstCounter = 0;
 
+/**
+ * Destination folders whose runs are over, removed when their section ends rather than right
+ * after their run. On ext4 without a journal (as on this project's CI machines), the inode
+ * allocator skips inodes freed in the last 30 seconds or so, reading each one's inode table entry
+ * (`recently_deleted()`, called by `find_inode_bit()` only when there is no journal, Linux
+ * fs/ext4/ialloc.c). Removing one run's 100,000 files right before the next run made the next
+ * destination's file creations pay for skipping them: its system time doubled from round to round
+ * (seen with `perf record -g`: most of its kernel time under `ext4_create` → `recently_deleted`).
+ */
+const spentDestinations: string[] = [];
+
+async function removeSpentDestinations(): Promise<void> {
+  for (const dir of spentDestinations.splice(0)) await rm(dir, { recursive: true, force: true });
+}
+
 type Usage = () => { sourceCpu: number; destinationCpu: number; destinationSystemCpu: number };
 
 /** `node --cpu-prof` flags writing into `dir`/`what` (none without a folder). */
@@ -440,7 +455,7 @@ async function withDestination<T>(
     });
   } finally {
     await dst.stop();
-    await rm(dir, { recursive: true, force: true });
+    spentDestinations.push(dir);
   }
 }
 
@@ -949,6 +964,7 @@ async function main(): Promise<void> {
     try {
       return await fn();
     } finally {
+      await removeSpentDestinations();
       const t: SectionTime = {
         section: name,
         seconds: Number(process.hrtime.bigint() - t0) / 1e9,
