@@ -342,9 +342,8 @@ export class Store {
       snapshot.set(name, file);
       const byProject = this.projectMaps.get(snapshot);
       if (byProject) addToProject(byProject, file);
-      const folded = name.toLowerCase();
       const capitals = this.capitalMaps.get(snapshot);
-      if (capitals && folded !== name && !capitals.has(folded)) capitals.set(folded, file);
+      if (capitals) addCapitalised(capitals, file, name.toLowerCase());
     }
     return { stored: true };
   }
@@ -355,8 +354,7 @@ export class Store {
    * most one file per folded name: see `rebuild` and `put`).
    */
   private variantIn(files: Map<string, StoredFile>, name: string): StoredFile | undefined {
-    const folded = name.toLowerCase();
-    const f = files.get(folded) ?? this.capitalMaps.get(files)?.get(folded);
+    const f = servedFolded(files, this.capitalMaps.get(files), name.toLowerCase());
     return f && f.filename !== name ? f : undefined;
   }
 
@@ -506,14 +504,13 @@ export class Store {
       if (!listing) return;
       for (const f of listing.files) {
         const folded = f.filename.toLowerCase();
-        // A kept name folds to `folded` when it is `folded` itself or has capitals.
-        if (out.has(folded) || capitals.has(folded)) {
+        if (servedFolded(out, capitals, folded)) {
           this.warnOnce(
             `${join(dir, f.filename)}: another file with this name (without regard to case) is already served; ignored`,
           );
           continue;
         }
-        if (folded !== f.filename) capitals.set(folded, f);
+        addCapitalised(capitals, f, folded);
         out.set(f.filename, f);
       }
       for (const d of listing.subdirs) {
@@ -632,6 +629,26 @@ function storedFile(
     mtimeNs: st ? st.mtimeNs : -1n,
     ino: st ? st.ino : -1n,
   };
+}
+
+/**
+ * The file of a snapshot served under a name that folds to `folded`: the snapshot holds it under
+ * `folded` itself when its name has no capitals, `capitals` (see `Store.capitalMaps`) when it has.
+ */
+function servedFolded(
+  files: Map<string, StoredFile>,
+  capitals: Map<string, StoredFile> | undefined,
+  folded: string,
+): StoredFile | undefined {
+  return files.get(folded) ?? capitals?.get(folded);
+}
+
+/**
+ * Keeps `file`, whose name folds to `folded`, in a snapshot's map of capitalised names when its
+ * name has capitals; the first file kept under a folded name stays.
+ */
+function addCapitalised(capitals: Map<string, StoredFile>, file: StoredFile, folded: string): void {
+  if (folded !== file.filename && !capitals.has(folded)) capitals.set(folded, file);
 }
 
 function addToProject(byProject: Map<string, StoredFile[]>, file: StoredFile): void {
